@@ -1,0 +1,107 @@
+"""The API edge: run the pipeline, turn error diagnostics into :class:`ArchError`.
+
+Never imports torch (``archlang.load`` lives in :mod:`archlang.backends.pytorch`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from archlang.analysis import dims as D
+from archlang.analysis.report import Totals, totals
+from archlang.diagnostics import ArchError, Diagnostic
+from archlang.graph.expand import Options, expand
+from archlang.graph.model import Graph
+from archlang.limits import Limits
+from archlang.program import load_program
+
+
+@dataclass
+class CheckResult:
+    """A checked network: its graph (per-node shapes, params, MACs) and the totals."""
+
+    graph: Graph
+    totals: Totals
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def network(self) -> str:
+        return self.graph.network
+
+    @property
+    def params(self) -> int:
+        return self.totals.params
+
+    @property
+    def macs(self):
+        return self.totals.macs
+
+    @property
+    def outputs(self) -> dict[str, tuple]:
+        return self.totals.outputs
+
+    def shape(self, layer: str) -> tuple:
+        """Output shape of a layer by its dotted module path (e.g. ``"layer1.0.conv1"``)."""
+        for n in self.graph.nodes:
+            if n.name == layer:
+                return n.shape
+        for s in self.graph.scopes[1:]:
+            if ".".join(s.path) == layer and s.output is not None:
+                return self.graph.nodes[s.output].shape
+        raise KeyError(layer)
+
+    def verdict(self) -> str:
+        t = self.totals
+        outs = ", ".join(f"{k}: {D.fmt_shape(v)}" + (" (training)" if k in t.training_outputs
+                                                     else "") for k, v in t.outputs.items())
+        text = f"ok: {self.network}: {t.params:,} params, {fmt_count(t.macs)} MACs; {outs}"
+        if t.constraints:
+            text += "; input: " + ", ".join(t.constraints.values())
+        return text
+
+    def summary(self, depth: int = 2, format: str = "table") -> str:
+        from archlang.backends.summary import render
+
+        return render(self, depth=depth, format=format)
+
+    def diagram(self, depth: int | None = None, direction: str = "TB"):
+        from archlang.backends.graphviz import Diagram
+
+        return Diagram(self.graph, depth=depth, direction=direction)
+
+
+def fmt_count(c) -> str:
+    return f"{c:,}" if isinstance(c, int) else str(c)
+
+
+def run(path_or_text: str | os.PathLike, network: str | None = None, *,
+        inputs: dict[str, tuple[int, ...]] | tuple[int, ...] | None = None,
+        limits: Limits | None = None, params: dict[str, Any] | None = None,
+        set_spans=None) -> tuple[Graph | None, list[Diagnostic]]:
+    """Parse, load imports and expand: the graph (possibly partial) and all diagnostics."""
+    limits = limits or Limits()
+    prog = load_program(path_or_text, limits)
+    if any(d.severity == "error" for d in prog.diagnostics):
+        return None, prog.diagnostics
+    if isinstance(inputs, tuple):
+        inputs = {"": inputs}
+    graph, diags = expand(prog, limits, Options(network, params, set_spans, inputs))
+    return graph, [*prog.diagnostics, *diags]
+
+
+def check(path_or_text: str | os.PathLike, network: str | None = None, *,
+          inputs: dict[str, tuple[int, ...]] | tuple[int, ...] | None = None,
+          limits: Limits | None = None, **params: Any) -> CheckResult:
+    """Check a spec (a path or the text itself) statically; no forward pass, no torch.
+
+    Keyword arguments set the network's parameters (``num_classes=10``) or give symbolic
+    input sizes a value (``H=224``). Raises :class:`ArchError` with every diagnostic.
+    """
+    graph, diags = run(path_or_text, network, inputs=inputs, limits=limits, params=params)
+    if graph is None or any(d.severity == "error" for d in diags):
+        err = ArchError(diags)
+        err.graph = graph
+        raise err
+    return CheckResult(graph, totals(graph), diags)

@@ -1,0 +1,126 @@
+"""The expanded network: op nodes in execution order, the scope tree, inputs and outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from archlang.analysis.dims import Count
+from archlang.diagnostics import Diagnostic, Frame
+from archlang.source import Span
+
+if TYPE_CHECKING:
+    import networkx
+
+
+@dataclass
+class Node:
+    id: int
+    op: str  # a registry name, or "input"
+    attrs: Any
+    inputs: list[int]
+    shape: tuple | None  # None when the shape rule failed or an input was poisoned
+    path: tuple[str, ...]  # module path: ("layer1", "0", "conv1")
+    scope: int
+    span: Span
+    chain: tuple[Frame, ...] = ()
+    implicit: bool = False  # created by concat {...} / residual, not written by the user
+    training_only: bool = False
+    error: Diagnostic | None = None
+    params: int = 0
+    buffers: int = 0
+    macs: Count = 0
+    init: dict[str, Any] = field(default_factory=dict)  # param name -> InitSpec
+
+    @property
+    def name(self) -> str:
+        return ".".join(self.path)
+
+
+@dataclass
+class Scope:
+    """A naming scope: the network, a block instance, or a sequence group."""
+
+    id: int
+    kind: str  # "network" | "block" | "seq"
+    name: str  # block or network name; "" for sequences
+    path: tuple[str, ...]
+    parent: int | None
+    span: Span
+    args: dict[str, Any] = field(default_factory=dict)
+    items: list[tuple[str, int]] = field(default_factory=list)  # ("node"|"scope", id)
+    input: int | None = None
+    output: int | None = None
+    chain: tuple[Frame, ...] = ()
+    training_only: bool = False
+
+
+@dataclass
+class Output:
+    name: str
+    node: int
+    training: bool
+    span: Span
+
+
+@dataclass
+class Constraint:
+    """What a symbol must satisfy: ``x >= lower`` and ``x % period in residues``."""
+
+    symbol: str
+    lower: int = 1
+    lower_span: Span | None = None
+    period: int = 1
+    residues: frozenset[int] = frozenset({0})
+    residue_spans: list[Span] = field(default_factory=list)
+
+    def smallest(self) -> int | None:
+        for x in range(self.lower, self.lower + self.period):
+            if x % self.period in self.residues:
+                return x
+        return None
+
+    def admits(self, x: int) -> bool:
+        return x >= self.lower and x % self.period in self.residues
+
+    def describe(self) -> str:
+        parts = [f"{self.symbol} >= {self.lower}"]
+        if self.period > 1:
+            if len(self.residues) == 1:
+                (r,) = self.residues
+                parts.append(f"{self.symbol} % {self.period} == {r}" if r else
+                             f"{self.symbol} divisible by {self.period}")
+            else:
+                rs = ", ".join(map(str, sorted(self.residues)))
+                parts.append(f"{self.symbol} % {self.period} in {{{rs}}}")
+        return " and ".join(parts)
+
+
+@dataclass
+class Graph:
+    network: str
+    source_name: str
+    nodes: list[Node] = field(default_factory=list)
+    scopes: list[Scope] = field(default_factory=list)
+    inputs: dict[str, int] = field(default_factory=dict)
+    outputs: list[Output] = field(default_factory=list)
+    constraints: dict[str, Constraint] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)  # the network's arguments
+
+    def node(self, i: int) -> Node:
+        return self.nodes[i]
+
+    @property
+    def symbols(self) -> list[str]:
+        return sorted(self.constraints)
+
+    def to_networkx(self) -> networkx.DiGraph:
+        """The op graph as a networkx DiGraph (node id → ``node`` attribute)."""
+        import networkx as nx
+
+        g = nx.DiGraph()
+        for n in self.nodes:
+            g.add_node(n.id, node=n)
+            for i in n.inputs:
+                g.add_edge(i, n.id)
+        return g

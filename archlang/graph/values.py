@@ -1,0 +1,428 @@
+"""Values of the language and the expression evaluator.
+
+Spec text is never ``eval``'ed: expressions are AST nodes interpreted here, with every
+number kept within 64 bits and every list within the repeat limit.
+
+>>> from archlang.source import Source
+>>> from archlang.syntax import ast as A
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from archlang.analysis import dims as D
+from archlang.analysis.dims import Sym
+from archlang.diagnostics import did_you_mean
+from archlang.source import Span
+from archlang.syntax import ast as A
+
+INT_LIMIT = 1 << 63
+
+
+class EvalError(Exception):
+    def __init__(self, code: str, message: str, span: Span | None, label: str = "",
+                 help: list[str] | None = None, notes: list[str] | None = None):
+        super().__init__(message)
+        self.code, self.message, self.span, self.label = code, message, span, label
+        self.help, self.notes = help or [], notes or []
+
+
+class Poisoned(Exception):
+    """A value depends on an earlier error: abort quietly (that error was reported)."""
+
+
+#: ``in`` when the current input is the output of a failed layer.
+POISON = ("poisoned",)
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """A value in the network graph: the output of node ``node``."""
+
+    node: int
+    shape: tuple | None  # None: poisoned by an earlier error
+
+    def __repr__(self) -> str:
+        return f"<tensor {D.fmt_shape(self.shape) if self.shape is not None else '?'}>"
+
+
+@dataclass(frozen=True)
+class InitSpec:
+    """An initialiser: ``kaiming_normal(mode="fan_out", nonlinearity="relu")``."""
+
+    kind: str
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+    def __str__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.kwargs)
+        return f"{self.kind}({inner})"
+
+
+#: initialiser name → (allowed keyword arguments with defaults)
+INITS: dict[str, dict[str, Any]] = {
+    "kaiming_normal": {"a": 0, "mode": "fan_in", "nonlinearity": "leaky_relu"},
+    "kaiming_uniform": {"a": 0, "mode": "fan_in", "nonlinearity": "leaky_relu"},
+    "xavier_normal": {"gain": 1.0},
+    "xavier_uniform": {"gain": 1.0},
+    "normal": {"mean": 0.0, "std": 1.0},
+    "trunc_normal": {"mean": 0.0, "std": 1.0, "a": -2.0, "b": 2.0},
+    "uniform": {"a": 0.0, "b": 1.0},
+    "constant": {"val": 0.0},
+    "zeros": {},
+    "ones": {},
+}
+INIT_CHOICES = {"mode": ("fan_in", "fan_out"),
+                "nonlinearity": ("relu", "leaky_relu", "linear", "sigmoid", "tanh", "selu")}
+
+
+def type_name(v: Any) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int):
+        return "int"
+    if isinstance(v, float):
+        return "float"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, (list, range)):
+        return "list"
+    if isinstance(v, tuple):
+        return "tuple"
+    if isinstance(v, Tensor):
+        return "tensor"
+    if isinstance(v, Sym):
+        return "symbolic size"
+    if isinstance(v, InitSpec):
+        return "initialiser"
+    return type(v).__name__
+
+
+def show(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, range):
+        return f"range({v.start}, {v.stop})" if v.step == 1 else f"range({v.start}, {v.stop}, {v.step})"
+    if isinstance(v, (list, tuple)):
+        inner = ", ".join(show(x) for x in v)
+        return f"[{inner}]" if isinstance(v, list) else f"({inner}{',' if len(v) == 1 else ''})"
+    if isinstance(v, str):
+        return repr(v)
+    return str(v)
+
+
+@dataclass
+class Env:
+    """Lexical scope: names → values, with a parent."""
+
+    vars: dict[str, Any] = field(default_factory=dict)
+    parent: Env | None = None
+
+    def lookup(self, name: str) -> tuple[bool, Any]:
+        env: Env | None = self
+        while env is not None:
+            if name in env.vars:
+                return True, env.vars[name]
+            env = env.parent
+        return False, None
+
+    def names(self) -> set[str]:
+        out: set[str] = set()
+        env: Env | None = self
+        while env is not None:
+            out |= set(env.vars)
+            env = env.parent
+        return out
+
+    def child(self) -> Env:
+        return Env({}, self)
+
+
+BUILTINS = ("range", "len", "min", "max", "sum", "int", "float", "abs", *INITS)
+
+
+class Evaluator:
+    """Interprets expression ASTs. ``current`` gives ``in.*`` (the current input's shape)."""
+
+    def __init__(self, max_repeat: int):
+        self.max_repeat = max_repeat
+
+    def check_int(self, v: Any, span: Span) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool) and not -INT_LIMIT < v < INT_LIMIT:
+            raise EvalError("E056", "number too large", span, "outside 64-bit range",
+                            help=["archlang sizes and counts are 64-bit integers"])
+        if isinstance(v, float) and not math.isfinite(v):
+            raise EvalError("E056", "number out of range", span, "not finite")
+        if isinstance(v, (list, tuple)) and len(v) > self.max_repeat:
+            raise EvalError("E052", f"list of {len(v)} elements exceeds the repeat limit "
+                            f"({self.max_repeat})", span, "too long",
+                            help=["raise the limit with --max-repeat"])
+        return v
+
+    def eval(self, e: A.Expr, env: Env, current: tuple | None = None) -> Any:
+        method = getattr(self, "_" + type(e).__name__)
+        return method(e, env, current)
+
+    def _IntLit(self, e, env, cur):
+        return e.value
+
+    _FloatLit = _StrLit = _BoolLit = _IntLit
+
+    def _Name(self, e, env, cur):
+        found, v = env.lookup(e.id)
+        if found:
+            return v
+        if e.id in BUILTINS:
+            if INITS.get(e.id) is not None and e.id in ("zeros", "ones"):
+                return InitSpec(e.id)
+            return ("builtin", e.id)
+        raise EvalError("E012", f"unknown name `{e.id}`", e.span, "not defined here",
+                        help=did_you_mean(e.id, [*env.names(), *BUILTINS]))
+
+    def _InAttr(self, e, env, cur):
+        if cur is POISON:
+            raise Poisoned()
+        if cur is None:
+            raise EvalError("E012", "`in` is not defined here", e.span, "no current input",
+                            help=["`in` refers to the input of the statement it is used in"])
+        attrs = {"channels": 0, "height": 1, "width": 2}
+        if e.attr == "shape":
+            return tuple(cur)
+        if e.attr == "rank":
+            return len(cur)
+        if e.attr == "features" and len(cur) == 1:
+            return cur[0]
+        if e.attr not in attrs:
+            raise EvalError("E012", f"`in` has no attribute `{e.attr}`", e.span, "unknown attribute",
+                            help=did_you_mean(e.attr, [*attrs, "shape", "rank", "features"])
+                            or ["use in.channels, in.height, in.width, in.shape or in.rank"])
+        index = attrs[e.attr]
+        if index >= len(cur):
+            raise EvalError("E023", f"`in.{e.attr}` needs a rank-{index + 1} input, the input is "
+                            f"{D.fmt_shape(cur)}", e.span, "no such dimension")
+        return cur[index]
+
+    def _num(self, v, span, what):
+        if isinstance(v, bool) or not isinstance(v, (int, float, Sym)):
+            raise EvalError("E015", f"{what} expects numbers, got {type_name(v)} {show(v)}", span,
+                            f"this is a {type_name(v)}")
+        return v
+
+    def _BinOp(self, e, env, cur):
+        left = self.eval(e.left, env, cur)
+        right = self.eval(e.right, env, cur)
+        op = e.op
+        if op == "+" and isinstance(left, (list, tuple, str)) and type(left) is type(right):
+            return self.check_int(left + right, e.span)
+        if op == "*" and isinstance(left, (list, tuple)) and isinstance(right, int) \
+                and not isinstance(right, bool):
+            if right * len(left) > self.max_repeat:
+                raise EvalError("E052", f"list repetition gives {right * len(left)} elements, "
+                                f"more than the repeat limit ({self.max_repeat})", e.span, "too long")
+            return left * max(right, 0)
+        self._num(left, e.left.span, f"`{op}`")
+        self._num(right, e.right.span, f"`{op}`")
+        if isinstance(left, Sym) or isinstance(right, Sym):
+            return self._sym_arith(op, left, right, e)
+        try:
+            if op == "+":
+                out = left + right
+            elif op == "-":
+                out = left - right
+            elif op == "*":
+                out = left * right
+            elif op == "/":
+                out = left / right
+            elif op == "//":
+                out = left // right
+            elif op == "%":
+                out = left % right
+            elif op == "**":
+                if isinstance(right, int) and isinstance(left, int) and right > 0 and \
+                        abs(left) > 1 and right * math.log2(abs(left)) >= 63:
+                    raise EvalError("E056", "number too large", e.span, "outside 64-bit range")
+                if isinstance(left, float) or isinstance(right, float):
+                    if abs(left) > 1 and abs(right) * math.log2(abs(left)) > 1000:
+                        raise EvalError("E056", "number out of range", e.span, "not finite")
+                out = left ** right
+                if isinstance(out, complex):
+                    raise EvalError("E015", "power of a negative number to a fractional "
+                                    "exponent", e.span, "not a real number")
+            else:  # pragma: no cover - the grammar has no other operators
+                raise AssertionError(op)
+        except ZeroDivisionError:
+            raise EvalError("E016", "division by zero", e.right.span, "this is zero") from None
+        except OverflowError:
+            raise EvalError("E056", "number out of range", e.span, "overflow") from None
+        return self.check_int(out, e.span)
+
+    def _sym_arith(self, op, left, right, e):
+        try:
+            if op == "+" and isinstance(right, int):
+                return D.add(left, right)
+            if op == "+" and isinstance(left, int):
+                return D.add(right, left)
+            if op == "-" and isinstance(right, int):
+                return D.add(left, -right)
+            if op == "//" and isinstance(right, int) and right > 0:
+                return D.floordiv(left, right)
+            if op == "*" and isinstance(right, int):
+                return D.mul(left, right)
+            if op == "*" and isinstance(left, int):
+                return D.mul(right, left)
+        except D.NotAffine:
+            pass
+        raise EvalError("E025", f"`{op}` on a symbolic size is not supported here", e.span,
+                        "depends on the input size",
+                        help=["give a concrete input size with --input or --set"])
+
+    def _Compare(self, e, env, cur):
+        left = self.eval(e.left, env, cur)
+        right = self.eval(e.right, env, cur)
+        if isinstance(left, Sym) or isinstance(right, Sym):
+            raise EvalError("E025", "comparison of a symbolic size", e.span,
+                            "depends on the input size",
+                            help=["give a concrete input size with --input or --set"])
+        if e.op in ("==", "!="):
+            same = left == right and type_name(left) == type_name(right)
+            return same if e.op == "==" else not same
+        for side, v in ((e.left, left), (e.right, right)):
+            self._num(v, side.span, f"`{e.op}`")
+        return {"<": left < right, "<=": left <= right, ">": left > right,
+                ">=": left >= right}[e.op]
+
+    def truth(self, v, span) -> bool:
+        if not isinstance(v, bool):
+            raise EvalError("E015", f"expected true or false, got {type_name(v)} {show(v)}", span,
+                            f"this is a {type_name(v)}", help=["compare explicitly, e.g. `n != 0`"])
+        return v
+
+    def _BoolOp(self, e, env, cur):
+        left = self.truth(self.eval(e.left, env, cur), e.left.span)
+        if e.op == "and" and not left:
+            return False
+        if e.op == "or" and left:
+            return True
+        return self.truth(self.eval(e.right, env, cur), e.right.span)
+
+    def _Unary(self, e, env, cur):
+        v = self.eval(e.operand, env, cur)
+        if e.op == "not":
+            return not self.truth(v, e.operand.span)
+        self._num(v, e.operand.span, f"unary `{e.op}`")
+        if isinstance(v, Sym):
+            raise EvalError("E025", "negation of a symbolic size", e.span, "depends on the input")
+        return -v if e.op == "-" else v
+
+    def _Cond(self, e, env, cur):
+        if self.truth(self.eval(e.cond, env, cur), e.cond.span):
+            return self.eval(e.then, env, cur)
+        return self.eval(e.orelse, env, cur)
+
+    def _Index(self, e, env, cur):
+        obj = self.eval(e.obj, env, cur)
+        index = self.eval(e.index, env, cur)
+        if not isinstance(obj, (list, tuple, range)):
+            raise EvalError("E015", f"cannot index a {type_name(obj)}", e.obj.span,
+                            f"this is a {type_name(obj)}")
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise EvalError("E015", f"list index must be an int, got {type_name(index)}",
+                            e.index.span, f"this is a {type_name(index)}")
+        if not -len(obj) <= index < len(obj):
+            raise EvalError("E016", f"index {index} is out of range for {show(obj)} "
+                            f"({len(obj)} elements)", e.index.span, "out of range")
+        return obj[index]
+
+    def _TupleLit(self, e, env, cur):
+        return tuple(self.eval(x, env, cur) for x in e.items)
+
+    def _ListLit(self, e, env, cur):
+        return [self.eval(x, env, cur) for x in e.items]
+
+    def _FCall(self, e, env, cur):
+        func = self.eval(e.func, env, cur)
+        if isinstance(func, InitSpec) and not e.args:
+            return func
+        if not (isinstance(func, tuple) and len(func) == 2 and func[0] == "builtin"):
+            raise EvalError("E015", f"{type_name(func)} {show(func)} is not callable", e.func.span,
+                            "not a function", help=["layers are called as statements, not "
+                                                    "inside expressions"])
+        name = func[1]
+        pos = [self.eval(a.value, env, cur) for a in e.args if a.name is None]
+        kw = {a.name: (self.eval(a.value, env, cur), a) for a in e.args if a.name is not None}
+        if name in INITS:
+            return self._init(name, pos, kw, e)
+        if kw:
+            first = next(iter(kw.values()))[1]
+            raise EvalError("E011", f"`{name}` takes no keyword arguments", first.span,
+                            "unexpected keyword")
+        return self._builtin(name, pos, e)
+
+    def _init(self, name, pos, kw, e):
+        allowed = INITS[name]
+        if len(pos) > len(allowed):
+            raise EvalError("E014", f"`{name}` takes at most {len(allowed)} positional "
+                            f"arguments, got {len(pos)}", e.span, "too many arguments")
+        values = dict(zip(allowed, pos))
+        for key, (value, arg) in kw.items():
+            if key not in allowed:
+                raise EvalError("E011", f"`{name}` has no argument `{key}`", arg.name_span or arg.span,
+                                "unknown argument", help=did_you_mean(key, allowed) or
+                                [f"its arguments are: {', '.join(allowed) or 'none'}"])
+            values[key] = value
+        for key, value in values.items():
+            default = allowed[key]
+            if isinstance(default, str):
+                if value not in INIT_CHOICES.get(key, ()):
+                    raise EvalError("E016", f"`{key}` must be one of "
+                                    f"{', '.join(map(repr, INIT_CHOICES[key]))}, got {show(value)}",
+                                    e.span, "invalid choice")
+            elif isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise EvalError("E015", f"`{key}` of `{name}` must be a number, got "
+                                f"{type_name(value)}", e.span, "not a number")
+        return InitSpec(name, tuple(sorted(values.items())))
+
+    def _builtin(self, name, pos, e):
+        def ints(n_min, n_max):
+            if not n_min <= len(pos) <= n_max:
+                raise EvalError("E014", f"`{name}` takes {n_min}" + (f" to {n_max}" if n_max != n_min
+                                                                      else "") +
+                                f" arguments, got {len(pos)}", e.span, "wrong number of arguments")
+            for v, a in zip(pos, e.args):
+                if isinstance(v, bool) or not isinstance(v, int):
+                    raise EvalError("E015", f"`{name}` expects integers, got {type_name(v)}",
+                                    a.span, f"this is a {type_name(v)}")
+
+        if name == "range":
+            ints(1, 3)
+            if len(pos) == 3 and pos[2] == 0:
+                raise EvalError("E016", "range step must not be zero", e.args[2].span, "zero")
+            r = range(*pos)
+            if len(r) > self.max_repeat:
+                raise EvalError("E052", f"range of {len(r)} exceeds the repeat limit "
+                                f"({self.max_repeat})", e.span, "too many repetitions",
+                                help=["raise the limit with --max-repeat"])
+            return r
+        if name in ("len", "sum", "min", "max") and len(pos) == 1 and \
+                isinstance(pos[0], (list, tuple, range)):
+            seq = pos[0]
+            if name == "len":
+                return len(seq)
+            if not seq and name != "sum":
+                raise EvalError("E016", f"`{name}` of an empty list", e.span, "empty")
+            for v in seq:
+                self._num(v, e.span, f"`{name}`")
+            return self.check_int({"sum": sum, "min": min, "max": max}[name](seq), e.span)
+        if name in ("min", "max") and len(pos) >= 2:
+            for v, a in zip(pos, e.args):
+                self._num(v, a.span, f"`{name}`")
+            return (min if name == "min" else max)(pos)
+        if name in ("int", "float", "abs") and len(pos) == 1:
+            v = self._num(pos[0], e.args[0].span, f"`{name}`")
+            if isinstance(v, Sym):
+                raise EvalError("E025", f"`{name}` of a symbolic size", e.span, "symbolic")
+            return self.check_int({"int": int, "float": float, "abs": abs}[name](v), e.span)
+        raise EvalError("E014", f"wrong arguments for `{name}`", e.span,
+                        f"`{name}` cannot take {len(pos)} argument(s) of these types")

@@ -1,0 +1,20 @@
+"""Limits that keep every check bounded in time and memory (all located errors)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Limits(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: expanded op nodes in one network
+    max_nodes: int = Field(250_000, ge=1)
+    #: nesting of brackets, block calls and imports
+    max_depth: int = Field(64, ge=1)
+    #: iterations of one `for` loop, and elements of one list
+    max_repeat: int = Field(100_000, ge=1)
+    #: bytes of one spec file
+    max_bytes: int = Field(1_000_000, ge=1)
+    #: trainable parameters of one network
+    max_params: int = Field(10_000_000_000, ge=1)

@@ -1,0 +1,165 @@
+"""The op protocol: each op is one object with attributes, shape rule, counts and emitters.
+
+Shapes exclude the batch dimension: ``(C, H, W)`` for images, ``(F,)`` for features. Sizes
+are ``int`` or symbolic (:mod:`archlang.analysis.dims`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from archlang.analysis import dims as D
+from archlang.analysis.dims import Count, Dim
+
+Shape = tuple[Dim, ...]
+
+
+class OpError(Exception):
+    """A shape or attribute problem, raised by an op and located by the expander.
+
+    ``arg`` names the attribute to point at (its argument's span), if any.
+    """
+
+    def __init__(self, code: str, message: str, label: str = "", help: list[str] | None = None,
+                 arg: str | None = None, notes: list[str] | None = None):
+        super().__init__(message)
+        self.code, self.message, self.label = code, message, label
+        self.help, self.arg, self.notes = help or [], arg, notes or []
+
+
+class Attrs(BaseModel):
+    """Base of every op's attribute model: strict types, no unknown fields."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class NoAttrs(Attrs):
+    pass
+
+
+IntPair = int | tuple[int, int]
+
+
+def pair(v: IntPair) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def check_positive(name: str, v: IntPair | None, allow_zero: bool = False) -> None:
+    if v is None:
+        return
+    for x in pair(v) if not isinstance(v, bool) else ():
+        if x < 0 or (x == 0 and not allow_zero):
+            what = "non-negative" if allow_zero else "positive"
+            raise ValueError(f"`{name}` must be {what}, got {x}")
+
+
+def window_out(size: Dim, kernel: int, stride: int, pad_total: int, dilation: int,
+               ceil_mode: bool, pad_left: int, what: str, axis: str) -> Dim:
+    """Output size of a sliding window along one axis, exactly as PyTorch computes it.
+
+    Floor mode: ``(in + pads - dil*(k-1) - 1) // stride + 1``. Ceil mode adds ``stride-1``
+    before dividing, then drops a last window that would start in the right padding
+    (aten/src/ATen/native/Pool.h ``pooling_output_shape_pad_lr``).
+    """
+    span = dilation * (kernel - 1) + 1
+    numer = D.add(size, pad_total - span)
+    if isinstance(size, int) and size + pad_total < span:
+        raise OpError("E022", f"{what} window ({span}) is larger than the padded {axis} "
+                      f"({size} + {pad_total})", "input too small here",
+                      help=["use a larger input, a smaller kernel, or more padding"])
+    if not ceil_mode:
+        return D.add(D.floordiv(numer, stride), 1)
+    out = D.add(D.ceildiv(numer, stride), 1)
+    if isinstance(size, int):
+        if (out - 1) * stride >= size + pad_left:
+            out -= 1
+        return out
+    # The correction can only apply when a window may start past the input's end.
+    if stride + pad_left <= span:
+        return out
+    raise OpError("E025", f"ceil_mode with stride {stride} and padding {pad_left} needs a "
+                  f"concrete {axis}", "size is symbolic here",
+                  help=["give a concrete input size with --input, or use ceil_mode=false"])
+
+
+class Op:
+    """One operation. Subclasses set the class attributes and override the rules."""
+
+    name: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]] = ()
+    attrs: ClassVar[type[Attrs]] = NoAttrs
+    positional: ClassVar[tuple[str, ...]] = ()
+    family: ClassVar[str] = "other"
+    inputs: ClassVar[tuple[int, int | None]] = (1, 1)
+    #: True when the torch module holds parameters or buffers (always emitted as a module).
+    stateful: ClassVar[bool] = False
+    doc: ClassVar[str] = ""
+
+    # -- static analysis --------------------------------------------------------------
+    def shape(self, a: Any, ins: list[Shape]) -> Shape:
+        return ins[0]
+
+    def params(self, a: Any, ins: list[Shape], out: Shape) -> int:
+        return 0
+
+    def buffers(self, a: Any, ins: list[Shape], out: Shape) -> int:
+        return 0
+
+    def macs(self, a: Any, ins: list[Shape], out: Shape) -> Count:
+        return 0
+
+    # -- backends -------------------------------------------------------------------
+    def torch_module(self, a: Any, ins: list[Shape]) -> str:
+        """Python source constructing the ``nn`` module, e.g. ``nn.ReLU(inplace=True)``."""
+        raise NotImplementedError
+
+    def torch_call(self, a: Any, args: list[str], ins: list[Shape], inplace: bool) -> str | None:
+        """Python source of a functional call for stateless ops (``None``: use the module)."""
+        return None
+
+    #: Ops whose output may be overwritten in place by a following ReLU (their backward
+    #: does not need their own output).
+    inplace_safe_producer: ClassVar[bool] = False
+    #: The op can run in place on a dead input (ReLU-like).
+    can_inplace: ClassVar[bool] = False
+
+    def label(self, a: Any, ins: list[Shape]) -> str:
+        return self.name
+
+
+def kwargs_src(a: Attrs, skip: tuple[str, ...] = (), rename: dict[str, str] | None = None) -> str:
+    """``k=v`` pairs for the attributes that differ from their defaults, in field order."""
+    parts = []
+    rename = rename or {}
+    for name, field in type(a).model_fields.items():
+        if name in skip:
+            continue
+        value = getattr(a, name)
+        if not field.is_required() and value == field.default:
+            continue
+        parts.append(f"{rename.get(name, name)}={value!r}")
+    return ", ".join(parts)
+
+
+def join_args(*parts: str) -> str:
+    return ", ".join(p for p in parts if p)
+
+
+def require_rank(ins: list[Shape], ranks: tuple[int, ...], what: str, hint: str = "") -> None:
+    rank = len(ins[0])
+    if rank not in ranks:
+        want = " or ".join(str(r) for r in ranks)
+        help_ = [hint] if hint else []
+        raise OpError("E023", f"{what} expects a rank-{want} input (without batch), got rank "
+                      f"{rank} ({D.fmt_shape(ins[0])})", f"input is {D.fmt_shape(ins[0])}",
+                      help=help_)
+
+
+def require_concrete(d: Dim, what: str) -> int:
+    if not isinstance(d, int):
+        raise OpError("E025", f"{what} depends on the input size ({d})", "size is symbolic here",
+                      help=["add global or adaptive pooling before it, or give a concrete "
+                            "input with --input"])
+    return d

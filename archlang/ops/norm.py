@@ -1,0 +1,103 @@
+"""Normalisation: ``batchnorm`` (1-D or 2-D by rank) and ``lrn``."""
+
+from __future__ import annotations
+
+from pydantic import model_validator
+
+from archlang.ops.base import Attrs, Op, OpError, check_positive, require_concrete, require_rank
+
+
+class BatchNormAttrs(Attrs):
+    eps: float = 1e-5
+    momentum: float | None = 0.1
+    affine: bool = True
+    track_running_stats: bool = True
+
+    @model_validator(mode="after")
+    def _valid(self):
+        if not self.eps > 0:
+            raise ValueError(f"`eps` must be positive, got {self.eps}")
+        if self.momentum is not None and not 0 <= self.momentum <= 1:
+            raise ValueError(f"`momentum` must be in [0, 1], got {self.momentum}")
+        return self
+
+
+class BatchNorm(Op):
+    name = "batchnorm"
+    aliases = ("bn",)
+    attrs = BatchNormAttrs
+    positional = ("eps", "momentum")
+    family = "norm"
+    stateful = True
+    inplace_safe_producer = True
+    doc = "Batch normalisation: BatchNorm2d on [C, H, W], BatchNorm1d on [F] or [C, L]."
+
+    def shape(self, a, ins):
+        require_rank(ins, (1, 2, 3), "batchnorm")
+        require_concrete(ins[0][0], "batchnorm's channel count")
+        return ins[0]
+
+    def params(self, a, ins, out):
+        return 2 * ins[0][0] if a.affine else 0
+
+    def buffers(self, a, ins, out):
+        return 2 * ins[0][0] + 1 if a.track_running_stats else 0
+
+    def torch_module(self, a, ins):
+        kind = "BatchNorm2d" if len(ins[0]) == 3 else "BatchNorm1d"
+        extra = ""
+        if a.eps != 1e-5:
+            extra += f", eps={a.eps!r}"
+        if a.momentum != 0.1:
+            extra += f", momentum={a.momentum!r}"
+        if not a.affine:
+            extra += ", affine=False"
+        if not a.track_running_stats:
+            extra += ", track_running_stats=False"
+        return f"nn.{kind}({ins[0][0]}{extra})"
+
+    def label(self, a, ins):
+        return "batchnorm"
+
+
+class LRNAttrs(Attrs):
+    size: int
+    alpha: float = 1e-4
+    beta: float = 0.75
+    k: float = 1.0
+
+    @model_validator(mode="after")
+    def _valid(self):
+        check_positive("size", self.size)
+        return self
+
+
+class LRN(Op):
+    name = "lrn"
+    aliases = ("local_response_norm",)
+    attrs = LRNAttrs
+    positional = ("size", "alpha", "beta", "k")
+    family = "norm"
+    doc = ("Local response normalisation across channels (torch.nn.LocalResponseNorm; alpha "
+           "is divided by size, as in Caffe).")
+
+    def shape(self, a, ins):
+        if len(ins[0]) < 2:
+            raise OpError("E023", "lrn expects an input with channels and at least one spatial "
+                          "dimension", "input has no spatial dimension")
+        return ins[0]
+
+    def _args(self, a):
+        return f"{a.size}, alpha={a.alpha!r}, beta={a.beta!r}, k={a.k!r}"
+
+    def torch_module(self, a, ins):
+        return f"nn.LocalResponseNorm({self._args(a)})"
+
+    def torch_call(self, a, args, ins, inplace):
+        return f"F.local_response_norm({args[0]}, {self._args(a)})"
+
+    def label(self, a, ins):
+        return f"lrn {a.size}"
+
+
+__all__ = ["BatchNorm", "LRN", "check_positive"]

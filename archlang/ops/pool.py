@@ -1,0 +1,185 @@
+"""Pooling: max/avg (with ceil_mode), adaptive max/avg, global average."""
+
+from __future__ import annotations
+
+from pydantic import model_validator
+
+from archlang.ops.base import Attrs, IntPair, Op, OpError, check_positive, join_args, pair, \
+    require_rank, window_out
+
+
+def _src(v):
+    return repr(v) if not isinstance(v, tuple) or v[0] != v[1] else repr(v[0])
+
+
+class MaxPoolAttrs(Attrs):
+    kernel_size: IntPair
+    stride: IntPair | None = None
+    padding: IntPair = 0
+    dilation: IntPair = 1
+    ceil_mode: bool = False
+
+    @model_validator(mode="after")
+    def _valid(self):
+        check_positive("kernel_size", self.kernel_size)
+        check_positive("stride", self.stride)
+        check_positive("padding", self.padding, allow_zero=True)
+        check_positive("dilation", self.dilation)
+        k, p, d = pair(self.kernel_size), pair(self.padding), pair(self.dilation)
+        for i in range(2):
+            if p[i] * 2 > d[i] * (k[i] - 1) + 1:
+                raise ValueError(f"`padding` ({p[i]}) must be at most half the effective kernel "
+                                 f"size ({d[i] * (k[i] - 1) + 1}), as PyTorch requires")
+        return self
+
+
+class AvgPoolAttrs(Attrs):
+    kernel_size: IntPair
+    stride: IntPair | None = None
+    padding: IntPair = 0
+    ceil_mode: bool = False
+    count_include_pad: bool = True
+
+    @model_validator(mode="after")
+    def _valid(self):
+        check_positive("kernel_size", self.kernel_size)
+        check_positive("stride", self.stride)
+        check_positive("padding", self.padding, allow_zero=True)
+        k, p = pair(self.kernel_size), pair(self.padding)
+        for i in range(2):
+            if p[i] * 2 > k[i]:
+                raise ValueError(f"`padding` ({p[i]}) must be at most half the kernel size "
+                                 f"({k[i]}), as PyTorch requires")
+        return self
+
+
+class _Pool(Op):
+    family = "pool"
+    positional = ("kernel_size", "stride", "padding")
+    torch_class = ""
+    functional = ""
+
+    def shape(self, a, ins):
+        require_rank(ins, (3,), self.name, "pooling works on [C, H, W] images")
+        k = pair(a.kernel_size)
+        s = pair(a.stride if a.stride is not None else a.kernel_size)
+        p = pair(a.padding)
+        d = pair(getattr(a, "dilation", 1))
+        h = window_out(ins[0][1], k[0], s[0], 2 * p[0], d[0], a.ceil_mode, p[0], self.name, "height")
+        w = window_out(ins[0][2], k[1], s[1], 2 * p[1], d[1], a.ceil_mode, p[1], self.name, "width")
+        return (ins[0][0], h, w)
+
+    def _args(self, a):
+        out = [_src(a.kernel_size)]
+        out.append(f"stride={_src(a.stride if a.stride is not None else a.kernel_size)}")
+        if a.padding not in (0, (0, 0)):
+            out.append(f"padding={_src(a.padding)}")
+        if getattr(a, "dilation", 1) not in (1, (1, 1)):
+            out.append(f"dilation={_src(a.dilation)}")
+        if a.ceil_mode:
+            out.append("ceil_mode=True")
+        if not getattr(a, "count_include_pad", True):
+            out.append("count_include_pad=False")
+        return out
+
+    def torch_module(self, a, ins):
+        return f"nn.{self.torch_class}({join_args(*self._args(a))})"
+
+    def torch_call(self, a, args, ins, inplace):
+        return f"F.{self.functional}({join_args(args[0], *self._args(a))})"
+
+    def label(self, a, ins):
+        k = pair(a.kernel_size)
+        s = pair(a.stride if a.stride is not None else a.kernel_size)
+        text = f"{self.name} {k[0]}x{k[1]}/{s[0]}"
+        return text + (" ceil" if a.ceil_mode else "")
+
+
+class MaxPool2d(_Pool):
+    name = "maxpool2d"
+    aliases = ("maxpool",)
+    attrs = MaxPoolAttrs
+    torch_class = "MaxPool2d"
+    functional = "max_pool2d"
+    doc = "2-D max pooling (torch.nn.MaxPool2d); `ceil_mode` follows PyTorch's rule exactly."
+
+
+class AvgPool2d(_Pool):
+    name = "avgpool2d"
+    aliases = ("avgpool",)
+    attrs = AvgPoolAttrs
+    torch_class = "AvgPool2d"
+    functional = "avg_pool2d"
+    doc = "2-D average pooling (torch.nn.AvgPool2d)."
+
+
+class AdaptiveAttrs(Attrs):
+    output_size: IntPair
+
+    @model_validator(mode="after")
+    def _valid(self):
+        check_positive("output_size", self.output_size)
+        return self
+
+
+class _Adaptive(Op):
+    family = "pool"
+    attrs = AdaptiveAttrs
+    positional = ("output_size",)
+    torch_class = ""
+    functional = ""
+
+    def shape(self, a, ins):
+        require_rank(ins, (3,), self.name, "adaptive pooling works on [C, H, W] images")
+        o = pair(a.output_size)
+        return (ins[0][0], o[0], o[1])
+
+    def torch_module(self, a, ins):
+        return f"nn.{self.torch_class}({_src(a.output_size)})"
+
+    def torch_call(self, a, args, ins, inplace):
+        return f"F.{self.functional}({args[0]}, {_src(a.output_size)})"
+
+    def label(self, a, ins):
+        o = pair(a.output_size)
+        return f"{self.name} {o[0]}x{o[1]}"
+
+
+class AdaptiveAvgPool2d(_Adaptive):
+    name = "adaptive_avgpool2d"
+    aliases = ("adaptive_avgpool",)
+    torch_class = "AdaptiveAvgPool2d"
+    functional = "adaptive_avg_pool2d"
+    doc = "Adaptive average pooling to a fixed output size (torch.nn.AdaptiveAvgPool2d)."
+
+
+class AdaptiveMaxPool2d(_Adaptive):
+    name = "adaptive_maxpool2d"
+    aliases = ("adaptive_maxpool",)
+    torch_class = "AdaptiveMaxPool2d"
+    functional = "adaptive_max_pool2d"
+    doc = "Adaptive max pooling to a fixed output size (torch.nn.AdaptiveMaxPool2d)."
+
+
+class GlobalAvgPool(Op):
+    name = "global_avgpool"
+    aliases = ("gap",)
+    family = "pool"
+    doc = "Global average pooling: [C, H, W] → [C, 1, 1] (AdaptiveAvgPool2d(1))."
+
+    def shape(self, a, ins):
+        require_rank(ins, (3,), self.name, "global pooling works on [C, H, W] images")
+        return (ins[0][0], 1, 1)
+
+    def torch_module(self, a, ins):
+        return "nn.AdaptiveAvgPool2d(1)"
+
+    def torch_call(self, a, args, ins, inplace):
+        return f"F.adaptive_avg_pool2d({args[0]}, 1)"
+
+    def label(self, a, ins):
+        return "global avgpool"
+
+
+__all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "GlobalAvgPool",
+           "OpError"]

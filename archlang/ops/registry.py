@@ -1,0 +1,32 @@
+"""The op registry: every op, by name and alias. Adding an op means adding it here."""
+
+from __future__ import annotations
+
+from archlang.ops.activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, \
+    Softmax, Tanh
+from archlang.ops.base import Op
+from archlang.ops.conv import Conv2d
+from archlang.ops.linear import Linear
+from archlang.ops.norm import LRN, BatchNorm
+from archlang.ops.pool import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, GlobalAvgPool, \
+    MaxPool2d
+from archlang.ops.structure import Add, Concat, Dropout, Flatten, Identity
+
+OPS: dict[str, Op] = {}
+ALIASES: dict[str, str] = {}
+
+for _cls in (Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, GlobalAvgPool,
+             Linear, BatchNorm, LRN, Dropout, ReLU, LeakyReLU, ELU, GELU, SiLU, Sigmoid, Tanh,
+             Softmax, LogSoftmax, Flatten, Concat, Add, Identity):
+    _op = _cls()
+    OPS[_op.name] = _op
+    for _alias in _cls.aliases:
+        ALIASES[_alias] = _op.name
+
+
+def lookup(name: str) -> Op | None:
+    return OPS.get(ALIASES.get(name, name))
+
+
+def all_names() -> list[str]:
+    return sorted([*OPS, *ALIASES])

@@ -1,0 +1,194 @@
+"""Structural ops: flatten, concat, add, identity, dropout."""
+
+from __future__ import annotations
+
+from pydantic import model_validator
+
+from archlang.analysis import dims as D
+from archlang.ops.activation import torch_dim
+from archlang.ops.base import Attrs, Op, OpError
+
+
+class FlattenAttrs(Attrs):
+    start_dim: int = 0
+    end_dim: int = -1
+
+
+class Flatten(Op):
+    name = "flatten"
+    attrs = FlattenAttrs
+    positional = ("start_dim", "end_dim")
+    family = "shape"
+    doc = "Flattens dims start_dim..end_dim (batch excluded): [C, H, W] → [C*H*W]."
+
+    def _range(self, a, rank):
+        s = a.start_dim + rank if a.start_dim < 0 else a.start_dim
+        e = a.end_dim + rank if a.end_dim < 0 else a.end_dim
+        if not (0 <= s < max(rank, 1) and 0 <= e < max(rank, 1) and s <= e):
+            raise OpError("E016", f"flatten range {a.start_dim}..{a.end_dim} is invalid for a "
+                          f"rank-{rank} input", "dims here",
+                          help=["dims exclude the batch; flatten() flattens everything"])
+        return s, e
+
+    def shape(self, a, ins):
+        shape = ins[0]
+        if not shape:
+            return shape
+        s, e = self._range(a, len(shape))
+        merged = D.product(shape[s:e + 1])
+        if not isinstance(merged, int):
+            # A product of symbolic sizes is not a size; keep it only if it is one factor.
+            if e == s:
+                return shape
+            raise OpError("E025", f"flattening symbolic sizes ({D.fmt_shape(shape[s:e + 1])}) "
+                          "gives a size that is not affine in the input", "size is symbolic here",
+                          help=["pool to a fixed size first (adaptive_avgpool2d or "
+                                "global_avgpool), or give a concrete input with --input"])
+        return (*shape[:s], merged, *shape[e + 1:])
+
+    def _args(self, a, rank):
+        s, e = self._range(a, rank)
+        end = "" if e == rank - 1 else f", {e + 1}"
+        return f"{s + 1}{end}"
+
+    def torch_module(self, a, ins):
+        return f"nn.Flatten({self._args(a, len(ins[0]))})"
+
+    def torch_call(self, a, args, ins, inplace):
+        return f"torch.flatten({args[0]}, {self._args(a, len(ins[0]))})"
+
+    def label(self, a, ins):
+        return "flatten"
+
+
+class ConcatAttrs(Attrs):
+    dim: int = 0
+
+
+class Concat(Op):
+    name = "concat"
+    aliases = ("cat",)
+    attrs = ConcatAttrs
+    positional = ("dim",)
+    family = "merge"
+    inputs = (1, None)
+    inplace_safe_producer = True
+    doc = "Concatenation along `dim` (default 0, channels); other sizes must agree."
+
+    def shape(self, a, ins, ctx=None):
+        rank = len(ins[0])
+        for i, s in enumerate(ins[1:], 1):
+            if len(s) != rank:
+                raise OpError("E023", f"concat inputs have different ranks ({D.fmt_shape(ins[0])} "
+                              f"and {D.fmt_shape(s)})", f"input {i} has rank {len(s)}")
+        if not -rank <= a.dim < rank:
+            raise OpError("E016", f"dim {a.dim} is out of range for rank {rank}", "dim here",
+                          arg="dim")
+        d = a.dim % rank
+        out = list(ins[0])
+        for i, s in enumerate(ins[1:], 1):
+            for axis in range(rank):
+                if axis == d:
+                    continue
+                out[axis] = unify(out[axis], s[axis], axis, ctx, "concat", ins)
+        total = ins[0][d]
+        for s in ins[1:]:
+            if not isinstance(total, int) or not isinstance(s[d], int):
+                raise OpError("E025", "concat along a symbolic size", "size is symbolic here")
+            total += s[d]
+        out[d] = total
+        return tuple(out)
+
+    def torch_module(self, a, ins):
+        raise NotImplementedError("concat is emitted as torch.cat")
+
+    def torch_call(self, a, args, ins, inplace):
+        return f"torch.cat([{', '.join(args)}], {torch_dim(a.dim)})"
+
+    def label(self, a, ins):
+        return "concat"
+
+
+AXES = {0: "channels", 1: "height", 2: "width"}
+
+
+def unify(x, y, axis, ctx, what, ins):
+    if x == y:
+        return x
+    if ctx is not None and not isinstance(x, int) and not isinstance(y, int):
+        merged = ctx.unify(x, y)
+        if merged is not None:
+            return merged
+    name = AXES.get(axis, f"dim {axis}") if len(ins[0]) == 3 else f"dim {axis}"
+    code = "E020" if axis == 0 else "E021"
+    shapes = ", ".join(D.fmt_shape(s) for s in ins)
+    raise OpError(code, f"{what} inputs differ in {name}: {x} vs {y}", f"inputs are {shapes}",
+                  help=["match the branches' strides and padding"] if code == "E021" else
+                  ["project the shortcut with a 1x1 conv2d to the same channel count"])
+
+
+class Add(Op):
+    name = "add"
+    family = "merge"
+    inputs = (2, None)
+    inplace_safe_producer = True
+    doc = "Element-wise sum of two or more inputs of the same shape (residual connections)."
+
+    def shape(self, a, ins, ctx=None):
+        first = ins[0]
+        for i, s in enumerate(ins[1:], 1):
+            if len(s) != len(first):
+                raise OpError("E023", f"add inputs have different ranks ({D.fmt_shape(first)} and "
+                              f"{D.fmt_shape(s)})", f"input {i} has rank {len(s)}")
+        out = list(first)
+        for s in ins[1:]:
+            for axis in range(len(first)):
+                out[axis] = unify(out[axis], s[axis], axis, ctx, "add", ins)
+        return tuple(out)
+
+    def torch_module(self, a, ins):
+        raise NotImplementedError("add is emitted as +")
+
+    def torch_call(self, a, args, ins, inplace):
+        if inplace:
+            return f"{args[0]}.add_({' + '.join(args[1:])})"
+        return " + ".join(args)
+
+
+class Identity(Op):
+    name = "identity"
+    family = "shape"
+    doc = "Returns its input unchanged."
+
+    def torch_module(self, a, ins):
+        return "nn.Identity()"
+
+    def torch_call(self, a, args, ins, inplace):
+        return args[0]
+
+
+class DropoutAttrs(Attrs):
+    p: float = 0.5
+
+    @model_validator(mode="after")
+    def _valid(self):
+        if not 0 <= self.p <= 1:
+            raise ValueError(f"`p` must be a probability in [0, 1], got {self.p}")
+        return self
+
+
+class Dropout(Op):
+    name = "dropout"
+    attrs = DropoutAttrs
+    positional = ("p",)
+    family = "reg"
+    doc = "Dropout with probability `p` in training; the identity in eval mode."
+
+    def torch_module(self, a, ins):
+        return f"nn.Dropout({a.p!r})" if a.p != 0.5 else "nn.Dropout()"
+
+    def torch_call(self, a, args, ins, inplace):
+        return f"F.dropout({args[0]}, {a.p!r}, self.training)"
+
+    def label(self, a, ins):
+        return f"dropout {a.p}"

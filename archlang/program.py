@@ -1,0 +1,169 @@
+"""Load a spec and its imports: files → parsed, lowered ASTs with block and network tables.
+
+Imports resolve relative to the importing file and must stay under the root directory of
+the top-level spec (after resolving symlinks). Absolute paths, escapes, cycles, missing
+files and files that are not specs are located errors; a file that is not a spec is never
+echoed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archlang.diagnostics import Diagnostic, Reporter, did_you_mean
+from archlang.limits import Limits
+from archlang.ops.registry import lookup
+from archlang.source import Source, Span
+from archlang.syntax import ast as A
+from archlang.syntax.lower import lower
+from archlang.syntax.parse import parse
+
+
+@dataclass
+class Program:
+    main: Source
+    files: list[tuple[Source, A.File]] = field(default_factory=list)
+    blocks: dict[str, A.BlockDef] = field(default_factory=dict)
+    networks: dict[str, A.NetworkDef] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def network_names(self) -> list[str]:
+        return list(self.networks)
+
+
+def read_spec(path_or_text: str | os.PathLike, limits: Limits) -> tuple[Source | None, Path | None,
+                                                                           list[Diagnostic]]:
+    """A path (``*.arch`` or any existing file) or the spec text itself."""
+    rep = Reporter()
+    text_like = isinstance(path_or_text, str) and ("\n" in path_or_text or "{" in path_or_text)
+    if text_like:
+        text = str(path_or_text)
+        if len(text.encode("utf-8", "surrogatepass")) > limits.max_bytes:
+            rep.error("E053", f"spec is larger than {limits.max_bytes} bytes", None,
+                      help=["raise the limit with --max-bytes"])
+            return None, Path.cwd(), rep.diagnostics
+        return Source("<string>", text), None, []
+    path = Path(path_or_text)
+    try:
+        size = path.stat().st_size
+        if size > limits.max_bytes:
+            rep.error("E053", f"{path.name} is {size} bytes, more than the limit of "
+                      f"{limits.max_bytes}", None, help=["raise the limit with --max-bytes"])
+            return None, None, rep.diagnostics
+        data = path.read_bytes()
+    except OSError as exc:
+        rep.error("E040", f"cannot read `{path}`: {exc.strerror or exc}", None,
+                  help=["check the path"])
+        return None, None, rep.diagnostics
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        rep.error("E043", f"`{path.name}` is not UTF-8 text", None,
+                  help=["archlang specs are UTF-8 text files"])
+        return None, None, rep.diagnostics
+    return Source(str(path), text), path.resolve(), []
+
+
+def load_program(path_or_text, limits: Limits) -> Program:
+    source, real, diags = read_spec(path_or_text, limits)
+    prog = Program(main=source or Source("<none>", ""))
+    prog.diagnostics.extend(diags)
+    if source is None:
+        return prog
+    rep = Reporter()
+    root = real.parent if real is not None else Path.cwd().resolve()
+    stack = (real,) if real is not None else ()
+    _load_file(prog, source, root, root, stack, {}, rep, limits, None)
+    prog.diagnostics.extend(rep.diagnostics)
+    return prog
+
+
+def _load_file(prog: Program, source: Source, directory: Path, root: Path,
+               stack: tuple[Path, ...], seen: dict, rep: Reporter, limits: Limits,
+               via: Span | None) -> None:
+    tree, diags = parse(source, limits.max_depth)
+    if tree is None:
+        rep.diagnostics.extend(diags)
+        return
+    file, diags = lower(tree, source)
+    rep.diagnostics.extend(diags)
+    if file is None:
+        return
+    prog.files.append((source, file))
+    for imp in file.imports:
+        _import(prog, imp, directory, root, stack, seen, rep, limits)
+    for b in file.blocks:
+        if lookup(b.name) is not None:
+            rep.error("E013", f"block `{b.name}` has the name of a built-in op", b.name_span,
+                      "shadows the op", help=["rename the block, e.g. with a capital letter"])
+        elif b.name in prog.blocks:
+            rep.error("E013", f"block `{b.name}` is defined twice", b.name_span, "second definition",
+                      notes=[f"first defined at {prog.blocks[b.name].name_span}"])
+        else:
+            prog.blocks[b.name] = b
+    for n in file.networks:
+        if n.name in prog.networks:
+            rep.error("E013", f"network `{n.name}` is defined twice", n.name_span,
+                      "second definition", notes=[f"first defined at {prog.networks[n.name].name_span}"])
+        elif via is None:  # only the top-level file's networks can be checked
+            prog.networks[n.name] = n
+
+
+def _import(prog, imp: A.Import, directory: Path, root: Path, stack, seen, rep, limits) -> None:
+    raw = imp.path
+    if not raw or "\x00" in raw:
+        rep.error("E040", "empty import path", imp.span, "nothing to import")
+        return
+    if os.path.isabs(raw) or raw.startswith("~") or (len(raw) > 1 and raw[1] == ":"):
+        rep.error("E041", "imports must be relative paths", imp.span, "absolute path",
+                  help=["write the path relative to this file, inside the spec's directory"])
+        return
+    target = (directory / raw)
+    try:
+        real = target.resolve(strict=False)
+    except (OSError, RuntimeError):
+        rep.error("E040", f"cannot resolve import `{raw}`", imp.span, "unresolvable path")
+        return
+    if not real.is_relative_to(root):
+        rep.error("E041", f"import `{raw}` leaves the spec's root directory", imp.span,
+                  "outside the root", notes=["imports may not reach outside the directory of "
+                                             "the spec being checked (symlinks included)"],
+                  help=["copy the library next to the spec, or check from a higher directory"])
+        return
+    if real in stack:
+        rep.error("E042", f"import cycle through `{raw}`", imp.span, "imports a file that imports "
+                  "this one", help=["move the shared blocks into a third file that both import"])
+        return
+    if real in seen:
+        return  # already loaded (diamond imports are fine)
+    if len(stack) >= limits.max_depth:
+        rep.error("E051", "imports nested too deep", imp.span, "too deep")
+        return
+    if not real.is_file():
+        candidates = [p.name for p in real.parent.glob("*.arch")] if real.parent.is_dir() else []
+        rep.error("E040", f"cannot find `{raw}`", imp.span, "no such file",
+                  help=did_you_mean(real.name, candidates))
+        return
+    if real.suffix != ".arch":
+        rep.error("E043", f"`{raw}` is not an .arch spec", imp.span, "not a spec file",
+                  help=["only .arch files can be imported"])
+        return
+    try:
+        data = real.read_bytes()
+    except OSError:
+        rep.error("E040", f"cannot read `{raw}`", imp.span, "unreadable")
+        return
+    if len(data) > limits.max_bytes:
+        rep.error("E053", f"`{raw}` is larger than {limits.max_bytes} bytes", imp.span, "too large")
+        return
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        rep.error("E043", f"`{raw}` is not UTF-8 text", imp.span, "not a spec file")
+        return
+    name = os.path.relpath(real, Path.cwd()) if real.is_relative_to(Path.cwd()) else real.name
+    source = Source(name, text)
+    seen[real] = source
+    _load_file(prog, source, real.parent, root, (*stack, real), seen, rep, limits, imp.span)

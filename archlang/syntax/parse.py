@@ -1,0 +1,192 @@
+"""Parse: spec text → Lark tree, or one located syntax diagnostic.
+
+LALR(1) with ``strict=True`` (no silently resolved conflicts). Lark's own exceptions never
+leave this module: they become E001–E004 diagnostics pointing into the user's text.
+
+>>> from archlang.source import Source
+>>> tree, diags = parse(Source("m.arch", "network n {\\n input x: [3]\\n}"))
+>>> tree.data, diags
+('start', [])
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from archlang.diagnostics import Diagnostic, Reporter
+from archlang.source import Source
+
+OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
+CLOSERS = {v: k for k, v in OPENERS.items()}
+SYMBOL = {"LPAR": "(", "RPAR": ")", "LSQB": "[", "RSQB": "]", "LBRACE": "{", "RBRACE": "}"}
+
+
+class Newlines:
+    """Post-lexer: drops newlines inside ``(...)`` and ``[...]``; tracks open brackets.
+
+    Brackets nested deeper than ``max_depth`` stop the parse with E051 before any tree
+    is built, so no later pass can overflow the stack.
+    """
+
+    always_accept = ("_NL",)
+
+    def __init__(self, max_depth: int) -> None:
+        self.max_depth = max_depth
+        self.stack: list[Token] = []
+        self.previous: Token | None = None
+        self.too_deep: Token | None = None
+        self.unmatched: Token | None = None
+
+    def process(self, stream):
+        self.stack.clear()
+        self.previous = None
+        for tok in stream:
+            kind = tok.type
+            if kind in OPENERS:
+                self.stack.append(tok)
+                if len(self.stack) > self.max_depth:
+                    self.too_deep = tok
+                    return
+            elif kind in CLOSERS:
+                if self.stack and self.stack[-1].type == CLOSERS[kind]:
+                    self.stack.pop()
+                elif not self.stack:
+                    self.unmatched = tok
+            elif kind == "_NL" and self.stack and self.stack[-1].type in ("LPAR", "LSQB"):
+                continue
+            yield tok
+            self.previous = tok
+
+
+@functools.lru_cache(maxsize=None)
+def _grammar() -> str:
+    return resources.files("archlang").joinpath("grammar.lark").read_text(encoding="utf-8")
+
+
+def _parser(max_depth: int) -> tuple[Lark, Newlines]:
+    post = Newlines(max_depth)
+    parser = Lark(_grammar(), parser="lalr", lexer="contextual", strict=True,
+                  propagate_positions=True, maybe_placeholders=True, postlex=post)
+    return parser, post
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(max_depth: int) -> tuple[Lark, Newlines]:
+    return _parser(max_depth)
+
+
+PRETTY = {
+    "_NL": "a newline", "SEMICOLON": "`;`", "NAME": "a name", "INT": "an integer",
+    "FLOAT": "a number", "STRING": "a string", "COMPARE": "a comparison", "ADDOP": "`+` or `-`",
+    "MULOP": "`*` or `/`", "POW": "`**`", "$END": "end of file", "TRAINING": "`training`",
+}
+
+
+def _describe(parser: Lark, name: str) -> str:
+    if name in PRETTY:
+        return PRETTY[name]
+    try:
+        term = parser.get_terminal(name)
+    except KeyError:
+        return name
+    if term.pattern.type == "str":
+        return f"`{term.pattern.value}`"
+    return name.lower()
+
+
+def _token_text(tok: Token) -> str:
+    if tok.type == "_NL":
+        return "newline"
+    if tok.type == "$END":
+        return "end of file"
+    text = str(tok)
+    return f"`{text}`" if len(text) <= 30 else f"`{text[:27]}...`"
+
+
+def parse(source: Source, max_depth: int = 64) -> tuple[Tree | None, list[Diagnostic]]:
+    """Parse one file. Returns ``(tree, [])`` or ``(None, [one diagnostic])``."""
+    parser, post = _cached(max_depth)
+    post.too_deep = post.unmatched = None
+    rep = Reporter()
+    try:
+        tree = parser.parse(source.text)
+    except UnexpectedInput as exc:
+        _report(source, parser, post, exc, rep)
+        return None, rep.diagnostics
+    return tree, []
+
+
+def _report(source: Source, parser: Lark, post: Newlines, exc: UnexpectedInput,
+            rep: Reporter) -> None:
+    if post.too_deep is not None:
+        tok = post.too_deep
+        rep.error("E051", f"brackets nested more than {post.max_depth} deep",
+                  source.span(tok.start_pos, tok.end_pos), "too deep",
+                  help=["split the expression or the block into named parts"])
+        return
+    if isinstance(exc, UnexpectedCharacters):
+        pos = exc.pos_in_stream
+        ch = source.text[pos] if pos < len(source.text) else ""
+        span = source.span(pos, pos + 1)
+        if ch in "\"'":
+            rep.error("E004", "unterminated string", source.span(pos, source.text.find(
+                "\n", pos) if "\n" in source.text[pos:] else len(source.text)),
+                "this string is never closed", help=[f"add the closing {ch} on the same line"])
+        elif ch.isdigit() or (ch == "." and source.text[pos + 1:pos + 2].isdigit()):
+            end = pos
+            while end < len(source.text) and (source.text[end].isalnum() or source.text[end] in "._"):
+                end += 1
+            rep.error("E004", f"invalid number `{source.text[pos:end]}`", source.span(pos, end),
+                      "not a number", help=["write integers like 64 or 1_000 and floats like "
+                                            "0.001 or 1e-5"])
+        else:
+            shown = repr(ch)[1:-1] if ch and not ch.isprintable() else ch
+            rep.error("E001", f"unexpected character `{shown}`", span, "not valid here",
+                      help=["comments start with `#`; strings are quoted with \" or '"])
+        return
+    if isinstance(exc, UnexpectedToken) and exc.token.type != "$END":
+        tok = exc.token
+        expected = sorted(exc.expected - {"$END"}) if exc.expected else []
+        if post.unmatched is not None and post.unmatched is tok:
+            rep.error("E002", f"unmatched {_token_text(tok)}", source.span(tok.start_pos, tok.end_pos),
+                      "no opening bracket for this", help=["remove it, or add the opening bracket"])
+            return
+        names = [_describe(parser, e) for e in expected]
+        if ("_NL" in expected or "SEMICOLON" in expected) and post.previous is not None \
+                and post.previous is not tok and tok.type != "_NL":
+            prev = post.previous
+            rep.error("E002", f"expected a newline or `;` before {_token_text(tok)}",
+                      source.span(prev.end_pos, prev.end_pos + 1) if prev.end_pos < len(source.text)
+                      else source.span(prev.end_pos), "statement should end here",
+                      notes=[f"found {_token_text(tok)} at {source.span(tok.start_pos)}"],
+                      help=["put each statement on its own line or separate them with `;`"])
+            return
+        label = "expected " + ", ".join(names[:6]) + (" ..." if len(names) > 6 else "") \
+            if names else "not valid here"
+        help_ = []
+        if post.stack:
+            opener = post.stack[-1]
+            help_.append(f"the {SYMBOL[opener.type]} at {source.span(opener.start_pos)} is still open")
+        end = tok.end_pos if tok.type != "_NL" else tok.start_pos + 1
+        rep.error("E002", f"unexpected {_token_text(tok)}", source.span(tok.start_pos, end), label,
+                  help=help_)
+        return
+    # end of input
+    help_ = []
+    if post.stack:
+        opener = post.stack[-1]
+        closer = {"LPAR": ")", "LSQB": "]", "LBRACE": "}"}[opener.type]
+        help_.append(f"add `{closer}` to close the `{SYMBOL[opener.type]}` opened at "
+                     f"{source.span(opener.start_pos)}")
+    expected = getattr(exc, "expected", None) or []
+    names = [_describe(parser, e) for e in sorted(set(expected) - {"$END"})][:6]
+    span = source.end_span()
+    rep.error("E003", "unexpected end of file", span,
+              ("expected " + ", ".join(names)) if names else "the file ends here", help=help_)
+
+
+__all__ = ["parse", "UnexpectedEOF"]
