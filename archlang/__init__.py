@@ -1,0 +1,38 @@
+"""archlang: a declarative language and compiler for neural-network architectures.
+
+>>> import archlang
+>>> result = archlang.check("specs/resnet.arch", network="resnet50")  # doctest: +SKIP
+>>> result.params  # doctest: +SKIP
+25557032
+
+``check`` never imports torch; ``load`` and ``load_class`` do (lazily).
+"""
+
+from archlang.api import CheckResult, check
+from archlang.diagnostics import ArchError, Diagnostic
+from archlang.limits import Limits
+
+__all__ = ["ArchError", "CheckResult", "Diagnostic", "Limits", "check", "compile_source",
+           "load", "load_class"]
+__version__ = "0.1.0"
+
+
+def compile_source(path_or_text, network=None, **params) -> str:
+    """The generated PyTorch source for a network (what ``archlang compile`` writes)."""
+    from archlang.backends.pytorch import compile_source as _compile
+
+    return _compile(path_or_text, network, **params)
+
+
+def load(path_or_text, network=None, **params):
+    """Build the network as a ``torch.nn.Module`` instance from its generated source."""
+    from archlang.backends.pytorch import load as _load
+
+    return _load(path_or_text, network, **params)
+
+
+def load_class(path_or_text, network=None, **params):
+    """The generated ``torch.nn.Module`` class (construct it with no arguments)."""
+    from archlang.backends.pytorch import load_class as _load_class
+
+    return _load_class(path_or_text, network, **params)

@@ -268,3 +268,10 @@ def _wrap_chain_statements(tree: Tree) -> Tree:
                           and c.data == "chain" else c for c in t.children]
         stack.extend(c for c in t.children if isinstance(c, Tree))
     return tree
+
+
+def lower_expr(tree: Tree, source: Source) -> tuple[A.Expr | None, list[Diagnostic]]:
+    """Build the AST of one parsed expression (``parse(..., start="expr")``)."""
+    rep = Reporter()
+    result = _Lower(source, rep, 100).transform(tree)
+    return (None if rep.failed else result), rep.diagnostics

@@ -70,7 +70,8 @@ def _grammar() -> str:
 def _parser(max_depth: int) -> tuple[Lark, Newlines]:
     post = Newlines(max_depth)
     parser = Lark(_grammar(), parser="lalr", lexer="contextual", strict=True,
-                  propagate_positions=True, maybe_placeholders=True, postlex=post)
+                  propagate_positions=True, maybe_placeholders=True, postlex=post,
+                  start=["start", "expr"])
     return parser, post
 
 
@@ -107,13 +108,17 @@ def _token_text(tok: Token) -> str:
     return f"`{text}`" if len(text) <= 30 else f"`{text[:27]}...`"
 
 
-def parse(source: Source, max_depth: int = 64) -> tuple[Tree | None, list[Diagnostic]]:
-    """Parse one file. Returns ``(tree, [])`` or ``(None, [one diagnostic])``."""
+def parse(source: Source, max_depth: int = 64, start: str = "start") -> tuple[Tree | None,
+                                                                            list[Diagnostic]]:
+    """Parse one file (or, with ``start="expr"``, one expression).
+
+    Returns ``(tree, [])`` or ``(None, [one diagnostic])``.
+    """
     parser, post = _cached(max_depth)
     post.too_deep = post.unmatched = None
     rep = Reporter()
     try:
-        tree = parser.parse(source.text)
+        tree = parser.parse(source.text, start=start)
     except UnexpectedInput as exc:
         _report(source, parser, post, exc, rep)
         return None, rep.diagnostics

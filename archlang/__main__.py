@@ -1,0 +1,3 @@
+from archlang.cli import main
+
+main(prog_name="archlang")
