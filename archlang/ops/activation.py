@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from archlang.ops.base import Attrs, NoAttrs, Op, OpError
+from archlang.ops.base import Attrs, NoAttrs, Op, OpError, lit
 
 
 class _Act(Op):
@@ -16,7 +16,7 @@ class _Act(Op):
     inplace_arg = False
 
     def _kw(self, a) -> str:
-        return ", ".join(f"{k}={v!r}" for k, v in a.model_dump().items()
+        return ", ".join(f"{k}={lit(v)}" for k, v in a.model_dump().items()
                          if v != type(a).model_fields[k].default)
 
     def torch_module(self, a, ins):

@@ -129,6 +129,18 @@ class Op:
         return self.name
 
 
+def lit(v) -> str:
+    """A Python literal as ruff formats it (double-quoted strings)."""
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, tuple):
+        inner = ", ".join(lit(x) for x in v)
+        return f"({inner},)" if len(v) == 1 else f"({inner})"
+    if isinstance(v, list):
+        return "[" + ", ".join(lit(x) for x in v) + "]"
+    return repr(v)
+
+
 def kwargs_src(a: Attrs, skip: tuple[str, ...] = (), rename: dict[str, str] | None = None) -> str:
     """``k=v`` pairs for the attributes that differ from their defaults, in field order."""
     parts = []
@@ -139,7 +151,7 @@ def kwargs_src(a: Attrs, skip: tuple[str, ...] = (), rename: dict[str, str] | No
         value = getattr(a, name)
         if not field.is_required() and value == field.default:
             continue
-        parts.append(f"{rename.get(name, name)}={value!r}")
+        parts.append(f"{rename.get(name, name)}={lit(value)}")
     return ", ".join(parts)
 
 

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import model_validator
 
 from archlang.analysis import dims as D
-from archlang.ops.base import Attrs, IntPair, Op, OpError, check_positive, join_args, pair, \
+from archlang.ops.base import Attrs, lit, IntPair, Op, OpError, check_positive, join_args, pair, \
     require_rank, window_out
 
 
@@ -47,7 +47,7 @@ def conv_padding(a) -> tuple[tuple[int, int], tuple[int, int]]:
 
 
 def _src(v):
-    return repr(v) if not isinstance(v, tuple) or v[0] != v[1] else repr(v[0])
+    return lit(v) if not isinstance(v, tuple) or v[0] != v[1] else lit(v[0])
 
 
 class Conv2d(Op):

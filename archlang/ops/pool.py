@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pydantic import model_validator
 
-from archlang.ops.base import Attrs, IntPair, Op, OpError, check_positive, join_args, pair, \
+from archlang.ops.base import Attrs, lit, IntPair, Op, OpError, check_positive, join_args, pair, \
     require_rank, window_out
 
 
 def _src(v):
-    return repr(v) if not isinstance(v, tuple) or v[0] != v[1] else repr(v[0])
+    return lit(v) if not isinstance(v, tuple) or v[0] != v[1] else lit(v[0])
 
 
 class MaxPoolAttrs(Attrs):

@@ -1,0 +1,666 @@
+"""PyTorch backend: a checked graph → readable, standalone Python source.
+
+One class per distinct block instance (identical instances share a class), a class for the
+network, modules registered in execution order under the spec's names (so ``state_dict``
+keys are the spec's names), and a ``forward`` written out line by line with shape comments.
+Pure chains of unnamed layers become ``nn.Sequential`` (exactly torchvision's layout).
+Activations are released at their last use: a value either flows on under the same name or
+is deleted. Training-only outputs are computed under ``if self.training:``.
+
+``load``/``load_class`` execute exactly this source in a fresh module registered in
+``linecache``, so ``inspect.getsource`` and tracebacks show it. Generation never imports
+torch; loading does.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import keyword
+import linecache
+import sys
+import types
+from dataclasses import dataclass, field
+
+from archlang.analysis import dims as D
+from archlang.graph.model import Graph, Node, Scope
+from archlang.graph.values import INITS, InitSpec
+from archlang.ops.base import lit
+from archlang.ops.registry import OPS
+
+LINE = 88
+INDENT = "    "
+
+#: nn classes per op, for `init <op>.<param>` loops over self.modules()
+INIT_CLASSES = {"conv2d": "nn.Conv2d", "linear": "nn.Linear",
+                "batchnorm": "(nn.BatchNorm1d, nn.BatchNorm2d)"}
+
+
+def _fits(line: str) -> bool:
+    return len(line) <= LINE
+
+
+def call_lines(prefix: str, func: str, args: list[str], indent: str, suffix: str = "") -> list[str]:
+    """``prefix + func(args) + suffix`` on one line, or exploded one argument per line."""
+    one = f"{indent}{prefix}{func}({', '.join(args)}){suffix}"
+    if _fits(one) or not args:
+        return [one]
+    lines = [f"{indent}{prefix}{func}("]
+    lines += [f"{indent}{INDENT}{a}," for a in args]
+    lines.append(f"{indent}){suffix}")
+    return lines
+
+
+def split_top(args: str) -> list[str]:
+    """Split ``a, b(c, d), e=[1, 2]`` at top-level commas."""
+    out, depth, cur = [], 0, ""
+    in_str: str | None = None
+    for ch in args:
+        if in_str:
+            cur += ch
+            if ch == in_str:
+                in_str = None
+            continue
+        if ch in "\"'":
+            in_str = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+            continue
+        cur += ch
+    if cur.strip():
+        out.append(cur.strip())
+    return out
+
+
+def expr_lines(prefix: str, expr: str, indent: str, comment: str = "") -> list[str]:
+    """An assignment/expression statement, exploded like ruff format when too long."""
+    suffix = f"  # {comment}" if comment else ""
+    one = f"{indent}{prefix}{expr}"
+    if _fits(one + suffix):
+        return [one + suffix]
+    if _fits(one):
+        return [f"{indent}# {comment}", one] if comment else [one]
+    head, paren, rest = expr.partition("(")
+    if paren and rest.endswith(")"):
+        inner = split_top(rest[:-1])
+        if len(inner) == 1 and inner[0].startswith("[") and inner[0].endswith("]"):
+            items = split_top(inner[0][1:-1])
+            lines = [f"{indent}{prefix}{head}(", f"{indent}{INDENT}["]
+            lines += [f"{indent}{INDENT * 2}{a}," for a in items]
+            lines += [f"{indent}{INDENT}]", f"{indent})"]
+        else:
+            lines = [f"{indent}{prefix}{head}("]
+            for a in inner:
+                sub = expr_lines("", a, indent + INDENT)
+                sub[-1] += ","
+                lines += sub
+            lines.append(f"{indent})")
+        return ([f"{indent}# {comment}"] if comment else []) + lines
+    return ([f"{indent}# {comment}"] if comment else []) + [one]
+
+
+def camel(name: str) -> str:
+    parts = [p for p in name.replace("-", "_").split("_") if p]
+    out = "".join(p[:1].upper() + p[1:] for p in parts) or "Net"
+    if out[0].isdigit():
+        out = "Net" + out
+    return out
+
+
+def shape_comment(shape) -> str:
+    return D.fmt_shape(shape, "N") if shape is not None else ""
+
+
+def _safe_identifier(name: str) -> bool:
+    return name.isidentifier() and name.isascii() and not keyword.iskeyword(name) \
+        and not name.startswith("__")
+
+
+def init_call(spec: InitSpec, target: str) -> str:
+    defaults = INITS[spec.kind]
+    kwargs = [f"{k}={lit(v)}" for k, v in spec.kwargs if defaults.get(k) != v]
+    func = {"constant": "constant_"}.get(spec.kind, spec.kind + "_")
+    if spec.kind == "constant":
+        val = dict(spec.kwargs).get("val", 0.0)
+        return f"nn.init.constant_({target}, {lit(val)})"
+    return f"nn.init.{func}({', '.join([target, *kwargs])})"
+
+
+@dataclass
+class ClassDef:
+    name: str
+    base: str
+    doc: str
+    body: list[str] = field(default_factory=list)  # lines inside the class, indented
+
+    def text(self) -> str:
+        return "\n".join([f"class {self.name}({self.base}):", *self.body]) + "\n"
+
+
+class Generator:
+    def __init__(self, graph: Graph):
+        self.g = graph
+        self.classes: list[ClassDef] = []
+        self.by_body: dict[str, str] = {}  # class body text -> class name
+        self.names: set[str] = set()
+        self.consumers: dict[int, list[int]] = {}
+        for n in graph.nodes:
+            for i in n.inputs:
+                self.consumers.setdefault(i, []).append(n.id)
+        self.uses_ordered_dict = False
+
+    # -- helpers ---------------------------------------------------------------------
+    def node(self, i: int) -> Node:
+        return self.g.nodes[i]
+
+    def ins(self, n: Node):
+        return [self.node(i).shape for i in n.inputs]
+
+    def steps(self, scope: Scope) -> list[tuple[str, int]]:
+        return [(k, i) for k, i in scope.items if not (k == "node" and self.node(i).op == "input")]
+
+    def step_io(self, kind: str, i: int) -> tuple[list[int], int | None]:
+        if kind == "node":
+            return list(self.node(i).inputs), i
+        s = self.g.scopes[i]
+        return [s.input], s.output
+
+    def step_training(self, kind: str, i: int) -> bool:
+        return self.node(i).training_only if kind == "node" else self.g.scopes[i].training_only
+
+    def is_chain(self, scope: Scope) -> bool:
+        """Every item feeds only the next one: a torch.nn.Sequential."""
+        steps = self.steps(scope)
+        if not steps or scope.output is None:
+            return False
+        prev = scope.input
+        for k, i in steps:
+            inputs, out = self.step_io(k, i)
+            if inputs != [prev] or out is None:
+                return False
+            if k == "node" and (self.node(i).implicit or self.node(i).op in ("concat", "add")):
+                return False
+            if self.step_training(k, i) != scope.training_only:
+                return False
+            if prev != scope.input and not all(self.inside(k, i, c)
+                                               for c in self.consumers.get(prev, [])):
+                return False
+            prev = out
+        return prev == scope.output
+
+    def inside(self, kind: str, i: int, node_id: int) -> bool:
+        """Whether a node belongs to a step (is the step's node, or lies in its scope)."""
+        if kind == "node":
+            return node_id == i
+        s = self.node(node_id).scope
+        while s is not None:
+            if s == i:
+                return True
+            s = self.g.scopes[s].parent
+        return False
+
+    def producer_op(self, value: int) -> str:
+        return self.node(value).op
+
+    def inplace_safe(self, value: int) -> bool:
+        return OPS[self.node(value).op].inplace_safe_producer if self.node(value).op in OPS \
+            else False
+
+    # -- module expressions ------------------------------------------------------------
+    def module_expr(self, kind: str, i: int, inplace_ok: bool) -> str:
+        """Source constructing the module of a step (used in __init__ or inside Sequential)."""
+        if kind == "node":
+            n = self.node(i)
+            op = OPS[n.op]
+            src = op.torch_module(n.attrs, self.ins(n))
+            if op.can_inplace and not inplace_ok:
+                src = src.replace("inplace=True", "").replace("(, ", "(").replace("()", "()")
+                src = src.replace(", )", ")")
+            return src
+        s = self.g.scopes[i]
+        return self.scope_expr(s)
+
+    def scope_expr(self, s: Scope) -> str:
+        if s.kind == "seq" and self.is_chain(s):
+            return self.sequential_expr(s)
+        return f"{self.class_for(s)}()"
+
+    def sequential_children(self, s: Scope) -> list[tuple[str, str]]:
+        out = []
+        prev = s.input
+        for k, i in self.steps(s):
+            name = self.node(i).path[-1] if k == "node" else self.g.scopes[i].path[-1]
+            ok = prev != s.input and self.inplace_safe(prev)
+            out.append((name, self.module_expr(k, i, ok)))
+            prev = self.step_io(k, i)[1]
+        return out
+
+    def sequential_expr(self, s: Scope) -> str:
+        children = self.sequential_children(s)
+        numbered = all(name == str(k) for k, (name, _) in enumerate(children))
+        if numbered:
+            return f"nn.Sequential({', '.join(src for _, src in children)})"
+        self.uses_ordered_dict = True
+        pairs = ", ".join(f"({lit(name)}, {src})" for name, src in children)
+        return f"nn.Sequential(OrderedDict([{pairs}]))"
+
+    # -- classes -----------------------------------------------------------------------
+    def class_for(self, s: Scope) -> str:
+        base_name = camel(s.name) if s.kind == "block" else camel(s.path[-1]) if s.path and \
+            not s.path[-1].isdigit() else "Group"
+        if s.kind == "block" and self.is_chain(s) and all(
+                (self.node(i).path[-1] if k == "node" else self.g.scopes[i].path[-1]).isdigit()
+                for k, i in self.steps(s)):
+            cls = self.sequential_class(s)
+        else:
+            cls = self.module_class(s)
+        key = cls.base + "\n" + "\n".join(cls.body)
+        if key in self.by_body:
+            return self.by_body[key]
+        name = base_name
+        k = 2
+        while name in self.names or name in ("Outputs",):
+            name, k = f"{base_name}_{k}", k + 1
+        self.names.add(name)
+        cls.name = name
+        self.by_body[key] = name
+        self.classes.append(cls)
+        return name
+
+    def doc_for(self, s: Scope) -> str:
+        args = ", ".join(f"{k}={_py(v)}" for k, v in s.args.items())
+        where = f"{s.span.source.name}:{s.span.line}"
+        name = s.name if s.kind == "block" else "group"
+        text = f"{name}({args})" if s.kind == "block" else f"the `{'.'.join(s.path)}` group"
+        return f'"""{text}, from {where}."""'.replace("\\", "/")
+
+    def sequential_class(self, s: Scope) -> ClassDef:
+        cls = ClassDef("", "nn.Sequential", "")
+        cls.body.append(INDENT + self.doc_for(s))
+        cls.body.append("")
+        cls.body.append(f"{INDENT}def __init__(self) -> None:")
+        children = [src for _, src in self.sequential_children(s)]
+        cls.body += call_lines("", "super().__init__", children, INDENT * 2)
+        return cls
+
+    def module_class(self, s: Scope, network: bool = False) -> ClassDef:
+        cls = ClassDef("", "nn.Module", "")
+        init: list[str] = []
+        steps = self.steps(s)
+        # which steps need a registered module
+        registered: dict[tuple[str, int], str] = {}
+        for k, i in steps:
+            if k == "scope":
+                sc = self.g.scopes[i]
+                registered[(k, i)] = sc.path[-1]
+                continue
+            n = self.node(i)
+            op = OPS[n.op]
+            labelled = not n.implicit and not n.path[-1].isdigit()
+            if op.stateful or (labelled and n.op not in ("concat", "add")):
+                registered[(k, i)] = n.path[-1]
+        forward, out_type = self.forward(s, steps, registered, network)
+        for (k, i), name in registered.items():
+            inplace = False
+            if k == "node":
+                n = self.node(i)
+                inplace = self.relu_inplace(n, s)
+            expr = self.module_expr(k, i, inplace)
+            if _safe_identifier(name):
+                init += expr_lines(f"self.{name} = ", expr, INDENT * 2)
+            else:
+                init += expr_lines("", f"self.add_module({lit(name)}, {expr})", INDENT * 2)
+        cls.body.append(INDENT + (self.network_doc() if network else self.doc_for(s)))
+        cls.body.append("")
+        cls.body.append(f"{INDENT}def __init__(self) -> None:")
+        cls.body.append(f"{INDENT * 2}super().__init__()")
+        cls.body += init
+        if network:
+            inits = self.init_lines()
+            if inits:
+                cls.body.append(f"{INDENT * 2}self.init_weights()")
+        cls.body.append("")
+        cls.body += forward
+        if network:
+            inits = self.init_lines()
+            if inits:
+                cls.body.append("")
+                cls.body.append(f"{INDENT}def init_weights(self) -> None:")
+                cls.body.append(f'{INDENT * 2}"""The initialisation declared by the spec\'s '
+                                '`init` statements."""')
+                cls.body += inits
+        return cls
+
+    def network_doc(self) -> str:
+        g = self.g
+        args = ", ".join(f"{k}={_py(v)}" for k, v in g.params.items())
+        return f'"""Network `{g.network}`({args}), from {g.source_name}."""'.replace("\\", "/")
+
+    def relu_inplace(self, n: Node, s: Scope) -> bool:
+        """An in-place ReLU-like op is safe when its input dies here and nothing else needs it."""
+        op = OPS[n.op]
+        if not op.can_inplace or len(n.inputs) != 1:
+            return False
+        src = n.inputs[0]
+        if src == s.input or self.node(src).op == "input":
+            return False
+        if not self.inplace_safe(src):
+            return False
+        return self.consumers.get(src, []) == [n.id]
+
+    # -- forward ---------------------------------------------------------------------------
+    def forward(self, s: Scope, steps, registered, network: bool) -> tuple[list[str], str]:
+        g = self.g
+        if network:
+            args = list(g.inputs.items())
+            arg_vars = {nid: ("x" if len(args) == 1 else name) for name, nid in args}
+        else:
+            arg_vars = {s.input: "x"}
+        var: dict[int, str] = dict(arg_vars)
+        live_names = set(var.values())
+        # last step index using each value (outputs live to the end)
+        last: dict[int, int] = {}
+        for idx, (k, i) in enumerate(steps):
+            for v in self.step_io(k, i)[0]:
+                last[v] = idx
+        end = len(steps)
+        keep = set()
+        if network:
+            keep = {o.node for o in g.outputs}
+        elif s.output is not None:
+            keep = {s.output}
+        for v in keep:
+            last[v] = end
+        sig = ", ".join(f"{n}: torch.Tensor" for n in arg_vars.values())
+        lines: list[str] = []
+        body_indent = INDENT * 2
+        in_training = False
+        outputs = g.outputs if network else []
+        out_type = "torch.Tensor"
+        for idx, (k, i) in enumerate(steps):
+            training = self.step_training(k, i) and not s.training_only
+            if training and not in_training:
+                lines.append(f"{body_indent}if self.training:")
+                in_training = True
+            elif not training and in_training:
+                in_training = False
+            ind = body_indent + (INDENT if in_training else "")
+            inputs, out = self.step_io(k, i)
+            args_src = [var[v] for v in inputs]
+            # the call
+            inplace = False
+            if k == "node":
+                n = self.node(i)
+                op = OPS[n.op]
+                if (k, i) in registered:
+                    call = f"self.{registered[(k, i)]}({', '.join(args_src)})" if \
+                        _safe_identifier(registered[(k, i)]) else \
+                        f"getattr(self, {lit(registered[(k, i)])})({', '.join(args_src)})"
+                else:
+                    if n.op == "add":
+                        first = inputs[0]
+                        inplace = (last.get(first) == idx and first not in arg_vars
+                                   and self.inplace_safe(first) and inputs.count(first) == 1
+                                   and first not in keep and not training)
+                    else:
+                        inplace = self.relu_inplace(n, s) and last.get(inputs[0]) == idx
+                    call = op.torch_call(n.attrs, args_src, self.ins(n), inplace)
+                shape = n.shape
+            else:
+                sc = g.scopes[i]
+                name = registered[(k, i)]
+                call = f"self.{name}({args_src[0]})" if _safe_identifier(name) else \
+                    f"getattr(self, {lit(name)})({args_src[0]})"
+                shape = self.node(sc.output).shape if sc.output is not None else None
+            # choose the output name
+            dying = [v for v in inputs if last.get(v) == idx and v not in keep]
+            label = (self.node(i).path[-1] if k == "node" else g.scopes[i].path[-1])
+            labelled = k == "scope" and not label.isdigit() and _safe_identifier(label)
+            feeds_merge = any(self.node(c).op in ("concat", "add")
+                              for c in self.consumers.get(out, []))
+            if inplace:
+                name = var[inputs[0]]
+            elif labelled and (feeds_merge or training) and label not in live_names:
+                name = label
+            elif len(set(inputs)) == 1 and dying and var[dying[0]] not in arg_vars.values():
+                name = var[dying[0]]
+            elif len(set(inputs)) == 1 and dying and not training:
+                name = var[dying[0]]
+            else:
+                name = self.fresh(live_names, "out")
+            comment = shape_comment(shape)
+            if inplace and k == "node" and self.node(i).op == "add":
+                lines += expr_lines(f"{name} += ", " + ".join(args_src[1:]), ind, comment)
+            else:
+                lines += expr_lines(f"{name} = ", call, ind, comment)
+            var[out] = name
+            live_names.add(name)
+            # release what died here, unless it was overwritten or is an argument
+            dead = [var[v] for v in dict.fromkeys(dying) if var[v] != name]
+            for v in dict.fromkeys(dying):
+                if var[v] != name:
+                    live_names.discard(var[v])
+            if idx == len(steps) - 1:
+                dead = []
+            dead = [d for d in dead if d not in arg_vars.values() or network]
+            if dead:
+                lines.append(f"{ind}del {', '.join(dead)}")
+        # return
+        if network:
+            inference = [o for o in outputs if not o.training]
+            if len(outputs) == 1:
+                ret = [f"{body_indent}return {var[outputs[0].node]}"]
+            elif not any(o.training for o in outputs):
+                fields = ", ".join(f"{o.name}={var[o.node]}" for o in outputs)
+                ret = expr_lines("return ", f"{self.outputs_class()}({fields})", body_indent)
+                out_type = self.outputs_class()
+            else:
+                fields = ", ".join(f"{o.name}={var[o.node]}" for o in outputs)
+                ret = [f"{body_indent}if self.training:"]
+                ret += expr_lines("return ", f"{self.outputs_class()}({fields})",
+                                  body_indent + INDENT)
+                if len(inference) == 1:
+                    ret.append(f"{body_indent}return {var[inference[0].node]}")
+                    out_type = f"torch.Tensor | {self.outputs_class()}"
+                else:
+                    fields = ", ".join(f"{o.name}={var[o.node]}" for o in inference)
+                    ret += expr_lines("return ", f"{self.outputs_class()}({fields})", body_indent)
+                    out_type = self.outputs_class()
+            lines += ret
+        else:
+            lines.append(f"{body_indent}return {var[s.output]}")
+        head = f"{INDENT}def forward(self, {sig}) -> {out_type}:"
+        if not _fits(head):
+            head_lines = [f"{INDENT}def forward(", f"{INDENT * 2}self,"]
+            head_lines += [f"{INDENT * 2}{a}: torch.Tensor," for a in arg_vars.values()]
+            head_lines.append(f"{INDENT}) -> {out_type}:")
+        else:
+            head_lines = [head]
+        first_comment = []
+        if network:
+            for name, nid in g.inputs.items():
+                first_comment.append(f"{body_indent}# {arg_vars[nid]}: "
+                                     f"{shape_comment(self.node(nid).shape)}")
+        return head_lines + first_comment + lines, out_type
+
+    @staticmethod
+    def fresh(used: set[str], base: str) -> str:
+        if base not in used:
+            return base
+        k = 2
+        while f"{base}_{k}" in used:
+            k += 1
+        return f"{base}_{k}"
+
+    def outputs_class(self) -> str:
+        return f"{camel(self.g.network)}Outputs"
+
+    # -- init --------------------------------------------------------------------------
+    def init_lines(self) -> list[str]:
+        if hasattr(self, "_init_cache"):
+            return self._init_cache
+        g = self.g
+        ind = INDENT * 2
+        # network-level op-kind rules become loops over self.modules(); the rest explicit
+        loops: dict[str, dict[str, InitSpec]] = {}
+        for n in g.nodes:
+            for param, spec in n.init.items():
+                loops.setdefault(n.op, {})
+        # the kind rule for an op kind applies iff every node of that kind agrees on it
+        kind_spec: dict[tuple[str, str], InitSpec] = {}
+        for op in loops:
+            nodes = [n for n in g.nodes if n.op == op and n.params]
+            for param in ("weight", "bias"):
+                specs = [n.init.get(param) for n in nodes if self.has_param(n, param)]
+                if specs and all(sp is not None for sp in specs):
+                    counts: dict[InitSpec, int] = {}
+                    for sp in specs:
+                        counts[sp] = counts.get(sp, 0) + 1
+                    best = max(counts.items(), key=lambda kv: kv[1])[0]
+                    kind_spec[(op, param)] = best
+        lines: list[str] = []
+        groups: dict[tuple, list[str]] = {}
+        for op, classes in INIT_CLASSES.items():
+            params = tuple((p, kind_spec[(op, p)]) for p in ("weight", "bias")
+                           if (op, p) in kind_spec)
+            if params:
+                guard = op == "batchnorm" or any(p == "bias" for p, _ in params)
+                groups.setdefault((params, guard), []).append(classes.strip("()"))
+        if groups:
+            lines.append(f"{ind}for m in self.modules():")
+            for k, ((params, guard), classes) in enumerate(groups.items()):
+                names = ", ".join(classes)
+                test = f"({names})" if "," in names else names
+                lines.append(f"{ind}{INDENT}{'if' if k == 0 else 'elif'} isinstance(m, {test}):")
+                for p, spec in params:
+                    call = init_call(spec, f"m.{p}")
+                    if p == "bias" or (guard and op_needs_guard(classes)):
+                        lines.append(f"{ind}{INDENT * 2}if m.{p} is not None:")
+                        lines += expr_lines("", call, ind + INDENT * 3)
+                    else:
+                        lines += expr_lines("", call, ind + INDENT * 2)
+        for n in g.nodes:
+            for param in ("weight", "bias"):
+                spec = n.init.get(param)
+                if spec is None or kind_spec.get((n.op, param)) == spec:
+                    continue
+                target = f"self.get_submodule({lit(n.name)}).{param}"
+                lines += expr_lines("", init_call(spec, target), ind)
+        self._init_cache = lines
+        return lines
+
+    @staticmethod
+    def has_param(n: Node, param: str) -> bool:
+        if n.op in ("conv2d", "linear"):
+            return param == "weight" or n.attrs.bias
+        if n.op == "batchnorm":
+            return n.attrs.affine
+        return True
+
+    # -- the file ----------------------------------------------------------------------
+    def generate(self) -> str:
+        g = self.g
+        root = g.scopes[0]
+        net = self.module_class(root, network=True)
+        net.name = camel(g.network)
+        while net.name in self.names:
+            net.name += "_"
+        self.class_name = net.name
+        head = [
+            f'"""PyTorch module for the network `{g.network}` of {g.source_name}.',
+            "",
+            "Generated by archlang; edit the spec, not this file.",
+            '"""',
+            "",
+        ]
+        imports = []
+        if self.uses_ordered_dict:
+            imports.append("from collections import OrderedDict")
+        if any(o.training for o in g.outputs) or len(g.outputs) > 1:
+            imports.append("from typing import NamedTuple")
+        if imports:
+            imports.append("")
+        body_text = "".join(cls.text() for cls in [*self.classes, net])
+        imports += ["import torch"]
+        if "F." in body_text:
+            imports.append("import torch.nn.functional as F")
+        imports += ["from torch import nn", ""]
+        parts = ["\n".join(head + imports)]
+        if len(g.outputs) > 1:
+            fields = [f"{INDENT}{o.name}: torch.Tensor" for o in g.outputs]
+            parts.append("\n".join([f"class {self.outputs_class()}(NamedTuple):", *fields]) + "\n")
+        for cls in self.classes:
+            parts.append(cls.text())
+        parts.append(net.text())
+        source = "\n\n".join(parts)
+        source = source.replace("\n\n\n\n", "\n\n\n")
+        ast.parse(source)  # generated code must always be valid Python
+        return source
+
+
+def op_needs_guard(classes: list[str]) -> bool:
+    """Batch norm without ``affine`` has no weight: guard the initialiser."""
+    return any("BatchNorm" in c for c in classes)
+
+
+def _py(v) -> str:
+    if isinstance(v, (bool, int, float, str)):
+        return lit(v)
+    if isinstance(v, (list, tuple)):
+        inner = ", ".join(_py(x) for x in v)
+        return f"[{inner}]" if isinstance(v, list) else f"({inner}{',' if len(v) == 1 else ''})"
+    return repr(str(v))
+
+
+def generate(graph: Graph) -> str:
+    """The Python source of a checked network."""
+    return Generator(graph).generate()
+
+
+def generate_named(graph: Graph) -> tuple[str, str]:
+    """The Python source and the name of the network class in it."""
+    gen = Generator(graph)
+    source = gen.generate()
+    return source, gen.class_name
+
+
+def compile_source(path_or_text, network=None, **params) -> str:
+    from archlang.api import check
+
+    return generate(check(path_or_text, network, **params).graph)
+
+
+def _module_from_source(source: str, network: str):
+    digest = hashlib.sha256(source.encode()).hexdigest()[:12]
+    modname = f"archlang_generated.{network}_{digest}"
+    if modname in sys.modules:
+        return sys.modules[modname]
+    filename = f"<archlang {network} {digest}>"
+    lines = source.splitlines(keepends=True)
+    linecache.cache[filename] = (len(source), None, lines, filename)
+    code = compile(source, filename, "exec")
+    module = types.ModuleType(modname)
+    module.__file__ = filename
+    sys.modules.setdefault("archlang_generated", types.ModuleType("archlang_generated"))
+    sys.modules[modname] = module
+    exec(code, module.__dict__)  # noqa: S102 - executes archlang's own generated source
+    return module
+
+
+def load_class(path_or_text, network=None, **params):
+    """The generated network class, from exactly the source ``archlang compile`` writes."""
+    from archlang.api import check
+
+    graph = check(path_or_text, network, **params).graph
+    source, class_name = generate_named(graph)
+    return getattr(_module_from_source(source, graph.network), class_name)
+
+
+def load(path_or_text, network=None, **params):
+    """An instance of the generated network (every parameter exists on return)."""
+    return load_class(path_or_text, network, **params)()

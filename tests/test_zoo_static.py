@@ -1,0 +1,188 @@
+"""Static checks of the model-zoo specs against published and recomputed reference numbers.
+
+Every constant comes from /work/shared/reference/numbers.md (torchvision weight metadata,
+counts recomputed from the Caffe prototxts and the papers' configs), unless a comment says
+otherwise. MACs are conv + linear multiply-accumulates without bias, the convention of
+torchvision's `_ops`. No torch needed: these run in milliseconds.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from archlang.api import CheckResult, check
+
+SPECS = Path(__file__).resolve().parent.parent / "specs"
+
+
+@cache
+def _check(spec: str, network: str, params: tuple = ()) -> CheckResult:
+    return check(SPECS / f"{spec}.arch", network, **dict(params))
+
+
+# (spec file, network, network parameters, params, params_inference, MACs)
+# params_inference is None where the network has no training-only layers (it must then
+# equal params).
+CASES = [
+    # torchvision AlexNet ("one weird trick" widths) and Caffe's bvlc_alexnet at 227.
+    ("alexnet", "alexnet", {}, 61_100_840, None, 714_188_480),
+    ("alexnet", "alexnet_caffe", {}, 60_965_224, None, 724_406_816),
+    # torchvision VGG; _bn adds BN parameters but no MACs.
+    ("vgg", "vgg11", {}, 132_863_336, None, 7_609_090_048),
+    ("vgg", "vgg13", {}, 133_047_848, None, 11_308_466_176),
+    ("vgg", "vgg16", {}, 138_357_544, None, 15_470_264_320),
+    ("vgg", "vgg19", {}, 143_667_240, None, 19_632_062_464),
+    ("vgg", "vgg11_bn", {}, 132_868_840, None, 7_609_090_048),
+    # vgg13_bn / vgg19_bn params: not in numbers.md; they are the plain counts plus 2 per conv
+    # channel (2 * 2,944 and 2 * 5,504), equal to torchvision 0.29.1's models built locally.
+    ("vgg", "vgg13_bn", {}, 133_053_736, None, 11_308_466_176),
+    ("vgg", "vgg16_bn", {}, 138_365_992, None, 15_470_264_320),
+    ("vgg", "vgg19_bn", {}, 143_678_248, None, 19_632_062_464),
+    # paper-only VGG configs (numbers.md 3.3)
+    ("vgg", "vgg_a_lrn", {}, 132_863_336, None, 7_609_090_048),
+    ("vgg", "vgg_c", {}, 133_638_952, None, 11_770_888_192),
+    # Network in Network, CIFAR-10 (numbers.md 3.4)
+    ("nin", "nin_cifar10", {}, 966_986, None, 222_486_528),
+    # GoogLeNet: torchvision (aux heads are training-only) and Caffe's bvlc_googlenet.
+    ("googlenet", "googlenet", {}, 13_004_888, 6_624_904, 1_498_376_192),
+    ("googlenet", "googlenet", {"aux_logits": False}, 6_624_904, None, 1_498_376_192),
+    ("googlenet", "googlenet_caffe", {}, 13_378_280, 6_998_552, 1_582_671_872),
+    ("googlenet", "googlenet_caffe", {"aux_logits": False}, 6_998_552, None, 1_582_671_872),
+    # ResNet: torchvision's v1.5, and the paper's v1 (same params, fewer MACs).
+    ("resnet", "resnet18", {}, 11_689_512, None, 1_814_073_344),
+    ("resnet", "resnet34", {}, 21_797_672, None, 3_663_761_408),
+    ("resnet", "resnet50", {}, 25_557_032, None, 4_089_184_256),
+    ("resnet", "resnet101", {}, 44_549_160, None, 7_801_405_440),
+    ("resnet", "resnet152", {}, 60_192_808, None, 11_513_626_624),
+    ("resnet", "resnet50_v1", {}, 25_557_032, None, 3_857_973_248),
+    ("resnet", "resnet101_v1", {}, 44_549_160, None, 7_570_194_432),
+    ("resnet", "resnet152_v1", {}, 60_192_808, None, 11_282_415_616),
+]
+
+
+def _id(case) -> str:
+    _spec, net, kw = case[:3]
+    return net + "".join(f"-{k}={v}" for k, v in kw.items())
+
+
+@pytest.mark.parametrize("spec, network, kw, params, params_inference, macs", CASES,
+                         ids=[_id(c) for c in CASES])
+def test_zoo_totals(spec, network, kw, params, params_inference, macs):
+    t = _check(spec, network, tuple(sorted(kw.items()))).totals
+    assert t.params == params
+    assert t.params_inference == (params if params_inference is None else params_inference)
+    assert t.macs == macs
+
+
+# Training-mode MACs include the auxiliary heads.
+@pytest.mark.parametrize("spec, network, macs_train", [
+    ("googlenet", "googlenet", 1_506_748_416),  # numbers.md 1.1
+    # 1,582,671,872 + aux1 (512*128*16 + 2048*1024 + 1024*1000 = 4,169,728)
+    #               + aux2 (528*128*16 + 2048*1024 + 1024*1000 = 4,202,496), by hand
+    ("googlenet", "googlenet_caffe", 1_591_044_096),
+])
+def test_zoo_macs_train(spec, network, macs_train):
+    assert _check(spec, network).totals.macs_train == macs_train
+
+
+# Intermediate shapes (batch excluded) by dotted module path.
+SHAPES = [
+    # AlexNet at 224: 55 -> 27 -> 27 -> 13 -> 13 -> 13 -> 13 -> 6, avgpool the identity.
+    ("alexnet", "alexnet", "features.0", (64, 55, 55)),
+    ("alexnet", "alexnet", "features.2", (64, 27, 27)),
+    ("alexnet", "alexnet", "features.5", (192, 13, 13)),
+    ("alexnet", "alexnet", "features.12", (256, 6, 6)),
+    ("alexnet", "alexnet", "avgpool", (256, 6, 6)),
+    ("alexnet", "alexnet", "classifier.1", (4096,)),
+    # bvlc_alexnet at 227 (numbers.md 3.1 table).
+    ("alexnet", "alexnet_caffe", "conv1", (96, 55, 55)),
+    ("alexnet", "alexnet_caffe", "conv2", (256, 27, 27)),
+    ("alexnet", "alexnet_caffe", "conv3", (384, 13, 13)),
+    ("alexnet", "alexnet_caffe", "conv4", (384, 13, 13)),
+    ("alexnet", "alexnet_caffe", "conv5", (256, 13, 13)),
+    ("alexnet", "alexnet_caffe", "pool5", (256, 6, 6)),
+    ("alexnet", "alexnet_caffe", "fc6", (4096,)),
+    # VGG: five 2x2 pools take 224 to 7.
+    ("vgg", "vgg16", "features.4", (64, 112, 112)),
+    ("vgg", "vgg16", "features.30", (512, 7, 7)),
+    ("vgg", "vgg16_bn", "features.6", (64, 112, 112)),
+    ("vgg", "vgg16_bn", "features.43", (512, 7, 7)),
+    ("vgg", "vgg11_bn", "features.28", (512, 7, 7)),
+    ("vgg", "vgg_c", "features.14", (256, 56, 56)),
+    ("vgg", "vgg16", "classifier.0", (4096,)),
+    # NIN on CIFAR-10: 32 -> 16 -> 8 -> 1.
+    ("nin", "nin_cifar10", "mlpconv1", (96, 32, 32)),
+    ("nin", "nin_cifar10", "pool1", (96, 16, 16)),
+    ("nin", "nin_cifar10", "pool2", (192, 8, 8)),
+    ("nin", "nin_cifar10", "mlpconv3", (10, 8, 8)),
+    ("nin", "nin_cifar10", "pool3", (10, 1, 1)),
+    # GoogLeNet: ceil pooling makes maxpool1 56, not 55.
+    ("googlenet", "googlenet", "maxpool1", (64, 56, 56)),
+    ("googlenet", "googlenet", "inception3a", (256, 28, 28)),
+    ("googlenet", "googlenet_caffe", "maxpool1", (64, 56, 56)),
+    ("googlenet", "googlenet_caffe", "inception3b", (480, 28, 28)),
+    ("googlenet", "googlenet_caffe", "inception4a", (512, 14, 14)),
+    ("googlenet", "googlenet_caffe", "aux1.avgpool", (512, 4, 4)),
+    ("googlenet", "googlenet_caffe", "maxpool4", (832, 7, 7)),
+    ("googlenet", "googlenet_caffe", "inception5b", (1024, 7, 7)),
+    ("googlenet", "googlenet_caffe", "avgpool", (1024, 1, 1)),
+    # ResNet stems and stages (numbers.md 2.5).
+    ("resnet", "resnet50", "conv1", (64, 112, 112)),
+    ("resnet", "resnet50", "maxpool", (64, 56, 56)),
+    ("resnet", "resnet50", "layer1", (256, 56, 56)),
+    ("resnet", "resnet50", "layer2", (512, 28, 28)),
+    ("resnet", "resnet50", "layer3", (1024, 14, 14)),
+    ("resnet", "resnet50", "layer4", (2048, 7, 7)),
+    ("resnet", "resnet18", "layer1", (64, 56, 56)),
+    ("resnet", "resnet18", "layer4", (512, 7, 7)),
+]
+
+
+@pytest.mark.parametrize("spec, network, layer, shape", SHAPES,
+                         ids=[f"{n}:{layer}" for _, n, layer, _ in SHAPES])
+def test_zoo_shapes(spec, network, layer, shape):
+    assert _check(spec, network).shape(layer) == shape
+
+
+# The module indices inside torchvision's Sequentials fix the state_dict keys
+# (numbers.md 2.1 and the table in 2.2).
+INDICES = [
+    ("alexnet", "alexnet", "conv2d", "features", [0, 3, 6, 8, 10]),
+    ("alexnet", "alexnet", "linear", "classifier", [1, 4, 6]),
+    ("alexnet", "alexnet", "maxpool2d", "features", [2, 5, 12]),
+    ("vgg", "vgg11", "conv2d", "features", [0, 3, 6, 8, 11, 13, 16, 18]),
+    ("vgg", "vgg11", "maxpool2d", "features", [2, 5, 10, 15, 20]),
+    ("vgg", "vgg13", "conv2d", "features", [0, 2, 5, 7, 10, 12, 15, 17, 20, 22]),
+    ("vgg", "vgg13", "maxpool2d", "features", [4, 9, 14, 19, 24]),
+    ("vgg", "vgg16", "conv2d", "features", [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]),
+    ("vgg", "vgg16", "maxpool2d", "features", [4, 9, 16, 23, 30]),
+    ("vgg", "vgg19", "conv2d", "features",
+     [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]),
+    ("vgg", "vgg19", "maxpool2d", "features", [4, 9, 18, 27, 36]),
+    ("vgg", "vgg11_bn", "conv2d", "features", [0, 4, 8, 11, 15, 18, 22, 25]),
+    ("vgg", "vgg11_bn", "batchnorm", "features", [1, 5, 9, 12, 16, 19, 23, 26]),
+    ("vgg", "vgg11_bn", "maxpool2d", "features", [3, 7, 14, 21, 28]),
+    ("vgg", "vgg16_bn", "conv2d", "features",
+     [0, 3, 7, 10, 14, 17, 20, 24, 27, 30, 34, 37, 40]),
+    ("vgg", "vgg16_bn", "maxpool2d", "features", [6, 13, 23, 33, 43]),
+    ("vgg", "vgg16", "linear", "classifier", [0, 3, 6]),
+]
+
+
+@pytest.mark.parametrize("spec, network, op, group, indices", INDICES,
+                         ids=[f"{n}:{op}" for _, n, op, _, _ in INDICES])
+def test_zoo_sequential_indices(spec, network, op, group, indices):
+    nodes = [n for n in _check(spec, network).graph.nodes if n.op == op]
+    assert [n.path for n in nodes] == [(group, str(i)) for i in indices]
+
+
+def test_zoo_outputs():
+    # training outputs come after the inference output, in the declared order
+    t = _check("googlenet", "googlenet_caffe").totals
+    assert list(t.outputs) == ["logits", "aux1", "aux2"]
+    assert t.training_outputs == ["aux1", "aux2"]
+    assert _check("googlenet", "googlenet").totals.training_outputs == ["aux2", "aux1"]
+    assert _check("nin", "nin_cifar10").totals.outputs == {"logits": (10,)}
