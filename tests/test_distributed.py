@@ -1,0 +1,31 @@
+"""DDP: a compiled network with a training-only output trains on two CPU processes."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+HELPER = Path(__file__).parent / "helpers" / "ddp_train.py"
+
+
+def _free_port() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return str(s.getsockname()[1])
+
+
+def test_ddp_replicas_stay_identical(tmp_path):
+    result = tmp_path / "result.txt"
+    proc = subprocess.run([sys.executable, str(HELPER), _free_port(), str(result)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    same, moved, count = result.read_text().split()
+    assert same == "True", "replicas diverged"
+    assert moved == "True"
+    assert int(count) > 0

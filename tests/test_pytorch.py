@@ -1,0 +1,220 @@
+"""The PyTorch backend against torchvision: same state_dict keys, same outputs, compilable."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import os
+import shutil
+import subprocess
+import sys
+import traceback
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+torchvision = pytest.importorskip("torchvision")
+
+import archlang  # noqa: E402
+from archlang.backends.pytorch import generate  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDENS = ROOT / "tests" / "goldens" / "compile"
+
+TWINS = {
+    "resnet50": ("specs/resnet.arch", lambda: torchvision.models.resnet50()),
+    "googlenet": ("specs/googlenet.arch",
+                  lambda: torchvision.models.googlenet(aux_logits=True, init_weights=True)),
+}
+
+
+@pytest.fixture(autouse=True)
+def _repo_root(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    """(archlang model, torchvision model) per network, sharing the torchvision weights."""
+    os.chdir(ROOT)
+    torch.manual_seed(0)
+    out = {}
+    for name, (spec, make) in TWINS.items():
+        ours = archlang.load(spec, name)
+        theirs = make()
+        ours.load_state_dict(theirs.state_dict(), strict=True)
+        out[name] = (ours, theirs)
+    return out
+
+
+@pytest.mark.parametrize("name", list(TWINS))
+def test_same_parameter_names_and_counts(pairs, name):
+    ours, theirs = pairs[name]
+    assert set(ours.state_dict()) == set(theirs.state_dict())
+    for key, value in theirs.state_dict().items():
+        assert ours.state_dict()[key].shape == value.shape, key
+    static = archlang.check(TWINS[name][0], name)
+    assert sum(p.numel() for p in ours.parameters()) == static.params
+    assert sum(b.numel() for b in ours.buffers()) == static.totals.buffers
+
+
+def test_modules_registered_in_execution_order(pairs):
+    ours, _ = pairs["googlenet"]
+    assert list(ours._modules)[:11] == [
+        "conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a", "inception3b",
+        "maxpool3", "inception4a", "aux1", "inception4b"]
+
+
+@pytest.mark.parametrize("name", list(TWINS))
+def test_eval_outputs_equal_torchvision(pairs, name):
+    ours, theirs = pairs[name]
+    ours.eval()
+    theirs.eval()
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        a, b = ours(x), theirs(x)
+    assert isinstance(a, torch.Tensor)
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_googlenet_training_outputs_equal_torchvision(pairs):
+    ours, theirs = pairs["googlenet"]
+    ours.train()
+    theirs.train()
+    x = torch.randn(2, 3, 96, 96)
+    torch.manual_seed(7)
+    a = ours(x)
+    torch.manual_seed(7)
+    b = theirs(x)
+    assert a._fields == ("logits", "aux2", "aux1")
+    torch.testing.assert_close(a.logits, b.logits)
+    torch.testing.assert_close(a.aux1, b.aux_logits1)
+    torch.testing.assert_close(a.aux2, b.aux_logits2)
+    ours.eval()
+    theirs.eval()
+
+
+def test_resnet_training_step_matches(pairs):
+    ours, theirs = pairs["resnet50"]
+    ours.train()
+    theirs.train()
+    x = torch.randn(2, 3, 64, 64)
+    a, b = ours(x), theirs(x)
+    torch.testing.assert_close(a, b)
+    a.sum().backward()
+    b.sum().backward()
+    torch.testing.assert_close(ours.conv1.weight.grad, theirs.conv1.weight.grad, rtol=1e-4,
+                               atol=1e-5)
+    ours.zero_grad(set_to_none=True)
+    theirs.zero_grad(set_to_none=True)
+    ours.eval()
+    theirs.eval()
+
+
+@pytest.mark.parametrize("name", list(TWINS))
+def test_generated_source_golden(name, update_goldens):
+    source = archlang.compile_source(TWINS[name][0], name)
+    path = GOLDENS / f"{name}.py"
+    if update_goldens:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(source)
+    assert path.exists(), f"missing golden {path}; run pytest --update-goldens"
+    assert source == path.read_text()
+
+
+def _ruff() -> list[str]:
+    exe = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    if not Path(exe).exists():
+        pytest.skip("ruff is not installed")
+    return [exe]
+
+
+@pytest.mark.parametrize("name", list(TWINS))
+def test_generated_source_passes_ruff(tmp_path, name):
+    (tmp_path / "model.py").write_text(archlang.compile_source(TWINS[name][0], name))
+    env = {**os.environ, "RUFF_NO_CACHE": "true"}
+    check = subprocess.run([*_ruff(), "check", "--no-cache", "--isolated", "model.py"],
+                           cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert check.returncode == 0, check.stdout + check.stderr
+    fmt = subprocess.run([*_ruff(), "format", "--check", "--isolated", "model.py"],
+                         cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_load_shows_its_source_in_inspect_and_tracebacks():
+    cls = archlang.load_class("specs/resnet.arch", "resnet18")
+    assert "def forward(self, x: torch.Tensor)" in inspect.getsource(cls)
+    model = cls()
+    try:
+        model(torch.randn(1, 4, 32, 32))  # wrong channel count: fails inside generated code
+    except RuntimeError:
+        text = traceback.format_exc()
+    else:  # pragma: no cover
+        pytest.fail("expected a RuntimeError")
+    assert "x = self.conv1(x)" in text
+
+
+def test_compiled_file_imports_as_a_module(tmp_path):
+    out = tmp_path / "resnet18_model.py"
+    result = subprocess.run([sys.executable, "-m", "archlang", "compile", "specs/resnet.arch",
+                             "--network", "resnet18", "-o", str(out)], capture_output=True,
+                            text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    spec = importlib.util.spec_from_file_location("resnet18_model", out)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model = module.Resnet18().eval()
+    ref = archlang.load("specs/resnet.arch", "resnet18").eval()
+    ref.load_state_dict(model.state_dict())
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), ref(x))
+
+
+def test_generated_code_is_deterministic():
+    spec = ROOT / "specs" / "googlenet.arch"
+    a = generate(archlang.check(spec, "googlenet").graph)
+    b = generate(archlang.check(spec, "googlenet").graph)
+    assert a == b
+
+
+def test_every_parameter_exists_after_construction():
+    model = archlang.load("specs/googlenet.arch", "googlenet")
+    assert not any(isinstance(p, torch.nn.parameter.UninitializedParameter)
+                   for p in model.parameters())
+    n_before = len(list(model.parameters()))
+    model.train()
+    model(torch.randn(2, 3, 64, 64))
+    assert len(list(model.parameters())) == n_before
+
+
+def test_spec_init_matches_torchvision_statistics():
+    torch.manual_seed(0)
+    model = archlang.load("specs/resnet.arch", "resnet50", zero_init_residual=True)
+    assert torch.count_nonzero(model.layer1[0].bn3.weight) == 0
+    assert torch.all(model.bn1.weight == 1) and torch.all(model.bn1.bias == 0)
+    w = model.conv1.weight
+    fan_out = w.shape[0] * w.shape[2] * w.shape[3]
+    assert abs(w.std().item() - (2.0 / fan_out) ** 0.5) < 0.1 * (2.0 / fan_out) ** 0.5
+
+
+@pytest.mark.parametrize("name", list(TWINS))
+def test_torch_compile_fullgraph(pairs, name):
+    ours, _ = pairs[name]
+    ours.eval()
+    torch._dynamo.reset()
+    compiled = torch.compile(ours, fullgraph=True, backend="aot_eager")
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x), ours(x))
+
+
+@pytest.mark.parametrize("name", list(TWINS))
+def test_torch_export(pairs, name):
+    ours, _ = pairs[name]
+    ours.eval()
+    exported = torch.export.export(ours, (torch.randn(1, 3, 64, 64),))
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(exported.module()(x), ours(x))
