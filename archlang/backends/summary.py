@@ -86,7 +86,7 @@ def _count(c: Count) -> str:
 def _bytes(c: Count) -> str:
     if isinstance(c, int):
         return f"{c / 2**20:,.2f} MiB"
-    return f"4*({c}) bytes"
+    return f"{c} bytes"
 
 
 def to_dict(result: CheckResult, depth: int) -> dict[str, Any]:

@@ -769,7 +769,8 @@ def mark_training_and_unused(g: Graph, rep: Reporter) -> None:
             n.training_only = True
         if n.id not in inference and n.id not in training and n.op != "input" \
                 and n.id not in consumers and n.id not in outputs:
-            rep.error("E032", f"the value of `{n.name}` is never used", n.span,
+            what = f"this `{n.op}`" if n.path[-1].isdigit() or n.implicit else f"`{n.name}`"
+            rep.error("E032", f"the output of {what} is never used", n.span,
                       "computed but not used by any output", chain=n.chain,
                       help=["declare it as an output, use it, or delete it"])
     for s in g.scopes[1:]:

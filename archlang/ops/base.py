@@ -65,16 +65,20 @@ def window_out(size: Dim, kernel: int, stride: int, pad_total: int, dilation: in
     """
     span = dilation * (kernel - 1) + 1
     numer = D.add(size, pad_total - span)
-    if isinstance(size, int) and size + pad_total < span:
-        raise OpError("E022", f"{what} window ({span}) is larger than the padded {axis} "
-                      f"({size} + {pad_total})", "input too small here",
-                      help=["use a larger input, a smaller kernel, or more padding"])
     if not ceil_mode:
+        if isinstance(size, int) and size + pad_total < span:
+            raise OpError("E022", f"{what} window ({span}) is larger than the padded {axis} "
+                          f"({size} + {pad_total})", "input too small here",
+                          help=["use a larger input, a smaller kernel, or more padding"])
         return D.add(D.floordiv(numer, stride), 1)
     out = D.add(D.ceildiv(numer, stride), 1)
     if isinstance(size, int):
         if (out - 1) * stride >= size + pad_left:
             out -= 1
+        if out <= 0:
+            raise OpError("E022", f"{what} output {axis} would be {out} (input {size}, window "
+                          f"{span}, stride {stride})", "input too small here",
+                          help=["use a larger input or a smaller window"])
         return out
     # The correction can only apply when a window may start past the input's end.
     if stride + pad_left <= span:
