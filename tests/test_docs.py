@@ -51,3 +51,30 @@ def test_doc_example_compiles(spec):
         first = out if isinstance(out, torch.Tensor) else out[0]
         name0 = next(iter(result.outputs))
         assert tuple(first.shape) == (2, *result.outputs[name0])
+
+
+def test_ops_doc_is_current():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_ops_doc.py"), "--check"],
+                          cwd=ROOT)
+    assert proc.returncode == 0, "docs/ops.md is stale: run python scripts/gen_ops_doc.py"
+
+
+def test_readme_verdicts_are_real():
+    from click.testing import CliRunner
+
+    from archlang.cli import main
+
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```console\n(.*?)```", text, re.S)
+    assert blocks
+    for block in blocks:
+        lines = block.splitlines()
+        for k, line in enumerate(lines):
+            if line.startswith("$ archlang check "):
+                args = line[len("$ archlang "):].split()
+                result = CliRunner().invoke(main, args)
+                assert result.exit_code == 0, result.output
+                assert result.stdout.strip() == lines[k + 1].strip()
