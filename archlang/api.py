@@ -82,13 +82,53 @@ def run(path_or_text: str | os.PathLike, network: str | None = None, *,
         set_spans=None) -> tuple[Graph | None, list[Diagnostic]]:
     """Parse, load imports and expand: the graph (possibly partial) and all diagnostics."""
     limits = limits or Limits()
+    if isinstance(inputs, (tuple, list)):
+        inputs = {"": tuple(inputs)}
+    option_errors = validate_options(params or {}, inputs or {}, limits)
+    if option_errors:
+        return None, option_errors
     prog = load_program(path_or_text, limits)
     if any(d.severity == "error" for d in prog.diagnostics):
         return None, prog.diagnostics
-    if isinstance(inputs, tuple):
-        inputs = {"": inputs}
     graph, diags = expand(prog, limits, Options(network, params, set_spans, inputs))
     return graph, [*prog.diagnostics, *diags]
+
+
+def validate_options(params: dict[str, Any], inputs: dict[str, tuple], limits: Limits
+                     ) -> list[Diagnostic]:
+    """Python-side arguments obey the same rules as spec values (types, 64-bit sizes)."""
+    from archlang.diagnostics import Reporter
+    from archlang.graph.values import EvalError, Evaluator
+
+    rep = Reporter()
+    ev = Evaluator(limits.max_repeat)
+
+    def ok(value: Any) -> bool:
+        if isinstance(value, (list, tuple)):
+            return len(value) <= limits.max_repeat and all(ok(v) for v in value)
+        if isinstance(value, (bool, str)):
+            return True
+        if isinstance(value, (int, float)):
+            try:
+                ev.check_int(value, None)
+            except EvalError:
+                return False
+            return True
+        return False
+
+    for name, value in params.items():
+        if not ok(value):
+            rep.error("E061", f"invalid value for `{name}`: {value!r}", None,
+                      help=["values are ints (64-bit), floats, bools, strings, and lists or "
+                            "tuples of them"])
+    for name, shape in inputs.items():
+        if not (isinstance(shape, tuple) and shape and all(
+                isinstance(d, int) and not isinstance(d, bool) and 0 < d < 1 << 31
+                for d in shape)):
+            where = f" for `{name}`" if name else ""
+            rep.error("E061", f"invalid input shape{where}: {shape!r}", None,
+                      help=["give positive sizes without the batch, e.g. (3, 224, 224)"])
+    return rep.diagnostics
 
 
 def check(path_or_text: str | os.PathLike, network: str | None = None, *,

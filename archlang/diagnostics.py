@@ -40,6 +40,7 @@ CODES: dict[str, str] = {
     "E015": "type error",
     "E016": "invalid attribute value",
     "E017": "misplaced statement",
+    "E018": "invalid layer name",
     "E020": "channel mismatch",
     "E021": "spatial size mismatch",
     "E022": "size reaches zero",

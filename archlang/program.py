@@ -37,7 +37,8 @@ def read_spec(path_or_text: str | os.PathLike, limits: Limits) -> tuple[Source |
                                                                            list[Diagnostic]]:
     """A path (``*.arch`` or any existing file) or the spec text itself."""
     rep = Reporter()
-    text_like = isinstance(path_or_text, str) and ("\n" in path_or_text or "{" in path_or_text)
+    text_like = isinstance(path_or_text, str) and (
+        "\n" in path_or_text or "{" in path_or_text or not path_or_text.strip())
     if text_like:
         text = str(path_or_text)
         if len(text.encode("utf-8", "surrogatepass")) > limits.max_bytes:
@@ -94,6 +95,13 @@ def _load_file(prog: Program, source: Source, directory: Path, root: Path,
     prog.files.append((source, file))
     for imp in file.imports:
         _import(prog, imp, directory, root, stack, seen, rep, limits)
+    for definition in (*file.blocks, *file.networks):
+        seen_params: dict[str, Span] = {}
+        for p in definition.params:
+            if p.name in seen_params:
+                rep.error("E013", f"parameter `{p.name}` is declared twice", p.span,
+                          "second declaration", notes=[f"first declared at {seen_params[p.name]}"])
+            seen_params.setdefault(p.name, p.span)
     for b in file.blocks:
         if lookup(b.name) is not None:
             rep.error("E013", f"block `{b.name}` has the name of a built-in op", b.name_span,
@@ -141,10 +149,18 @@ def _import(prog, imp: A.Import, directory: Path, root: Path, stack, seen, rep, 
     if len(stack) >= limits.max_depth:
         rep.error("E051", "imports nested too deep", imp.span, "too deep")
         return
+    if real.is_dir():
+        rep.error("E040", f"`{raw}` is a directory", imp.span, "not a file",
+                  help=["import a .arch file inside it"])
+        return
     if not real.is_file():
-        candidates = [p.name for p in real.parent.glob("*.arch")] if real.parent.is_dir() else []
+        candidates = []
+        for k, p in enumerate(directory.rglob("*.arch")):
+            if k >= 500:
+                break
+            candidates.append(p.relative_to(directory).as_posix())
         rep.error("E040", f"cannot find `{raw}`", imp.span, "no such file",
-                  help=did_you_mean(real.name, candidates))
+                  help=did_you_mean(raw, candidates))
         return
     if real.suffix != ".arch":
         rep.error("E043", f"`{raw}` is not an .arch spec", imp.span, "not a spec file",

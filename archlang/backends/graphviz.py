@@ -16,7 +16,7 @@ What is drawn
 * Every edge is labelled with the shape of the tensor it carries (``fmt_shape``;
   symbolic sizes print as expressions such as ``(H+1)//2``).
 * Training-only nodes, edges, blocks and outputs are dashed.
-* Block instances are clusters labelled ``path: Block`` (``inception3a: Inception``);
+* Block instances are clusters labelled ``name: Block`` (``inception3a: Inception``);
   sequence groups (``[...]``, ``{...}``, a residual's shortcut) are clusters labelled
   with their name. A cluster's name is the shortest tail of its module path that starts
   with a written name: ``layer3.0``, ``branch2``, ``branch2.0``.
@@ -39,10 +39,12 @@ one node ``layer3.1 … layer3.5`` / ``Bottleneck ×5``. The first block of a Re
 differs (stride, channels) and stays on its own.
 
 Default depth (``depth=None``): the deepest level whose diagram has at most
-:data:`MAX_BOXES` (60) boxes (op nodes, folded nodes and outputs), and everything when
-the whole graph fits; never less than 1. Small networks are therefore drawn in full,
-GoogLeNet folds at depth 1 (its Inception modules become single nodes), and ResNet-50 to
-ResNet-152 fold at depth 2 (each stage a cluster of one first block and one ``×N`` run).
+:data:`MAX_BOXES` (90) boxes (op nodes, folded nodes and outputs), and everything when
+the whole graph fits; never less than 1. Networks of fewer than 90 layers (AlexNet, VGG,
+ResNet-18) are therefore drawn in full; GoogLeNet folds at depth 2 (80 boxes: each
+Inception module a cluster of four folded branches and its concat); ResNet-34 to
+ResNet-152 fold at depth 2 (17 boxes: each stage a cluster of its first block and one
+``×N`` run). Depth 3 would draw every layer of those (129 and 513 boxes).
 
 Errors
 ------
@@ -126,19 +128,32 @@ def _clean(text: Any) -> str:
     return t.encode("utf-8", "replace").decode("utf-8")
 
 
-def quote(text: Any) -> str:
-    """A DOT double-quoted string whose escString value is exactly ``text``.
-
-    ``\\`` and ``"`` are escaped, newlines become ``\\n`` (a line break in labels and
-    tooltips); ``\\N``-style placeholders in user text stay literal.
-    """
+def dot_string(text: Any) -> str:
+    """A DOT double-quoted string (an ID): ``\\`` and ``"`` escaped, newlines as ``\\n``."""
     t = _clean(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{t}"'
 
 
+def quote(text: Any) -> str:
+    """A quoted plain label whose text Graphviz shows exactly as ``text``.
+
+    Graphviz decodes HTML entities in labels and expands escString sequences (``\\N``,
+    ``\\G``, ``\\n``...), so ``&`` becomes ``&amp;``, a backslash ``\\\\`` and a
+    newline ``\\n`` (a line break).
+    """
+    return dot_string(_clean(text).replace("&", "&amp;"))
+
+
+def quote_tooltip(text: Any) -> str:
+    """A quoted tooltip. Tooltips go through one more unescaping pass than labels
+    (``interpretCRNL`` in Graphviz's emit.c), so a backslash is written four times."""
+    return dot_string(_clean(text).replace("&", "&amp;").replace("\\", "\\\\"))
+
+
 def html(text: Any) -> str:
-    """Text inside a DOT HTML-like label: ``& < > "`` as entities, newlines as ``<BR/>``."""
-    t = _clean(text)
+    """Text inside a DOT HTML-like label: ``& < > "`` as entities, a backslash doubled
+    (Graphviz expands ``\\N`` and the like in HTML text too), newlines as ``<BR/>``."""
+    t = _clean(text).replace("\\", "\\\\")
     t = t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
     return t.replace("\n", "<BR/>")
 
@@ -227,6 +242,7 @@ class Diagram:
         self.failed: dict[int, list[str]] = {}  # node id -> messages
         self.loose: list = []  # error diagnostics that belong to no node
         self.red_scopes: set[int] = set()
+        self.output_nodes = {o.node for o in g.outputs} if g is not None else set()
         if g is None:
             self.loose = [d for d in self.diagnostics if d.severity == "error"]
             return
@@ -316,9 +332,11 @@ class Diagram:
                 if plan.mode[i] != "fold":
                     k += 1
                     continue
-                run = [i]
-                while k + len(run) < len(items) and self._extends(plan, run, items[k + len(run)]):
+                run, inside = [i], set(self.subtree[i])
+                while k + len(run) < len(items) and \
+                        self._extends(plan, run, inside, items[k + len(run)]):
                     run.append(items[k + len(run)][1])
+                    inside.update(self.subtree[run[-1]])
                 box = _Box(f"s{i}", run)
                 plan.boxes[i] = box
                 plan.count += 1
@@ -329,7 +347,8 @@ class Diagram:
         plan.count += len(g.outputs)
         return plan
 
-    def _extends(self, plan: _Plan, run: list[int], item: tuple[str, int]) -> bool:
+    def _extends(self, plan: _Plan, run: list[int], inside: set[int],
+                 item: tuple[str, int]) -> bool:
         kind, nxt = item
         if kind != "scope" or plan.mode.get(nxt) != "fold":
             return False
@@ -341,17 +360,16 @@ class Diagram:
             return False
         shape = self._in_shape(first)
         if shape is None or self._in_shape(s) != shape or s.output is None \
-                or any(g.nodes[self._out_node(x)].shape != shape for x in (*run, nxt)):
+                or any(g.nodes[self._out_node(x)].shape != shape for x in (first.id, nxt)):
             return False
         if s.input != prev.output:
             return False
-        inside = {n for x in (*run, nxt) for n in self.subtree[x]}
-        outputs = {o.node for o in g.outputs}
+        mine = set(self.subtree[nxt])
         for n in self.subtree[prev.id]:  # the previous copy's values feed only the run
-            if n in outputs or any(c not in inside for c in self.consumers.get(n, ())):
+            if n in self.output_nodes or any(c not in inside and c not in mine
+                                             for c in self.consumers.get(n, ())):
                 return False
-        return all(i in inside or i == s.input for n in self.subtree[nxt]
-                   for i in g.nodes[n].inputs)
+        return all(i in inside or i in mine for n in mine for i in g.nodes[n].inputs)
 
     # -- DOT -------------------------------------------------------------------------------
     @property
@@ -365,8 +383,8 @@ class Diagram:
         g = self.graph
         name = g.network if g is not None else "archlang"
         depth = "all" if self.depth is None else str(self.depth)
-        out = [f"// archlang diagram of {quote(name)}, depth {depth}",
-               f"digraph {quote(name)} {{"]
+        out = [f"// archlang diagram of {dot_string(name)}, depth {depth}",
+               f"digraph {dot_string(name)} {{"]
         title = f"<B>{html(name)}</B>"
         if g is not None:
             title += "<BR/>" + _small(f"{_count(sum(n.params for n in g.nodes))} params")
@@ -374,7 +392,7 @@ class Diagram:
             title += "<BR/>" + f'<FONT POINT-SIZE="9" COLOR="{ERROR_COLOR}">{html(line)}</FONT>'
         out.append(f'  graph [rankdir={self.direction}, fontname="Helvetica", fontsize=12, '
                    f'labelloc=t, nodesep=0.25, ranksep=0.3, forcelabels=true, '
-                   f'tooltip={quote(name)}, label=<{title}>];')
+                   f'tooltip={quote_tooltip(name)}, label=<{title}>];')
         out.append('  node [fontname="Helvetica", fontsize=10, shape=box, style="rounded,filled", '
                    'color="#555555", fillcolor="#ffffff", height=0.3, margin="0.08,0.03"];')
         out.append('  edge [fontname="Helvetica", fontsize=8, fontcolor="#555555", '
@@ -389,7 +407,7 @@ class Diagram:
                 f"\n{_shape(g.nodes[o.node].shape)}\n{o.span}"
             style = "filled,dashed" if o.training else "filled"
             out.append(f'  out{k} [label=<{label}>, shape=house, style="{style}", '
-                       f'fillcolor="{FAMILY_COLORS["output"]}", tooltip={quote(tip)}];')
+                       f'fillcolor="{FAMILY_COLORS["output"]}", tooltip={quote_tooltip(tip)}];')
         out.extend(self._edges())
         out.append("}")
         return "\n".join(out) + "\n"
@@ -431,7 +449,7 @@ class Diagram:
             style = f'style="rounded{dashed}"'
         tip = self._scope_tip([s.id])
         return (f'label=<{label}>, {style}, color="{color}", fontsize=10, labeljust=l, '
-                f'tooltip={quote(tip)}')
+                f'tooltip={quote_tooltip(tip)}')
 
     def _scope_tip(self, sids: list[int]) -> str:
         g = self.graph
@@ -442,7 +460,8 @@ class Diagram:
         head = path
         if first.kind == "block":
             args = ", ".join(f"{k}={show(v)}" for k, v in first.args.items())
-            head += f": {'%d × ' % len(sids) if len(sids) > 1 else ''}{first.name}({args})"
+            times = f"{len(sids)} × " if len(sids) > 1 else ""
+            head += f": {times}{first.name}({args})"
         nodes = [n for sid in sids for n in self.subtree[sid]]
         params = sum(g.nodes[n].params for n in nodes)
         macs = 0
@@ -472,8 +491,9 @@ class Diagram:
         label = (f"<B>{html(name)}</B><BR/>{html(what)}<BR/>"
                  + _small(f"{_count(params)} params") + "<BR/>" + _small(f"out: {out_shape}"))
         style = "filled,dashed" if first.training_only else "filled"
+        tip = quote_tooltip(self._scope_tip(box.scopes))
         return (f'{box.id} [label=<{label}>, shape={shape}, style="{style}", '
-                f'fillcolor="{FAMILY_COLORS["block"]}", tooltip={quote(self._scope_tip(box.scopes))}];')
+                f'fillcolor="{FAMILY_COLORS["block"]}", tooltip={tip}];')
 
     def _contents(self, s: Scope) -> str:
         """What a folded group holds: ``BasicConv → BasicConv``, or ``N layers``."""
@@ -497,11 +517,11 @@ class Diagram:
             return n.op
         try:
             return op.label(n.attrs, [self.graph.nodes[i].shape for i in n.inputs])
-        except Exception:  # a label must never stop a diagram of a broken graph
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+            # a label must never stop a diagram of a broken graph
             return op.name
 
     def _node(self, n: Node) -> str:
-        g = self.graph
         nid = f"n{n.id}"
         named = not n.implicit and _is_name(n.path[-1])
         dashed = ",dashed" if n.training_only else ""
@@ -509,7 +529,7 @@ class Diagram:
             label = f"<B>{html(n.path[-1])}</B><BR/>" + _small(_shape(n.shape))
             tip = f"input {n.name}\n{_shape(n.shape)}\n{n.span}"
             return (f'{nid} [label=<{label}>, shape=invhouse, style="filled", '
-                    f'fillcolor="{FAMILY_COLORS["input"]}", tooltip={quote(tip)}];')
+                    f'fillcolor="{FAMILY_COLORS["input"]}", tooltip={quote_tooltip(tip)}];')
         op = lookup(n.op)
         family = op.family if op is not None else "other"
         fill = FAMILY_COLORS.get(family, FAMILY_COLORS["other"])
@@ -524,19 +544,19 @@ class Diagram:
                              + "<BR/>".join(html(w) for w in wrapped) + "</FONT>")
             return (f'{nid} [label=<{"<BR/>".join(lines)}>, style="rounded,filled{dashed}", '
                     f'fillcolor="{ERROR_FILL}", color="{ERROR_COLOR}", penwidth=2, '
-                    f'fontcolor="#660000", tooltip={quote(tip)}];')
+                    f'fontcolor="#660000", tooltip={quote_tooltip(tip)}];')
         xlabel = f", xlabel={quote(n.path[-1])}" if named else ""
         if n.op == "add":
             return (f'{nid} [label="+", shape=circle, style="filled{dashed}", fillcolor="{fill}", '
                     f'width=0.3, height=0.3, fixedsize=true, fontsize=12{xlabel}, '
-                    f'tooltip={quote(tip)}];')
+                    f'tooltip={quote_tooltip(tip)}];')
         if n.op == "concat":
             return (f'{nid} [label={quote(text)}, shape=invtrapezium, style="filled{dashed}", '
                     f'fillcolor="{fill}", height=0.25, fontsize=8, margin="0.04,0.01"{xlabel}, '
-                    f'tooltip={quote(tip)}];')
+                    f'tooltip={quote_tooltip(tip)}];')
         label = (f"<B>{html(n.path[-1])}</B><BR/>" if named else "") + html(text)
         style = f', style="rounded,filled{dashed}"' if dashed else ""
-        return f'{nid} [label=<{label}>, fillcolor="{fill}"{style}, tooltip={quote(tip)}];'
+        return f'{nid} [label=<{label}>, fillcolor="{fill}"{style}, tooltip={quote_tooltip(tip)}];'
 
     def _node_tip(self, n: Node, text: str) -> str:
         lines = [n.name, text, f"out: {_shape(n.shape)}", f"params: {_count(n.params)}",
@@ -626,5 +646,5 @@ def _args_key(args: dict[str, Any]) -> tuple:
     return tuple((k, type(v).__name__, show(v)) for k, v in sorted(args.items()))
 
 
-__all__ = ["Diagram", "DotNotFound", "FAMILY_COLORS", "MAX_BOXES", "display_name", "html",
-           "quote"]
+__all__ = ["FAMILY_COLORS", "MAX_BOXES", "Diagram", "DotNotFound", "display_name", "dot_string",
+           "html", "quote", "quote_tooltip"]

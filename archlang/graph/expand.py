@@ -23,8 +23,8 @@ from archlang.analysis.dims import Sym
 from archlang.diagnostics import Diagnostic, Frame, Reporter, did_you_mean
 from archlang.graph.model import Constraint, Graph, Node, Output, Scope
 from archlang.graph.size import estimate
-from archlang.graph.values import INITS, POISON, Env, EvalError, Evaluator, InitSpec, Poisoned, \
-    Tensor, show, type_name
+from archlang.graph.values import INITS, POISON, Builtin, Env, EvalError, Evaluator, InitSpec, \
+    Poisoned, Tensor, a_type, show, type_name
 from archlang.limits import Limits
 from archlang.ops.base import Op, OpError
 from archlang.ops.registry import OPS, all_names, lookup
@@ -169,11 +169,21 @@ class Expander:
             except EvalError as e:
                 self.rep.error(e.code, e.message, e.span, e.label, help=e.help, notes=e.notes,
                                chain=self.chain)
-                if isinstance(stmt, (A.ChainStmt, A.BindStmt)):
-                    cur = POISONED
+                cur = self.poison_after(stmt, env, cur)
             except Poisoned:
-                if isinstance(stmt, (A.ChainStmt, A.BindStmt)):
-                    cur = POISONED
+                cur = self.poison_after(stmt, env, cur)
+        return cur
+
+    @staticmethod
+    def poison_after(stmt, env: Env, cur):
+        """After a failed statement, what it would have defined is poisoned (no cascades)."""
+        if isinstance(stmt, A.BindStmt):
+            env.vars[stmt.name] = POISONED
+        if isinstance(stmt, A.InputStmt):
+            env.vars.setdefault(stmt.name, POISONED)
+            return POISONED if cur is None else cur
+        if isinstance(stmt, (A.ChainStmt, A.BindStmt, A.UseStmt)):
+            return POISONED
         return cur
 
     def exec_stmt(self, s, env: Env, ns: Namer, cur: Tensor | None) -> Tensor | None:
@@ -185,12 +195,14 @@ class Expander:
         if isinstance(s, A.BindStmt):
             out = self.exec_chain(s.chain, env, ns, cur)
             env.vars[s.name] = out
+            if out is not None and out.shape is not None:
+                self.graph.nodes[out.node].value_name = s.name
             return out
         if isinstance(s, A.ForStmt):
             it = self.ev.eval(s.iterable, env, self.shape_of(cur))
             if not isinstance(it, (list, tuple, range)):
                 raise EvalError("E015", f"`for` needs a list or range, got {type_name(it)} "
-                                f"{show(it)}", s.iterable.span, f"this is a {type_name(it)}",
+                                f"{show(it)}", s.iterable.span, f"this is {a_type(it)}",
                                 help=["use range(n) to repeat n times"])
             for value in it:
                 inner = env.child()
@@ -212,6 +224,12 @@ class Expander:
             if ns.scope.kind != "network":
                 raise EvalError("E017", "outputs are declared in networks, not blocks", s.span,
                                 "not allowed in a block")
+            seen: set[str] = set()
+            for name, span in zip(s.names, s.name_spans):
+                if name in seen:
+                    raise EvalError("E031", f"output `{name}` is listed twice", span,
+                                    "listed again here")
+                seen.add(name)
             self.order = list(zip(s.names, s.name_spans))
             return cur
         if isinstance(s, A.UseStmt):
@@ -223,14 +241,18 @@ class Expander:
             return self.call_block(block, s.args, None, env, ns, cur, s.span, inline=True)
         if isinstance(s, A.InitStmt):
             value = self.ev.eval(s.value, env, self.shape_of(cur))
-            if isinstance(value, tuple) and len(value) == 2 and value[0] == "builtin" \
-                    and value[1] in INITS:
-                value = InitSpec(value[1], tuple(sorted(INITS[value[1]].items())))
+            if isinstance(value, Builtin) and value.name in INITS:
+                value = InitSpec(value.name, tuple(sorted(INITS[value.name].items())))
             if not isinstance(value, InitSpec):
                 raise EvalError("E015", f"`init` needs an initialiser, got {type_name(value)}",
                                 s.value.span, "not an initialiser",
                                 help=[f"initialisers: {', '.join(INITS)}"])
-            if s.target[-1] not in ("weight", "bias") or len(s.target) < 2:
+            if len(s.target) < 2:
+                raise EvalError("E011", f"init target `{s.target[0]}` names no layer or op",
+                                s.span, "which layer?",
+                                help=[f"e.g. `init conv2d.{s.target[0]}: ...` or "
+                                      f"`init fc.{s.target[0]}: ...`"])
+            if s.target[-1] not in ("weight", "bias"):
                 raise EvalError("E011", "an init target ends in `.weight` or `.bias`", s.span,
                                 "which parameter?", help=[f"e.g. `init {s.target[0]}.weight: ...`"])
             self.inits.append((ns.scope.id, s.target, value, s.span))
@@ -287,7 +309,7 @@ class Expander:
                     raise EvalError("E012", f"unknown value `{s.name}`", s.name_span, "not defined")
                 value = cur  # `output logits` names the current value
             elif not isinstance(value, Tensor):
-                raise EvalError("E015", f"`{s.name}` is a {type_name(value)}, not a layer output",
+                raise EvalError("E015", f"`{s.name}` is {a_type(value)}, not a layer output",
                                 s.name_span, "not a tensor")
         if any(o.name == s.name for o in g.outputs):
             raise EvalError("E031", f"output `{s.name}` is declared twice", s.name_span,
@@ -304,6 +326,12 @@ class Expander:
         if isinstance(first.item, A.Bare) and first.label is None:
             found, value = env.lookup(first.item.name)
             callable_ = lookup(first.item.name) is not None or first.item.name in self.prog.blocks
+            if not found and not callable_ and len(links) > 1:
+                values = [k for k in env.names() if isinstance(env.lookup(k)[1], Tensor)]
+                raise EvalError("E012", f"unknown value `{first.item.name}`", first.item.span,
+                                "no layer output has this name",
+                                help=did_you_mean(first.item.name, values) or
+                                ["name a layer with `name: layer` or bind `name = ...` first"])
             if found and isinstance(value, Tensor) and (len(links) > 1 or not callable_
                                                         or not statement):
                 cur = value
@@ -446,9 +474,12 @@ class Expander:
             got = values.get(field) if isinstance(field, str) else None
             ann = fields[field].annotation if isinstance(field, str) and field in fields else None
             expect = _describe_type(ann)
+            if isinstance(got, str) and "one of" in expect:
+                raise EvalError("E016", f"`{field}` of `{op.name}` must be {expect}, got "
+                                f"{show(got)}", where, "not a valid choice") from None
             raise EvalError("E015", f"`{field}` of `{op.name}` expects {expect}, got "
                             f"{type_name(got)} {show(got)}", where,
-                            f"this is a {type_name(got)}") from None
+                            f"this is {a_type(got)}") from None
 
     def make_node(self, op: Op, attrs, inputs: list[Tensor], label, label_span, ns: Namer,
                   span: Span, arg_spans: dict, env: Env, implicit: bool) -> Tensor:
@@ -769,7 +800,8 @@ def mark_training_and_unused(g: Graph, rep: Reporter) -> None:
             n.training_only = True
         if n.id not in inference and n.id not in training and n.op != "input" \
                 and n.id not in consumers and n.id not in outputs:
-            what = f"this `{n.op}`" if n.path[-1].isdigit() or n.implicit else f"`{n.name}`"
+            what = (f"`{n.value_name}`" if n.value_name else f"this `{n.op}`"
+                    if n.path[-1].isdigit() or n.implicit else f"`{n.name}`")
             rep.error("E032", f"the output of {what} is never used", n.span,
                       "computed but not used by any output", chain=n.chain,
                       help=["declare it as an output, use it, or delete it"])
@@ -814,17 +846,36 @@ def _signature(block: A.BlockDef) -> str:
 
 
 def _describe_type(ann) -> str:
-    text = str(ann).replace("typing.", "")
-    table = {"int": "an int", "float": "a number", "bool": "true or false",
-             "int | tuple[int, int]": "an int or a pair of ints",
-             "int | tuple[int, int] | None": "an int or a pair of ints",
-             "float | None": "a number"}
-    for key, value in table.items():
-        if text.replace("<class '", "").replace("'>", "") == key:
-            return value
-    if "Literal" in text:
-        return "one of " + text[text.index("Literal[") + 8:text.rindex("]")].rstrip("]")
-    return text.replace("<class '", "").replace("'>", "")
+    """A readable description of an attribute's type annotation."""
+    import typing
+
+    if typing.get_origin(ann) is typing.Literal:
+        return "one of " + ", ".join(repr(x) for x in typing.get_args(ann))
+    args = typing.get_args(ann) or (ann,)
+    parts: list[str] = []
+    choices: list[str] = []
+    for a in args:
+        if a is type(None):
+            continue
+        if typing.get_origin(a) is typing.Literal:
+            choices += [repr(x) for x in typing.get_args(a)]
+        elif a is int:
+            parts.append("an int")
+        elif a is float:
+            parts.append("a number")
+        elif a is bool:
+            parts.append("true or false")
+        elif typing.get_origin(a) is tuple:
+            parts.append("a pair of ints")
+        elif typing.get_args(a):
+            parts.append(_describe_type(a))
+        else:
+            parts.append(getattr(a, "__name__", str(a)))
+    if choices:
+        parts.append("one of " + ", ".join(choices))
+    if not parts:
+        return "a value"
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
 
 
 def expand(prog: Program, limits: Limits, opts: Options) -> tuple[Graph | None, list[Diagnostic]]:

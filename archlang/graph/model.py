@@ -31,6 +31,7 @@ class Node:
     buffers: int = 0
     macs: Count = 0
     init: dict[str, Any] = field(default_factory=dict)  # param name -> InitSpec
+    value_name: str | None = None  # the name it is bound to with `name = ...`, if any
 
     @property
     def name(self) -> str:

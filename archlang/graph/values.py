@@ -78,6 +78,22 @@ INIT_CHOICES = {"mode": ("fan_in", "fan_out"),
                 "nonlinearity": ("relu", "leaky_relu", "linear", "sigmoid", "tanh", "selu")}
 
 
+@dataclass(frozen=True)
+class Builtin:
+    """A built-in function (``range``, ``len``, ...) or initialiser used as a value."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return f"built-in `{self.name}`"
+
+
+def a_type(v: Any) -> str:
+    """``an int``, ``a list``: the type of a value with its article."""
+    name = type_name(v)
+    return ("an " if name[0] in "aeiou" else "a ") + name
+
+
 def type_name(v: Any) -> str:
     if isinstance(v, bool):
         return "bool"
@@ -97,6 +113,8 @@ def type_name(v: Any) -> str:
         return "symbolic size"
     if isinstance(v, InitSpec):
         return "initialiser"
+    if isinstance(v, Builtin):
+        return "function"
     return type(v).__name__
 
 
@@ -175,9 +193,15 @@ class Evaluator:
         if found:
             return v
         if e.id in BUILTINS:
-            if INITS.get(e.id) is not None and e.id in ("zeros", "ones"):
+            if e.id in ("zeros", "ones"):
                 return InitSpec(e.id)
-            return ("builtin", e.id)
+            return Builtin(e.id)
+        python = {"True": "true", "False": "false", "None": None}
+        if e.id in python:
+            hint = (f"did you mean `{python[e.id]}`? archlang writes booleans in lower case"
+                    if python[e.id] else "archlang has no `None`: leave the argument out")
+            raise EvalError("E012", f"unknown name `{e.id}`", e.span, "not defined here",
+                            help=[hint])
         raise EvalError("E012", f"unknown name `{e.id}`", e.span, "not defined here",
                         help=did_you_mean(e.id, [*env.names(), *BUILTINS]))
 
@@ -207,7 +231,7 @@ class Evaluator:
     def _num(self, v, span, what):
         if isinstance(v, bool) or not isinstance(v, (int, float, Sym)):
             raise EvalError("E015", f"{what} expects numbers, got {type_name(v)} {show(v)}", span,
-                            f"this is a {type_name(v)}")
+                            f"this is {a_type(v)}")
         return v
 
     def _BinOp(self, e, env, cur):
@@ -296,7 +320,7 @@ class Evaluator:
     def truth(self, v, span) -> bool:
         if not isinstance(v, bool):
             raise EvalError("E015", f"expected true or false, got {type_name(v)} {show(v)}", span,
-                            f"this is a {type_name(v)}", help=["compare explicitly, e.g. `n != 0`"])
+                            f"this is {a_type(v)}", help=["compare explicitly, e.g. `n != 0`"])
         return v
 
     def _BoolOp(self, e, env, cur):
@@ -326,10 +350,10 @@ class Evaluator:
         index = self.eval(e.index, env, cur)
         if not isinstance(obj, (list, tuple, range)):
             raise EvalError("E015", f"cannot index a {type_name(obj)}", e.obj.span,
-                            f"this is a {type_name(obj)}")
+                            f"this is {a_type(obj)}")
         if isinstance(index, bool) or not isinstance(index, int):
             raise EvalError("E015", f"list index must be an int, got {type_name(index)}",
-                            e.index.span, f"this is a {type_name(index)}")
+                            e.index.span, f"this is {a_type(index)}")
         if not -len(obj) <= index < len(obj):
             raise EvalError("E016", f"index {index} is out of range for {show(obj)} "
                             f"({len(obj)} elements)", e.index.span, "out of range")
@@ -343,13 +367,16 @@ class Evaluator:
 
     def _FCall(self, e, env, cur):
         func = self.eval(e.func, env, cur)
-        if isinstance(func, InitSpec) and not e.args:
-            return func
-        if not (isinstance(func, tuple) and len(func) == 2 and func[0] == "builtin"):
+        if isinstance(func, InitSpec) and func.kind in ("zeros", "ones"):
+            if not e.args:
+                return func
+            raise EvalError("E014", f"`{func.kind}` takes no arguments", e.span,
+                            "no arguments", help=[f"write `{func.kind}`"])
+        if not isinstance(func, Builtin):
             raise EvalError("E015", f"{type_name(func)} {show(func)} is not callable", e.func.span,
                             "not a function", help=["layers are called as statements, not "
                                                     "inside expressions"])
-        name = func[1]
+        name = func.name
         pos = [self.eval(a.value, env, cur) for a in e.args if a.name is None]
         kw = {a.name: (self.eval(a.value, env, cur), a) for a in e.args if a.name is not None}
         if name in INITS:
@@ -391,9 +418,13 @@ class Evaluator:
                                                                       else "") +
                                 f" arguments, got {len(pos)}", e.span, "wrong number of arguments")
             for v, a in zip(pos, e.args):
+                if isinstance(v, Sym):
+                    raise EvalError("E025", f"`{name}` of a symbolic size ({v})", a.span,
+                                    "depends on the input size",
+                                    help=["give a concrete input size with --input or --set"])
                 if isinstance(v, bool) or not isinstance(v, int):
                     raise EvalError("E015", f"`{name}` expects integers, got {type_name(v)}",
-                                    a.span, f"this is a {type_name(v)}")
+                                    a.span, f"this is {a_type(v)}")
 
         if name == "range":
             ints(1, 3)

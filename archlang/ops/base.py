@@ -166,9 +166,10 @@ def join_args(*parts: str) -> str:
 def require_rank(ins: list[Shape], ranks: tuple[int, ...], what: str, hint: str = "") -> None:
     rank = len(ins[0])
     if rank not in ranks:
-        want = " or ".join(str(r) for r in ranks)
+        want = str(ranks[0]) if len(ranks) == 1 else \
+            ", ".join(str(r) for r in ranks[:-1]) + f" or {ranks[-1]}"
         help_ = [hint] if hint else []
-        raise OpError("E023", f"{what} expects a rank-{want} input (without batch), got rank "
+        raise OpError("E023", f"{what} expects an input of rank {want} (without batch), got rank "
                       f"{rank} ({D.fmt_shape(ins[0])})", f"input is {D.fmt_shape(ins[0])}",
                       help=help_)
 

@@ -122,9 +122,14 @@ def unify(x, y, axis, ctx, what, ins):
     name = AXES.get(axis, f"dim {axis}") if len(ins[0]) == 3 else f"dim {axis}"
     code = "E020" if axis == 0 else "E021"
     shapes = ", ".join(D.fmt_shape(s) for s in ins)
+    if code == "E021":
+        help_ = ["match the branches' strides and padding"]
+    elif what == "add":
+        help_ = ["project the shortcut with a 1x1 conv2d to the same channel count"]
+    else:
+        help_ = [f"channels can differ only along the concatenated dim ({name} is not it)"]
     raise OpError(code, f"{what} inputs differ in {name}: {x} vs {y}", f"inputs are {shapes}",
-                  help=["match the branches' strides and padding"] if code == "E021" else
-                  ["project the shortcut with a 1x1 conv2d to the same channel count"])
+                  help=help_)
 
 
 class Add(Op):

@@ -54,7 +54,7 @@ class Newlines:
             elif kind in CLOSERS:
                 if self.stack and self.stack[-1].type == CLOSERS[kind]:
                     self.stack.pop()
-                elif not self.stack:
+                elif self.unmatched is None:
                     self.unmatched = tok
             elif kind == "_NL" and self.stack and self.stack[-1].type in ("LPAR", "LSQB"):
                 continue
@@ -156,21 +156,40 @@ def _report(source: Source, parser: Lark, post: Newlines, exc: UnexpectedInput,
     if isinstance(exc, UnexpectedToken) and exc.token.type != "$END":
         tok = exc.token
         expected = sorted(exc.expected - {"$END"}) if exc.expected else []
-        if post.unmatched is not None and post.unmatched is tok:
+        prev = post.previous
+        mismatched = tok.type in CLOSERS and (not post.stack or
+                                             post.stack[-1].type != CLOSERS[tok.type])
+        if mismatched or (post.unmatched is not None
+                          and post.unmatched.start_pos == tok.start_pos):
+            opener = post.stack[-1] if post.stack else None
+            help_ = [f"the `{SYMBOL[opener.type]}` at {source.span(opener.start_pos)} is still "
+                     "open"] if opener is not None else ["remove it, or add the opening bracket"]
             rep.error("E002", f"unmatched {_token_text(tok)}", source.span(tok.start_pos, tok.end_pos),
-                      "no opening bracket for this", help=["remove it, or add the opening bracket"])
+                      "no opening bracket for this", help=help_)
+            return
+        if prev is not None and prev.type in ("INT", "FLOAT") and prev.end_pos == tok.start_pos \
+                and tok.type == "NAME":
+            text = source.text[prev.start_pos:tok.end_pos]
+            rep.error("E004", f"invalid number `{text}`", source.span(prev.start_pos, tok.end_pos),
+                      "not a number", help=["write integers like 64 or 1_000 and floats like "
+                                            "0.001 or 1e-5"])
             return
         names = [_describe(parser, e) for e in expected]
-        if ("_NL" in expected or "SEMICOLON" in expected) and post.previous is not None \
-                and post.previous is not tok and tok.type != "_NL":
-            prev = post.previous
+        statement_context = not post.stack or post.stack[-1].type == "LBRACE"
+        starts_statement = tok.type in ("NAME", "TRAINING") or (
+            tok.type.isupper() and str(tok).isalpha() and tok.type not in ("INT", "FLOAT"))
+        same_line = prev is not None and "\n" not in source.text[prev.end_pos:tok.start_pos]
+        if ("_NL" in expected or "SEMICOLON" in expected) and prev is not None \
+                and prev is not tok and prev.type not in ("_NL", "SEMICOLON", "LBRACE") \
+                and statement_context and starts_statement and same_line:
             rep.error("E002", f"expected a newline or `;` before {_token_text(tok)}",
                       source.span(prev.end_pos, prev.end_pos + 1) if prev.end_pos < len(source.text)
                       else source.span(prev.end_pos), "statement should end here",
                       notes=[f"found {_token_text(tok)} at {source.span(tok.start_pos)}"],
                       help=["put each statement on its own line or separate them with `;`"])
             return
-        label = "expected " + ", ".join(names[:6]) + (" ..." if len(names) > 6 else "") \
+        names = [n for n in names if n != "a newline"] or names
+        label = "expected " + ", ".join(names[:8]) + (", ..." if len(names) > 8 else "") \
             if names else "not valid here"
         help_ = []
         if post.stack:
@@ -188,10 +207,11 @@ def _report(source: Source, parser: Lark, post: Newlines, exc: UnexpectedInput,
         help_.append(f"add `{closer}` to close the `{SYMBOL[opener.type]}` opened at "
                      f"{source.span(opener.start_pos)}")
     expected = getattr(exc, "expected", None) or []
-    names = [_describe(parser, e) for e in sorted(set(expected) - {"$END"})][:6]
+    names = [_describe(parser, e) for e in sorted(set(expected) - {"$END", "_NL"})]
+    shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
     span = source.end_span()
     rep.error("E003", "unexpected end of file", span,
-              ("expected " + ", ".join(names)) if names else "the file ends here", help=help_)
+              ("expected " + shown) if names else "the file ends here", help=help_)
 
 
 __all__ = ["parse", "UnexpectedEOF"]
