@@ -1,6 +1,6 @@
 """Train a spec on scikit-learn's bundled 8x8 digits, on the CPU.
 
-    python examples/train_digits.py [--epochs 30] [--spec examples/digits.arch]
+    python examples/train_digits.py [--epochs 20] [--spec examples/digits.arch]
 
 The network is built by ``archlang.load`` from examples/digits.arch; the data ships with
 scikit-learn, so nothing is downloaded. Prints the test accuracy at the end.
@@ -69,7 +69,7 @@ def train(spec: Path, epochs: int, batch_size: int = 64, seed: int = 0,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", type=Path, default=HERE / "digits.arch")
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     print(archlang.check(args.spec).verdict())

@@ -21,7 +21,8 @@ def examples():
             continue
         text = path.read_text()
         for k, m in enumerate(re.finditer(r"```arch\n(.*?)```", text, re.S)):
-            if "network" in m.group(1):
+            if "network" in m.group(1) and "# E:" not in m.group(1):  # error examples
+                # are checked against their goldens by tests/test_errors.py
                 yield pytest.param(m.group(1), id=f"{path.name}-{k}")
 
 

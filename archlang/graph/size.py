@@ -16,6 +16,8 @@ from archlang.syntax import ast as A
 
 UNKNOWN = object()
 EXACT_LOOP = 8
+#: statements evaluated per allowed layer: bounds the time of loops that build no layers
+WORK_PER_NODE = 4
 
 
 class _Stop(Exception):
@@ -27,7 +29,8 @@ class _Sizer:
         self.prog, self.limits, self.rep = prog, limits, rep
         self.ev = Evaluator(limits.max_repeat)
         self.stack: list[str] = []
-        self.memo: dict[Any, int] = {}
+        self.memo: dict[Any, tuple[int, int]] = {}
+        self.work_limit = limits.max_nodes * WORK_PER_NODE
 
     def value(self, e: A.Expr, env: Env) -> Any:
         try:
@@ -40,13 +43,17 @@ class _Sizer:
         except Poisoned:
             return UNKNOWN
 
-    def body(self, stmts: list, env: Env) -> int:
-        total = 0
+    def body(self, stmts: list, env: Env) -> tuple[int, int]:
+        """(layers, statements evaluated) of a statement list."""
+        layers = work = 0
         for s in stmts:
-            total += self.stmt(s, env)
-            if total > self.limits.max_nodes:
-                self.too_big(s.span, total)
-        return total
+            n, w = self.stmt(s, env)
+            layers, work = layers + n, work + w + 1
+            if layers > self.limits.max_nodes:
+                self.too_big(s.span, layers)
+            if work > self.work_limit:
+                self.too_slow(s.span, work)
+        return layers, work
 
     def too_big(self, span, total) -> None:
         self.rep.error("E050", f"this expands to more than {self.limits.max_nodes:,} layers "
@@ -54,38 +61,52 @@ class _Sizer:
                        help=["reduce the repeat counts, or raise the limit with --max-nodes"])
         raise _Stop
 
-    def stmt(self, s, env: Env) -> int:
+    def too_slow(self, span, work) -> None:
+        self.rep.error("E050", f"this evaluates more than {self.work_limit:,} statements "
+                       f"(about {work:.3g})", span, "too much repetition",
+                       help=["reduce the repeat counts, or raise the limit with --max-nodes"])
+        raise _Stop
+
+    def stmt(self, s, env: Env) -> tuple[int, int]:
         if isinstance(s, (A.ChainStmt, A.BindStmt)):
             return self.chain(s.chain, env)
         if isinstance(s, A.OutputStmt):
-            return self.chain(s.chain, env) if s.chain is not None else 0
+            return self.chain(s.chain, env) if s.chain is not None else (0, 0)
         if isinstance(s, A.LetStmt):
             env.vars[s.name] = self.value(s.value, env)
-            return 0
+            return 0, 0
         if isinstance(s, A.ForStmt):
             it = self.value(s.iterable, env)
             if not isinstance(it, (list, tuple, range)) or len(it) == 0:
-                return self.body(s.body.stmts, self.bind(env, s.var, UNKNOWN)) if it is UNKNOWN else 0
+                return self.body(s.body.stmts, self.bind(env, s.var, UNKNOWN)) \
+                    if it is UNKNOWN else (0, 0)
             if len(it) <= EXACT_LOOP:
-                return sum(self.body(s.body.stmts, self.bind(env, s.var, v)) for v in it)
-            each = self.body(s.body.stmts, self.bind(env, s.var, it[0]))
-            total = each * len(it)
-            if total > self.limits.max_nodes:
-                self.too_big(s.span, total)
-            return total
+                layers = work = 0
+                for v in it:
+                    n, w = self.body(s.body.stmts, self.bind(env, s.var, v))
+                    layers, work = layers + n, work + w
+                return layers, work
+            n, w = self.body(s.body.stmts, self.bind(env, s.var, it[0]))
+            layers, work = n * len(it), (w + 1) * len(it)
+            if layers > self.limits.max_nodes:
+                self.too_big(s.span, layers)
+            if work > self.work_limit:
+                self.too_slow(s.span, work)
+            return layers, work
         if isinstance(s, A.UseStmt):
             block = self.prog.blocks.get(s.name)
-            return self.block(block, s.args, env, s.span) if block is not None else 0
+            return self.block(block, s.args, env, s.span) if block is not None else (0, 0)
         if isinstance(s, A.IfStmt):
             cond = self.value(s.cond, env)
             then = lambda: self.body(s.then.stmts, env.child())  # noqa: E731
-            orelse = lambda: self.body(s.orelse.stmts, env.child()) if s.orelse else 0  # noqa: E731
+            orelse = lambda: self.body(s.orelse.stmts, env.child()) if s.orelse else (0, 0)  # noqa: E731
             if cond is True:
                 return then()
             if cond is False:
                 return orelse()
-            return max(then(), orelse())
-        return 1
+            a, b = then(), orelse()
+            return max(a[0], b[0]), max(a[1], b[1])
+        return 1, 0
 
     @staticmethod
     def bind(env: Env, name: str, value: Any) -> Env:
@@ -93,27 +114,28 @@ class _Sizer:
         inner.vars[name] = value
         return inner
 
-    def chain(self, chain: A.Chain, env: Env) -> int:
-        return sum(self.item(link.item, env) for link in chain.links)
+    def chain(self, chain: A.Chain, env: Env) -> tuple[int, int]:
+        return _sum(self.item(link.item, env) for link in chain.links)
 
-    def item(self, item, env: Env) -> int:
+    def item(self, item, env: Env) -> tuple[int, int]:
         if isinstance(item, (A.Call, A.Bare)):
             block = self.prog.blocks.get(item.name)
             if block is None:
-                return 1
+                return 1, 0
             return self.block(block, item.args if isinstance(item, A.Call) else [], env, item.span)
         if isinstance(item, A.Group):
             return self.body(item.body.stmts, env.child())
         if isinstance(item, A.Seq):
-            return sum(self.item(link.item, env) for link in item.links)
-        if isinstance(item, A.ConcatBlock):
-            return 1 + self.body(item.body.stmts, env.child())
-        if isinstance(item, A.Residual):
-            extra = self.body(item.shortcut.body.stmts, env.child()) if item.shortcut else 0
-            return 1 + self.body(item.body.stmts, env.child()) + extra
-        return 1
+            return _sum(self.item(link.item, env) for link in item.links)
+        if isinstance(item, (A.ConcatBlock, A.Residual)):
+            n, w = self.body(item.body.stmts, env.child())
+            if isinstance(item, A.Residual) and item.shortcut:
+                n2, w2 = self.body(item.shortcut.body.stmts, env.child())
+                n, w = n + n2, w + w2
+            return n + 1, w
+        return 1, 0
 
-    def block(self, block: A.BlockDef, args: list[A.Arg], env: Env, span) -> int:
+    def block(self, block: A.BlockDef, args: list[A.Arg], env: Env, span) -> tuple[int, int]:
         if block.name in self.stack:
             self.rep.error("E055", f"block `{block.name}` calls itself", span, "recursive call",
                            notes=["call chain: " + " -> ".join([*self.stack, block.name])],
@@ -151,6 +173,13 @@ class _Sizer:
         return size
 
 
+def _sum(pairs) -> tuple[int, int]:
+    layers = work = 0
+    for n, w in pairs:
+        layers, work = layers + n, work + w
+    return layers, work
+
+
 def _freeze(v: Any) -> Any:
     if v is UNKNOWN:
         return "<unknown>"
@@ -163,6 +192,6 @@ def estimate(prog, net: A.NetworkDef, env: Env, limits: Limits, rep: Reporter) -
     """Upper estimate of the node count, or ``None`` after reporting a limit error."""
     sizer = _Sizer(prog, limits, rep)
     try:
-        return sizer.body(net.body.stmts, env.child())
+        return sizer.body(net.body.stmts, env.child())[0]
     except _Stop:
         return None

@@ -13,7 +13,7 @@ from archlang.source import Span
 
 
 class Node(BaseModel):
-    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True, defer_build=True)
     span: Span
 
 
@@ -276,6 +276,4 @@ class File(Node):
     networks: list[NetworkDef]
 
 
-for _cls in list(globals().values()):
-    if isinstance(_cls, type) and issubclass(_cls, Node) and _cls is not Node:
-        _cls.model_rebuild()
+# Schemas are built on first use (defer_build): importing archlang stays fast.

@@ -67,12 +67,51 @@ def _grammar() -> str:
     return resources.files("archlang").joinpath("grammar.lark").read_text(encoding="utf-8")
 
 
+def _cache_path() -> str | bool:
+    """A private cache file for the built parser, or False when none can be trusted.
+
+    Lark's cache is a pickle, so it lives only in a directory that this user owns and no one
+    else can write (never a shared temp directory), named by the grammar's and Lark's hash.
+    """
+    import hashlib
+    import os
+    import stat
+    from pathlib import Path
+
+    import lark
+
+    if os.environ.get("ARCHLANG_NO_CACHE"):
+        return False
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    directory = Path(base) / "archlang"
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        info = directory.stat()
+        if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            return False
+        key = hashlib.sha256((_grammar() + lark.__version__).encode()).hexdigest()[:16]
+        path = directory / f"grammar-{key}.lark-cache"
+        if path.exists():
+            info = path.stat()
+            if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+                return False
+        return str(path)
+    except (OSError, AttributeError):
+        return False
+
+
 def _parser(max_depth: int) -> tuple[Lark, Newlines]:
     post = Newlines(max_depth)
-    parser = Lark(_grammar(), parser="lalr", lexer="contextual", strict=True,
-                  propagate_positions=True, maybe_placeholders=True, postlex=post,
-                  start=["start", "expr"])
-    return parser, post
+    options = dict(parser="lalr", lexer="contextual", propagate_positions=True,
+                   maybe_placeholders=True, postlex=post, start=["start", "expr"])
+    cache = _cache_path()
+    if cache:
+        try:
+            return Lark(_grammar(), cache=cache, strict=True, **options), post
+        except Exception:  # noqa: BLE001 - a broken cache file: build without it
+            pass
+    # strict=True: LALR conflicts are errors, never silently resolved (tests build this way)
+    return Lark(_grammar(), strict=True, **options), post
 
 
 @functools.lru_cache(maxsize=4)
