@@ -38,7 +38,8 @@ def read_spec(path_or_text: str | os.PathLike, limits: Limits) -> tuple[Source |
     """A path (``*.arch`` or any existing file) or the spec text itself."""
     rep = Reporter()
     text_like = isinstance(path_or_text, str) and (
-        "\n" in path_or_text or "{" in path_or_text or not path_or_text.strip())
+        "\n" in path_or_text or not path_or_text.strip()
+        or ("{" in path_or_text and not os.path.isfile(path_or_text)))
     if text_like:
         text = str(path_or_text)
         if len(text.encode("utf-8", "surrogatepass")) > limits.max_bytes:

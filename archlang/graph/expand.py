@@ -51,6 +51,17 @@ RESERVED = frozenset({"self", "torch", "nn", "F", "x", "Outputs", "NamedTuple", 
                       "annotations", "Tensor"})
 
 
+def check_identifier(name: str, span: Span | None, what: str) -> None:
+    """Input and output names become Python identifiers in the generated code."""
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name) or name.startswith("_") \
+            or name in RESERVED - {"x"}:
+        why = "a Python keyword" if keyword.iskeyword(name) or keyword.issoftkeyword(name) \
+            else "reserved (names may not start with `_`)" if name.startswith("_") \
+            else "reserved by the generated code"
+        raise EvalError("E018", f"`{name}` cannot name {what}: it is {why}", span,
+                        "invalid name", help=[f"rename it, e.g. `{name.strip('_') or 'value'}_1`"])
+
+
 class Abort(Exception):
     """Stop expanding this network (a limit was hit; already reported)."""
 
@@ -271,6 +282,7 @@ class Expander:
                             "not allowed here", help=["a block's input is the value it is applied to"])
         if s.name in g.inputs:
             raise EvalError("E013", f"input `{s.name}` is declared twice", s.span, "second declaration")
+        check_identifier(s.name, s.span, "an input")
         if s.name in self.input_overrides:
             shape = tuple(self.input_overrides.pop(s.name))
         elif "" in self.input_overrides and not g.inputs:
@@ -300,6 +312,7 @@ class Expander:
         if ns.scope.kind != "network" or self.chain:
             raise EvalError("E017", "outputs are declared in networks, not blocks", s.span,
                             "not allowed in a block", help=["a block returns its last value"])
+        check_identifier(s.name, s.name_span, "an output")
         if s.chain is not None:
             value = self.exec_chain(s.chain, env, ns, cur)
         else:
@@ -558,6 +571,8 @@ class Expander:
 
     def apply_group(self, item, link: A.Link, env: Env, ns: Namer, cur):
         self.need_input(cur, item.span)
+        if cur.shape is None:
+            raise Poisoned()
         inner = self.new_scope("seq", "", ns, link.label, link.label_span, item.span)
         inner.scope.input = cur.node
         if isinstance(item, A.Group):
@@ -647,6 +662,8 @@ class Expander:
     def call_block(self, block: A.BlockDef, args: list[A.Arg], link: A.Link | None, env: Env,
                    ns: Namer, cur, span: Span, inline: bool = False) -> Tensor:
         self.need_input(cur, span)
+        if cur.shape is None:
+            raise Poisoned()
         if any(f.block == block.name for f in self.chain):
             raise EvalError("E055", f"block `{block.name}` calls itself", span, "recursive call",
                             help=["use `for` to repeat layers; blocks cannot recurse"])
@@ -725,6 +742,7 @@ class Expander:
             self.rep.error("E030", f"network `{net.name}` has no output", net.name_span,
                            "declares no output", help=["end the network with `output NAME`"])
         if self.rep.failed:
+            mark_training_and_unused(g, Reporter())  # for drawing a partial graph
             return
         mark_training_and_unused(g, self.rep)
         self.apply_inits()

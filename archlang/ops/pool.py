@@ -91,7 +91,7 @@ class _Pool(Op):
     def label(self, a, ins):
         k = pair(a.kernel_size)
         s = pair(a.stride if a.stride is not None else a.kernel_size)
-        text = f"{self.name} {k[0]}x{k[1]}/{s[0]}"
+        text = f"{self.name} {k[0]}x{k[1]}/" + (f"{s[0]}" if s[0] == s[1] else f"{s[0]}x{s[1]}")
         return text + (" ceil" if a.ceil_mode else "")
 
 
