@@ -38,7 +38,8 @@ def read_spec(path_or_text: str | os.PathLike, limits: Limits) -> tuple[Source |
     """A path (``*.arch`` or any existing file) or the spec text itself."""
     rep = Reporter()
     text_like = isinstance(path_or_text, str) and (
-        "\n" in path_or_text or not path_or_text.strip()
+        "\n" in path_or_text or "\x00" in path_or_text or not path_or_text.strip()
+        or len(path_or_text) > 4096
         or ("{" in path_or_text and not os.path.isfile(path_or_text)))
     if text_like:
         text = str(path_or_text)
@@ -155,11 +156,7 @@ def _import(prog, imp: A.Import, directory: Path, root: Path, stack, seen, rep, 
                   help=["import a .arch file inside it"])
         return
     if not real.is_file():
-        candidates = []
-        for k, p in enumerate(directory.rglob("*.arch")):
-            if k >= 500:
-                break
-            candidates.append(p.relative_to(directory).as_posix())
+        candidates = _nearby_specs(directory, real.parent)
         rep.error("E040", f"cannot find `{raw}`", imp.span, "no such file",
                   help=did_you_mean(raw, candidates))
         return
@@ -184,3 +181,23 @@ def _import(prog, imp: A.Import, directory: Path, root: Path, stack, seen, rep, 
     source = Source(name, text)
     seen[real] = source
     _load_file(prog, source, real.parent, root, (*stack, real), seen, rep, limits, imp.span)
+
+
+def _nearby_specs(directory: Path, parent: Path, cap: int = 200) -> list[str]:
+    """.arch files near a missing import (its directory and one level below), relative."""
+    found: list[str] = []
+    places = [directory, parent]
+    try:
+        places += [d for d in sorted(directory.iterdir())[:cap]
+                   if d.is_dir() and not d.name.startswith(".")]
+    except OSError:
+        pass
+    for place in places:
+        try:
+            for p in sorted(place.glob("*.arch"))[:cap]:
+                rel = os.path.relpath(p, directory).replace(os.sep, "/")
+                if rel not in found:
+                    found.append(rel)
+        except OSError:
+            continue
+    return found

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast as pyast
 
-from lark import Token, Transformer_NonRecursive, Tree, v_args
+from lark import Token, Tree
 
 from archlang.diagnostics import Diagnostic, Reporter
 from archlang.source import Source, Span
@@ -18,14 +18,36 @@ EXPR_TYPES = (A.IntLit, A.FloatLit, A.StrLit, A.BoolLit, A.Name, A.InAttr, A.Bin
               A.BoolOp, A.Unary, A.Cond, A.Index, A.FCall, A.TupleLit, A.ListLit)
 
 
-@v_args(meta=True)
-class _Lower(Transformer_NonRecursive):
+class _Lower:
+    """One method per grammar rule, called bottom-up with (meta, lowered children)."""
+
     def __init__(self, source: Source, rep: Reporter, max_expr_depth: int):
-        super().__init__(visit_tokens=False)
         self.src = source
         self.rep = rep
         self.max_depth = max_expr_depth
         self.depth: dict[int, int] = {}
+
+    def transform(self, tree: Tree):
+        """Post-order walk without recursion (deeply nested specs cannot overflow the stack)."""
+        order: list = []
+        stack: list = [tree]
+        while stack:
+            t = stack.pop()
+            order.append(t)
+            if isinstance(t, Tree):
+                stack.extend(t.children)
+        values: list = []
+        for t in reversed(order):
+            if isinstance(t, Tree):
+                n = len(t.children)
+                children = values[len(values) - n:] if n else []
+                if n:
+                    del values[len(values) - n:]
+                values.append(getattr(self, t.data)(t.meta, children))
+            else:
+                values.append(t)
+        (result,) = values
+        return result
 
     # -- helpers -------------------------------------------------------------------
     def sp(self, meta) -> Span:
