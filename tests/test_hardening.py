@@ -86,14 +86,9 @@ def test_arbitrary_text(text):
 
 # -- limits before work -----------------------------------------------------------------
 
-BOMB = """block A { for i in range(99999) { relu } }
-block B { for i in range(99999) { A } }
-block C { for i in range(99999) { B } }
-network n {
- input x: [3, 8, 8]
- for i in range(99999) { C }
- output y
-}"""
+BOMB = """block A{let r=range(99999);for i in r{for j in r{for k in r{relu}}}}
+block B{let r=range(99999);for i in r{for j in r{for k in r{A}}}}
+network n{input x:[3];B;output y}"""  # 99999**6 ~ 10**30 layers
 
 
 def test_expansion_bomb_rejected_with_bounded_time_and_memory():
