@@ -27,6 +27,10 @@ class MaxPoolAttrs(Attrs):
         check_positive("dilation", self.dilation)
         k, p, d = pair(self.kernel_size), pair(self.padding), pair(self.dilation)
         for i in range(2):
+            # PyTorch checks both: against the kernel, and against the dilated window.
+            if p[i] > k[i] // 2:
+                raise ValueError(f"`padding` ({p[i]}) must be at most half the kernel size "
+                                 f"({k[i]}), as PyTorch requires")
             if p[i] * 2 > d[i] * (k[i] - 1) + 1:
                 raise ValueError(f"`padding` ({p[i]}) must be at most half the effective kernel "
                                  f"size ({d[i] * (k[i] - 1) + 1}), as PyTorch requires")

@@ -1,0 +1,920 @@
+"""PyTorch as the oracle for every op in the registry.
+
+For each op a hypothesis strategy draws an input shape and attribute values over the op's
+attribute space (valid and invalid), builds a spec from them, and builds the same layer with
+``torch.nn`` directly (never through archlang). Then:
+
+* archlang rejects the spec  ->  PyTorch must reject the configuration too (construction or
+  a forward pass raises), unless the rejection is one of archlang's own documented rules
+  (the reference raises :class:`ArchRule` for those: dims exclude the batch, ``add`` does
+  not broadcast, ``linear`` wants a flat input, BN momentum in [0, 1]; see each strategy);
+* archlang accepts it  ->  PyTorch must accept it, and the compiled module (``archlang.load``),
+  the independent torch reference and the static answer agree on the output shape (batch 2,
+  train and eval mode), the parameter count, the buffer count and the MACs (FLOPs from
+  ``torch.utils.flop_counter`` / 2; only conv2d and linear have MACs).
+
+A third of the draws declare the spatial sizes symbolically (``input x: [3, S17, S23]``):
+the symbolic check must agree with the concrete one (shapes evaluated at the values; the
+constraints it reports hold exactly when the concrete check passes). Rejections with E025
+(a size must be concrete) are a documented archlang rule, and so are E020/E021 for merged
+sizes that agree only at finitely many sizes (see check_symbolic).
+
+Also: the registry's completeness (doc, family, label, an emitter that parses and runs) and
+the ceil-mode corner cases of /work/shared/reference/numbers.md section 5.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import pytest
+
+torch = pytest.importorskip("torch")
+hypothesis = pytest.importorskip("hypothesis")
+
+import torch.nn.functional as F
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+import archlang
+from archlang.analysis import dims as D
+from archlang.diagnostics import ArchError
+from archlang.ops.registry import ALIASES, OPS
+
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
+
+#: Examples per op. The module runs in ~30 s on 2 cores; ARCHLANG_ORACLE_EXAMPLES=500 digs deeper.
+EXAMPLES = int(os.environ.get("ARCHLANG_ORACLE_EXAMPLES", "25"))
+
+
+# ---- the oracle's vocabulary ---------------------------------------------------------------
+
+
+class ArchRule(Exception):
+    """Raised by a torch reference where PyTorch accepts what archlang rejects by design."""
+
+    def __init__(self, reason: str, codes: set[str]):
+        super().__init__(reason)
+        self.reason, self.codes = reason, codes
+
+
+class Fn(nn.Module):
+    """A torch reference built from a function and the modules it uses."""
+
+    def __init__(self, fn: Callable, *mods: nn.Module):
+        super().__init__()
+        self.fn = fn
+        self.mods = nn.ModuleList(mods)
+
+    def forward(self, *xs):
+        return self.fn(*xs)
+
+
+@dataclass
+class Case:
+    """One drawn spec: inputs, statements, and a builder of the torch reference."""
+
+    op: str
+    inputs: list[tuple[str, tuple[int, ...]]]
+    body: list[str]
+    make_ref: Callable[[], nn.Module] = field(repr=False)
+    symbolic: bool = False
+
+    def dim(self, shape: tuple[int, ...], axis: int) -> str:
+        sym = self.symbolic and (axis > 0 or len(shape) == 1)
+        return f"S{shape[axis]}" if sym else str(shape[axis])
+
+    def text(self) -> str:
+        lines = ["network n {"]
+        for name, shape in self.inputs:
+            dims = ", ".join(self.dim(shape, i) for i in range(len(shape)))
+            lines.append(f"    input {name}: [{dims}]")
+        lines += [f"    {b}" for b in self.body]
+        lines += ["    output y", "}"]
+        return "\n".join(lines)
+
+    def values(self) -> dict[str, int]:
+        out = {}
+        for _, shape in self.inputs:
+            for i in range(len(shape)):
+                if self.dim(shape, i).startswith("S"):
+                    out[f"S{shape[i]}"] = shape[i]
+        return out
+
+    def __repr__(self) -> str:
+        vals = f"  (values {self.values()})" if self.symbolic else ""
+        return f"\n{self.text()}{vals}\n"
+
+
+def tdim(d: int) -> int:
+    """A per-sample dim as a torch dim (the batch is dim 0), written without archlang."""
+    return d + 1 if d >= 0 else d
+
+
+def batch_dim(d: int, rank: int) -> bool:
+    """``d`` names the batch dim in torch's eyes, but is out of range per sample."""
+    return d == -(rank + 1)
+
+
+def fmt(v) -> str:
+    """A value in spec syntax."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, tuple):
+        return "(" + ", ".join(fmt(x) for x in v) + ")"
+    return repr(v)
+
+
+# ---- strategy building blocks ---------------------------------------------------------------
+
+def int_or_pair(lo: int, hi: int):
+    return st.one_of(st.integers(lo, hi), st.tuples(st.integers(lo, hi), st.integers(lo, hi)))
+
+
+def floats(lo: float, hi: float):
+    return st.floats(lo, hi, allow_nan=False, allow_infinity=False).map(lambda f: round(f, 3))
+
+
+@st.composite
+def call(draw, op: str, attrs: dict) -> str:
+    """``op(...)`` with the given attributes, a random prefix of them positional, the op
+    spelt by its name or an alias, and a bare name when there is nothing to pass."""
+    spelling = draw(st.sampled_from([op, *OPS[op].aliases]))
+    positional = OPS[op].positional
+    k = 0
+    while k < len(positional) and positional[k] in attrs:
+        k += 1
+    npos = draw(st.integers(0, k))
+    pos = [fmt(attrs[n]) for n in positional[:npos]]
+    kw = [f"{n}={fmt(v)}" for n, v in attrs.items() if n not in positional[:npos]]
+    if not pos and not kw and draw(st.booleans()):
+        return spelling
+    return f"{spelling}({', '.join(pos + kw)})"
+
+
+@st.composite
+def optional(draw, attrs: dict, name: str, strategy) -> None:
+    """Give attribute ``name`` a drawn value, or leave it at its default (absent)."""
+    if draw(st.booleans()):
+        attrs[name] = draw(strategy)
+
+
+def image(cmax: int = 16, smax: int = 24):
+    return st.tuples(st.integers(1, cmax), st.integers(1, smax), st.integers(1, smax))
+
+
+def shape_of_rank(rank: int, cmax: int = 8, smax: int = 8):
+    return st.tuples(st.integers(1, cmax), *[st.integers(1, smax)] * (rank - 1))
+
+
+def any_shape(ranks=(1, 2, 3), cmax: int = 8, smax: int = 8):
+    return st.sampled_from(ranks).flatmap(lambda r: shape_of_rank(r, cmax, smax))
+
+
+@st.composite
+def single(draw, op: str, shape: tuple[int, ...], attrs: dict, make_ref) -> Case:
+    return Case(op, [("x", shape)], [draw(call(op, attrs))], make_ref, draw(symbolic()))
+
+
+def symbolic():
+    return st.sampled_from([False, False, True])
+
+
+# ---- one strategy per op ----------------------------------------------------------------------
+
+
+@st.composite
+def conv2d_case(draw):
+    shape = draw(image())
+    c = shape[0]
+    divisors = [g for g in range(1, c + 1) if c % g == 0]
+    groups = draw(st.one_of(st.just(1), st.sampled_from(divisors), st.integers(1, 4)))
+    out = draw(st.one_of(st.integers(1, 4).map(lambda m: m * groups), st.integers(1, 16)))
+    a = {"out_channels": out, "kernel_size": draw(int_or_pair(1, 5))}
+    draw(optional(a, "stride", int_or_pair(1, 3)))
+    draw(optional(a, "padding", st.one_of(int_or_pair(0, 3), st.sampled_from(["same", "valid"]))))
+    draw(optional(a, "dilation", int_or_pair(1, 3)))
+    if draw(st.booleans()):
+        a["groups"] = groups
+    draw(optional(a, "bias", st.booleans()))
+
+    def ref():
+        return nn.Conv2d(c, a["out_channels"], a["kernel_size"], stride=a.get("stride", 1),
+                         padding=a.get("padding", 0), dilation=a.get("dilation", 1),
+                         groups=a.get("groups", 1), bias=a.get("bias", True))
+
+    return draw(single("conv2d", shape, a, image_only(ref)))
+
+
+@st.composite
+def maxpool2d_case(draw):
+    shape = draw(image(cmax=8))
+    a = {"kernel_size": draw(int_or_pair(1, 5))}
+    draw(optional(a, "stride", int_or_pair(1, 4)))
+    draw(optional(a, "padding", int_or_pair(0, 3)))
+    draw(optional(a, "dilation", int_or_pair(1, 3)))
+    draw(optional(a, "ceil_mode", st.booleans()))
+
+    def ref():
+        return nn.MaxPool2d(a["kernel_size"], stride=a.get("stride"), padding=a.get("padding", 0),
+                            dilation=a.get("dilation", 1), ceil_mode=a.get("ceil_mode", False))
+
+    return draw(single("maxpool2d", shape, a, image_only(ref)))
+
+
+@st.composite
+def avgpool2d_case(draw):
+    shape = draw(image(cmax=8))
+    a = {"kernel_size": draw(int_or_pair(1, 5))}
+    draw(optional(a, "stride", int_or_pair(1, 4)))
+    draw(optional(a, "padding", int_or_pair(0, 3)))
+    draw(optional(a, "ceil_mode", st.booleans()))
+    draw(optional(a, "count_include_pad", st.booleans()))
+
+    def ref():
+        return nn.AvgPool2d(a["kernel_size"], stride=a.get("stride"), padding=a.get("padding", 0),
+                            ceil_mode=a.get("ceil_mode", False),
+                            count_include_pad=a.get("count_include_pad", True))
+
+    return draw(single("avgpool2d", shape, a, image_only(ref)))
+
+
+def adaptive_case(op: str, cls: type[nn.Module]):
+    @st.composite
+    def strategy(draw):
+        shape = draw(image(cmax=8, smax=12))
+        a = {"output_size": draw(int_or_pair(1, 8))}
+        return draw(single(op, shape, a, image_only(lambda: cls(a["output_size"]))))
+
+    return strategy
+
+
+@st.composite
+def global_avgpool_case(draw):
+    shape = draw(image(cmax=8, smax=12))
+    return draw(single("global_avgpool", shape, {},
+                       image_only(lambda: nn.AdaptiveAvgPool2d((1, 1)))))
+
+
+@st.composite
+def linear_case(draw):
+    shape = draw(shape_of_rank(1, 64))  # [C, H, W]: see test_wrong_rank
+    a = {"out_features": draw(st.integers(1, 16))}
+    draw(optional(a, "bias", st.booleans()))
+    return draw(single("linear", shape, a, linear_ref(shape, a)))
+
+
+def linear_ref(shape: tuple[int, ...], a: dict) -> Callable[[], nn.Module]:
+    def ref():
+        if len(shape) != 1:  # torch applies it to the last dim
+            return rule_after(nn.Linear(shape[-1], a["out_features"], bias=a.get("bias", True)),
+                              "linear takes a flat [F] input (add flatten)", {"E023"})
+        return nn.Linear(shape[0], a["out_features"], bias=a.get("bias", True))
+
+    return ref
+
+
+@st.composite
+def batchnorm_case(draw):
+    shape = draw(any_shape(cmax=16, smax=6))
+    a = {}
+    draw(optional(a, "eps", st.sampled_from([1e-5, 1e-3, 0.1, 1.0, 0.0, -0.001])))
+    draw(optional(a, "momentum", st.one_of(floats(0, 1), st.sampled_from([1.5, -0.1]))))
+    draw(optional(a, "affine", st.booleans()))
+    draw(optional(a, "track_running_stats", st.booleans()))
+
+    def ref():
+        m = a.get("momentum", 0.1)
+        cls = nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d
+        bn = cls(shape[0], eps=a.get("eps", 1e-5), momentum=m, affine=a.get("affine", True),
+                 track_running_stats=a.get("track_running_stats", True))
+        if not 0 <= m <= 1:
+            return rule_after(bn, "archlang requires BN momentum in [0, 1]; torch does not "
+                              "check", {"E016"})
+        return bn
+
+    return draw(single("batchnorm", shape, a, ref))
+
+
+@st.composite
+def lrn_case(draw):
+    shape = draw(any_shape(cmax=12, smax=6))
+    a = {"size": draw(st.one_of(st.integers(1, 7), st.integers(1, 7), st.just(0)))}
+    draw(optional(a, "alpha", floats(1e-4, 1)))
+    draw(optional(a, "beta", floats(0.1, 1)))
+    draw(optional(a, "k", floats(0.5, 3)))
+
+    def ref():
+        return nn.LocalResponseNorm(a["size"], alpha=a.get("alpha", 1e-4),
+                                    beta=a.get("beta", 0.75), k=a.get("k", 1.0))
+
+    return draw(single("lrn", shape, a, ref))
+
+
+@st.composite
+def dropout_case(draw):
+    shape = draw(any_shape())
+    a = {}
+    draw(optional(a, "p", st.one_of(floats(0, 1), st.sampled_from([0.0, 1.0, 1.5, -0.25]))))
+    return draw(single("dropout", shape, a, lambda: nn.Dropout(a.get("p", 0.5))))
+
+
+def activation_case(op: str, make: Callable[[dict], nn.Module], attrs: dict | None = None):
+    @st.composite
+    def strategy(draw):
+        shape = draw(any_shape())
+        a = {}
+        for name, strat in (attrs or {}).items():
+            draw(optional(a, name, strat))
+        return draw(single(op, shape, a, lambda: make(a)))
+
+    return strategy
+
+
+def softmax_case(op: str, cls: type[nn.Module]):
+    @st.composite
+    def strategy(draw):
+        shape = draw(any_shape())
+        rank = len(shape)
+        a = {}
+        draw(optional(a, "dim", st.integers(-rank - 2, rank)))
+
+        def ref():
+            d = a.get("dim", 0)
+            if batch_dim(d, rank):
+                return rule_after(cls(dim=tdim(d)), "dims exclude the batch", {"E016"})
+            return cls(dim=tdim(d))
+
+        return draw(single(op, shape, a, ref))
+
+    return strategy
+
+
+@st.composite
+def flatten_case(draw):
+    shape = draw(any_shape())
+    rank = len(shape)
+    a = {}
+    draw(optional(a, "start_dim", st.integers(-rank - 2, rank)))
+    draw(optional(a, "end_dim", st.integers(-rank - 2, rank)))
+
+    def ref():
+        s, e = a.get("start_dim", 0), a.get("end_dim", -1)
+        if batch_dim(s, rank) or batch_dim(e, rank):
+            return rule_after(nn.Flatten(tdim(s), tdim(e)), "dims exclude the batch", {"E016"})
+        return nn.Flatten(tdim(s), tdim(e))
+
+    return draw(single("flatten", shape, a, ref))
+
+
+@st.composite
+def branch(draw, c: int) -> tuple[dict, str, Callable[[], nn.Module]]:
+    """A conv2d or maxpool2d branch on a [c, H, W] image: (attrs, op, torch builder)."""
+    if draw(st.booleans()):
+        a = {"out_channels": draw(st.integers(1, 8)), "kernel_size": draw(st.integers(1, 3))}
+        draw(optional(a, "stride", st.integers(1, 2)))
+        draw(optional(a, "padding", st.integers(0, 2)))
+        return a, "conv2d", lambda: nn.Conv2d(c, a["out_channels"], a["kernel_size"],
+                                              stride=a.get("stride", 1),
+                                              padding=a.get("padding", 0))
+    a = {"kernel_size": draw(st.integers(1, 3)), "stride": 1}
+    draw(optional(a, "stride", st.integers(1, 2)))
+    draw(optional(a, "padding", st.integers(0, a["kernel_size"] // 2)))
+    return a, "maxpool2d", lambda: nn.MaxPool2d(a["kernel_size"], stride=a["stride"],
+                                                padding=a.get("padding", 0))
+
+
+def rule_after(module: nn.Module, reason: str, codes: set[str]) -> nn.Module:
+    """A reference that runs ``module`` and then raises :class:`ArchRule`: where torch itself
+    rejects the input, that rejection comes first."""
+
+    def forward(*xs):
+        module(*xs)
+        raise ArchRule(reason, codes)
+
+    return Fn(forward, module)
+
+
+def image_only(make: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
+    """A reference for an op on [C, H, W] images: where torch accepts an input of another
+    rank (reading (N, F) as one unbatched image), archlang's rank rule applies."""
+
+    def ref():
+        m = make()
+
+        def forward(x):
+            out = m(x)
+            if x.dim() != 4:
+                raise ArchRule(f"works on [C, H, W] images; torch reads {tuple(x.shape)} as "
+                               "one unbatched input", {"E023"})
+            return out
+
+        return Fn(forward, m)
+
+    return ref
+
+
+def check_no_broadcast(ys):
+    shapes = [tuple(y.shape) for y in ys]
+    if len(set(shapes)) > 1:
+        try:
+            torch.broadcast_shapes(*shapes)
+        except RuntimeError:
+            return  # torch rejects as well
+        raise ArchRule("add needs equal shapes; it does not broadcast", {"E020", "E021", "E023"})
+
+
+@st.composite
+def multi_inputs(draw, min_n: int, op: str):
+    """Several network inputs that agree except along ``dim`` (and now and then not)."""
+    n = draw(st.integers(min_n, 4))
+    rank = draw(st.sampled_from([1, 2, 3]))
+    base = list(draw(shape_of_rank(rank, 8, 8)))
+    dim = draw(st.integers(-rank - 2, rank)) if op == "concat" else None
+    axis = (dim % rank) if dim is not None and -rank <= dim < rank else None
+    shapes = []
+    for _ in range(n):
+        s = list(base)
+        if axis is not None:
+            s[axis] = draw(st.integers(1, 8))
+        shapes.append(s)
+    flaw = draw(st.sampled_from(["none"] * 4 + ["size", "rank"]))
+    if flaw == "size":
+        i, ax = draw(st.integers(0, n - 1)), draw(st.integers(0, rank - 1))
+        shapes[i][ax] = draw(st.integers(1, 8))
+    elif flaw == "rank":
+        i = draw(st.integers(0, n - 1))
+        shapes[i] = list(draw(shape_of_rank(draw(st.sampled_from([1, 2, 3])), 8, 8)))
+    return [(f"x{i}", tuple(s)) for i, s in enumerate(shapes)], dim
+
+
+@st.composite
+def concat_case(draw):
+    if draw(st.booleans()):
+        # network inputs of different channel counts (or sizes along another dim)
+        inputs, dim = draw(multi_inputs(1, "concat"))
+        rank = len(inputs[0][1])
+        a = {} if dim == 0 and draw(st.booleans()) else {"dim": dim}
+        args = ", ".join(name for name, _ in inputs)
+        kw = "".join(f", dim={fmt(v)}" for v in a.values())
+        spelling = draw(st.sampled_from(["concat", *OPS["concat"].aliases]))
+
+        def ref():
+            cat = Fn(lambda *xs: torch.cat(xs, tdim(dim)))
+            if batch_dim(dim, rank):
+                return rule_after(cat, "dims exclude the batch", {"E016"})
+            return cat
+
+        return Case("concat", inputs, [f"{spelling}({args}{kw})"], ref, draw(symbolic()))
+    # branches of conv2d / maxpool2d on one image: named values or a concat block
+    shape = draw(image(8, 12))
+    branches = draw(st.lists(branch(shape[0]), min_size=1, max_size=4))
+    lines = [draw(call(op, a)) for a, op, _ in branches]
+    if draw(st.booleans()):
+        body = ["concat {", *[f"    {line}" for line in lines], "}"]
+        dim = 0
+    else:
+        dim = draw(st.sampled_from([0, 0, 1, 2, -1]))
+        body = [f"b{i} = x -> {line}" for i, line in enumerate(lines)]
+        body.append(f"concat({', '.join(f'b{i}' for i in range(len(lines)))}, dim={dim})")
+
+    def ref():
+        mods = [make() for _, _, make in branches]
+        return Fn(lambda x: torch.cat([m(x) for m in mods], tdim(dim)), *mods)
+
+    return Case("concat", [("x", shape)], body, ref, draw(symbolic()))
+
+
+@st.composite
+def add_case(draw):
+    if draw(st.booleans()):
+        inputs, _ = draw(multi_inputs(2, "add"))
+
+        def ref():
+            def forward(*xs):
+                check_no_broadcast(xs)
+                return sum(xs[1:], xs[0])
+            return Fn(forward)
+
+        body = [f"add({', '.join(name for name, _ in inputs)})"]
+        return Case("add", inputs, body, ref, draw(symbolic()))
+    # a residual-like sum of branches, the image itself possibly among them
+    shape = draw(image(8, 12))
+    branches = draw(st.lists(branch(shape[0]), min_size=1, max_size=3))
+    with_x = draw(st.booleans()) or len(branches) == 1
+    body = [f"b{i} = x -> {draw(call(op, a))}" for i, (a, op, _) in enumerate(branches)]
+    names = (["x"] if with_x else []) + [f"b{i}" for i in range(len(branches))]
+    body.append(f"add({', '.join(names)})")
+
+    def ref():
+        mods = [make() for _, _, make in branches]
+
+        def forward(x):
+            ys = ([x] if with_x else []) + [m(x) for m in mods]
+            check_no_broadcast(ys)
+            return sum(ys[1:], ys[0])
+
+        return Fn(forward, *mods)
+
+    return Case("add", [("x", shape)], body, ref, draw(symbolic()))
+
+
+@st.composite
+def identity_case(draw):
+    return draw(single("identity", draw(any_shape()), {}, nn.Identity))
+
+
+STRATEGIES: dict[str, Callable[[], st.SearchStrategy[Case]]] = {
+    "conv2d": conv2d_case,
+    "maxpool2d": maxpool2d_case,
+    "avgpool2d": avgpool2d_case,
+    "adaptive_avgpool2d": adaptive_case("adaptive_avgpool2d", nn.AdaptiveAvgPool2d),
+    "adaptive_maxpool2d": adaptive_case("adaptive_maxpool2d", nn.AdaptiveMaxPool2d),
+    "global_avgpool": global_avgpool_case,
+    "linear": linear_case,
+    "batchnorm": batchnorm_case,
+    "lrn": lrn_case,
+    "dropout": dropout_case,
+    "relu": activation_case("relu", lambda a: nn.ReLU()),
+    "leaky_relu": activation_case(
+        "leaky_relu", lambda a: nn.LeakyReLU(a.get("negative_slope", 0.01)),
+        {"negative_slope": floats(-2, 2)}),
+    "elu": activation_case("elu", lambda a: nn.ELU(a.get("alpha", 1.0)), {"alpha": floats(-2, 2)}),
+    "gelu": activation_case(
+        "gelu", lambda a: nn.GELU(approximate=a.get("approximate", "none")),
+        {"approximate": st.sampled_from(["none", "tanh", "exact"])}),
+    "silu": activation_case("silu", lambda a: nn.SiLU()),
+    "sigmoid": activation_case("sigmoid", lambda a: nn.Sigmoid()),
+    "tanh": activation_case("tanh", lambda a: nn.Tanh()),
+    "softmax": softmax_case("softmax", nn.Softmax),
+    "log_softmax": softmax_case("log_softmax", nn.LogSoftmax),
+    "flatten": flatten_case,
+    "concat": concat_case,
+    "add": add_case,
+    "identity": identity_case,
+}
+
+
+# ---- the oracle ---------------------------------------------------------------------------------
+
+#: One FlopCounterMode, re-entered: a fresh one costs ~15 ms per use, re-entering ~0.3 ms.
+_FLOPS = FlopCounterMode(display=False)
+
+
+def per_sample_flops(module: nn.Module, shapes: list[tuple[int, ...]], batch: int) -> int:
+    module.eval()
+    xs = [torch.randn(batch, *s) for s in shapes]
+    with torch.no_grad(), _FLOPS:
+        module(*xs)
+    total = _FLOPS.get_total_flops()
+    assert total % batch == 0
+    return total // batch
+
+
+def numel(tensors) -> int:
+    return sum(t.numel() for t in tensors)
+
+
+def run_both_modes(module: nn.Module, xs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    module.train()
+    with torch.no_grad():
+        train = module(*xs)
+        module.eval()
+        evald = module(*xs)
+    return train, evald
+
+
+def satisfied(c, x: int) -> bool:
+    return x >= c.lower and x % c.period in c.residues
+
+
+def check_symbolic(text: str, values: dict[str, int]) -> None:
+    """The symbolic check agrees with the concrete one at ``values``."""
+    try:
+        sym, sym_err = archlang.check(text), None
+    except ArchError as e:
+        sym, sym_err = None, e
+    try:
+        conc, conc_err = archlang.check(text, **values), None
+    except ArchError as e:
+        conc, conc_err = None, e
+    if sym is None:
+        # E025 (a size must be concrete) is archlang's rule. Any other symbolic rejection
+        # holds for every size, so the concrete check must reject too -- except that merged
+        # sizes (E020/E021) must agree for all sizes, or a periodic set of them: sizes that
+        # agree at finitely many points (S vs (S+5)//2 at S = 4, 5) are rejected. Then they
+        # must disagree further out.
+        codes = set(sym_err.codes) - {"E025"}
+        if codes and conc_err is None:
+            assert codes <= {"E020", "E021"}, (f"symbolic check rejects with {sym_err}, but "
+                                               f"the concrete check at {values} accepts")
+            far = {k: v + 120 for k, v in values.items()}
+            with pytest.raises(ArchError) as exc:
+                archlang.check(text, **far)
+            assert set(exc.value.codes) & codes, (sym_err, exc.value)
+        return
+    ok = all(satisfied(c, values[c.symbol]) for c in sym.graph.constraints.values())
+    if conc is None:
+        assert not ok, (f"symbolic check accepts (constraints {sym.totals.constraints}), "
+                        f"but the concrete check at {values} rejects: {conc_err}")
+        return
+    assert ok, (f"concrete check at {values} accepts, but the symbolic constraints "
+                f"{sym.totals.constraints} do not hold")
+    assert len(sym.graph.nodes) == len(conc.graph.nodes)
+    for ns, nc in zip(sym.graph.nodes, conc.graph.nodes):
+        assert tuple(D.evaluate(d, values) for d in ns.shape) == nc.shape, (ns.name, ns.shape)
+        assert ns.params == nc.params and ns.buffers == nc.buffers, ns.name
+        assert D.count_at(ns.macs, values) == nc.macs, (ns.name, ns.macs, nc.macs)
+
+
+def check_case(case: Case) -> str:
+    """Run the oracle on one case; the outcome, for hypothesis's statistics."""
+    text, values = case.text(), case.values()
+    if case.symbolic:
+        check_symbolic(text, values)
+    torch.manual_seed(0)
+    shapes = [s for _, s in case.inputs]
+    xs = [torch.randn(2, *s) for s in shapes]
+    try:
+        res = archlang.check(text, **values)
+    except ArchError as e:
+        try:
+            ref = case.make_ref()
+            out, _ = run_both_modes(ref, xs)
+        except ArchRule as rule:
+            assert set(e.codes) <= rule.codes, (
+                f"archlang rejects with {e.codes} ({e}); the documented rule ({rule.reason}) "
+                f"gives {sorted(rule.codes)}")
+            return f"rejected by archlang's rule: {rule.reason}"
+        except Exception:  # noqa: BLE001 -- torch rejects with all sorts of exceptions
+            return f"both reject ({'/'.join(sorted(set(e.codes)))})"
+        pytest.fail(f"archlang rejects what torch accepts:\n{text}\narchlang: {e}\n"
+                    f"torch output: {tuple(out.shape)}")
+
+    static = res.outputs["y"]
+    try:
+        ref = case.make_ref()
+        ref_train, ref_eval = run_both_modes(ref, xs)
+    except Exception as exc:  # noqa: BLE001 -- any torch rejection is a discrepancy here
+        pytest.fail(f"archlang accepts what torch rejects:\n{text}\nstatic shape: "
+                    f"{static}\ntorch: {type(exc).__name__}: {exc}")
+    model = archlang.load(text, **values)
+    out_train, out_eval = run_both_modes(model, xs)
+    want = (2, *static)
+    assert tuple(ref_train.shape) == want and tuple(ref_eval.shape) == want, (
+        f"static shape {static}, torch reference gives {tuple(ref_train.shape)}")
+    assert tuple(out_train.shape) == want and tuple(out_eval.shape) == want, (
+        f"static shape {static}, compiled module gives {tuple(out_train.shape)}")
+
+    # parameters and buffers: static, compiled, reference
+    assert res.totals.params == numel(model.parameters()) == numel(ref.parameters()), (
+        res.totals.params, numel(model.parameters()), numel(ref.parameters()))
+    assert res.totals.buffers == numel(model.buffers()) == numel(ref.buffers()), (
+        res.totals.buffers, numel(model.buffers()), numel(ref.buffers()))
+
+    # the same values: give the compiled module the reference's state, compare in eval mode
+    ours = [*model.parameters(), *model.buffers()]
+    theirs = [*ref.parameters(), *ref.buffers()]
+    assert [t.shape for t in ours] == [t.shape for t in theirs]
+    with torch.no_grad():
+        for a, b in zip(ours, theirs):
+            a.copy_(b)
+        model.eval()
+        ref.eval()
+        torch.testing.assert_close(model(*xs), ref(*xs), equal_nan=True)
+
+    # the op's own node: last in the graph, its output is the network's
+    node = res.graph.nodes[-1]
+    assert node.op == case.op and node.shape == static
+
+    # MACs: conv/linear FLOPs are 2 x MACs; every other op has none
+    batch = 2 if case.op == "batchnorm" else 1  # BN1d on [F] needs 2 values per channel
+    ref_macs = per_sample_flops(ref, shapes, batch)
+    assert ref_macs % 2 == 0
+    ref_macs //= 2
+    assert per_sample_flops(model, shapes, batch) // 2 == ref_macs
+    assert res.totals.macs == ref_macs, (res.totals.macs, ref_macs)
+    if case.op in ("conv2d", "linear"):
+        assert node.macs == ref_macs
+    else:
+        assert node.macs == 0
+    return "accepted"
+
+
+def test_every_op_has_a_strategy():
+    assert sorted(set(OPS) - set(STRATEGIES)) == [], "ops without a strategy"
+    assert sorted(set(STRATEGIES) - set(OPS)) == [], "strategies for ops not in the registry"
+
+
+@pytest.mark.parametrize("op", sorted(OPS))
+@settings(max_examples=EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_op_against_torch(op, data):
+    assert op in STRATEGIES, f"no strategy for `{op}`"
+    case = data.draw(STRATEGIES[op](), label="case")
+    assert case.op == op
+    event(check_case(case) + (" (symbolic)" if case.symbolic else ""))
+
+
+# ---- explicit cases ---------------------------------------------------------------------------
+
+def _case(op, shape, stmt, make_ref) -> Case:
+    return Case(op, [("x", shape)], [stmt], make_ref)
+
+
+#: Inputs of the wrong rank for ops on images ([F], [C, L]) and for linear ([C, L], [C, H, W]).
+WRONG_RANK = {
+    f"{op}-{len(shape)}d": _case(op, shape, stmt, image_only(make))
+    for op, stmt, make in [
+        ("conv2d", "conv2d(4, 3)", lambda: nn.Conv2d(3, 4, 3)),
+        ("maxpool2d", "maxpool2d(2)", lambda: nn.MaxPool2d(2)),
+        ("avgpool2d", "avgpool2d(2)", lambda: nn.AvgPool2d(2)),
+        ("adaptive_avgpool2d", "adaptive_avgpool2d(2)", lambda: nn.AdaptiveAvgPool2d(2)),
+        ("adaptive_maxpool2d", "adaptive_maxpool2d(2)", lambda: nn.AdaptiveMaxPool2d(2)),
+        ("global_avgpool", "global_avgpool", lambda: nn.AdaptiveAvgPool2d((1, 1))),
+    ]
+    for shape in [(3,), (3, 12)]
+} | {
+    f"linear-{len(shape)}d": _case("linear", shape, "linear(5)",
+                                   linear_ref(shape, {"out_features": 5}))
+    for shape in [(3, 12), (3, 4, 4)]
+}
+
+
+@pytest.mark.parametrize("case", WRONG_RANK.values(), ids=WRONG_RANK.keys())
+def test_wrong_rank(case):
+    assert check_case(case) != "accepted"
+
+
+#: Hand-picked configurations (regressions and corners), through the same oracle.
+EXPLICIT = {
+    # torch checks pad <= kernel_size // 2 whatever the dilation, and separately
+    # pad <= effective kernel // 2 (aten/src/ATen/native/Pool.h pool2d_shape_check)
+    "maxpool2d-k3-d2-p2": _case("maxpool2d", (1, 5, 5), "maxpool2d(3, padding=2, dilation=2)",
+                                image_only(lambda: nn.MaxPool2d(3, padding=2, dilation=2))),
+    "maxpool2d-k2-d2-p1": _case("maxpool2d", (1, 5, 5), "maxpool2d(2, padding=1, dilation=2)",
+                                image_only(lambda: nn.MaxPool2d(2, padding=1, dilation=2))),
+    "maxpool2d-k3-d1-p2": _case("maxpool2d", (1, 5, 5), "maxpool2d(3, padding=2)",
+                                image_only(lambda: nn.MaxPool2d(3, padding=2))),
+    "conv2d-same-even": _case("conv2d", (3, 7, 9),
+                              'conv2d(4, (2, 4), padding="same", dilation=(3, 2))',
+                              lambda: nn.Conv2d(3, 4, (2, 4), padding="same", dilation=(3, 2))),
+    "conv2d-same-stride": _case("conv2d", (3, 7, 9), 'conv2d(4, 3, stride=2, padding="same")',
+                                lambda: nn.Conv2d(3, 4, 3, stride=2, padding="same")),
+    "conv2d-groups-out": _case("conv2d", (4, 7, 9), "conv2d(6, 3, groups=4)",
+                               lambda: nn.Conv2d(4, 6, 3, groups=4)),
+    "avgpool2d-ceil-exclude-pad": _case(
+        "avgpool2d", (2, 6, 6), "avgpool2d(3, stride=2, padding=1, ceil_mode=true, "
+        "count_include_pad=false)",
+        lambda: nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)),
+    "maxpool2d-ceil-googlenet": _case("maxpool2d", (1, 112, 112),
+                                      "maxpool2d(3, stride=2, ceil_mode=true)",
+                                      lambda: nn.MaxPool2d(3, stride=2, ceil_mode=True)),
+}
+
+
+@pytest.mark.parametrize("case", EXPLICIT.values(), ids=EXPLICIT.keys())
+def test_explicit(case):
+    check_case(case)
+
+
+# ---- the registry's completeness ------------------------------------------------------------
+
+#: A valid configuration per op: (inputs, statement).
+VALID: dict[str, tuple[list[tuple[str, tuple[int, ...]]], str]] = {
+    "conv2d": ([("x", (4, 9, 9))], "conv2d(6, 3, stride=2, padding=1, groups=2)"),
+    "maxpool2d": ([("x", (3, 9, 9))], "maxpool2d(3, stride=2, padding=1, ceil_mode=true)"),
+    "avgpool2d": ([("x", (3, 9, 9))], "avgpool2d(3, stride=2, count_include_pad=false)"),
+    "adaptive_avgpool2d": ([("x", (3, 9, 9))], "adaptive_avgpool2d((2, 3))"),
+    "adaptive_maxpool2d": ([("x", (3, 9, 9))], "adaptive_maxpool2d(4)"),
+    "global_avgpool": ([("x", (3, 9, 9))], "global_avgpool"),
+    "linear": ([("x", (12,))], "linear(5, bias=false)"),
+    "batchnorm": ([("x", (3, 4, 4))], "batchnorm(eps=0.001)"),
+    "lrn": ([("x", (6, 4, 4))], "lrn(5, alpha=0.0001, beta=0.75)"),
+    "dropout": ([("x", (3, 4, 4))], "dropout(0.25)"),
+    "relu": ([("x", (3, 4, 4))], "relu"),
+    "leaky_relu": ([("x", (3, 4, 4))], "leaky_relu(0.2)"),
+    "elu": ([("x", (3, 4, 4))], "elu(alpha=0.5)"),
+    "gelu": ([("x", (3, 4, 4))], 'gelu(approximate="tanh")'),
+    "silu": ([("x", (3, 4, 4))], "silu"),
+    "sigmoid": ([("x", (3, 4, 4))], "sigmoid"),
+    "tanh": ([("x", (3, 4, 4))], "tanh"),
+    "softmax": ([("x", (3, 4, 4))], "softmax(dim=-1)"),
+    "log_softmax": ([("x", (10,))], "log_softmax"),
+    "flatten": ([("x", (3, 4, 4))], "flatten(1)"),
+    "concat": ([("a", (2, 4, 4)), ("b", (3, 4, 4))], "concat(a, b)"),
+    "add": ([("a", (3, 4, 4)), ("b", (3, 4, 4))], "add(a, b)"),
+    "identity": ([("x", (3, 4, 4))], "identity"),
+}
+
+
+def test_every_op_has_a_valid_example():
+    assert sorted(set(OPS) ^ set(VALID)) == []
+
+
+def test_aliases_name_ops():
+    for alias, name in ALIASES.items():
+        assert name in OPS and alias in OPS[name].aliases and alias not in OPS
+
+
+@pytest.mark.parametrize("op", sorted(OPS))
+def test_registry_entry_is_complete(op):
+    impl = OPS[op]
+    assert impl.name == op
+    assert isinstance(impl.doc, str) and impl.doc.strip(), f"`{op}` has no doc string"
+    assert isinstance(impl.family, str) and impl.family.strip(), f"`{op}` has no family"
+    assert set(impl.positional) <= set(impl.attrs.model_fields), impl.positional
+    assert op in VALID, f"no valid example for `{op}`"
+    inputs, stmt = VALID[op]
+    case = Case(op, inputs, [stmt], lambda: None)
+    res = archlang.check(case.text())
+    node = res.graph.nodes[-1]
+    assert node.op == op
+    ins = [res.graph.nodes[i].shape for i in node.inputs]
+    label = impl.label(node.attrs, ins)
+    assert isinstance(label, str) and label.strip(), f"`{op}` has an empty label"
+
+    try:
+        module_src = impl.torch_module(node.attrs, ins)
+    except NotImplementedError:
+        module_src = None
+    args = [f"x{i}" for i in range(len(ins))]
+    call_srcs = [impl.torch_call(node.attrs, args, ins, inplace) for inplace in (False, True)]
+    assert module_src is not None or call_srcs[0] is not None, f"`{op}` has no torch emitter"
+
+    torch.manual_seed(0)
+    xs = [torch.randn(2, *s) for s in ins]
+    want = (2, *node.shape)
+    if module_src is not None:
+        assert isinstance(module_src, str)
+        ast.parse(module_src, mode="eval")
+        module = eval(module_src, {"nn": nn, "torch": torch, "F": F})
+        assert isinstance(module, nn.Module)
+        assert tuple(module(*xs).shape) == want, module_src
+        assert numel(module.parameters()) == node.params, module_src
+        assert numel(module.buffers()) == node.buffers, module_src
+    else:
+        assert not impl.stateful, f"`{op}` holds state but has no module emitter"
+    for src in call_srcs:
+        if src is None:
+            continue
+        assert isinstance(src, str)
+        ast.parse(src, mode="eval")
+        env = {"torch": torch, "F": F, "nn": nn, "self": SimpleNamespace(training=False),
+               **{a: x.clone() for a, x in zip(args, xs)}}
+        assert tuple(eval(src, env).shape) == want, src
+
+
+# ---- ceil-mode corner cases (numbers.md section 5) ---------------------------------------------
+
+CEIL_CASES = [
+    # (H, kernel, stride, padding, expected) -- numbers.md section 5, "Verified examples"
+    (5, 2, 2, 1, 3),  # naive ceil gives 4; the last window would start in the right padding
+    (112, 3, 2, 0, 56),  # floor gives 55 (GoogLeNet's maxpool1)
+    (14, 2, 2, 0, 7),
+    (5, 1, 3, 0, 2),  # the Caffe-vs-PyTorch note: PyTorch gives 2 (Caffe's formula 3)
+]
+
+
+@pytest.mark.parametrize("pool", ["maxpool2d", "avgpool2d"])
+@pytest.mark.parametrize("h,k,s,p,expected", CEIL_CASES)
+def test_ceil_mode_corner_cases(pool, h, k, s, p, expected):
+    text = (f"network n {{ input x: [1, {h}, {h}]; {pool}({k}, stride={s}, padding={p}, "
+            f"ceil_mode=true); output y }}")
+    assert archlang.check(text).outputs["y"] == (1, expected, expected)
+    cls = nn.MaxPool2d if pool == "maxpool2d" else nn.AvgPool2d
+    x = torch.randn(2, 1, h, h)
+    assert tuple(cls(k, stride=s, padding=p, ceil_mode=True)(x).shape) == (2, 1, expected, expected)
+    assert tuple(archlang.load(text)(x).shape) == (2, 1, expected, expected)
+    # and symbolically: the same answer once the size is known
+    sym = text.replace(f"[1, {h}, {h}]", "[1, H, H]")
+    assert archlang.check(sym, H=h).outputs["y"] == (1, expected, expected)
+
+
+def _drawn(op: str, n: int = 30) -> list[Case]:
+    cases = []
+
+    @settings(max_examples=n, deadline=None, database=None)
+    @given(STRATEGIES[op]())
+    def collect(case):
+        cases.append(case)
+
+    collect()
+    return cases
+
+
+@pytest.mark.parametrize("op", ["concat", "add"])
+def test_strategies_draw_several_inputs_and_named_values(op):
+    """The merge strategies do draw network inputs and named conv/pool branches."""
+    cases = _drawn(op)
+    assert any(len(c.inputs) > 1 for c in cases)
+    assert any(any(" = x -> " in b for b in c.body) for c in cases)
