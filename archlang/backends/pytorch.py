@@ -194,7 +194,7 @@ class Generator:
             inputs, out = self.step_io(k, i)
             if inputs != [prev] or out is None:
                 return False
-            if k == "node" and (self.node(i).implicit or self.node(i).op in ("concat", "add")):
+            if k == "node" and (self.node(i).implicit or OPS[self.node(i).op].inputs != (1, 1)):
                 return False
             if self.step_training(k, i) != scope.training_only:
                 return False
@@ -313,7 +313,7 @@ class Generator:
             n = self.node(i)
             op = OPS[n.op]
             labelled = not n.implicit and not n.path[-1].isdigit()
-            if op.stateful or (labelled and n.op not in ("concat", "add")):
+            if op.stateful or (labelled and op.inputs == (1, 1)):
                 registered[(k, i)] = n.path[-1]
         forward, out_type = self.forward(s, steps, registered, network)
         for (k, i), name in registered.items():
@@ -432,7 +432,7 @@ class Generator:
             dying = [v for v in inputs if last.get(v) == idx and v not in keep]
             label = (self.node(i).path[-1] if k == "node" else g.scopes[i].path[-1])
             labelled = k == "scope" and not label.isdigit() and _safe_identifier(label)
-            feeds_merge = any(self.node(c).op in ("concat", "add")
+            feeds_merge = any(OPS[self.node(c).op].inputs != (1, 1)
                               for c in self.consumers.get(out, []))
             if inplace:
                 name = var[inputs[0]]

@@ -507,7 +507,7 @@ class Expander:
         shapes = [t.shape for t in inputs]
         error = None
         try:
-            if op.name in ("concat", "add"):
+            if op.inputs != (1, 1):  # merges get the unifier for symbolic sizes
                 shape = op.shape(attrs, shapes, self)
             else:
                 shape = op.shape(attrs, shapes)
