@@ -26,7 +26,8 @@ class Program:
     main: Source
     files: list[tuple[Source, A.File]] = field(default_factory=list)
     blocks: dict[str, A.BlockDef] = field(default_factory=dict)
-    networks: dict[str, A.NetworkDef] = field(default_factory=dict)
+    networks: dict[str, A.NetworkDef] = field(default_factory=dict)  # checkable: this file's
+    members: dict[str, A.NetworkDef] = field(default_factory=dict)  # usable as layers: all
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     def network_names(self) -> list[str]:
@@ -114,11 +115,16 @@ def _load_file(prog: Program, source: Source, directory: Path, root: Path,
         else:
             prog.blocks[b.name] = b
     for n in file.networks:
-        if n.name in prog.networks:
+        if n.name in prog.members:
             rep.error("E013", f"network `{n.name}` is defined twice", n.name_span,
-                      "second definition", notes=[f"first defined at {prog.networks[n.name].name_span}"])
-        elif via is None:  # only the top-level file's networks can be checked
-            prog.networks[n.name] = n
+                      "second definition", notes=[f"first defined at {prog.members[n.name].name_span}"])
+        elif n.name in prog.blocks or lookup(n.name) is not None:
+            rep.error("E013", f"network `{n.name}` has the name of a block or op", n.name_span,
+                      "name already taken", help=["rename the network"])
+        else:
+            prog.members[n.name] = n
+            if via is None:  # only the top-level file's networks can be checked
+                prog.networks[n.name] = n
 
 
 def _import(prog, imp: A.Import, directory: Path, root: Path, stack, seen, rep, limits) -> None:

@@ -125,6 +125,8 @@ class Expander:
         self.chain: tuple[Frame, ...] = ()
         self.graph: Graph | None = None
         self.inits: list[tuple[int, list[str], InitSpec, Span]] = []  # (scope, target, spec, span)
+        # networks used as layers (ensemble members): [input value, result, network]
+        self.members: list[list] = []
 
     # ---------------------------------------------------------------------------------
     def run(self, net: A.NetworkDef, opts: Options) -> Graph:
@@ -232,6 +234,8 @@ class Expander:
             self.exec_output(s, env, ns, cur)
             return cur
         if isinstance(s, A.OrderStmt):
+            if self.members and self.chain and self.chain[-1].block == self.members[-1][2].name:
+                return cur
             if ns.scope.kind != "network":
                 raise EvalError("E017", "outputs are declared in networks, not blocks", s.span,
                                 "not allowed in a block")
@@ -277,6 +281,8 @@ class Expander:
 
     def exec_input(self, s: A.InputStmt, env: Env, ns: Namer, cur):
         g = self.graph
+        if self.members and self.chain and self.chain[-1].block == self.members[-1][2].name:
+            return self.member_input(s, env)
         if ns.scope.kind != "network" or ns.scope.parent is not None or self.chain:
             raise EvalError("E017", "inputs are declared in networks, not blocks", s.span,
                             "not allowed here", help=["a block's input is the value it is applied to"])
@@ -307,8 +313,43 @@ class Expander:
         env.vars[s.name] = t
         return t if cur is None else cur
 
+    def member_input(self, s: A.InputStmt, env: Env) -> Tensor:
+        """A member network's input is the value it is applied to; its declared shape must
+        agree where it is concrete."""
+        given: Tensor = self.members[-1][0]
+        member = self.members[-1][2]
+        if len([x for x in member.body.stmts if isinstance(x, A.InputStmt)]) > 1:
+            raise EvalError("E017", f"network `{member.name}` has several inputs and cannot be "
+                            "used as a layer", s.span, "second input")
+        if given.shape is not None:
+            declared = [self.ev.eval(d, env, None) if not (isinstance(d, A.Name) and not
+                        env.lookup(d.id)[0]) else None for d in s.shape.items]
+            if len(declared) != len(given.shape) or any(
+                    isinstance(d, int) and not isinstance(d, bool) and d != have
+                    for d, have in zip(declared, given.shape)):
+                shown = ", ".join("?" if d is None else str(d) for d in declared)
+                raise EvalError("E021" if len(declared) == len(given.shape) else "E023",
+                                f"network `{member.name}` expects input [{shown}], "
+                                f"gets {D.fmt_shape(given.shape)}", s.span,
+                                "declared input")
+        env.vars[s.name] = given
+        return given
+
     def exec_output(self, s: A.OutputStmt, env: Env, ns: Namer, cur):
         g = self.graph
+        if self.members and self.chain and self.chain[-1].block == self.members[-1][2].name:
+            if s.training:
+                return  # a member's training-only outputs are not part of the ensemble
+            if self.members[-1][1] is not None:
+                raise EvalError("E017", "a network used as a layer must have exactly one "
+                                "inference output", s.span, "second output")
+            if s.chain is not None:
+                value = self.exec_chain(s.chain, env, ns, cur)
+            else:
+                found, value = env.lookup(s.name)
+                value = value if found and isinstance(value, Tensor) else cur
+            self.members[-1][1] = value
+            return
         if ns.scope.kind != "network" or self.chain:
             raise EvalError("E017", "outputs are declared in networks, not blocks", s.span,
                             "not allowed in a block", help=["a block returns its last value"])
@@ -365,18 +406,25 @@ class Expander:
             block = self.prog.blocks.get(name)
             if block is not None:
                 return self.call_block(block, args, link, env, ns, cur, item.span)
+            member = self.prog.members.get(name)
+            if member is not None:
+                return self.call_block(member, args, link, env, ns, cur, item.span,
+                                       network=True)
             found, value = env.lookup(name)
             if found and isinstance(value, Tensor):
                 raise EvalError("E015", f"`{name}` is a value; it cannot be applied as a layer",
                                 name_span, "a value, not a layer",
                                 help=[f"start a chain with it instead: `{name} -> ...`"])
             raise EvalError("E010", f"unknown layer `{name}`", name_span, "not an op or block",
-                            help=did_you_mean(name, [*all_names(), *self.prog.blocks]) or
+                            help=did_you_mean(name, [*all_names(), *self.prog.blocks,
+                                                     *self.prog.members]) or
                             ["see docs/ops.md for the ops; blocks are defined with `block`"])
         if isinstance(item, (A.Group, A.Seq)):
             return self.apply_group(item, link, env, ns, cur)
         if isinstance(item, A.ConcatBlock):
             return self.apply_concat_block(item, link, env, ns, cur)
+        if isinstance(item, A.AverageBlock):
+            return self.apply_concat_block(item, link, env, ns, cur, op="mean")
         if isinstance(item, A.ConcatCall):
             return self.apply_op(OPS["concat"], item.args, link, env, ns, cur, item.span)
         if isinstance(item, A.Residual):
@@ -594,14 +642,18 @@ class Expander:
             env.vars[link.label] = out
         return out
 
-    def apply_concat_block(self, item: A.ConcatBlock, link: A.Link, env: Env, ns: Namer, cur):
+    def apply_concat_block(self, item, link: A.Link, env: Env, ns: Namer, cur,
+                           op: str = "concat"):
         self.need_input(cur, item.span)
         branches: list[Tensor] = []
         self.collect_branches(item.body.stmts, env.child(), ns, cur, branches)
-        if not branches:
-            raise EvalError("E014", "`concat { }` needs at least one branch", item.span, "empty")
-        concat = OPS["concat"]
-        return self.make_node(concat, concat.attrs(), branches, link.label, link.label_span, ns,
+        merge = OPS[op]
+        if len(branches) < merge.inputs[0]:
+            keyword_ = "concat" if op == "concat" else "average"
+            raise EvalError("E014", f"`{keyword_} {{ }}` needs at least {merge.inputs[0]} "
+                            f"branch{'es' if merge.inputs[0] > 1 else ''}", item.span,
+                            "too few branches")
+        return self.make_node(merge, merge.attrs(), branches, link.label, link.label_span, ns,
                               item.span, {}, env, implicit=link.label is None)
 
     def collect_branches(self, stmts, env: Env, ns: Namer, x: Tensor, out: list[Tensor]):
@@ -659,8 +711,10 @@ class Expander:
         return self.make_node(add, add.attrs(), [body_out, short], None, None, ns, item.span, {},
                               env, implicit=True)
 
-    def call_block(self, block: A.BlockDef, args: list[A.Arg], link: A.Link | None, env: Env,
-                   ns: Namer, cur, span: Span, inline: bool = False) -> Tensor:
+    def call_block(self, block, args: list[A.Arg], link: A.Link | None, env: Env,
+                   ns: Namer, cur, span: Span, inline: bool = False,
+                   network: bool = False) -> Tensor:
+        """A block call, or a network used as a layer (an ensemble member)."""
         self.need_input(cur, span)
         if cur.shape is None:
             raise Poisoned()
@@ -715,10 +769,20 @@ class Expander:
         self.chain = (*saved, frame)
         if not inline:
             inner.scope.chain = self.chain
+        if network:
+            self.members.append([cur, None, block])
         try:
             out = self.exec_body(block.body.stmts, benv, inner, cur)
+            if network:
+                out = self.members[-1][1]
+                if out is None:
+                    raise EvalError("E030", f"network `{block.name}` has no output to use",
+                                    span, "used as a layer here",
+                                    help=["a network used as a layer needs one `output`"])
         finally:
             self.chain = saved
+            if network:
+                self.members.pop()
         if not inline:
             inner.scope.output = out.node if out is not None else None
         if link is not None and link.label and out is not None:

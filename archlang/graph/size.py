@@ -119,7 +119,7 @@ class _Sizer:
 
     def item(self, item, env: Env) -> tuple[int, int]:
         if isinstance(item, (A.Call, A.Bare)):
-            block = self.prog.blocks.get(item.name)
+            block = self.prog.blocks.get(item.name) or self.prog.members.get(item.name)
             if block is None:
                 return 1, 0
             return self.block(block, item.args if isinstance(item, A.Call) else [], env, item.span)
@@ -127,7 +127,7 @@ class _Sizer:
             return self.body(item.body.stmts, env.child())
         if isinstance(item, A.Seq):
             return _sum(self.item(link.item, env) for link in item.links)
-        if isinstance(item, (A.ConcatBlock, A.Residual)):
+        if isinstance(item, (A.ConcatBlock, A.AverageBlock, A.Residual)):
             n, w = self.body(item.body.stmts, env.child())
             if isinstance(item, A.Residual) and item.shortcut:
                 n2, w2 = self.body(item.shortcut.body.stmts, env.child())

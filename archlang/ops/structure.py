@@ -126,6 +126,8 @@ def unify(x, y, axis, ctx, what, ins):
         help_ = ["match the branches' strides and padding"]
     elif what == "add":
         help_ = ["project the shortcut with a 1x1 conv2d to the same channel count"]
+    elif what == "average":
+        help_ = ["ensemble members must produce outputs of the same shape"]
     else:
         help_ = [f"channels can differ only along the concatenated dim ({name} is not it)"]
     raise OpError(code, f"{what} inputs differ in {name}: {x} vs {y}", f"inputs are {shapes}",
@@ -158,6 +160,37 @@ class Add(Op):
         if inplace:
             return f"{args[0]}.add_({' + '.join(args[1:])})"
         return " + ".join(args)
+
+
+class Mean(Op):
+    name = "mean"
+    family = "merge"
+    inputs = (2, None)
+    inplace_safe_producer = True
+    doc = ("Element-wise mean of two or more inputs of the same shape (`average { }` builds it: "
+           "ensembles).")
+
+    def shape(self, a, ins, ctx=None):
+        first = ins[0]
+        for i, s in enumerate(ins[1:], 1):
+            if len(s) != len(first):
+                raise OpError("E023", f"averaged inputs have different ranks "
+                              f"({D.fmt_shape(first)} and {D.fmt_shape(s)})",
+                              f"input {i} has rank {len(s)}")
+        out = list(first)
+        for s in ins[1:]:
+            for axis in range(len(first)):
+                out[axis] = unify(out[axis], s[axis], axis, ctx, "average", ins)
+        return tuple(out)
+
+    def torch_module(self, a, ins):
+        raise NotImplementedError("mean is emitted as (a + b) / n")
+
+    def torch_call(self, a, args, ins, inplace):
+        return f"({' + '.join(args)}) / {len(args)}"
+
+    def label(self, a, ins):
+        return f"average of {len(ins)}"
 
 
 class Identity(Op):

@@ -139,6 +139,12 @@ class ConcatBlock(Node):
     body: Body
 
 
+class AverageBlock(Node):
+    """``average { ... }``: every statement is a branch; the result is their mean (ensembles)."""
+
+    body: Body
+
+
 class ConcatCall(Node):
     """``concat(a, b, dim=1)``: concatenation of named values."""
 
@@ -159,7 +165,7 @@ class Residual(Node):
     shortcut: Shortcut | None
 
 
-Item = Union[Call, Bare, Group, Seq, ConcatBlock, ConcatCall, Residual]  # noqa: UP007
+Item = Union[Call, Bare, Group, Seq, ConcatBlock, ConcatCall, AverageBlock, Residual]  # noqa: UP007
 
 
 class Link(Node):

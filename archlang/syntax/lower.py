@@ -163,6 +163,9 @@ class _Lower:
     def concat_block(self, meta, c):
         return A.ConcatBlock(span=self.sp(meta), body=c[0])
 
+    def average_block(self, meta, c):
+        return A.AverageBlock(span=self.sp(meta), body=c[0])
+
     def concat_call(self, meta, c):
         return A.ConcatCall(span=self.sp(meta), args=c[0] or [])
 
