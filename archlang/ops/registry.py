@@ -10,14 +10,14 @@ from archlang.ops.linear import Linear
 from archlang.ops.norm import LRN, BatchNorm
 from archlang.ops.pool import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, GlobalAvgPool, \
     MaxPool2d
-from archlang.ops.structure import Add, Concat, Dropout, Flatten, Identity
+from archlang.ops.structure import Add, Concat, Dropout, Flatten, Identity, Mean
 
 OPS: dict[str, Op] = {}
 ALIASES: dict[str, str] = {}
 
 for _cls in (Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, GlobalAvgPool,
              Linear, BatchNorm, LRN, Dropout, ReLU, LeakyReLU, ELU, GELU, SiLU, Sigmoid, Tanh,
-             Softmax, LogSoftmax, Flatten, Concat, Add, Identity):
+             Softmax, LogSoftmax, Flatten, Concat, Add, Mean, Identity):
     _op = _cls()
     OPS[_op.name] = _op
     for _alias in _cls.aliases:
