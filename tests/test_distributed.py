@@ -1,4 +1,4 @@
-"""DDP: a compiled network with a training-only output trains on two CPU processes."""
+"""DDP and FSDP2: a compiled network with a training-only output trains on two CPU processes."""
 
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ def _free_port() -> str:
         return str(s.getsockname()[1])
 
 
-def test_ddp_replicas_stay_identical(tmp_path):
+@pytest.mark.parametrize("mode", ["ddp", "fsdp"])
+def test_replicas_stay_identical(tmp_path, mode):
     result = tmp_path / "result.txt"
-    proc = subprocess.run([sys.executable, str(HELPER), _free_port(), str(result)],
+    proc = subprocess.run([sys.executable, str(HELPER), _free_port(), str(result), mode],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     same, moved, count = result.read_text().split()

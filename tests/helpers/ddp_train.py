@@ -1,4 +1,4 @@
-"""Two-process DDP training of a compiled archlang network on the CPU (gloo, loopback).
+"""Two-process DDP or FSDP2 training of a compiled archlang network (CPU, gloo, loopback).
 
 Run as a script: exits 0 when both replicas end with identical parameters.
 """
@@ -33,7 +33,7 @@ network small(num_classes=10) {
 """
 
 
-def worker(rank: int, world: int, port: str, result_path: str) -> None:
+def worker(rank: int, world: int, port: str, result_path: str, mode: str) -> None:
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = port
     dist.init_process_group("gloo", rank=rank, world_size=world)
@@ -41,7 +41,19 @@ def worker(rank: int, world: int, port: str, result_path: str) -> None:
 
     torch.manual_seed(0)
     model = archlang.load(SPEC)
-    ddp = torch.nn.parallel.DistributedDataParallel(model)
+    names = [n for n, _ in model.named_parameters()]
+    if mode == "fsdp":
+        from torch.distributed.device_mesh import init_device_mesh
+        from torch.distributed.fsdp import fully_shard
+
+        mesh = init_device_mesh("cpu", (world,))
+        for child in (model.stem, model.block1, model.head, model.block2):
+            fully_shard(child, mesh=mesh)
+        fully_shard(model, mesh=mesh)
+        ddp = model
+        assert [n for n, _ in model.named_parameters()] == names  # FQNs unchanged
+    else:
+        ddp = torch.nn.parallel.DistributedDataParallel(model)
     opt = torch.optim.SGD(ddp.parameters(), lr=0.1, momentum=0.9)
     torch.manual_seed(100 + rank)  # different data (and dropout masks) per rank
     for _ in range(4):
@@ -53,7 +65,8 @@ def worker(rank: int, world: int, port: str, result_path: str) -> None:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    params = [p.full_tensor() if hasattr(p, "full_tensor") else p for p in model.parameters()]
+    flat = torch.cat([p.detach().reshape(-1) for p in params])
     gathered = [torch.zeros_like(flat) for _ in range(world)]
     dist.all_gather(gathered, flat)
     if rank == 0:
@@ -65,5 +78,5 @@ def worker(rank: int, world: int, port: str, result_path: str) -> None:
 
 
 if __name__ == "__main__":
-    port, result = sys.argv[1], sys.argv[2]
-    mp.spawn(worker, args=(2, port, result), nprocs=2, join=True)
+    port, result, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+    mp.spawn(worker, args=(2, port, result, mode), nprocs=2, join=True)
