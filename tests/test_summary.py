@@ -105,7 +105,7 @@ def test_check_verdict_and_exit_codes(tmp_path):
     bad.write_text("network n {\n  input x: [3, 8, 8]\n  con2d(4, 3)\n  output y\n}\n")
     code, out, err = run_cli("check", str(bad))
     assert code == 1
-    assert "did you mean `conv2d`?" in err
+    assert "did you mean `conv2d`" in err
     code, out, _ = run_cli("check", str(bad), "--format", "json")
     assert code == 1
     diag = json.loads(out)["diagnostics"][0]

@@ -1,0 +1,225 @@
+"""docs/tour.md tells the truth: its commands print what it quotes, its numbers are archlang's.
+
+- Every `$ archlang ...` line in a ```console block is run (click's CliRunner, from the repo
+  root); the lines after it, up to the next `$ ` line or the end of the block, must be its
+  output exactly. `pytest --update-goldens` rewrites those outputs in docs/tour.md (review the
+  diff: the prose may then need new numbers, which the next test checks).
+- Every number in the prose (outside code) that has a thousands separator, a decimal point or
+  three digits or more must occur in the output of a command of the same `## ` section, or be
+  one of the DERIVED numbers below, which are recomputed here from archlang's own answers.
+  Other claims of the prose are asserted in test_prose_claims.
+- Every ```arch block is text from specs/ or examples/tour/, and the blocks that
+  examples/tour/ copies from specs/ are verbatim copies.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import archlang
+from archlang.cli import main
+from archlang.limits import Limits
+from archlang.program import load_program
+
+ROOT = Path(__file__).resolve().parent.parent
+TOUR = ROOT / "docs" / "tour.md"
+TOUR_SPECS = ROOT / "examples" / "tour"
+
+CONSOLE = re.compile(r"```console\n(.*?)```", re.DOTALL)
+FENCE = re.compile(r"```.*?```", re.DOTALL)
+# Prose numbers to check: 1,234 or 12.5 or 742 (three digits or more), but not the 1.5 of
+# "v1.5", digits inside a name like conv5x5, an issue number (vision#906), a section number
+# ("section 3.2"), an arXiv id or a year.
+NUMBER = re.compile(r"""
+    (?<![\w.\#]) (?<!\d,) (?<!section\ ) (?<!arXiv\ ) (?!(?:19|20)\d\d\b)
+    (\d{1,3}(?:,\d{3})+ | \d+\.\d+ | \d{3,})
+    (?!\w|[.,]\d)
+""", re.VERBOSE)
+# Code in the prose (`Inception(64, 96, 128, ...)`) is spec text, not archlang's output.
+INLINE_CODE = re.compile(r"`[^`\n]*`")
+
+
+def prose(text: str) -> str:
+    return INLINE_CODE.sub("", FENCE.sub("", text))
+
+
+@pytest.fixture(autouse=True)
+def _root(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
+
+def run(command: str) -> str:
+    result = CliRunner().invoke(main, shlex.split(command), catch_exceptions=False)
+    assert result.exit_code == 0, f"$ archlang {command}\n{result.output}"
+    return result.output
+
+
+def commands(block: str) -> list[tuple[str, str]]:
+    """(command after `$ archlang `, quoted output) for each command of a console block."""
+    out = []
+    for chunk in re.split(r"^(?=\$ )", block, flags=re.MULTILINE):
+        if not chunk:
+            continue
+        first, _, rest = chunk.partition("\n")
+        assert first.startswith("$ archlang "), f"not an archlang command: {first!r}"
+        out.append((first[len("$ archlang "):], rest))
+    return out
+
+
+def sections() -> list[tuple[str, str]]:
+    """(heading, text) per `## ` section of the tour."""
+    parts = re.split(r"^(?=## )", TOUR.read_text(), flags=re.MULTILINE)
+    return [(p.splitlines()[0], p) for p in parts]
+
+
+def tour_commands() -> list[str]:
+    return [cmd for m in CONSOLE.finditer(TOUR.read_text()) for cmd, _ in commands(m.group(1))]
+
+
+def test_tour_quotes_real_outputs(update_goldens):
+    text = TOUR.read_text()
+    blocks = list(CONSOLE.finditer(text))
+    assert len(blocks) >= 7
+    if update_goldens:
+        def rewrite(m):
+            return "```console\n" + "".join(f"$ archlang {cmd}\n{run(cmd)}"
+                                             for cmd, _ in commands(m.group(1))) + "```"
+        text = CONSOLE.sub(rewrite, text)
+        TOUR.write_text(text)
+    failures = []
+    for m in CONSOLE.finditer(text):
+        for cmd, quoted in commands(m.group(1)):
+            real = run(cmd)
+            if quoted != real:
+                failures.append(f"$ archlang {cmd}\n--- quoted\n{quoted}--- real\n{real}")
+    assert not failures, "docs/tour.md quotes stale output (pytest --update-goldens):\n" + \
+        "\n".join(failures)
+
+
+def _params(spec: str, net: str, **kw) -> int:
+    return archlang.check(spec, net, **kw).params
+
+
+def _macs(spec: str, net: str, **kw) -> int:
+    return archlang.check(spec, net, **kw).macs
+
+
+def _totals(spec: str, net: str, **kw):
+    return archlang.check(spec, net, **kw).totals
+
+
+def _ratio(a: int, b: int) -> str:
+    return f"{a / b:.1f}"
+
+
+K, R, G, V, N = ("examples/tour/kernels.arch", "examples/tour/resnet_blocks.arch",
+                 "specs/googlenet.arch", "specs/vgg.arch", "specs/resnet.arch")
+RED, GAP = "examples/tour/reduce.arch", "examples/tour/gap.arch"
+
+# Numbers the prose derives from archlang's answers (differences, ratios), recomputed.
+DERIVED = {
+    # section 2: the 1x1 reduction cuts the 5x5 branch's MACs about tenfold
+    "9.7": lambda: _ratio(_macs(RED, "branch5x5"), _macs(RED, "branch5x5_reduced")),
+    # section 4: the GAP head against VGG-16's fully connected one
+    "9.1": lambda: _ratio(_params(V, "vgg16"), _params(GAP, "vgg16_gap")),
+    # section 5: v1 against v1.5, one block and the whole network
+    "77,070,336": lambda: f"{_macs(R, 'layer2_0_v1_5') - _macs(R, 'layer2_0_v1'):,}",
+    "231,211,008": lambda: f"{_macs(N, 'resnet50') - _macs(N, 'resnet50_v1'):,}",
+    # section 6: what the two auxiliary heads cost
+    "6,379,984": lambda: f"{_params(G, 'googlenet') - _params(G, 'googlenet', aux_logits=False):,}",
+    "8,372,224": lambda: f"{_totals(G, 'googlenet').macs_train - _macs(G, 'googlenet'):,}",
+    # section 7: what batch norm adds to VGG-11
+    "5,504": lambda: f"{_params(V, 'vgg11_bn') - _params(V, 'vgg11'):,}",
+}
+
+
+def test_derived_numbers_are_recomputed():
+    text = prose(TOUR.read_text())
+    for number, compute in DERIVED.items():
+        assert compute() == number, number
+        assert number in NUMBER.findall(text), \
+            f"{number} is no longer quoted in docs/tour.md: remove it from DERIVED"
+
+
+def test_prose_numbers_are_printed_by_archlang():
+    failures = []
+    for heading, text in sections():
+        outputs = "".join(run(cmd) for m in CONSOLE.finditer(text)
+                          for cmd, _ in commands(m.group(1)))
+        printed = set(NUMBER.findall(outputs))
+        for number in NUMBER.findall(prose(text)):
+            if number not in printed and number not in DERIVED:
+                failures.append(f"{heading}: {number}")
+    assert not failures, "numbers in docs/tour.md's prose that archlang does not print " \
+        "in the same section:\n" + "\n".join(failures)
+
+
+def test_prose_claims():
+    # section 1: 25 against 18 weights per channel pair, exactly, and MACs in the same ratio
+    assert (_params(K, "conv5x5"), _params(K, "conv3x3_twice")) == (64 * 64 * 25, 64 * 64 * 18)
+    assert _macs(K, "conv5x5") * 18 == _macs(K, "conv3x3_twice") * 25
+    # section 5: v1 and v1.5 have the same parameters; in ResNet-50 the first blocks of
+    # layer2, layer3 and layer4 each differ by the same MACs as the block of the tour
+    assert _params(R, "layer2_0_v1") == _params(R, "layer2_0_v1_5")
+    assert _params(N, "resnet50") == _params(N, "resnet50_v1")
+    block = _macs(R, "layer2_0_v1_5") - _macs(R, "layer2_0_v1")
+    stages = {}
+    for net in ("resnet50", "resnet50_v1"):
+        rows = json.loads(run(f"summary {N} --network {net} --depth 1 --format json"))["layers"]
+        stages[net] = {r["name"]: r["macs"] for r in rows if r["name"].startswith("layer")}
+    assert {k: stages["resnet50"][k] - stages["resnet50_v1"][k] for k in stages["resnet50"]} \
+        == {"layer1": 0, "layer2": block, "layer3": block, "layer4": block}
+    # section 6: the aux heads are almost half of the training parameters
+    aux = _params(G, "googlenet") - _params(G, "googlenet", aux_logits=False)
+    assert 0.45 < aux / _params(G, "googlenet") < 0.5
+
+
+def _spec_files() -> dict[Path, str]:
+    files = [*sorted((ROOT / "specs").glob("*.arch")), *sorted(TOUR_SPECS.glob("*.arch"))]
+    return {p: p.read_text() for p in files}
+
+
+def test_arch_blocks_are_spec_text():
+    files = _spec_files()
+    blocks = re.findall(r"```arch\n(.*?)```", TOUR.read_text(), re.DOTALL)
+    assert blocks
+    for block in blocks:
+        assert any(block in text for text in files.values()), \
+            f"this ```arch block is in no file of specs/ or examples/tour/:\n{block}"
+        # tests/test_docs.py checks and compiles every block that mentions `network`, so
+        # such a block must be a whole network
+        if re.search(r"\bnetwork\b", block):
+            for name in load_program(block, Limits()).networks:
+                assert archlang.check(block, name).outputs
+
+
+def _top_level_blocks(text: str) -> list[tuple[str, str]]:
+    """(name, text from `block` to its closing brace) for each block of a file."""
+    return [(m.group(1), m.group(0))
+            for m in re.finditer(r"^block (\w+)\b.*?^}\n", text, re.DOTALL | re.MULTILINE)]
+
+
+def test_tour_specs_copy_the_zoo_verbatim():
+    zoo: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "specs").glob("*.arch")):
+        for name, body in _top_level_blocks(path.read_text()):
+            zoo.setdefault(name, set()).add(body)
+    copies = 0
+    for path in sorted(TOUR_SPECS.glob("*.arch")):
+        for name, body in _top_level_blocks(path.read_text()):
+            assert name in zoo, f"{path.name}: block {name} is not a copy of a zoo block"
+            assert body in zoo[name], f"{path.name}: block {name} differs from the zoo's"
+            copies += 1
+    assert copies >= 4
+
+
+def test_every_tour_spec_is_used():
+    used = " ".join(tour_commands())
+    for path in sorted(TOUR_SPECS.glob("*.arch")):
+        assert f"examples/tour/{path.name}" in used, f"{path.name} is not run by docs/tour.md"

@@ -1,0 +1,121 @@
+"""Every zoo network with a torchvision twin is that twin: same state_dict, same outputs.
+
+This is also the forward-pass check of these networks against the static checker (output
+shapes, parameter and buffer counts at the size each runs at); tests/test_zoo_goldens.py does
+it for the zoo networks without a twin.
+
+For each twin the randomly initialised torchvision model's state_dict loads into the archlang
+module with strict=True; the outputs then agree in eval mode and, under the same seed, in
+training mode (dropout masks included, which holds only if the modules run in the same order).
+Each test builds its pair, uses it and frees it, so at most one pair (VGG-19: 2 x 143M
+parameters) is alive at a time.
+"""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+torchvision = pytest.importorskip("torchvision")
+
+import archlang  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# network -> (spec, input height = width). Small inputs keep the file fast: AlexNet needs
+# at least 63x63, VGG's adaptive 7x7 pool accepts 32x32. ResNet and GoogLeNet run at 64x64,
+# so that batch norm in training mode still sees several values per channel in the last stage.
+TWINS = {
+    "alexnet": ("specs/alexnet.arch", 63),
+    "vgg11": ("specs/vgg.arch", 32),
+    "vgg13": ("specs/vgg.arch", 32),
+    "vgg16": ("specs/vgg.arch", 32),
+    "vgg19": ("specs/vgg.arch", 32),
+    "vgg11_bn": ("specs/vgg.arch", 32),
+    "vgg13_bn": ("specs/vgg.arch", 32),
+    "vgg16_bn": ("specs/vgg.arch", 32),
+    "vgg19_bn": ("specs/vgg.arch", 32),
+    "resnet18": ("specs/resnet.arch", 64),
+    "resnet34": ("specs/resnet.arch", 64),
+    "resnet50": ("specs/resnet.arch", 64),
+    "resnet101": ("specs/resnet.arch", 64),
+    "resnet152": ("specs/resnet.arch", 64),
+    "googlenet": ("specs/googlenet.arch", 64),
+}
+
+
+def torchvision_model(name: str) -> torch.nn.Module:
+    if name == "googlenet":
+        return torchvision.models.googlenet(aux_logits=True, init_weights=True)
+    return getattr(torchvision.models, name)()
+
+
+@pytest.fixture
+def pair(name, monkeypatch):
+    """(archlang module, torchvision module) with torchvision's weights; freed afterwards."""
+    monkeypatch.chdir(ROOT)
+    torch.manual_seed(0)
+    theirs = torchvision_model(name)
+    ours = archlang.load(TWINS[name][0], name)
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    models = [ours, theirs]
+    yield models
+    models.clear()
+    del ours, theirs
+    gc.collect()
+
+
+def run_both(ours, theirs, x, seed):
+    torch.manual_seed(seed)
+    a = ours(x)
+    torch.manual_seed(seed)
+    b = theirs(x)
+    return a, b
+
+
+@pytest.mark.parametrize("name", list(TWINS))
+def test_twin_outputs_equal(name, pair):
+    ours, theirs = pair
+    spec, size = TWINS[name]
+    # The static checker's answers at the size the test runs at.
+    static = archlang.check(spec, name, inputs=(3, size, size))
+    assert sum(p.numel() for p in ours.parameters()) == static.params
+    assert sum(b.numel() for b in ours.buffers()) == static.totals.buffers
+    torch.manual_seed(1)
+    x = torch.randn(2, 3, size, size)
+
+    ours.eval()
+    theirs.eval()
+    with torch.no_grad():
+        a, b = run_both(ours, theirs, x, seed=2)
+    assert isinstance(a, torch.Tensor)
+    assert tuple(a.shape) == (2, *static.outputs["logits"])
+    torch.testing.assert_close(a, b)
+
+    ours.train()
+    theirs.train()
+    with torch.no_grad():
+        a, b = run_both(ours, theirs, x, seed=3)
+    if name == "googlenet":
+        assert a._fields == ("logits", "aux2", "aux1") == tuple(static.outputs)
+        for key, value in static.outputs.items():
+            assert tuple(getattr(a, key).shape) == (2, *value), key
+        torch.testing.assert_close(a.logits, b.logits)
+        torch.testing.assert_close(a.aux1, b.aux_logits1)
+        torch.testing.assert_close(a.aux2, b.aux_logits2)
+    else:
+        assert isinstance(a, torch.Tensor)
+        torch.testing.assert_close(a, b)
+    # Where there is dropout, another seed gives another output: the masks compared above
+    # were really drawn.
+    if name.startswith(("vgg", "alexnet")):
+        with torch.no_grad():
+            c, _ = run_both(ours, theirs, x, seed=4)
+        assert not torch.equal(a, c)
+    # Batch norm's running statistics moved identically.
+    ours_buffers = dict(ours.named_buffers())
+    for key, value in theirs.named_buffers():
+        torch.testing.assert_close(ours_buffers[key], value, msg=key)
