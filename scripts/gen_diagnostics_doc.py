@@ -143,7 +143,7 @@ error[E010]: unknown layer `con2d`
 4 |     con2d(16, 3, padding=1)  # E: E010
   |     ^^^^^ not an op or block
   |
-  = help: did you mean `conv2d`?
+  = help: did you mean `conv2d` or `deconv2d`?
 ```
 
 `archlang check --format json` gives the same diagnostics as JSON objects (`code`, `message`,
