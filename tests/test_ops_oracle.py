@@ -528,12 +528,200 @@ def add_case(draw):
 
 
 @st.composite
+def mean_case(draw):
+    if draw(st.booleans()):
+        inputs, _ = draw(multi_inputs(2, "add"))
+        names = [name for name, _ in inputs]
+        body = ["average {", *[f"    {n} -> identity" for n in names], "}"]
+
+        def ref():
+            def forward(*xs):
+                check_no_broadcast(xs)
+                return sum(xs[1:], xs[0]) / len(xs)
+            return Fn(forward)
+
+        return Case("mean", inputs, body, ref, draw(symbolic()))
+    # an ensemble of branches on one image
+    shape = draw(image(8, 12))
+    branches = draw(st.lists(branch(shape[0]), min_size=2, max_size=3))
+    body = ["average {", *[f"    {draw(call(op, a))}" for a, op, _ in branches], "}"]
+
+    def ref():
+        mods = [make() for _, _, make in branches]
+
+        def forward(x):
+            ys = [m(x) for m in mods]
+            check_no_broadcast(ys)
+            return sum(ys[1:], ys[0]) / len(ys)
+
+        return Fn(forward, *mods)
+
+    return Case("mean", [("x", shape)], body, ref, draw(symbolic()))
+
+
+@st.composite
 def identity_case(draw):
     return draw(single("identity", draw(any_shape()), {}, nn.Identity))
 
 
+@st.composite
+def conv_transpose2d_case(draw):
+    shape = draw(image(cmax=12, smax=10))
+    c = shape[0]
+    divisors = [g for g in range(1, c + 1) if c % g == 0]
+    groups = draw(st.one_of(st.just(1), st.sampled_from(divisors), st.integers(1, 4)))
+    out = draw(st.one_of(st.integers(1, 4).map(lambda m: m * groups), st.integers(1, 12)))
+    a = {"out_channels": out, "kernel_size": draw(int_or_pair(1, 5))}
+    draw(optional(a, "stride", int_or_pair(1, 3)))
+    draw(optional(a, "padding", int_or_pair(0, 3)))
+    draw(optional(a, "output_padding", int_or_pair(0, 2)))
+    draw(optional(a, "dilation", int_or_pair(1, 3)))
+    if draw(st.booleans()):
+        a["groups"] = groups
+    draw(optional(a, "bias", st.booleans()))
+
+    def ref():
+        return nn.ConvTranspose2d(c, a["out_channels"], a["kernel_size"],
+                                  stride=a.get("stride", 1), padding=a.get("padding", 0),
+                                  output_padding=a.get("output_padding", 0),
+                                  groups=a.get("groups", 1), bias=a.get("bias", True),
+                                  dilation=a.get("dilation", 1))
+
+    def checked_ref():
+        m = ref()
+
+        def forward(x):
+            y = m(x)
+            if 0 in y.shape:  # torch gives an empty output for some configurations
+                raise ArchRule("sizes are positive (E022)", {"E022"})
+            return y
+
+        return Fn(forward, m)
+
+    return draw(single("conv_transpose2d", shape, a, image_only(checked_ref)))
+
+
+@st.composite
+def upsample_case(draw):
+    shape = draw(st.one_of(image(cmax=4, smax=10), any_shape(cmax=4, smax=6)))
+    scale = st.one_of(st.integers(1, 3), floats(0.05, 3.0))
+    a = {}
+    how = draw(st.sampled_from(["scale", "scale", "size", "both", "neither"]))
+    if how in ("scale", "both"):
+        a["scale_factor"] = draw(st.one_of(scale, st.tuples(scale, scale)))
+    if how in ("size", "both"):
+        a["size"] = draw(int_or_pair(1, 12))
+    draw(optional(a, "mode", st.sampled_from(["nearest", "bilinear", "bicubic"])))
+    draw(optional(a, "align_corners", st.booleans()))
+
+    def ref():
+        up = nn.Upsample(size=a.get("size"), scale_factor=a.get("scale_factor"),
+                         mode=a.get("mode", "nearest"), align_corners=a.get("align_corners"))
+        if a.get("mode") == "bicubic":
+            return rule_after(up, "archlang's upsample has modes nearest and bilinear", {"E016"})
+        return up
+
+    return draw(single("upsample", shape, a, image_only(ref)))
+
+
+@st.composite
+def reshape_case(draw):
+    shape = draw(any_shape(cmax=8, smax=6))
+    numel = 1
+    for d in shape:
+        numel *= d
+    if draw(st.integers(0, 4)):
+        # a factorisation of the element count, maybe with one dim inferred
+        dims, rest = [], numel
+        for _ in range(draw(st.integers(0, 3))):
+            d = draw(st.sampled_from([k for k in range(1, rest + 1) if rest % k == 0]))
+            dims.append(d)
+            rest //= d
+        dims.append(rest)
+        dims = draw(st.permutations(dims))
+        if draw(st.booleans()):
+            dims[draw(st.integers(0, len(dims) - 1))] = -1
+    else:
+        dims = draw(st.lists(st.integers(-2, 12), min_size=1, max_size=4))
+    target = dims[0] if len(dims) == 1 and draw(st.booleans()) else tuple(dims)
+    sizes = (target,) if isinstance(target, int) else target
+
+    def ref():
+        return Fn(lambda x: x.reshape(x.shape[0], *sizes))
+
+    return draw(single("reshape", shape, {"shape": target}, ref))
+
+
+@st.composite
+def narrow_case(draw):
+    shape = draw(any_shape())
+    rank = len(shape)
+    d = draw(st.integers(-rank - 1, rank))
+    size = shape[d % rank] if -rank <= d < rank else 4
+    a = {"dim": d, "start": draw(st.integers(-size - 1, size)),
+         "length": draw(st.integers(0, size + 1))}
+
+    def ref():
+        m = Fn(lambda x: x.narrow(tdim(d), a["start"], a["length"]))
+        if batch_dim(d, rank):
+            return rule_after(m, "dims exclude the batch", {"E016"})
+        if a["length"] == 0:
+            return rule_after(m, "archlang's narrow keeps at least one entry", {"E016"})
+        return m
+
+    return draw(single("narrow", shape, a, ref))
+
+
+class SampleRef(nn.Module):
+    """mu + exp(logvar / 2) * eps, written without archlang."""
+
+    def __init__(self, always: bool):
+        super().__init__()
+        self.always = always
+
+    def forward(self, mu, logvar):
+        if mu.shape != logvar.shape:
+            torch.broadcast_shapes(mu.shape, logvar.shape)  # raises where torch would
+            raise ArchRule("sample needs mu and logvar of one shape; it does not broadcast",
+                           {"E020", "E021", "E023"})
+        if self.training or self.always:
+            return mu + torch.exp(logvar / 2) * torch.randn_like(mu)
+        return mu
+
+
+@st.composite
+def sample_case(draw):
+    always = draw(st.booleans())
+    kw = ", always=true" if always else draw(st.sampled_from(["", ", always=false"]))
+    spelling = draw(st.sampled_from(["sample", *OPS["sample"].aliases]))
+    if draw(st.booleans()):
+        # one tensor split in two halves with narrow, as a VAE's encoder output is
+        shape = draw(shape_of_rank(draw(st.sampled_from([1, 2, 3])), 8, 6))
+        k = shape[0]
+        full = (2 * k, *shape[1:])
+        body = [f"mu = x -> narrow(0, 0, {k})", f"logvar = x -> narrow(0, {k}, {k})",
+                f"{spelling}(mu, logvar{kw})"]
+
+        def ref():
+            inner = SampleRef(always)
+            return Fn(lambda x: inner(x.narrow(1, 0, k), x.narrow(1, k, k)), inner)
+
+        return Case("sample", [("x", full)], body, ref, draw(symbolic()))
+    inputs, _ = draw(multi_inputs(2, "add"))
+    inputs = inputs[:2]
+    if len(inputs) < 2:
+        inputs = [*inputs, ("x1", inputs[0][1])]
+    body = [f"{spelling}({inputs[0][0]}, {inputs[1][0]}{kw})"]
+    return Case("sample", inputs, body, lambda: SampleRef(always), draw(symbolic()))
+
+
 STRATEGIES: dict[str, Callable[[], st.SearchStrategy[Case]]] = {
     "conv2d": conv2d_case,
+    "conv_transpose2d": conv_transpose2d_case,
+    "upsample": upsample_case,
+    "reshape": reshape_case,
+    "narrow": narrow_case,
+    "sample": sample_case,
     "maxpool2d": maxpool2d_case,
     "avgpool2d": avgpool2d_case,
     "adaptive_avgpool2d": adaptive_case("adaptive_avgpool2d", nn.AdaptiveAvgPool2d),
@@ -559,6 +747,7 @@ STRATEGIES: dict[str, Callable[[], st.SearchStrategy[Case]]] = {
     "flatten": flatten_case,
     "concat": concat_case,
     "add": add_case,
+    "mean": mean_case,
     "identity": identity_case,
 }
 
@@ -689,7 +878,10 @@ def check_case(case: Case) -> str:
             a.copy_(b)
         model.eval()
         ref.eval()
-        torch.testing.assert_close(model(*xs), ref(*xs), equal_nan=True)
+        torch.manual_seed(1)  # the same draws for both where eval mode draws (sample)
+        ours_eval = model(*xs)
+        torch.manual_seed(1)
+        torch.testing.assert_close(ours_eval, ref(*xs), equal_nan=True)
 
     # the op's own node: last in the graph, its output is the network's
     node = res.graph.nodes[-1]
@@ -702,7 +894,7 @@ def check_case(case: Case) -> str:
     ref_macs //= 2
     assert per_sample_flops(model, shapes, batch) // 2 == ref_macs
     assert res.totals.macs == ref_macs, (res.totals.macs, ref_macs)
-    if case.op in ("conv2d", "linear"):
+    if case.op in ("conv2d", "conv_transpose2d", "linear"):
         assert node.macs == ref_macs
     else:
         assert node.macs == 0
@@ -779,6 +971,26 @@ EXPLICIT = {
     "maxpool2d-ceil-googlenet": _case("maxpool2d", (1, 112, 112),
                                       "maxpool2d(3, stride=2, ceil_mode=true)",
                                       lambda: nn.MaxPool2d(3, stride=2, ceil_mode=True)),
+    # the DCGAN generator's first and upsampling layers (specs/dcgan.arch)
+    "conv_transpose2d-dcgan-first": _case(
+        "conv_transpose2d", (100, 1, 1), "conv_transpose2d(512, 4, 1, 0, bias=false)",
+        lambda: nn.ConvTranspose2d(100, 512, 4, 1, 0, bias=False)),
+    "conv_transpose2d-dcgan-up": _case(
+        "conv_transpose2d", (64, 8, 8), "conv_transpose2d(32, 4, 2, 1, bias=false)",
+        lambda: nn.ConvTranspose2d(64, 32, 4, 2, 1, bias=False)),
+    # output_padding may reach the stride when it stays below the dilation
+    "conv_transpose2d-output-padding-dilation": _case(
+        "conv_transpose2d", (3, 5, 5), "conv_transpose2d(4, 3, output_padding=1, dilation=2)",
+        lambda: nn.ConvTranspose2d(3, 4, 3, output_padding=1, dilation=2)),
+    "upsample-bilinear-size": _case(
+        "upsample", (2, 5, 7), 'upsample(size=(8, 3), mode="bilinear", align_corners=true)',
+        lambda: nn.Upsample(size=(8, 3), mode="bilinear", align_corners=True)),
+    "upsample-fraction": _case("upsample", (2, 10, 7), "upsample(0.3)",
+                               lambda: nn.Upsample(scale_factor=0.3)),
+    "reshape-unflatten": _case("reshape", (4096,), "reshape([256, 4, 4])",
+                               lambda: nn.Unflatten(1, (256, 4, 4))),
+    "narrow-negative-start": _case("narrow", (10,), "narrow(0, -3, 2)",
+                                   lambda: Fn(lambda x: x.narrow(1, -3, 2))),
 }
 
 
@@ -792,6 +1004,12 @@ def test_explicit(case):
 #: A valid configuration per op: (inputs, statement).
 VALID: dict[str, tuple[list[tuple[str, tuple[int, ...]]], str]] = {
     "conv2d": ([("x", (4, 9, 9))], "conv2d(6, 3, stride=2, padding=1, groups=2)"),
+    "conv_transpose2d": ([("x", (4, 5, 5))],
+                         "conv_transpose2d(6, 4, stride=2, padding=1, output_padding=1, groups=2)"),
+    "upsample": ([("x", (3, 5, 7))], 'upsample(scale_factor=(2, 1.5), mode="bilinear")'),
+    "reshape": ([("x", (48,))], "reshape([3, -1, 4])"),
+    "narrow": ([("x", (6, 4, 4))], "narrow(0, 2, 3)"),
+    "sample": ([("mu", (8,)), ("logvar", (8,))], "sample(mu, logvar)"),
     "maxpool2d": ([("x", (3, 9, 9))], "maxpool2d(3, stride=2, padding=1, ceil_mode=true)"),
     "avgpool2d": ([("x", (3, 9, 9))], "avgpool2d(3, stride=2, count_include_pad=false)"),
     "adaptive_avgpool2d": ([("x", (3, 9, 9))], "adaptive_avgpool2d((2, 3))"),
@@ -813,6 +1031,7 @@ VALID: dict[str, tuple[list[tuple[str, tuple[int, ...]]], str]] = {
     "flatten": ([("x", (3, 4, 4))], "flatten(1)"),
     "concat": ([("a", (2, 4, 4)), ("b", (3, 4, 4))], "concat(a, b)"),
     "add": ([("a", (3, 4, 4)), ("b", (3, 4, 4))], "add(a, b)"),
+    "mean": ([("a", (3, 4, 4)), ("b", (3, 4, 4))], "average { a -> identity; b -> identity }"),
     "identity": ([("x", (3, 4, 4))], "identity"),
 }
 

@@ -32,8 +32,8 @@ LINE = 88
 INDENT = "    "
 
 #: nn classes per op, for `init <op>.<param>` loops over self.modules()
-INIT_CLASSES = {"conv2d": "nn.Conv2d", "linear": "nn.Linear",
-                "batchnorm": "(nn.BatchNorm1d, nn.BatchNorm2d)"}
+INIT_CLASSES = {"conv2d": "nn.Conv2d", "conv_transpose2d": "nn.ConvTranspose2d",
+                "linear": "nn.Linear", "batchnorm": "(nn.BatchNorm1d, nn.BatchNorm2d)"}
 
 
 #: names the generated file defines or imports itself; classes never take them
@@ -88,16 +88,21 @@ def split_top(args: str) -> list[str]:
     return out
 
 
-def expr_lines(prefix: str, expr: str, indent: str, comment: str = "") -> list[str]:
-    """An assignment/expression statement, exploded like ruff format when too long."""
+def expr_lines(prefix: str, expr: str, indent: str, comment: str = "",
+               trail: str = "") -> list[str]:
+    """An assignment/expression statement, exploded like ruff format when too long.
+
+    ``trail``: text the caller appends to the last line (an argument's comma), which must fit
+    too.
+    """
     suffix = f"  # {comment}" if comment else ""
     one = f"{indent}{prefix}{expr}"
-    if _fits(one + suffix):
+    if _fits(one + trail + suffix):
         return [one + suffix]
-    if _fits(one):
+    if _fits(one + trail):
         return [f"{indent}# {comment}", one] if comment else [one]
     head, paren, rest = expr.partition("(")
-    if paren and rest.endswith(")"):
+    if paren and rest.endswith(")") and _single_call(expr):
         inner = split_top(rest[:-1])
         if len(inner) == 1 and inner[0].startswith("[") and inner[0].endswith("]"):
             items = split_top(inner[0][1:-1])
@@ -107,12 +112,37 @@ def expr_lines(prefix: str, expr: str, indent: str, comment: str = "") -> list[s
         else:
             lines = [f"{indent}{prefix}{head}("]
             for a in inner:
-                sub = expr_lines("", a, indent + INDENT)
+                sub = expr_lines("", a, indent + INDENT, trail=",")
                 sub[-1] += ","
                 lines += sub
             lines.append(f"{indent})")
         return ([f"{indent}# {comment}"] if comment else []) + lines
+    if prefix.endswith(" = ") and _fits(f"{indent}{INDENT}{expr}"):
+        # not a call: ruff format wraps the right-hand side in parentheses
+        lines = [f"{indent}{prefix}(", f"{indent}{INDENT}{expr}", f"{indent})"]
+        return ([f"{indent}# {comment}"] if comment else []) + lines
     return ([f"{indent}# {comment}"] if comment else []) + [one]
+
+
+def _single_call(expr: str) -> bool:
+    """``f(...)`` or ``a.b(...)``: a dotted name and one argument list, ending the expression."""
+    head = expr.partition("(")[0]
+    if not head or not all(part.isidentifier() for part in head.split(".")):
+        return False
+    depth, in_str = 0, None
+    for k in range(len(head), len(expr)):
+        ch = expr[k]
+        if in_str:
+            in_str = None if ch == in_str else in_str
+        elif ch in "\"'":
+            in_str = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth == 0:
+                return k == len(expr) - 1
+    return False
 
 
 def camel(name: str) -> str:
@@ -194,7 +224,8 @@ class Generator:
             inputs, out = self.step_io(k, i)
             if inputs != [prev] or out is None:
                 return False
-            if k == "node" and (self.node(i).implicit or OPS[self.node(i).op].inputs != (1, 1)):
+            if k == "node" and (self.node(i).implicit or OPS[self.node(i).op].inputs != (1, 1)
+                                or not OPS[self.node(i).op].has_module):
                 return False
             if self.step_training(k, i) != scope.training_only:
                 return False
@@ -313,7 +344,7 @@ class Generator:
             n = self.node(i)
             op = OPS[n.op]
             labelled = not n.implicit and not n.path[-1].isdigit()
-            if op.stateful or (labelled and op.inputs == (1, 1)):
+            if op.stateful or (labelled and op.inputs == (1, 1) and op.has_module):
                 registered[(k, i)] = n.path[-1]
         forward, out_type = self.forward(s, steps, registered, network)
         for (k, i), name in registered.items():
@@ -525,6 +556,8 @@ class Generator:
         # the kind rule for an op kind applies iff every node of that kind agrees on it
         kind_spec: dict[tuple[str, str], InitSpec] = {}
         for op in loops:
+            if op not in INIT_CLASSES:  # no loop can express it: explicit lines below
+                continue
             nodes = [n for n in g.nodes if n.op == op and n.params]
             for param in ("weight", "bias"):
                 specs = [n.init.get(param) for n in nodes if self.has_param(n, param)]
@@ -558,7 +591,8 @@ class Generator:
         for n in g.nodes:
             for param in ("weight", "bias"):
                 spec = n.init.get(param)
-                if spec is None or kind_spec.get((n.op, param)) == spec:
+                if spec is None or kind_spec.get((n.op, param)) == spec or \
+                        not self.has_param(n, param):
                     continue
                 target = f"self.get_submodule({lit(n.name)}).{param}"
                 lines += expr_lines("", init_call(spec, target), ind)
@@ -567,7 +601,7 @@ class Generator:
 
     @staticmethod
     def has_param(n: Node, param: str) -> bool:
-        if n.op in ("conv2d", "linear"):
+        if isinstance(getattr(n.attrs, "bias", None), bool):  # conv2d, linear, ...
             return param == "weight" or n.attrs.bias
         if n.op == "batchnorm":
             return n.attrs.affine

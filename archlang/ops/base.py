@@ -99,6 +99,9 @@ class Op:
     inputs: ClassVar[tuple[int, int | None]] = (1, 1)
     #: True when the torch module holds parameters or buffers (always emitted as a module).
     stateful: ClassVar[bool] = False
+    #: False when the op has no ``nn`` module (``torch_module`` raises): it is always emitted
+    #: as its functional call, and never inside an ``nn.Sequential``.
+    has_module: ClassVar[bool] = True
     doc: ClassVar[str] = ""
 
     # -- static analysis --------------------------------------------------------------

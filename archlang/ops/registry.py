@@ -6,18 +6,21 @@ from archlang.ops.activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigm
     Softmax, Tanh
 from archlang.ops.base import Op
 from archlang.ops.conv import Conv2d
+from archlang.ops.generative import ConvTranspose2d, Sample, Upsample
 from archlang.ops.linear import Linear
 from archlang.ops.norm import LRN, BatchNorm
 from archlang.ops.pool import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, GlobalAvgPool, \
     MaxPool2d
+from archlang.ops.shape_ops import Narrow, Reshape
 from archlang.ops.structure import Add, Concat, Dropout, Flatten, Identity, Mean
 
 OPS: dict[str, Op] = {}
 ALIASES: dict[str, str] = {}
 
-for _cls in (Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, GlobalAvgPool,
-             Linear, BatchNorm, LRN, Dropout, ReLU, LeakyReLU, ELU, GELU, SiLU, Sigmoid, Tanh,
-             Softmax, LogSoftmax, Flatten, Concat, Add, Mean, Identity):
+for _cls in (Conv2d, ConvTranspose2d, Upsample, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d,
+             AdaptiveMaxPool2d, GlobalAvgPool, Linear, BatchNorm, LRN, Dropout, ReLU, LeakyReLU,
+             ELU, GELU, SiLU, Sigmoid, Tanh, Softmax, LogSoftmax, Flatten, Reshape, Narrow, Concat,
+             Add, Mean, Identity, Sample):
     _op = _cls()
     OPS[_op.name] = _op
     for _alias in _cls.aliases:

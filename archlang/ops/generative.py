@@ -1,0 +1,285 @@
+"""Ops of generative networks: ``conv_transpose2d``, ``upsample`` and ``sample``.
+
+``conv_transpose2d`` and ``upsample`` grow images (DCGAN generators, VAE decoders);
+``sample`` is the reparameterisation of a VAE, ``mu + exp(logvar / 2) * eps``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import model_validator
+
+from archlang.analysis import dims as D
+from archlang.ops.base import Attrs, IntPair, Op, OpError, check_positive, join_args, lit, pair, \
+    require_rank
+from archlang.ops.structure import unify
+
+
+def _src(v):
+    """A per-axis value as source: ``3`` for ``(3, 3)``."""
+    return lit(v) if not isinstance(v, tuple) or v[0] != v[1] else lit(v[0])
+
+
+def _axis_text(v: tuple[int, int]) -> str:
+    return str(v[0]) if v[0] == v[1] else f"{v[0]}x{v[1]}"
+
+
+# ---- conv_transpose2d ---------------------------------------------------------------------
+
+
+class ConvTranspose2dAttrs(Attrs):
+    out_channels: int
+    kernel_size: IntPair
+    stride: IntPair = 1
+    padding: IntPair = 0
+    output_padding: IntPair = 0
+    groups: int = 1
+    bias: bool = True
+    dilation: IntPair = 1
+
+    @model_validator(mode="after")
+    def _valid(self):
+        check_positive("out_channels", self.out_channels)
+        check_positive("kernel_size", self.kernel_size)
+        check_positive("stride", self.stride)
+        check_positive("padding", self.padding, allow_zero=True)
+        check_positive("output_padding", self.output_padding, allow_zero=True)
+        check_positive("groups", self.groups)
+        check_positive("dilation", self.dilation)
+        s, d, op = pair(self.stride), pair(self.dilation), pair(self.output_padding)
+        for i in range(2):
+            if op[i] >= s[i] and op[i] >= d[i]:
+                raise ValueError(f"`output_padding` ({op[i]}) must be smaller than the stride "
+                                 f"({s[i]}) or the dilation ({d[i]}), as PyTorch requires")
+        return self
+
+
+def transposed_out(size: D.Dim, kernel: int, stride: int, padding: int, dilation: int,
+                   output_padding: int, axis: str) -> D.Dim:
+    """``(in - 1)*stride - 2*padding + dilation*(kernel - 1) + output_padding + 1``."""
+    extra = dilation * (kernel - 1) + output_padding + 1 - 2 * padding
+    if isinstance(size, int):
+        out = (size - 1) * stride + extra
+        if out < 1:
+            raise OpError("E022", f"conv_transpose2d output {axis} would be {out} (input {size}, "
+                          f"stride {stride}, padding {padding})", "size reaches zero here",
+                          help=["use less padding or a larger input"])
+        return out
+    try:
+        return D.add(D.mul(D.add(size, -1), stride), extra)
+    except D.NotAffine:
+        raise OpError("E025", f"conv_transpose2d with stride {stride} on the {axis} {size} gives "
+                      "a size that is not affine in the input", "size is symbolic here",
+                      help=["give a concrete input size with --input"]) from None
+
+
+class ConvTranspose2d(Op):
+    name = "conv_transpose2d"
+    aliases = ("deconv2d",)
+    attrs = ConvTranspose2dAttrs
+    positional = ("out_channels", "kernel_size", "stride", "padding")
+    family = "conv"
+    stateful = True
+    inplace_safe_producer = True
+    doc = ("Transposed 2-D convolution (torch.nn.ConvTranspose2d): out = (in-1)*stride - "
+           "2*padding + dilation*(k-1) + output_padding + 1; input channels are inferred.")
+
+    def shape(self, a, ins):
+        require_rank(ins, (3,), "conv_transpose2d", "conv_transpose2d works on [C, H, W] images; "
+                     "`reshape` a flat vector first, e.g. reshape([C, 1, 1])")
+        c = ins[0][0]
+        if not isinstance(c, int):
+            raise OpError("E025", "conv_transpose2d needs a concrete channel count",
+                          "channels are symbolic")
+        if c % a.groups or a.out_channels % a.groups:
+            which = "input channels" if c % a.groups else "out_channels"
+            raise OpError("E024", f"groups={a.groups} does not divide the {which} "
+                          f"({c if c % a.groups else a.out_channels})", "groups here",
+                          arg="groups", help=["choose groups that divide both the input "
+                                              f"channels ({c}) and out_channels "
+                                              f"({a.out_channels})"])
+        k, s, p = pair(a.kernel_size), pair(a.stride), pair(a.padding)
+        d, op = pair(a.dilation), pair(a.output_padding)
+        h = transposed_out(ins[0][1], k[0], s[0], p[0], d[0], op[0], "height")
+        w = transposed_out(ins[0][2], k[1], s[1], p[1], d[1], op[1], "width")
+        return (a.out_channels, h, w)
+
+    def params(self, a, ins, out):
+        k = pair(a.kernel_size)
+        weight = ins[0][0] * (a.out_channels // a.groups) * k[0] * k[1]
+        return weight + (a.out_channels if a.bias else 0)
+
+    def macs(self, a, ins, out):
+        # every input pixel meets every kernel tap of its group: torch's FLOP counter / 2
+        k = pair(a.kernel_size)
+        taps = ins[0][0] * (a.out_channels // a.groups) * k[0] * k[1]
+        return D.times(D.product(ins[0][1:]), taps)
+
+    def torch_module(self, a, ins):
+        extra = []
+        for name, default in (("stride", 1), ("padding", 0), ("output_padding", 0)):
+            v = getattr(a, name)
+            if v != default and v != (default, default):
+                extra.append(f"{name}={_src(v)}")
+        if a.groups != 1:
+            extra.append(f"groups={a.groups}")
+        if not a.bias:
+            extra.append("bias=False")
+        if a.dilation not in (1, (1, 1)):
+            extra.append(f"dilation={_src(a.dilation)}")
+        args = join_args(str(ins[0][0]), str(a.out_channels), "kernel_size=" + _src(a.kernel_size),
+                         *extra)
+        return f"nn.ConvTranspose2d({args})"
+
+    def label(self, a, ins):
+        k, s = pair(a.kernel_size), pair(a.stride)
+        text = f"conv_transpose2d {k[0]}x{k[1]}"
+        if s != (1, 1):
+            text += f" s{_axis_text(s)}"
+        text += f", {a.out_channels}"
+        if a.groups != 1:
+            text += f", g{a.groups}"
+        return text
+
+
+# ---- upsample -----------------------------------------------------------------------------
+
+Scale = int | float
+ScalePair = Scale | tuple[Scale, Scale]
+
+
+class UpsampleAttrs(Attrs):
+    scale_factor: ScalePair | None = None
+    size: IntPair | None = None
+    mode: Literal["nearest", "bilinear"] = "nearest"
+    align_corners: bool | None = None
+
+    @model_validator(mode="after")
+    def _valid(self):
+        if (self.scale_factor is None) == (self.size is None):
+            raise ValueError("give exactly one of `scale_factor` and `size`")
+        if self.scale_factor is not None:
+            scales = self.scale_factor if isinstance(self.scale_factor, tuple) else \
+                (self.scale_factor,)
+            for f in scales:
+                if not (f > 0 and math.isfinite(f)):
+                    raise ValueError(f"`scale_factor` must be positive, got {f}")
+        check_positive("size", self.size)
+        if self.align_corners is not None and self.mode != "bilinear":
+            raise ValueError("`align_corners` applies only to mode=\"bilinear\" (PyTorch "
+                             "rejects it, even false, with \"nearest\")")
+        return self
+
+
+def _scaled(size: D.Dim, f: Scale, axis: str) -> D.Dim:
+    """``floor(size * f)``, as PyTorch computes it (in double precision)."""
+    if isinstance(size, int):
+        out = math.floor(size * float(f))
+        if out < 1:
+            raise OpError("E022", f"upsample output {axis} would be {out} ({size} x {f})",
+                          "size reaches zero here", help=["use a larger scale_factor"])
+        return out
+    if float(f).is_integer():
+        return D.mul(size, int(f))  # a Sym times an int stays affine when m == 1
+    raise OpError("E025", f"upsample by {f} of the {axis} {size} is not affine in the input",
+                  "size is symbolic here", help=["use an integer scale_factor, or give a "
+                                                 "concrete input size with --input"])
+
+
+class Upsample(Op):
+    name = "upsample"
+    attrs = UpsampleAttrs
+    positional = ("scale_factor",)
+    family = "pool"
+    doc = ("Resizes [C, H, W] images (torch.nn.Upsample): to `size`, or by `scale_factor` "
+           "(floor(H*scale)); mode \"nearest\" or \"bilinear\".")
+
+    def shape(self, a, ins):
+        require_rank(ins, (3,), "upsample", "upsample works on [C, H, W] images")
+        c, h, w = ins[0]
+        if a.size is not None:
+            oh, ow = pair(a.size)
+            return (c, oh, ow)
+        f = a.scale_factor if isinstance(a.scale_factor, tuple) else (a.scale_factor,) * 2
+        try:
+            return (c, _scaled(h, f[0], "height"), _scaled(w, f[1], "width"))
+        except D.NotAffine:
+            raise OpError("E025", f"upsample of the size {D.fmt_shape(ins[0])} is not affine in "
+                          "the input", "size is symbolic here",
+                          help=["give a concrete input size with --input"]) from None
+
+    def _kw(self, a) -> str:
+        parts = []
+        if a.size is not None:
+            parts.append(f"size={_src(a.size)}")
+        else:
+            parts.append(f"scale_factor={_src(a.scale_factor)}")
+        if a.mode != "nearest":
+            parts.append(f"mode={lit(a.mode)}")
+        if a.align_corners is not None:
+            parts.append(f"align_corners={a.align_corners!r}")
+        return ", ".join(parts)
+
+    def torch_module(self, a, ins):
+        return f"nn.Upsample({self._kw(a)})"
+
+    def torch_call(self, a, args, ins, inplace):
+        return f"F.interpolate({args[0]}, {self._kw(a)})"
+
+    def label(self, a, ins):
+        if a.size is not None:
+            oh, ow = pair(a.size)
+            text = f"upsample to {oh}x{ow}"
+        else:
+            f = a.scale_factor if isinstance(a.scale_factor, tuple) else (a.scale_factor,) * 2
+            text = f"upsample x{f[0]}" if f[0] == f[1] else f"upsample x({f[0]}, {f[1]})"
+        return text + (", bilinear" if a.mode == "bilinear" else "")
+
+
+# ---- sample ---------------------------------------------------------------------------------
+
+
+class SampleAttrs(Attrs):
+    always: bool = False
+
+
+class Sample(Op):
+    name = "sample"
+    aliases = ("reparameterize",)
+    attrs = SampleAttrs
+    family = "reg"
+    inputs = (2, 2)
+    has_module = False
+    doc = ("`sample(mu, logvar)`: mu + exp(logvar / 2) * eps, eps ~ N(0, 1) (the VAE's "
+           "reparameterisation), in training or with `always=true`; otherwise mu.")
+
+    def shape(self, a, ins, ctx=None):
+        if len(ins) != 2:
+            raise OpError("E014", f"sample takes two inputs (mu, logvar), got {len(ins)}",
+                          "write sample(mu, logvar)")
+        mu, logvar = ins
+        if len(mu) != len(logvar):
+            raise OpError("E023", f"sample inputs have different ranks ({D.fmt_shape(mu)} and "
+                          f"{D.fmt_shape(logvar)})", f"logvar has rank {len(logvar)}")
+        out = list(mu)
+        for axis in range(len(mu)):
+            try:
+                out[axis] = unify(out[axis], logvar[axis], axis, ctx, "sample", ins)
+            except OpError as e:
+                e.help = ["mu and logvar must have the same shape; split one tensor in two "
+                          "with `narrow`"]
+                raise
+        return tuple(out)
+
+    def torch_module(self, a, ins):
+        raise NotImplementedError("sample is emitted as an expression")
+
+    def torch_call(self, a, args, ins, inplace):
+        mu, logvar = args
+        draw = f"{mu} + torch.exp(0.5 * {logvar}) * torch.randn_like({mu})"
+        return draw if a.always else f"({draw}) if self.training else {mu}"
+
+    def label(self, a, ins):
+        return "sample" + (" (always)" if a.always else "")
