@@ -300,7 +300,13 @@ def main(argv=None) -> dict:
                     help="allocator settings to run under: default, mmap (each in a process)")
     ap.add_argument("--out", help="results directory (default benchmarks/results)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--render", metavar="JSON", help="print the tables of a saved run")
     args = ap.parse_args(argv)
+    if args.render:
+        from pathlib import Path
+
+        print(table(json.loads(Path(args.render).read_text(encoding="utf-8"))["runs"]))
+        return {}
     if args.child:
         print(json.dumps(child(args)))
         return {}

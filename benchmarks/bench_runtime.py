@@ -153,7 +153,13 @@ def main(argv=None) -> dict:
                                               "20 training; quick 6 and 3)")
     ap.add_argument("--models", help="comma-separated subset of " + ",".join(MODELS))
     ap.add_argument("--out", help="results directory (default benchmarks/results)")
+    ap.add_argument("--render", metavar="JSON", help="print the tables of a saved run")
     args = ap.parse_args(argv)
+    if args.render:
+        import json
+
+        print(table(json.loads(Path(args.render).read_text(encoding="utf-8"))["results"]))
+        return {}
     import torch
 
     torch.set_num_threads(2)

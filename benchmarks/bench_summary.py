@@ -14,14 +14,16 @@ Targets: archlang (warm) at least 20x faster than torchinfo, and under a fifth o
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
+from pathlib import Path
 
 from common import (
     BENCH,
     NO_BYTECODE_ENV,
     fmt_mib,
-    fmt_ratio,
+    fmt_speedup,
     fmt_spread,
     fmt_time,
     md_table,
@@ -108,9 +110,9 @@ def table(results: list[dict]) -> str:
                 speed = cpu_speed = mem = "1"
             else:
                 sp = x["speedup"]
-                speed = (f"**{fmt_ratio(sp['median'])}x** "
-                         f"[{fmt_ratio(sp['p25'])}–{fmt_ratio(sp['p75'])}]")
-                cpu_speed = f"{fmt_ratio(x['cpu_speedup']['median'])}x"
+                speed = (f"**{fmt_speedup(sp['median'])}x** "
+                         f"[{fmt_speedup(sp['p25'])}–{fmt_speedup(sp['p75'])}]")
+                cpu_speed = f"{fmt_speedup(x['cpu_speedup']['median'])}x"
                 mem = f"{x['memory_ratio']:.1f}x less"
             rows.append([r["model"], label, fmt_spread(x["wall_s"]), speed,
                          fmt_time(x["cpu_s"]["median"]), cpu_speed,
@@ -183,7 +185,11 @@ def main(argv=None) -> dict:
     ap.add_argument("--reps", type=int, help="runs per command (default 7, quick 2)")
     ap.add_argument("--models", help="comma-separated subset of resnet152,googlenet,vgg16")
     ap.add_argument("--out", help="results directory (default benchmarks/results)")
+    ap.add_argument("--render", metavar="JSON", help="print the tables of a saved run")
     args = ap.parse_args(argv)
+    if args.render:
+        print(table(json.loads(Path(args.render).read_text(encoding="utf-8"))["results"]))
+        return {}
     reps = args.reps or (2 if args.quick else 7)
     models = MODELS
     if args.models:

@@ -29,7 +29,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # from source (~70 ms), while torch & co. were byte-compiled at install time. Measure
 # archlang as an installed package runs: bytecode cached, in a private prefix (nothing is
 # written into the repository). bench_summary also measures the uncached case.
-ORIGINAL_DONTWRITEBYTECODE = os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+# (the caller's setting is kept for the results, also in child processes)
+os.environ.setdefault("ARCHLANG_BENCH_CALLER_DONTWRITEBYTECODE",
+                      os.environ.get("PYTHONDONTWRITEBYTECODE", ""))
+ORIGINAL_DONTWRITEBYTECODE = os.environ["ARCHLANG_BENCH_CALLER_DONTWRITEBYTECODE"] or None
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 # (in the user's own cache directory, never a shared temp directory: a planted .pyc there
 # would run as this user)
 PYCACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "archlang-bench" \
@@ -97,6 +101,10 @@ def fmt_mib(b: float) -> str:
 
 def fmt_ratio(r: float) -> str:
     return f"{r:.3f}" if r < 10 else f"{r:.1f}"
+
+
+def fmt_speedup(r: float) -> str:
+    return f"{r:.1f}"
 
 
 def verdict(ok: bool) -> str:
