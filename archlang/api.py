@@ -91,6 +91,8 @@ def run(path_or_text: str | os.PathLike, network: str | None = None, *,
     if any(d.severity == "error" for d in prog.diagnostics):
         return None, prog.diagnostics
     graph, diags = expand(prog, limits, Options(network, params, set_spans, inputs))
+    if graph is not None:
+        graph.deps = prog.deps
     return graph, [*prog.diagnostics, *diags]
 
 

@@ -8,6 +8,7 @@ echoed.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,9 @@ class Program:
     networks: dict[str, A.NetworkDef] = field(default_factory=dict)  # checkable: this file's
     members: dict[str, A.NetworkDef] = field(default_factory=dict)  # usable as layers: all
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    #: every file read, as (path as reached, resolved path, sha256 of its bytes): enough to
+    #: tell later whether re-reading the spec would give the same program
+    deps: list[tuple[str, str, str]] = field(default_factory=list)
 
     def network_names(self) -> list[str]:
         return list(self.networks)
@@ -77,6 +81,8 @@ def load_program(path_or_text, limits: Limits) -> Program:
     if source is None:
         return prog
     rep = Reporter()
+    if real is not None:
+        prog.deps.append((os.path.abspath(path_or_text), str(real), _digest(source.text)))
     root = real.parent if real is not None else Path.cwd().resolve()
     stack = (real,) if real is not None else ()
     _load_file(prog, source, root, root, stack, {}, rep, limits, None)
@@ -186,7 +192,26 @@ def _import(prog, imp: A.Import, directory: Path, root: Path, stack, seen, rep, 
     name = os.path.relpath(real, Path.cwd()) if real.is_relative_to(Path.cwd()) else real.name
     source = Source(name, text)
     seen[real] = source
+    prog.deps.append((str(target), str(real), _digest(text)))
     _load_file(prog, source, real.parent, root, (*stack, real), seen, rep, limits, imp.span)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def unchanged(deps: list[tuple[str, str, str]]) -> bool:
+    """Whether every file in ``deps`` still resolves to the same file with the same bytes."""
+    for target, real, digest in deps:
+        try:
+            if os.path.realpath(target) != real:
+                return False
+            with open(real, "rb") as f:
+                if hashlib.sha256(f.read()).hexdigest() != digest:
+                    return False
+        except OSError:
+            return False
+    return True
 
 
 def _nearby_specs(directory: Path, parent: Path, cap: int = 200) -> list[str]:

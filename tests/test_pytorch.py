@@ -206,3 +206,70 @@ def test_torch_export(pairs, name):
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(exported.module()(x), ours(x))
+
+
+LIB = "block Head(n) {\n  linear(n)\n}\n"
+MAIN = ('import "lib/head.arch"\n\nnetwork net(classes=10) {\n  input x: [3, 8, 8]\n'
+        '  flatten\n  Head(classes)\n  output y\n}\n')
+
+
+def _count_checks(monkeypatch) -> list:
+    import archlang.api
+
+    calls = []
+    real = archlang.api.check
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(archlang.api, "check", counting)
+    return calls
+
+
+def test_load_class_is_memoised_until_a_file_changes(tmp_path, monkeypatch):
+    from archlang.backends.pytorch import load_class
+
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "head.arch").write_text(LIB)
+    (tmp_path / "main.arch").write_text(MAIN)
+    monkeypatch.chdir(tmp_path)
+    calls = _count_checks(monkeypatch)
+    first = load_class("main.arch")
+    assert load_class("main.arch") is first and len(calls) == 1
+    # other parameters are another class
+    assert sum(p.numel() for p in load_class("main.arch", classes=5)().parameters()) == 965
+    assert len(calls) == 2
+    # an edited import is seen (same size, so nothing but the bytes tells)
+    (tmp_path / "lib" / "head.arch").write_text(LIB.replace("linear(n)", "linear(7)"))
+    edited = load_class("main.arch")
+    assert edited is not first and len(calls) == 3
+    assert sum(p.numel() for p in edited().parameters()) == 192 * 7 + 7
+    # a deleted import is an error again, not a stale class
+    (tmp_path / "lib" / "head.arch").unlink()
+    with pytest.raises(archlang.ArchError, match="E040"):
+        load_class("main.arch")
+
+
+def test_load_class_memo_follows_symlinks_and_the_working_directory(tmp_path, monkeypatch):
+    from archlang.backends.pytorch import load_class
+
+    for name, n in (("a", 3), ("b", 4)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "head.arch").write_text(LIB.replace("linear(n)", f"linear({n})"))
+    (tmp_path / "lib").symlink_to(tmp_path / "a", target_is_directory=True)
+    (tmp_path / "main.arch").write_text(MAIN)
+    monkeypatch.chdir(tmp_path)
+    outs = lambda cls: [m.out_features for m in cls().modules()  # noqa: E731
+                        if isinstance(m, torch.nn.Linear)]
+    assert outs(load_class("main.arch")) == [3]
+    (tmp_path / "lib").unlink()
+    (tmp_path / "lib").symlink_to(tmp_path / "b", target_is_directory=True)
+    assert outs(load_class("main.arch")) == [4]
+    # the same relative path from another directory is another spec
+    other = tmp_path / "other"
+    (other / "lib").mkdir(parents=True)
+    (other / "lib" / "head.arch").write_text(LIB.replace("linear(n)", "linear(5)"))
+    (other / "main.arch").write_text(MAIN)
+    monkeypatch.chdir(other)
+    assert outs(load_class("main.arch")) == [5]

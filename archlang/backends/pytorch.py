@@ -18,8 +18,10 @@ import ast
 import hashlib
 import keyword
 import linecache
+import os
 import sys
 import types
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from archlang.analysis import dims as D
@@ -699,13 +701,40 @@ def _module_from_source(source: str, network: str):
     return module
 
 
-def load_class(path_or_text, network=None, **params):
-    """The generated network class, from exactly the source ``archlang compile`` writes."""
-    from archlang.api import check
+#: load_class's memo: key → (the files read, the class); least recently used first
+_CLASSES: OrderedDict[tuple, tuple[list, type]] = OrderedDict()
+_MAX_CLASSES = 64
 
+
+def _class_key(path_or_text, network, params) -> tuple:
+    spec = os.fspath(path_or_text)
+    # relative paths and the imports of a spec given as text depend on the working directory
+    return spec, os.getcwd(), network, repr(sorted(params.items()))
+
+
+def load_class(path_or_text, network=None, **params):
+    """The generated network class, from exactly the source ``archlang compile`` writes.
+
+    Classes are memoised in the process: a second call with the same spec, network and
+    parameters returns the same class without checking and generating again, as long as
+    every file that was read (the spec and its imports) still has the same bytes.
+    """
+    from archlang.api import check
+    from archlang.program import unchanged
+
+    key = _class_key(path_or_text, network, params)
+    hit = _CLASSES.get(key)
+    if hit is not None and unchanged(hit[0]):
+        _CLASSES.move_to_end(key)
+        return hit[1]
     graph = check(path_or_text, network, **params).graph
     source, class_name = generate_named(graph)
-    return getattr(_module_from_source(source, graph.network), class_name)
+    cls = getattr(_module_from_source(source, graph.network), class_name)
+    _CLASSES[key] = (graph.deps, cls)
+    _CLASSES.move_to_end(key)
+    while len(_CLASSES) > _MAX_CLASSES:
+        _CLASSES.popitem(last=False)
+    return cls
 
 
 def load(path_or_text, network=None, **params):

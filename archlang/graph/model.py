@@ -107,6 +107,8 @@ class Graph:
     outputs: list[Output] = field(default_factory=list)
     constraints: dict[str, Constraint] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)  # the network's arguments
+    #: the files it was read from: (path, resolved path, sha256), see Program.deps
+    deps: list[tuple[str, str, str]] = field(default_factory=list)
 
     def node(self, i: int) -> Node:
         return self.nodes[i]
