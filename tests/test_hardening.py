@@ -311,3 +311,26 @@ def test_random_mutations_are_reproducible():
     b = [t for t, _ in zip(cases(ROOT, seed=5), range(20))]
     assert a == b
     assert random.Random(1).random() == random.Random(1).random()
+
+
+def test_ast_nodes_are_validated_with_their_children_checked_by_class():
+    """Every AST node is validated by pydantic; a child is checked to be a node of an allowed
+    class (it was validated itself when the lowerer built it, bottom-up)."""
+    import pydantic
+
+    from archlang.source import Source
+    from archlang.syntax import ast as A
+
+    sp = Source("t.arch", "x").span(0, 1)
+    one = A.IntLit(span=sp, value=1)
+    assert A.BinOp(span=sp, op="+", left=one, right=one).right is one
+    with pytest.raises(pydantic.ValidationError, match="instance of IntLit | FloatLit"):
+        A.BinOp(span=sp, op="+", left=one, right=A.Body(span=sp, stmts=[]))
+    with pytest.raises(pydantic.ValidationError, match="stmts.0"):
+        A.Body(span=sp, stmts=[one])
+    with pytest.raises(pydantic.ValidationError, match="value"):
+        A.IntLit(span=sp, value="1")
+    with pytest.raises(pydantic.ValidationError):
+        A.Link(span=sp, label=None, label_span=None, item=one)
+    assert A.Shortcut(span=sp, name=None, name_span=None, cond=None,
+                      body=A.Body(span=sp, stmts=[])).cond is None

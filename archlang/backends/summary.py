@@ -163,7 +163,8 @@ def _table(result: CheckResult, depth: int, width: int) -> str:
     table.add_column("Params", justify="right", no_wrap=True)
     table.add_column("MACs", justify="right", no_wrap=True)
     table.add_column("%", justify="right", no_wrap=True)
-    for r in rows(result, depth):
+    shown = rows(result, depth)
+    for r in shown:
         indent = "  " * (r.depth - 1)
         name = f"{indent}{r.label} ({r.kind})" + (" …" if r.folded else "")
         if r.training_only:
@@ -176,10 +177,11 @@ def _table(result: CheckResult, depth: int, width: int) -> str:
                       _count(r.macs) if r.macs else "-", share)
     buf = io.StringIO()
     console = Console(file=buf, width=max(width, 60), color_system=None, force_terminal=False,
-                      legacy_windows=False, soft_wrap=True)
+                      legacy_windows=False, soft_wrap=True, markup=False, emoji=False,
+                      highlight=False)
     console.print(table)
     lines = [buf.getvalue().rstrip("\n"), ""]
-    if any(r.training_only for r in rows(result, depth)):
+    if any(r.training_only for r in shown):
         lines.insert(1, "* used only in training (computed only when the module is training)")
     g = result.graph
     for name, i in g.inputs.items():

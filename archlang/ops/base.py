@@ -30,9 +30,12 @@ class OpError(Exception):
 
 
 class Attrs(BaseModel):
-    """Base of every op's attribute model: strict types, no unknown fields."""
+    """Base of every op's attribute model: strict types, no unknown fields.
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    Schemas are built when an op is first used, so a check pays only for the ops it uses.
+    """
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, defer_build=True)
 
 
 class NoAttrs(Attrs):

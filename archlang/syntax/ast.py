@@ -5,15 +5,37 @@ Built by :mod:`archlang.syntax.lower` from the Lark tree; read by the expander.
 
 from __future__ import annotations
 
-from typing import Union
+from typing import Annotated, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict
+from pydantic_core import core_schema
 
 from archlang.source import Span
 
 
+class _Built:
+    """Validates a child node by its type alone.
+
+    The lowerer builds the tree bottom-up, so a child was validated when it was constructed;
+    its parent only has to check that it is a node of an allowed class. Without this, every
+    class's schema would embed the schemas of everything below it, and building those schemas
+    would cost more than parsing a spec.
+    """
+
+    def __get_pydantic_core_schema__(self, source, handler) -> core_schema.CoreSchema:
+        types = get_args(source) if get_origin(source) is Union else (source,)
+        names = " | ".join(t.__name__ for t in types)
+        return core_schema.is_instance_schema(types, cls_repr=names)
+
+
+T = TypeVar("T")
+#: a field holding an AST node of class ``T`` (or of one class of the union ``T``)
+Child = Annotated[T, _Built()]
+
+
 class Node(BaseModel):
-    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True, defer_build=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True, strict=True,
+                              defer_build=True)
     span: Span
 
 
@@ -88,7 +110,7 @@ class Arg(Node):
 
 class FCall(Node):
     func: Expr
-    args: list[Arg]
+    args: list[Child[Arg]]
 
 
 class TupleLit(Node):
@@ -99,10 +121,10 @@ class ListLit(Node):
     items: list[Expr]
 
 
-Expr = Union[  # noqa: UP007
+Expr = Child[Union[  # noqa: UP007
     IntLit, FloatLit, StrLit, BoolLit, Name, InAttr, BinOp, Compare, BoolOp, Unary, Cond,
     Index, FCall, TupleLit, ListLit,
-]
+]]
 
 # ---- items: the things a chain link applies to the current value ---------------------------
 
@@ -112,7 +134,7 @@ class Call(Node):
 
     name: str
     name_span: Span
-    args: list[Arg]
+    args: list[Child[Arg]]
 
 
 class Bare(Node):
@@ -124,48 +146,48 @@ class Bare(Node):
 class Group(Node):
     """``{ ... }``: a sequence of statements, its own naming scope."""
 
-    body: Body
+    body: Child[Body]
 
 
 class Seq(Node):
     """``[a, b, c]``: the inline form of a group."""
 
-    links: list[Link]
+    links: list[Child[Link]]
 
 
 class ConcatBlock(Node):
     """``concat { ... }``: every statement is a branch from the same input."""
 
-    body: Body
+    body: Child[Body]
 
 
 class AverageBlock(Node):
     """``average { ... }``: every statement is a branch; the result is their mean (ensembles)."""
 
-    body: Body
+    body: Child[Body]
 
 
 class ConcatCall(Node):
     """``concat(a, b, dim=1)``: concatenation of named values."""
 
-    args: list[Arg]
+    args: list[Child[Arg]]
 
 
 class Shortcut(Node):
     name: str | None
     name_span: Span | None
     cond: Expr | None
-    body: Body
+    body: Child[Body]
 
 
 class Residual(Node):
     """``residual { body } shortcut name if cond { projection }``: body(x) + shortcut(x)."""
 
-    body: Body
-    shortcut: Shortcut | None
+    body: Child[Body]
+    shortcut: Child[Shortcut] | None
 
 
-Item = Union[Call, Bare, Group, Seq, ConcatBlock, ConcatCall, AverageBlock, Residual]  # noqa: UP007
+Item = Child[Union[Call, Bare, Group, Seq, ConcatBlock, ConcatCall, AverageBlock, Residual]]  # noqa: UP007
 
 
 class Link(Node):
@@ -175,7 +197,7 @@ class Link(Node):
 
 
 class Chain(Node):
-    links: list[Link]
+    links: list[Child[Link]]
 
 
 # ---- statements --------------------------------------------------------------------
@@ -183,13 +205,13 @@ class Chain(Node):
 
 class InputStmt(Node):
     name: str
-    shape: ListLit
+    shape: Child[ListLit]
 
 
 class OutputStmt(Node):
     name: str
     name_span: Span
-    chain: Chain | None
+    chain: Child[Chain] | None
     training: bool
 
 
@@ -203,13 +225,13 @@ class OrderStmt(Node):
 class ForStmt(Node):
     var: str
     iterable: Expr
-    body: Body
+    body: Child[Body]
 
 
 class IfStmt(Node):
     cond: Expr
-    then: Body
-    orelse: Body | None
+    then: Child[Body]
+    orelse: Child[Body] | None
 
 
 class LetStmt(Node):
@@ -220,7 +242,7 @@ class LetStmt(Node):
 class BindStmt(Node):
     name: str
     name_span: Span
-    chain: Chain
+    chain: Child[Chain]
 
 
 class InitStmt(Node):
@@ -233,17 +255,17 @@ class UseStmt(Node):
 
     name: str
     name_span: Span
-    args: list[Arg]
+    args: list[Child[Arg]]
 
 
 class ChainStmt(Node):
-    chain: Chain
+    chain: Child[Chain]
 
 
-Stmt = Union[  # noqa: UP007
+Stmt = Child[Union[  # noqa: UP007
     InputStmt, OutputStmt, OrderStmt, ForStmt, IfStmt, LetStmt, BindStmt, InitStmt, UseStmt,
     ChainStmt,
-]
+]]
 
 
 class Body(Node):
@@ -265,21 +287,21 @@ class Import(Node):
 class BlockDef(Node):
     name: str
     name_span: Span
-    params: list[Param]
-    body: Body
+    params: list[Child[Param]]
+    body: Child[Body]
 
 
 class NetworkDef(Node):
     name: str
     name_span: Span
-    params: list[Param]
-    body: Body
+    params: list[Child[Param]]
+    body: Child[Body]
 
 
 class File(Node):
-    imports: list[Import]
-    blocks: list[BlockDef]
-    networks: list[NetworkDef]
+    imports: list[Child[Import]]
+    blocks: list[Child[BlockDef]]
+    networks: list[Child[NetworkDef]]
 
 
 # Schemas are built on first use (defer_build): importing archlang stays fast.
