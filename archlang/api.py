@@ -15,7 +15,7 @@ from archlang.diagnostics import ArchError, Diagnostic
 from archlang.graph.expand import Options, expand
 from archlang.graph.model import Graph
 from archlang.limits import Limits
-from archlang.program import load_program
+from archlang.program import load_program, no_cyclic_gc
 
 
 @dataclass
@@ -87,10 +87,11 @@ def run(path_or_text: str | os.PathLike, network: str | None = None, *,
     option_errors = validate_options(params or {}, inputs or {}, limits)
     if option_errors:
         return None, option_errors
-    prog = load_program(path_or_text, limits)
-    if any(d.severity == "error" for d in prog.diagnostics):
-        return None, prog.diagnostics
-    graph, diags = expand(prog, limits, Options(network, params, set_spans, inputs))
+    with no_cyclic_gc():
+        prog = load_program(path_or_text, limits)
+        if any(d.severity == "error" for d in prog.diagnostics):
+            return None, prog.diagnostics
+        graph, diags = expand(prog, limits, Options(network, params, set_spans, inputs))
     if graph is not None:
         graph.deps = prog.deps
     return graph, [*prog.diagnostics, *diags]

@@ -5,7 +5,9 @@
 For each model, runs alternate (in a rotating order) between
   - ``archlang summary SPEC --network NAME`` with the Lark parser cache warm,
   - the same with ``ARCHLANG_NO_CACHE=1`` (the parser is built from the grammar), and
-  - ``torchinfo.summary(torchvision.models.NAME(), (1, 3, 224, 224))`` in a script,
+  - ``torchinfo.summary(torchvision.models.NAME(), (1, 3, 224, 224))`` in a script, and
+  - a Python process that imports click, lark, pydantic and rich and stops: the fastest
+    any CLI built on them can be (the ceiling of the speed-up),
 each a fresh process measured by ``/usr/bin/time -v``. Then a few fresh processes of
 ``_summary_stages.py`` say where archlang's time goes.
 Targets: archlang (warm) at least 20x faster than torchinfo, and under a fifth of its memory.
@@ -49,7 +51,13 @@ def commands(model: str, spec: str) -> dict[str, tuple[list[str], dict]]:
         "archlang_nocache": (archlang, {"ARCHLANG_NO_CACHE": "1"}),
         "archlang_nopyc": (archlang, NO_BYTECODE_ENV),
         "torchinfo": ([sys.executable, str(BENCH / "_torchinfo_summary.py"), model], {}),
+        # the ceiling: a process that imports the libraries the CLI is built on, and stops
+        "floor": ([sys.executable, "-c", FLOOR], {}),
     }
+
+
+#: what every ``archlang summary`` process imports before doing any work of its own
+FLOOR = "import click, lark, pydantic.main, rich.console, rich.table"
 
 
 def bench_model(model: str, spec: str, reps: int, stage_reps: int) -> dict:
@@ -75,7 +83,7 @@ def bench_model(model: str, spec: str, reps: int, stage_reps: int) -> dict:
                   "peak_rss_bytes": stats([x["peak_rss_bytes"] for x in xs]),
                   "raw": xs}
     ti = [x["wall_s"] for x in samples["torchinfo"]]
-    for k in ("archlang", "archlang_nocache", "archlang_nopyc"):
+    for k in ("archlang", "archlang_nocache", "archlang_nopyc", "floor"):
         al = [x["wall_s"] for x in samples[k]]
         # speed-up per interleaved pair: torchinfo / archlang
         out[k]["speedup"] = paired_ratio(ti, al)
@@ -104,6 +112,7 @@ def table(results: list[dict]) -> str:
         for k, label in (("archlang", "archlang (parser cache warm)"),
                          ("archlang_nocache", "archlang, ARCHLANG_NO_CACHE=1"),
                          ("archlang_nopyc", "archlang, PYTHONDONTWRITEBYTECODE=1"),
+                         ("floor", "_ceiling: Python importing click, lark, pydantic, rich_"),
                          ("torchinfo", "torchinfo + torchvision")):
             x = r[k]
             if k == "torchinfo":
