@@ -4,7 +4,8 @@
 
 Stages: import archlang, parser build, parse (Lark), lower (Lark tree -> pydantic AST),
 expand + shape check, totals; plus the time spent in Python's cyclic garbage collector
-during each (gc.callbacks). With ``--profile N``, the N functions with the most own time
+during each (gc.callbacks). Loading and expanding run with the collector paused, as in
+``archlang.api.run``. With ``--profile N``, the N functions with the most own time
 over parse + lower + expand (cProfile), as ``file:function``. ``--gc-off`` disables the
 collector after the imports (to size a fix). Prints one JSON object.
 """
@@ -86,9 +87,12 @@ def main() -> None:
     prof = cProfile.Profile() if args.profile else None
     if prof:
         prof.enable()
-    prog = stage("load program (parse + lower + checks)", lambda: load_program(args.spec, limits))
-    graph, _ = stage("expand + shape check",
-                     lambda: expand(prog, limits, Options(None, {}, None, None)))
+    # as archlang.api.run does: the cyclic GC paused while loading and expanding
+    with program.no_cyclic_gc():
+        prog = stage("load program (parse + lower + checks)",
+                     lambda: load_program(args.spec, limits))
+        graph, _ = stage("expand + shape check",
+                         lambda: expand(prog, limits, Options(None, {}, None, None)))
     if prof:
         prof.disable()
     stage("totals", lambda: totals(graph))

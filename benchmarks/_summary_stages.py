@@ -30,6 +30,7 @@ def _process_age() -> float:
 
 
 STARTUP = _process_age()
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")  # as archlang/cli.py does
 marks = [("t0", time.perf_counter())]
 
 

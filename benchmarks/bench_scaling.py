@@ -122,8 +122,6 @@ def bench_variant(variant: str, sizes: list[int], reps: int, tmp: Path, big_reps
             cmd += ["--max-bytes", str(4 * files[s].stat().st_size)]
         out["stages"][str(s)] = run_json(cmd, timeout=3600)
         out[str(s)]["nodes"] = out["stages"][str(s)]["nodes"] - 1  # the input is a node
-        if variant == "unrolled" and s == max(sizes):  # what-if: no cyclic GC
-            out["stages_gc_off"] = run_json([*cmd, "--gc-off"], timeout=3600)
         if s == profile_size:  # a separate run: the profiler slows everything down
             out["profile"] = run_json([*cmd, "--profile", "15"],
                                       timeout=3600).get("profile_top")
@@ -171,14 +169,6 @@ def table(results: list[dict], sizes: list[int]) -> str:
                     [[k, *[f"{r['stages'][big]['stages_s'].get(k, 0):.2f} "
                           f"[{r['stages'][big]['gc_s'].get(k, 0):.2f}]" for r in results]]
                      for k in stage_keys])
-    for r in results:
-        if r.get("stages_gc_off"):
-            on, off = r["stages"][big]["stages_s"], r["stages_gc_off"]["stages_s"]
-            k = "load program (parse + lower + checks)"
-            out += (f"\n\nThe `{r['variant']}` {int(big):,}-layer check with the cyclic GC "
-                    f"disabled after the imports (`_check_stages.py --gc-off`): load program "
-                    f"{off[k]:.2f} s instead of {on[k]:.2f} s; expand {off['expand + shape check']:.2f}"
-                    f" s instead of {on['expand + shape check']:.2f} s.")
     for r in results:
         if r.get("profile"):
             out += (f"\n\nProfile of the 10,000-layer `{r['variant']}` check (cProfile, own "

@@ -334,3 +334,21 @@ def test_ast_nodes_are_validated_with_their_children_checked_by_class():
         A.Link(span=sp, label=None, label_span=None, item=one)
     assert A.Shortcut(span=sp, name=None, name_span=None, cond=None,
                       body=A.Body(span=sp, stmts=[])).cond is None
+
+
+def test_the_cyclic_gc_is_restored_after_a_check():
+    import gc
+
+    text = "network n {\n  input x: [3, 8, 8]\n  conv2d(4, 3)\n  output y\n}\n"
+    assert gc.isenabled()
+    archlang.check(text)
+    assert gc.isenabled()
+    with pytest.raises(ArchError):
+        archlang.check(text.replace("conv2d(4, 3)", "conv2d(4, 30)"))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        archlang.check(text)
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()
