@@ -273,3 +273,16 @@ def test_load_class_memo_follows_symlinks_and_the_working_directory(tmp_path, mo
     (other / "main.arch").write_text(MAIN)
     monkeypatch.chdir(other)
     assert outs(load_class("main.arch")) == [5]
+
+
+def test_load_class_memo_is_bounded(tmp_path, monkeypatch):
+    from archlang.backends import pytorch
+
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "head.arch").write_text(LIB)
+    (tmp_path / "main.arch").write_text(MAIN)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(pytorch, "_MAX_CLASSES", 2)
+    classes = [pytorch.load_class("main.arch", classes=n) for n in (2, 3, 4)]
+    assert len(pytorch._CLASSES) <= 2
+    assert pytorch.load_class("main.arch", classes=4) is classes[-1]  # most recent kept

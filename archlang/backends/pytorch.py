@@ -20,6 +20,7 @@ import keyword
 import linecache
 import os
 import sys
+import threading
 import types
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -704,6 +705,7 @@ def _module_from_source(source: str, network: str):
 #: load_class's memo: key → (the files read, the class); least recently used first
 _CLASSES: OrderedDict[tuple, tuple[list, type]] = OrderedDict()
 _MAX_CLASSES = 64
+_CLASSES_LOCK = threading.Lock()
 
 
 def _class_key(path_or_text, network, params) -> tuple:
@@ -723,17 +725,21 @@ def load_class(path_or_text, network=None, **params):
     from archlang.program import unchanged
 
     key = _class_key(path_or_text, network, params)
-    hit = _CLASSES.get(key)
+    with _CLASSES_LOCK:
+        hit = _CLASSES.get(key)
     if hit is not None and unchanged(hit[0]):
-        _CLASSES.move_to_end(key)
+        with _CLASSES_LOCK:
+            if key in _CLASSES:
+                _CLASSES.move_to_end(key)
         return hit[1]
     graph = check(path_or_text, network, **params).graph
     source, class_name = generate_named(graph)
     cls = getattr(_module_from_source(source, graph.network), class_name)
-    _CLASSES[key] = (graph.deps, cls)
-    _CLASSES.move_to_end(key)
-    while len(_CLASSES) > _MAX_CLASSES:
-        _CLASSES.popitem(last=False)
+    with _CLASSES_LOCK:
+        _CLASSES[key] = (graph.deps, cls)
+        _CLASSES.move_to_end(key)
+        while len(_CLASSES) > _MAX_CLASSES:
+            _CLASSES.popitem(last=False)
     return cls
 
 
