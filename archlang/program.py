@@ -95,12 +95,11 @@ def load_program(path_or_text, limits: Limits) -> Program:
 def _load_file(prog: Program, source: Source, directory: Path, root: Path,
                stack: tuple[Path, ...], seen: dict, rep: Reporter, limits: Limits,
                via: Span | None) -> None:
-    with no_cyclic_gc():
-        tree, diags = parse(source, limits.max_depth)
-        if tree is None:
-            rep.diagnostics.extend(diags)
-            return
-        file, diags = lower(tree, source)
+    tree, diags = parse(source, limits.max_depth)
+    if tree is None:
+        rep.diagnostics.extend(diags)
+        return
+    file, diags = lower(tree, source)
     rep.diagnostics.extend(diags)
     if file is None:
         return
@@ -201,7 +200,8 @@ def _import(prog, imp: A.Import, directory: Path, root: Path, stack, seen, rep, 
 
 @contextlib.contextmanager
 def no_cyclic_gc():
-    """Pause the cyclic garbage collector while a spec is parsed, lowered and expanded.
+    """Pause the cyclic garbage collector while a spec is parsed, lowered and expanded
+    (``archlang.api.run`` wraps both steps in it).
 
     These build large, long-lived trees and graphs, and the collector would traverse them
     again and again as they grow, finding nothing to free: 40 % of the parse + lower time
