@@ -1,6 +1,7 @@
 """Parse: spec text → Lark tree, or one located syntax diagnostic.
 
-LALR(1) with ``strict=True`` (no silently resolved conflicts). Lark's own exceptions never
+LALR(1); the grammar is proved free of conflicts and terminal collisions by building it with
+Lark's ``strict=True`` in the tests (tests/test_parse.py). Lark's own exceptions never
 leave this module: they become E001–E004 diagnostics pointing into the user's text.
 
 >>> from archlang.source import Source
@@ -12,6 +13,7 @@ leave this module: they become E001–E004 diagnostics pointing into the user's 
 from __future__ import annotations
 
 import functools
+import threading
 from importlib import resources
 
 from lark import Lark, Token, Tree
@@ -29,37 +31,50 @@ class Newlines:
     """Post-lexer: drops newlines inside ``(...)`` and ``[...]``; tracks open brackets.
 
     Brackets nested deeper than ``max_depth`` stop the parse with E051 before any tree
-    is built, so no later pass can overflow the stack.
+    is built, so no later pass can overflow the stack. One instance serves every parse of
+    the cached parser, so the per-parse state (open brackets, last token) is thread-local:
+    parses in different threads never see each other's brackets.
     """
 
     always_accept = ("_NL",)
 
     def __init__(self, max_depth: int) -> None:
         self.max_depth = max_depth
-        self.stack: list[Token] = []
-        self.previous: Token | None = None
-        self.too_deep: Token | None = None
-        self.unmatched: Token | None = None
+        self._local = threading.local()
+
+    def reset(self) -> None:
+        state = self._local
+        state.stack, state.previous, state.too_deep, state.unmatched = [], None, None, None
+
+    def __getattr__(self, name: str):
+        # stack, previous, too_deep, unmatched: this thread's state of the current parse
+        if name in ("stack", "previous", "too_deep", "unmatched"):
+            local = self.__dict__["_local"]
+            if not hasattr(local, "stack"):
+                self.reset()
+            return getattr(local, name)
+        raise AttributeError(name)
 
     def process(self, stream):
-        self.stack.clear()
-        self.previous = None
+        self.reset()
+        state = self._local
+        stack = state.stack
         for tok in stream:
             kind = tok.type
             if kind in OPENERS:
-                self.stack.append(tok)
-                if len(self.stack) > self.max_depth:
-                    self.too_deep = tok
+                stack.append(tok)
+                if len(stack) > self.max_depth:
+                    state.too_deep = tok
                     return
             elif kind in CLOSERS:
-                if self.stack and self.stack[-1].type == CLOSERS[kind]:
-                    self.stack.pop()
-                elif self.unmatched is None:
-                    self.unmatched = tok
-            elif kind == "_NL" and self.stack and self.stack[-1].type in ("LPAR", "LSQB"):
+                if stack and stack[-1].type == CLOSERS[kind]:
+                    stack.pop()
+                elif state.unmatched is None:
+                    state.unmatched = tok
+            elif kind == "_NL" and stack and stack[-1].type in ("LPAR", "LSQB"):
                 continue
             yield tok
-            self.previous = tok
+            state.previous = tok
 
 
 @functools.lru_cache(maxsize=None)
@@ -101,17 +116,25 @@ def _cache_path() -> str | bool:
 
 
 def _parser(max_depth: int) -> tuple[Lark, Newlines]:
+    # Not strict=True here: Lark's strict mode needs the optional `interegular` package to
+    # look for colliding terminals, and a plain install has no such package. The grammar is
+    # fixed, so strictness is a property of the grammar, proved once by the test suite
+    # (tests/test_parse.py builds it with strict=True: no LALR conflict, no collision).
     post = Newlines(max_depth)
-    options = dict(parser="lalr", lexer="contextual", propagate_positions=True,
-                   maybe_placeholders=True, postlex=post, start=["start", "expr"])
+    options = grammar_options(post)
     cache = _cache_path()
     if cache:
         try:
-            return Lark(_grammar(), cache=cache, strict=True, **options), post
-        except Exception:  # noqa: BLE001 - a broken cache file: build without it
+            return Lark(_grammar(), cache=cache, **options), post
+        except Exception:  # noqa: BLE001 - a broken or unwritable cache file: build without it
             pass
-    # strict=True: LALR conflicts are errors, never silently resolved (tests build this way)
-    return Lark(_grammar(), strict=True, **options), post
+    return Lark(_grammar(), **options), post
+
+
+def grammar_options(post: Newlines) -> dict:
+    """The options every archlang parser is built with."""
+    return dict(parser="lalr", lexer="contextual", propagate_positions=True,
+                maybe_placeholders=True, postlex=post, start=["start", "expr"])
 
 
 @functools.lru_cache(maxsize=4)
@@ -154,7 +177,7 @@ def parse(source: Source, max_depth: int = 64, start: str = "start") -> tuple[Tr
     Returns ``(tree, [])`` or ``(None, [one diagnostic])``.
     """
     parser, post = _cached(max_depth)
-    post.too_deep = post.unmatched = None
+    post.reset()
     rep = Reporter()
     try:
         tree = parser.parse(source.text, start=start)
