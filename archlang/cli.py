@@ -25,7 +25,33 @@ from archlang.diagnostics import ArchError, Diagnostic, Reporter, render_all
 from archlang.limits import Limits
 
 EXIT_DIAGNOSTICS = 1
+EXIT_USAGE = 2
 EXIT_INTERNAL = 3
+
+#: Diagnostics that are about how archlang was called (a path, an option, a network name),
+#: not about a spec's text: without a location, they exit 2 like any usage error.
+USAGE_CODES = frozenset({"E040", "E043", "E053", "E060", "E061"})
+
+
+class UsageError(Exception):
+    """A usage or environment problem: one line saying what is wrong and what to do."""
+
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message)
+        self.message, self.hint = message, hint
+
+    def line(self) -> str:
+        return f"error: {self.message}" + (f"; {self.hint}" if self.hint else "")
+
+
+def is_usage(diags: list[Diagnostic]) -> bool:
+    errors = [d for d in diags if d.severity == "error"]
+    return bool(errors) and all(d.span is None and d.code in USAGE_CODES for d in errors)
+
+
+def usage_line(d: Diagnostic) -> str:
+    hint = "; ".join(h.rstrip(".") for h in d.help)
+    return f"error[{d.code}]: {d.message}" + (f"; {hint}" if hint else "")
 
 
 def parse_set(items: tuple[str, ...]) -> dict[str, Any]:
@@ -120,8 +146,15 @@ def guarded(f):
         try:
             return f(*args, **kwargs)
         except ArchError as e:
+            if is_usage(e.diagnostics) and diag_format != "json":
+                for d in e.diagnostics:
+                    click.echo(usage_line(d), err=True)
+                sys.exit(EXIT_USAGE)
             emit_diagnostics(e.diagnostics, diag_format)
-            sys.exit(EXIT_DIAGNOSTICS)
+            sys.exit(EXIT_USAGE if is_usage(e.diagnostics) else EXIT_DIAGNOSTICS)
+        except UsageError as e:
+            click.echo(e.line(), err=True)
+            sys.exit(EXIT_USAGE)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
         except KeyboardInterrupt:
@@ -160,19 +193,78 @@ def checked(spec, network, sets, inputs, kwargs):
     return CheckResult(graph, totals(graph), diags)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def output_path(output: str, suffixes: tuple[str, ...] | None = None) -> Path:
+    """Validate ``-o`` before any work: a known suffix, an existing writable directory."""
+    path = Path(output)
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise UsageError(f"cannot write `{output}`: unknown file type `{path.suffix or '(none)'}`",
+                         f"give -o a name ending in {', '.join(suffixes)}")
+    parent = path.parent
+    if path.is_dir():
+        raise UsageError(f"cannot write `{output}`: it is a directory",
+                         "give -o a file name")
+    if not parent.is_dir():
+        raise UsageError(f"cannot write `{output}`: directory `{parent}` does not exist",
+                         f"create it first (mkdir -p {parent}) or choose another -o")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"cannot write `{output}`: permission denied",
+                         "choose a -o path you can write")
+    return path
+
+
+def write_output(path: Path, data: str | bytes) -> None:
+    try:
+        if isinstance(data, bytes):
+            path.write_bytes(data)
+        else:
+            path.write_text(data, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write `{path}`: {exc.strerror or exc}",
+                         "choose another -o path") from None
+    click.echo(f"wrote {path}", err=True)
+
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT, epilog="""\b
+Examples:
+  archlang zoo list
+  archlang check zoo:resnet50
+  archlang summary my_net.arch --depth 1
+  archlang compile zoo:googlenet -o googlenet.py
+  archlang diagram zoo:vgg16 -o vgg16.svg
+
+\b
+SPEC is an .arch file, or zoo:NAME for a network of archlang's zoo.
+Exit codes: 0 ok, 1 errors in the spec, 2 usage errors (a bad path or
+option), 3 internal errors (a bug: please report it).
+
+\b
+Shell completion: add to ~/.bashrc (zsh, fish: see the README)
+  eval "$(_ARCHLANG_COMPLETE=bash_source archlang)"
+""")
 @click.version_option(package_name="archlang")
 def main() -> None:
     """archlang: write a network once as a .arch file; check it, compile it, draw it."""
 
 
-@main.command()
+@main.command(short_help="Check a spec: shapes, parameters, MACs.", epilog="""\b
+Examples:
+  archlang check my_net.arch
+  archlang check zoo:resnet50 --input 3x160x160
+  archlang check specs/resnet.arch --network resnet18 --set num_classes=10
+  archlang check my_net.arch --format json     # for editors and scripts
+""")
 @spec_options
 @click.option("--format", "diagnostics_format", type=click.Choice(["text", "json"]),
-              default="text", help="How to print diagnostics (json for editors).")
+              default="text", show_default=True,
+              help="text: a one-line verdict or rendered diagnostics; json: the diagnostics "
+                   "and the verdict as a JSON object.")
 @guarded
 def check(spec, network, sets, inputs, diagnostics_format, **kwargs):
-    """Check a spec statically: shapes, parameters, MACs. Exit 1 on errors."""
+    """Check a spec statically, without running it: every shape, the parameter count and the
+    MACs. Prints a one-line verdict, or every error (exit 1)."""
     result = checked(spec, network, sets, inputs, kwargs)
     if diagnostics_format == "json":
         click.echo(json.dumps({"diagnostics": [], "verdict": result.verdict()}, indent=2))
@@ -180,53 +272,75 @@ def check(spec, network, sets, inputs, diagnostics_format, **kwargs):
         click.echo(result.verdict())
 
 
-@main.command()
+@main.command(short_help="Print a summary table (shapes, params, MACs, memory).", epilog="""\b
+Examples:
+  archlang summary zoo:resnet50
+  archlang summary zoo:googlenet --depth 1
+  archlang summary my_net.arch --format json > summary.json
+""")
 @spec_options
 @click.option("--depth", type=click.IntRange(min=1), default=2, show_default=True,
               help="Fold the layer tree below this depth.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
-              show_default=True)
+              show_default=True,
+              help="table: for people; json: every layer and the totals; csv: one row per "
+                   "shown layer, numbers as plain integers.")
 @click.option("--width", type=click.IntRange(min=60), default=120, show_default=True,
               help="Table width in characters.")
 @guarded
 def summary(spec, network, sets, inputs, depth, fmt, width, **kwargs):
-    """Print a torchinfo-style summary table, computed without a forward pass."""
+    """Print a torchinfo-style summary of a network, computed without a forward pass: output
+    shapes, parameters, MACs and their share of the total, by the spec's own layer tree."""
     from archlang.backends.summary import render
 
     result = checked(spec, network, sets, inputs, kwargs)
     click.echo(render(result, depth=depth, format=fmt, width=width), nl=False)
 
 
-@main.command("compile")
+@main.command("compile", short_help="Compile a network to PyTorch source.", epilog="""\b
+Examples:
+  archlang compile zoo:resnet50 -o resnet50.py
+  archlang compile my_net.arch --set num_classes=10 > my_net.py
+""")
 @spec_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str),
               help="Write the Python file here (default: standard output).")
 @guarded
 def compile_(spec, network, sets, inputs, output, **kwargs):
-    """Compile a network to a standalone PyTorch module (Python source)."""
+    """Compile a network to one standalone Python file that imports only torch: an
+    nn.Module whose state_dict names are the spec's layer names."""
     from archlang.backends.pytorch import generate
 
+    path = output_path(output) if output else None
     result = checked(spec, network, sets, inputs, kwargs)
     source = generate(result.graph)
-    if output:
-        Path(output).write_text(source, encoding="utf-8")
-        click.echo(f"wrote {output}", err=True)
+    if path is not None:
+        write_output(path, source)
     else:
         click.echo(source, nl=False)
 
 
-@main.command()
+@main.command(short_help="Draw a network with Graphviz.", epilog="""\b
+Examples:
+  archlang diagram zoo:googlenet --depth 1 -o googlenet.svg
+  archlang diagram my_net.arch -o my_net.dot      # DOT text: no Graphviz needed
+  archlang diagram my_net.arch --direction LR | dot -Tpng > my_net.png
+""")
 @spec_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str),
-              help="out.svg, out.png, out.pdf or out.dot (default: DOT on standard output).")
+              help="out.svg, out.png, out.pdf (rendered by Graphviz's dot) or out.dot/out.gv "
+                   "(DOT text). Default: DOT on standard output.")
 @click.option("--depth", type=click.IntRange(min=1), default=None,
-              help="Fold blocks below this depth into single nodes.")
-@click.option("--direction", type=click.Choice(["TB", "LR"]), default="TB", show_default=True)
+              help="Fold blocks below this depth into single nodes (default: draw every layer).")
+@click.option("--direction", type=click.Choice(["TB", "LR"]), default="TB", show_default=True,
+              help="Layout direction: TB top to bottom, LR left to right.")
 @guarded
 def diagram(spec, network, sets, inputs, output, depth, direction, **kwargs):
-    """Draw a network with Graphviz. A spec with errors draws up to its failing layer."""
-    from archlang.backends.graphviz import Diagram, DotNotFound
+    """Draw a network: blocks are clusters, edges carry shapes. A spec with errors is drawn up
+    to its failing layer, in red, and the command exits 1."""
+    from archlang.backends.graphviz import FORMATS, INSTALL_HELP, Diagram, DotNotFound
 
+    path = output_path(output, tuple(FORMATS)) if output else None
     try:
         result = checked(spec, network, sets, inputs, kwargs)
         graph, diags = result.graph, []
@@ -235,18 +349,80 @@ def diagram(spec, network, sets, inputs, output, depth, direction, **kwargs):
         if graph is None or not graph.nodes:
             raise
     d = Diagram(graph, depth=depth, direction=direction, diagnostics=diags)
-    if output:
+    if path is not None:
+        fmt = FORMATS[path.suffix.lower()]
         try:
-            d.render(output)
-        except DotNotFound as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_DIAGNOSTICS)
-        click.echo(f"wrote {output}", err=True)
+            data = d.source if fmt is None else d.pipe(fmt)
+        except DotNotFound:
+            raise UsageError(f"Graphviz's `dot` is needed to write `{path}` and is not installed",
+                             INSTALL_HELP) from None
+        write_output(path, data)
     else:
         click.echo(d.source, nl=False)
     if diags:
         emit_diagnostics(diags, "text")
         sys.exit(EXIT_DIAGNOSTICS)
+
+
+@main.group(short_help="List the zoo's networks; print a zoo spec.", epilog="""\b
+Examples:
+  archlang zoo list
+  archlang zoo show resnet50 > my_resnet.arch
+  archlang check zoo:resnet50
+""")
+def zoo() -> None:
+    """The model zoo that ships with archlang: AlexNet, VGG, NIN, GoogLeNet, ResNet, DCGAN,
+    VAE and ensembles. Every command takes zoo:NAME as its SPEC."""
+
+
+@zoo.command("list", short_help="List the zoo's networks.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True,
+              help="table: name, file, params, MACs and input; json: the same as a list.")
+@guarded
+def zoo_list(fmt):
+    """List the zoo's networks with their parameters, MACs and input shape (each is checked)."""
+    from archlang import models
+    from archlang.api import check as check_spec
+    from archlang.analysis import dims as D
+
+    rows = []
+    for name in models.list_models():
+        result = check_spec(f"zoo:{name}")
+        inputs = {k: D.fmt_shape(result.graph.nodes[v].shape)
+                  for k, v in result.graph.inputs.items()}
+        rows.append({"name": name, "file": models.spec_path(name).name,
+                     "params": result.params, "macs": result.macs if isinstance(
+                         result.macs, int) else str(result.macs),
+                     "inputs": inputs})
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    width = max(len(r["name"]) for r in rows)
+    fwidth = max(len(r["file"]) for r in rows)
+    click.echo(f"{'network':<{width}}  {'file':<{fwidth}}  {'params':>12}  {'MACs':>15}  input")
+    for r in rows:
+        macs = f"{r['macs']:,}" if isinstance(r["macs"], int) else r["macs"]
+        shown = ", ".join(f"{k}: {v}" for k, v in r["inputs"].items())
+        click.echo(f"{r['name']:<{width}}  {r['file']:<{fwidth}}  {r['params']:>12,}  "
+                   f"{macs:>15}  {shown}")
+
+
+@zoo.command("show", short_help="Print the spec that defines a zoo network.")
+@click.argument("name")
+@guarded
+def zoo_show(name):
+    """Print the .arch file that defines network NAME, to read or to start your own spec
+    from (its other networks and blocks come with it)."""
+    from archlang import models
+
+    path = models.spec_path(name)
+    click.echo(path.read_text(encoding="utf-8"), nl=False)
+    imports = [line for line in path.read_text(encoding="utf-8").splitlines()
+               if line.startswith("import ")]
+    if imports:
+        click.echo(f"note: this spec imports other zoo files ({', '.join(i.split()[1] for i in imports)}); "
+                   f"they are in {path.parent}", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,6 +12,7 @@ import contextlib
 import gc
 import hashlib
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,7 +58,18 @@ def read_spec(path_or_text: str | os.PathLike, limits: Limits) -> tuple[Source |
         return Source("<string>", text), None, []
     path = Path(path_or_text)
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            what = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            rep.error("E040", f"cannot read `{path}`: it is {what}", None,
+                      help=["give the path of an .arch file"])
+            return None, None, rep.diagnostics
+        if path.suffix != ".arch":
+            # a file that is not a spec is never read, so its content is never echoed
+            rep.error("E043", f"`{path}` is not an .arch spec", None,
+                      help=["archlang reads spec files whose names end in .arch"])
+            return None, None, rep.diagnostics
+        size = info.st_size
         if size > limits.max_bytes:
             rep.error("E053", f"{path.name} is {size} bytes, more than the limit of "
                       f"{limits.max_bytes}", None, help=["raise the limit with --max-bytes"])

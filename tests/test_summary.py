@@ -123,7 +123,7 @@ def test_set_and_input_options():
     assert data["outputs"] == {"logits": [10]}
     assert data["inputs"] == {"image": [3, 64, 64]}
     code, _, err = run_cli("check", "specs/resnet.arch", "-n", "resnet18", "--set", "nope=1")
-    assert code == 1 and "E061" in err
+    assert code == 2 and "E061" in err  # a usage error
 
 
 def test_torch_is_never_imported_by_check_summary_or_diagram():

@@ -696,10 +696,21 @@ def _module_from_source(source: str, network: str):
     code = compile(source, filename, "exec")
     module = types.ModuleType(modname)
     module.__file__ = filename
-    sys.modules.setdefault("archlang_generated", types.ModuleType("archlang_generated"))
-    sys.modules[modname] = module
     exec(code, module.__dict__)  # noqa: S102 - executes archlang's own generated source
-    return module
+    # published only once complete; if another thread won the race, use its module
+    sys.modules.setdefault("archlang_generated", types.ModuleType("archlang_generated"))
+    return sys.modules.setdefault(modname, module)
+
+
+def require_torch() -> None:
+    """A clear error, naming the extra to install, when PyTorch is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        raise ModuleNotFoundError(
+            "archlang.load and archlang.load_class build PyTorch modules, and PyTorch is not "
+            "installed: pip install 'archlang[torch]' (check, summary, diagram and compile work "
+            "without it)", name="torch")
 
 
 #: load_class's memo: key → (the files read, the class); least recently used first
@@ -724,6 +735,7 @@ def load_class(path_or_text, network=None, **params):
     from archlang.api import check
     from archlang.program import unchanged
 
+    require_torch()
     key = _class_key(path_or_text, network, params)
     with _CLASSES_LOCK:
         hit = _CLASSES.get(key)
