@@ -43,14 +43,30 @@ class CheckResult:
         return self.totals.outputs
 
     def shape(self, layer: str) -> tuple:
-        """Output shape of a layer by its dotted module path (e.g. ``"layer1.0.conv1"``)."""
+        """Output shape of a layer by its dotted module path (e.g. ``"layer1.0.conv1"``).
+
+        An unknown name raises :class:`UnknownLayer` (a ``KeyError``) that suggests near names.
+        """
+        names: list[str] = []
         for n in self.graph.nodes:
             if n.name == layer:
                 return n.shape
+            names.append(n.name)
         for s in self.graph.scopes[1:]:
-            if ".".join(s.path) == layer and s.output is not None:
+            path = ".".join(s.path)
+            if path == layer and s.output is not None:
                 return self.graph.nodes[s.output].shape
-        raise KeyError(layer)
+            names.append(path)
+        raise UnknownLayer(layer, self.network, names)
+
+    def __repr__(self) -> str:
+        t = self.totals
+        lines = [f"<CheckResult network={self.network!r}",
+                 f"  params={t.params:,} MACs={fmt_count(t.macs)}"]
+        for k, v in t.outputs.items():
+            lines.append(f"  output {k}: {D.fmt_shape(v)}"
+                         + (" (training)" if k in t.training_outputs else ""))
+        return "\n".join(lines) + ">"
 
     def verdict(self) -> str:
         t = self.totals
@@ -70,6 +86,22 @@ class CheckResult:
         from archlang.backends.graphviz import Diagram
 
         return Diagram(self.graph, depth=depth, direction=direction)
+
+
+class UnknownLayer(KeyError):
+    """``CheckResult.shape`` of a name that is no layer of the network."""
+
+    def __init__(self, layer: str, network: str, names: list[str]):
+        from archlang.diagnostics import did_you_mean
+
+        hint = did_you_mean(layer, names)
+        self.message = (f"network `{network}` has no layer `{layer}`"
+                        + (f"; {hint[0]}" if hint else "; layer names are dotted module "
+                           "paths such as `layer1.0.conv1`"))
+        super().__init__(layer)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def fmt_count(c) -> str:

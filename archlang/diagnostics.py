@@ -116,7 +116,9 @@ class ArchError(Exception):
     def __init__(self, diagnostics: Iterable[Diagnostic]):
         self.diagnostics = list(diagnostics)
         first = self.diagnostics[0] if self.diagnostics else None
-        summary = f"{first.code}: {first.message}" if first else "error"
+        summary = f"error[{first.code}]: {first.message}" if first else "error"
+        if first is not None and first.span is not None:
+            summary = f"{first.span}: {summary}"
         more = len(self.diagnostics) - 1
         super().__init__(summary + (f" (and {more} more)" if more > 0 else ""))
 

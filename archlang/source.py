@@ -11,7 +11,7 @@ import bisect
 from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Span:
     """A half-open range of character offsets ``[start, end)`` in one source."""
 
@@ -31,12 +31,15 @@ class Span:
         line, col = self.source.location(self.start)
         return f"{self.source.name}:{line}:{col}"
 
+    def __repr__(self) -> str:
+        return f"Span({self}, {self.start}..{self.end})"
+
     def to(self, other: Span) -> Span:
         """The span covering ``self`` and ``other`` (same source)."""
         return Span(self.source, min(self.start, other.start), max(self.end, other.end))
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Source:
     """One file of spec text. ``name`` is what diagnostics print (a relative path)."""
 
@@ -51,6 +54,9 @@ class Source:
 
     def __hash__(self) -> int:
         return id(self)
+
+    def __repr__(self) -> str:  # never the whole text: spans and diagnostics print small
+        return f"Source({self.name!r}, {len(self.text)} characters)"
 
     def location(self, offset: int) -> tuple[int, int]:
         """1-based (line, column) of a character offset, clamped into the text."""

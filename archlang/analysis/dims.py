@@ -24,7 +24,7 @@ class NotAffine(Exception):
     """An operation whose result is not ``floor((a*X+b)/m)`` of one symbol."""
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, repr=False)
 class Sym:
     name: str
     a: int = 1
@@ -56,6 +56,8 @@ class Sym:
         if self.m == 1:
             return lin
         return f"({lin})//{self.m}" if self.b or self.a != 1 else f"{lin}//{self.m}"
+
+    __repr__ = __str__  # shapes print as the spec would write them: (3, (H+1)//2, W//2)
 
 
 Dim = Union[int, Sym]  # noqa: UP007
@@ -163,6 +165,8 @@ class Poly:
             coeff = [] if v == 1 and factors else [str(v)]
             parts.append("*".join(coeff + factors))
         return " + ".join(parts).replace("+ -", "- ")
+
+    __repr__ = __str__
 
 
 Count = Union[int, Poly]  # noqa: UP007

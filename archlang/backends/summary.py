@@ -142,7 +142,8 @@ def render(result: CheckResult, depth: int = 2, format: str = "table", width: in
         for r in rows(result, depth):
             w.writerow([r.name, r.kind, r.depth,
                         "x".join(str(d) for d in r.shape) if r.shape is not None else "",
-                        r.params, _count(r.macs), str(r.training_only).lower()])
+                        r.params, r.macs if isinstance(r.macs, int) else str(r.macs),
+                        str(r.training_only).lower()])
         return buf.getvalue()
     if format != "table":
         raise ValueError(f"unknown format {format!r}")
