@@ -5,6 +5,7 @@ Built by :mod:`archlang.syntax.lower` from the Lark tree; read by the expander.
 
 from __future__ import annotations
 
+import copy
 from typing import Annotated, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict
@@ -28,6 +29,38 @@ class _Built:
         return core_schema.is_instance_schema(types, cls_repr=names)
 
 
+class _SpanSchema:
+    """Builds the schema of :class:`Span` (a stdlib dataclass) once per process.
+
+    pydantic regenerates a stdlib dataclass's schema for every model that has a field of its
+    type (it inspects the dataclass's fields and ``__init__`` signature each time, and those of
+    :class:`~archlang.source.Source` inside it): more than half the cost of building the AST's
+    validators. Each model gets its own copy of the schema built the first time, so
+    validation, serialisation and JSON schemas are unchanged.
+    """
+
+    _schema: core_schema.CoreSchema | None = None
+
+    def __get_pydantic_core_schema__(self, source, handler) -> core_schema.CoreSchema:
+        if _SpanSchema._schema is None:
+            _SpanSchema._schema = _inline(handler(source), handler)
+        return copy.deepcopy(_SpanSchema._schema)
+
+
+def _inline(schema, handler):
+    """``schema`` with every reference to a definition replaced by the definition itself."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "definition-ref":
+            return _inline(handler.resolve_ref_schema(schema), handler)
+        return {k: _inline(v, handler) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [_inline(v, handler) for v in schema]
+    return schema
+
+
+#: a field holding a :class:`Span`
+SpanField = Annotated[Span, _SpanSchema()]
+
 T = TypeVar("T")
 #: a field holding an AST node of class ``T`` (or of one class of the union ``T``)
 Child = Annotated[T, _Built()]
@@ -36,7 +69,7 @@ Child = Annotated[T, _Built()]
 class Node(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True, strict=True,
                               defer_build=True)
-    span: Span
+    span: SpanField
 
 
 # ---- expressions ---------------------------------------------------------------------
@@ -104,7 +137,7 @@ class Index(Node):
 
 class Arg(Node):
     name: str | None
-    name_span: Span | None = None
+    name_span: SpanField | None = None
     value: Expr
 
 
@@ -133,7 +166,7 @@ class Call(Node):
     """``conv2d(64, 3, stride=2)``, ``BasicConv(c1, 1)``: an op or a block call."""
 
     name: str
-    name_span: Span
+    name_span: SpanField
     args: list[Child[Arg]]
 
 
@@ -175,7 +208,7 @@ class ConcatCall(Node):
 
 class Shortcut(Node):
     name: str | None
-    name_span: Span | None
+    name_span: SpanField | None
     cond: Expr | None
     body: Child[Body]
 
@@ -192,7 +225,7 @@ Item = Child[Union[Call, Bare, Group, Seq, ConcatBlock, ConcatCall, AverageBlock
 
 class Link(Node):
     label: str | None
-    label_span: Span | None
+    label_span: SpanField | None
     item: Item
 
 
@@ -210,7 +243,7 @@ class InputStmt(Node):
 
 class OutputStmt(Node):
     name: str
-    name_span: Span
+    name_span: SpanField
     chain: Child[Chain] | None
     training: bool
 
@@ -219,7 +252,7 @@ class OrderStmt(Node):
     """``output logits, aux2, aux1``: the order of the returned outputs."""
 
     names: list[str]
-    name_spans: list[Span]
+    name_spans: list[SpanField]
 
 
 class ForStmt(Node):
@@ -241,7 +274,7 @@ class LetStmt(Node):
 
 class BindStmt(Node):
     name: str
-    name_span: Span
+    name_span: SpanField
     chain: Child[Chain]
 
 
@@ -254,7 +287,7 @@ class UseStmt(Node):
     """``use Block(args)``: the block's layers, inlined into the current scope."""
 
     name: str
-    name_span: Span
+    name_span: SpanField
     args: list[Child[Arg]]
 
 
@@ -286,14 +319,14 @@ class Import(Node):
 
 class BlockDef(Node):
     name: str
-    name_span: Span
+    name_span: SpanField
     params: list[Child[Param]]
     body: Child[Body]
 
 
 class NetworkDef(Node):
     name: str
-    name_span: Span
+    name_span: SpanField
     params: list[Child[Param]]
     body: Child[Body]
 
