@@ -36,12 +36,23 @@ SNIPPETS = ["(", ")", "{", "}", "[", "]", ",", ";", "\n", "->", ":", "=", "\"", 
 SPANLESS = {"E040", "E043", "E053", "E060", "E061"}
 
 
-def corpus(root: Path) -> list[tuple[str, str | None]]:
+def corpus_dirs(root: Path | None = None) -> list[Path]:
+    """The directories whose specs seed the fuzzer: the zoo inside the installed package,
+    and ``examples/`` under ``root`` (a clone of archlang) when there is one."""
+    from archlang.models import zoo_dir
+
+    dirs = [zoo_dir()]
+    if root is not None and (root / "examples").is_dir():
+        dirs.append(root / "examples")
+    return dirs
+
+
+def corpus(root: Path | None) -> list[tuple[str, str | None]]:
     """(spec text, network name) pairs from the zoo and the examples."""
     from archlang.program import load_program
 
     out = []
-    for path in sorted([*root.glob("specs/*.arch"), *root.glob("examples/*.arch")]):
+    for path in sorted(p for d in corpus_dirs(root) for p in d.glob("*.arch")):
         text = path.read_text()
         nets = list(load_program(text, Limits()).networks) or [None]
         for net in nets[:3]:
@@ -182,7 +193,7 @@ def unsafe_code(source: str) -> str | None:
     return None
 
 
-def cases(root: Path, seed: int) -> Iterator[tuple[str, str | None]]:
+def cases(root: Path | None, seed: int) -> Iterator[tuple[str, str | None]]:
     rng = random.Random(seed)
     base = corpus(root)
     # small specs more often: more cases per second, every spec still visited
@@ -198,7 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m archlang.fuzz", description=__doc__)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=int(time.time()))
-    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent)
+    parser.add_argument("--root", type=Path, default=Path.cwd(),
+                        help="a clone of archlang: its examples/ join the zoo as seeds "
+                             "(default: the current directory, when it has examples/)")
     args = parser.parse_args(argv)
     deadline = time.monotonic() + args.seconds
     count = failures = 0

@@ -1,6 +1,8 @@
 """Train the `vae_digits` VAE of specs/vae.arch on scikit-learn's 8x8 digits, on the CPU.
 
-    python examples/train_vae_digits.py [--seconds 60] [--epochs N] [--out docs/vae_digits.png]
+    python examples/train_vae_digits.py [--seconds 60] [--epochs N] [--out out/vae_digits.png]
+
+(docs/vae_digits.png was made with ``--out docs/vae_digits.png``.)
 
 The VAE is built by ``archlang.load``; the data ships with scikit-learn, so nothing is
 downloaded. Training stops after ``--epochs`` epochs or ``--seconds`` seconds, whichever
@@ -52,7 +54,7 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor) -> float:
 
 
 def train(spec: Path = SPEC, epochs: int | None = None, seconds: float | None = 60.0,
-          out: Path | None = ROOT / "docs" / "vae_digits.png", batch_size: int = 64,
+          out: Path | None = ROOT / "out" / "vae_digits.png", batch_size: int = 64,
           seed: int = 0, quiet: bool = False) -> dict:
     """Train until ``epochs`` or ``seconds`` run out; the per-epoch losses and the figure."""
     torch.manual_seed(seed)
@@ -82,6 +84,7 @@ def train(spec: Path = SPEC, epochs: int | None = None, seconds: float | None = 
     result = {"epochs": len(losses), "losses": losses, "test_loss": evaluate(model, x_test),
               "seconds": time.perf_counter() - start, "png": None}
     if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
         figure(model, x_test, spec, seed).save(out)
         result["png"] = Path(out)
     return result
@@ -132,7 +135,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="at most this many epochs")
     parser.add_argument("--seconds", type=float, default=60.0,
                         help="at most about this long (default 60; 0: no time limit)")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "vae_digits.png")
+    parser.add_argument("--out", type=Path, default=ROOT / "out" / "vae_digits.png",
+                        help="where to write the figure (default: out/vae_digits.png)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     print(archlang.check(args.spec, "vae_digits").verdict())

@@ -68,3 +68,13 @@ def test_shown_spec_is_a_start(tmp_path):
     mine = tmp_path / "mine.arch"
     mine.write_text(text)
     assert archlang.check(str(mine), "googlenet").params == 13_004_888
+
+
+def test_fuzzer_runs_without_a_clone(tmp_path, monkeypatch, capsys):
+    """`python -m archlang.fuzz` is in the wheel: it seeds from the packaged zoo."""
+    from archlang import fuzz
+
+    monkeypatch.chdir(tmp_path)
+    assert fuzz.corpus_dirs(tmp_path) == [models.zoo_dir()]
+    assert fuzz.main(["--seconds", "1", "--seed", "3"]) == 0
+    assert " cases, 0 failures" in capsys.readouterr().out
