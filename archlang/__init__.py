@@ -4,16 +4,20 @@
 >>> result = archlang.check("specs/resnet.arch", network="resnet50")  # doctest: +SKIP
 >>> result.params  # doctest: +SKIP
 25557032
+>>> archlang.check("zoo:resnet50").params  # the zoo ships in the package  # doctest: +SKIP
+25557032
 
 ``check`` never imports torch; ``load`` and ``load_class`` do (lazily).
 """
 
+from archlang import models
 from archlang.api import CheckResult, check
 from archlang.diagnostics import ArchError, Diagnostic
 from archlang.limits import Limits
+from archlang.models import list_models
 
 __all__ = ["ArchError", "CheckResult", "Diagnostic", "Limits", "check", "compile_source",
-           "load", "load_class"]
+           "list_models", "load", "load_class", "models"]
 __version__ = "0.1.0"
 
 
