@@ -1,6 +1,6 @@
 """Run every benchmark: results as JSON in benchmarks/results/, tables as markdown.
 
-    python benchmarks/run_all.py [--quick] [--only summary,build,runtime,scaling,gpu]
+    python benchmarks/run_all.py [--quick] [--only summary,startup,build,runtime,scaling,gpu]
 
 Each benchmark runs in its own process, one after the other (never in parallel: they
 measure time). ``gpu`` runs ``gpu.py`` when CUDA is available and is skipped otherwise.
@@ -24,6 +24,7 @@ from common import RESULTS, machine, md_table, versions
 
 BENCHMARKS = {
     "summary": ("bench_summary.py", "1. Static summary vs torchinfo (whole process)"),
+    "startup": ("bench_startup.py", "1. Start-up: archlang check vs importing its libraries"),
     "build": ("bench_build.py", "2. Build time: archlang.load vs the torchvision constructor"),
     "runtime": ("bench_runtime.py", "3. Run time on the CPU"),
     "scaling": ("bench_scaling.py", "4. Scaling of the checker"),
