@@ -187,8 +187,9 @@ class ClassDef:
 
 
 class Generator:
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, inplace: bool = True):
         self.g = graph
+        self.inplace = inplace  # False: nothing runs in place (the reference build)
         self.classes: list[ClassDef] = []
         self.by_body: dict[str, str] = {}  # class body text -> class name
         self.names: set[str] = set()
@@ -196,6 +197,7 @@ class Generator:
         for n in graph.nodes:
             for i in n.inputs:
                 self.consumers.setdefault(i, []).append(n.id)
+        self.outputs = {o.node for o in graph.outputs}
         self.uses_ordered_dict = False
 
     # -- helpers ---------------------------------------------------------------------
@@ -280,7 +282,7 @@ class Generator:
         prev = s.input
         for k, i in self.steps(s):
             name = self.node(i).path[-1] if k == "node" else self.g.scopes[i].path[-1]
-            ok = prev != s.input and self.inplace_safe(prev)
+            ok = k == "node" and self.relu_inplace(self.node(i), s)
             out.append((name, self.module_expr(k, i, ok)))
             prev = self.step_io(k, i)[1]
         return out
@@ -386,17 +388,30 @@ class Generator:
         args = ", ".join(f"{k}={_py(v)}" for k, v in g.params.items())
         return doc(f"Network `{g.network}`({args}), from {g.source_name}.")
 
+    def overwritable(self, value: int, by: int, s: Scope) -> bool:
+        """Whether node ``by`` may write its result into ``value``'s tensor (run in place).
+
+        Only when nothing else can see that tensor, by dataflow: ``value`` is not an input
+        of the network or of this block, not an output, and ``by`` is its one consumer (so no
+        view of it, no other branch and no tensor autograd saved for another op's backward
+        shares its storage); and its producer makes a fresh tensor whose own backward does
+        not need it (``inplace_safe_producer``: conv, linear, batchnorm, add, concat...;
+        never a view such as flatten or narrow, nor dropout, which returns its input in eval).
+        """
+        n = self.node(value)
+        if not self.inplace or value == s.input or n.op == "input" or value in self.outputs:
+            return False
+        if not self.inplace_safe(value):
+            return False
+        return self.consumers.get(value, []) == [by]
+
     def relu_inplace(self, n: Node, s: Scope) -> bool:
-        """An in-place ReLU-like op is safe when its input dies here and nothing else needs it."""
+        """A ReLU-like op runs in place when its input is overwritable (see above) and its
+        backward allows it (leaky_relu with a negative slope does not)."""
         op = OPS[n.op]
-        if not op.can_inplace or len(n.inputs) != 1:
+        if not op.can_inplace or len(n.inputs) != 1 or not op.inplace_allowed(n.attrs):
             return False
-        src = n.inputs[0]
-        if src == s.input or self.node(src).op == "input":
-            return False
-        if not self.inplace_safe(src):
-            return False
-        return self.consumers.get(src, []) == [n.id]
+        return self.overwritable(n.inputs[0], n.id, s)
 
     # -- forward ---------------------------------------------------------------------------
     def forward(self, s: Scope, steps, registered, network: bool) -> tuple[list[str], str]:
@@ -450,7 +465,8 @@ class Generator:
                     if n.op == "add":
                         first = inputs[0]
                         inplace = (last.get(first) == idx and first not in arg_vars
-                                   and self.inplace_safe(first) and inputs.count(first) == 1
+                                   and self.overwritable(first, n.id, s)
+                                   and inputs.count(first) == 1
                                    and first not in keep and not training)
                     else:
                         inplace = self.relu_inplace(n, s) and last.get(inputs[0]) == idx
@@ -667,9 +683,10 @@ def _py(v) -> str:
     return repr(str(v))
 
 
-def generate(graph: Graph) -> str:
-    """The Python source of a checked network."""
-    return Generator(graph).generate()
+def generate(graph: Graph, inplace: bool = True) -> str:
+    """The Python source of a checked network (``inplace=False``: no op runs in place, the
+    reference that in-place builds are tested against)."""
+    return Generator(graph, inplace).generate()
 
 
 def generate_named(graph: Graph) -> tuple[str, str]:

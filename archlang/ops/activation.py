@@ -54,6 +54,11 @@ class LeakyReLU(_Act):
     can_inplace = True
     doc = "x if x > 0 else negative_slope * x."
 
+    def inplace_allowed(self, a):
+        # autograd refuses an in-place leaky_relu with a negative slope in backward (its
+        # output no longer tells the sign of the input)
+        return a.negative_slope >= 0
+
 
 class EluAttrs(Attrs):
     alpha: float = 1.0

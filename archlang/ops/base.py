@@ -135,8 +135,23 @@ class Op:
     #: The op can run in place on a dead input (ReLU-like).
     can_inplace: ClassVar[bool] = False
 
+    def inplace_allowed(self, a: Any) -> bool:
+        """Whether these attributes allow running in place (autograd may refuse some)."""
+        return self.can_inplace
+
     def label(self, a: Any, ins: list[Shape]) -> str:
         return self.name
+
+    # -- diagnostics ------------------------------------------------------------------
+    def positional_help(self, pos: list[tuple[Any, str]], kw: dict[str, str],
+                        ins: Shape | None) -> list[str]:
+        """Help lines for a call with more positional arguments than :attr:`positional`.
+
+        ``pos`` holds each positional argument as (value, source text), ``kw`` the source
+        text of each keyword argument (``bias=false``) by name, and ``ins`` the input shape
+        when it is known. ``[]`` keeps the generic help, which lists :attr:`positional`.
+        """
+        return []
 
 
 def lit(v) -> str:
@@ -167,6 +182,30 @@ def kwargs_src(a: Attrs, skip: tuple[str, ...] = (), rename: dict[str, str] | No
 
 def join_args(*parts: str) -> str:
     return ", ".join(p for p in parts if p)
+
+
+def and_list(names: list[str] | tuple[str, ...]) -> str:
+    """The names quoted and joined, as in "`a`, `b` and `c`"."""
+    quoted = [f"`{n}`" for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def respell(op: Op, texts: list[str], kw: dict[str, str], order: tuple[str, ...]) -> str | None:
+    """``op``'s call with the positional ``texts`` bound to the names in ``order`` (PyTorch's
+    parameter order), those past :attr:`Op.positional` written as keywords, then ``kw``.
+
+    ``None`` when that binding cannot be a valid call: more texts than names, a name the op
+    does not take, or one also given by keyword.
+    """
+    if len(texts) > len(order):
+        return None
+    names = order[:len(texts)]
+    if any(n not in op.attrs.model_fields or n in kw for n in names):
+        return None
+    npos = len(op.positional)
+    parts = [*texts[:npos], *(f"{n}={t}" for n, t in zip(names[npos:], texts[npos:])),
+             *kw.values()]
+    return f"{op.name}({', '.join(parts)})"
 
 
 def require_rank(ins: list[Shape], ranks: tuple[int, ...], what: str, hint: str = "") -> None:
