@@ -311,7 +311,8 @@ class Generator:
             return self.by_body[key]
         name = base_name
         k = 2
-        while name in self.names or name in RESERVED_NAMES or name == self.outputs_class():
+        while name in self.names or name in RESERVED_NAMES or name in self.output_classes() \
+                or keyword.iskeyword(name):
             name, k = f"{base_name}_{k}", k + 1
         self.names.add(name)
         cls.name = name
@@ -530,8 +531,9 @@ class Generator:
                     out_type = f"torch.Tensor | {self.outputs_class()}"
                 else:
                     fields = ", ".join(f"{o.name}={var[o.node]}" for o in inference)
-                    ret += expr_lines("return ", f"{self.outputs_class()}({fields})", body_indent)
-                    out_type = self.outputs_class()
+                    ret += expr_lines("return ", f"{self.eval_outputs_class()}({fields})",
+                                      body_indent)
+                    out_type = f"{self.outputs_class()} | {self.eval_outputs_class()}"
             lines += ret
         else:
             lines.append(f"{body_indent}return {var[s.output]}")
@@ -559,7 +561,23 @@ class Generator:
         return f"{base}_{k}"
 
     def outputs_class(self) -> str:
-        return f"{camel(self.g.network)}Outputs"
+        return self._class_name_avoiding_values(f"{camel(self.g.network)}Outputs")
+
+    def _class_name_avoiding_values(self, name: str) -> str:
+        """A module-level class name that no input of forward (a spec name) shadows."""
+        while name in self.g.inputs:
+            name += "_"
+        return name
+
+    def eval_outputs_class(self) -> str | None:
+        """The named tuple of eval mode, when training outputs leave several others."""
+        outs = self.g.outputs
+        if any(o.training for o in outs) and sum(not o.training for o in outs) > 1:
+            return self._class_name_avoiding_values(f"{camel(self.g.network)}EvalOutputs")
+        return None
+
+    def output_classes(self) -> set[str]:
+        return {self.outputs_class(), self.eval_outputs_class()} - {None}
 
     # -- init --------------------------------------------------------------------------
     def init_lines(self) -> list[str]:
@@ -633,7 +651,7 @@ class Generator:
         net = self.module_class(root, network=True)
         net.name = camel(g.network)
         while net.name in self.names or net.name in RESERVED_NAMES or \
-                net.name == self.outputs_class():
+                net.name in self.output_classes() or keyword.iskeyword(net.name):
             net.name += "_"
         self.class_name = net.name
         title = doc(f"PyTorch module for the network `{g.network}` of {g.source_name}.")[3:-3]
@@ -660,6 +678,10 @@ class Generator:
         if len(g.outputs) > 1:
             fields = [f"{INDENT}{o.name}: torch.Tensor" for o in g.outputs]
             parts.append("\n".join([f"class {self.outputs_class()}(NamedTuple):", *fields]) + "\n")
+        if self.eval_outputs_class() is not None:
+            fields = [f"{INDENT}{o.name}: torch.Tensor" for o in g.outputs if not o.training]
+            parts.append("\n".join([f"class {self.eval_outputs_class()}(NamedTuple):", *fields])
+                         + "\n")
         for cls in self.classes:
             parts.append(cls.text())
         parts.append(net.text())

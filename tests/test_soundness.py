@@ -1,0 +1,67 @@
+"""`check` is a promise: each spec here once passed `check` and then failed to compile, load or
+train. Now each either builds, runs eval forward and training forward + backward with the
+checked output shapes, or is a located diagnostic."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+import archlang
+
+torch = pytest.importorskip("torch")
+
+
+def builds_and_trains(spec: str, network: str | None = None) -> str:
+    """Check, compile (valid Python), load, run eval and training at batch 2, backward."""
+    result = archlang.check(spec, network)
+    source = archlang.compile_source(spec, network)
+    ast.parse(source)
+    model = archlang.load(spec, network)
+    xs = [torch.randn(2, *result.graph.nodes[i].shape) for i in result.graph.inputs.values()]
+    for training in (False, True):
+        model.train(training)
+        out = model(*xs)
+        names = [o.name for o in result.graph.outputs if training or not o.training]
+        outs = list(out) if isinstance(out, tuple) else [out]
+        if isinstance(out, tuple):
+            assert list(out._fields) == names
+        assert [tuple(o.shape) for o in outs] == [(2, *result.outputs[k]) for k in names]
+        if training:
+            sum(o.float().sum() for o in outs).backward()
+    return source
+
+
+BUILDS = {
+    # S5: two inference outputs and a training output: eval returned a tuple missing a field
+    "two_outputs_and_a_training_output": """network n {
+    input x: [4]
+    a = x -> linear(4)
+    b = x -> linear(3)
+    training output t = x -> linear(2)
+    output a
+    output b
+}""",
+    # S7: an input named like the outputs tuple shadowed it in forward
+    "input_named_like_the_outputs_class": """network n {
+    input NOutputs: [4]
+    a = NOutputs -> linear(4)
+    output a
+    output b = NOutputs -> linear(2)
+}""",
+    # S11: names that are Python literals when capitalised
+    "network_named_None": "network None {\n input x: [4]\n linear(4)\n output y\n}",
+    "network_named_true": "network true {\n input x: [4]\n linear(4)\n output y\n}",
+    "block_named_False": """block False() { linear(4); relu }
+network n {
+    input x: [4]
+    b: False
+    output y
+}""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BUILDS))
+def test_builds_and_trains(name):
+    builds_and_trains(BUILDS[name])
