@@ -33,7 +33,10 @@ class Flatten(Op):
     def shape(self, a, ins):
         shape = ins[0]
         if not shape:
-            return shape
+            # torch's flatten(x, 1) of a batch of scalars ([N]) has no dim 1 to start from
+            raise OpError("E023", "flatten needs an input with a dim besides the batch; this "
+                          "one is a scalar per sample", "scalar input here",
+                          help=["remove the flatten: a scalar per sample is already flat"])
         s, e = self._range(a, len(shape))
         merged = D.product(shape[s:e + 1])
         if not isinstance(merged, int):
