@@ -6,12 +6,15 @@ Built by :mod:`archlang.syntax.lower` from the Lark tree; read by the expander.
 from __future__ import annotations
 
 import copy
-from typing import Annotated, TypeVar, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict
 from pydantic_core import core_schema
 
 from archlang.source import Span
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 class _Built:
@@ -66,10 +69,55 @@ T = TypeVar("T")
 Child = Annotated[T, _Built()]
 
 
+_new = object.__new__
+_set = object.__setattr__
+#: per node class: its fields in order, each with its default (``_REQUIRED`` if it has none)
+_LAYOUT: dict[type, tuple[tuple[str, Any], ...]] = {}
+_REQUIRED = object()
+
+
 class Node(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True, strict=True,
                               defer_build=True)
     span: SpanField
+
+    @classmethod
+    def build(cls, **values: Any) -> Self:
+        """The node of these field values, built without running its validator.
+
+        For the lowerer, whose values hold the field types by construction: a token's text
+        is a ``str``, a literal is converted by the lowerer itself, a child is a node it has
+        just built by the grammar rule that admits it. The result is the node that
+        ``cls(**values)`` returns (same ``__dict__``, same set fields, equal), and the test
+        suite validates the lowered AST of every spec in the repository through these
+        classes' validators (tests/test_ast_schema.py). Constructing nodes directly
+        (``cls(**values)``) still validates.
+        """
+        layout = _LAYOUT.get(cls)
+        if layout is None:
+            layout = _LAYOUT[cls] = tuple(
+                (name, _REQUIRED if f.is_required() else f.default)
+                for name, f in cls.__pydantic_fields__.items())
+        try:
+            if len(values) != len(layout):
+                raise KeyError
+            data = {name: values[name] for name, _ in layout}
+        except KeyError:
+            data = {}
+            for name, default in layout:
+                value = values.get(name, default)
+                if value is _REQUIRED:
+                    raise TypeError(f"{cls.__name__}.build() needs `{name}`")
+                data[name] = value
+            unknown = values.keys() - data.keys()
+            if unknown:
+                raise TypeError(f"{cls.__name__}.build() got unknown fields {sorted(unknown)}")
+        node = _new(cls)
+        _set(node, "__dict__", data)
+        _set(node, "__pydantic_fields_set__", set(values))
+        _set(node, "__pydantic_extra__", None)
+        _set(node, "__pydantic_private__", None)
+        return node
 
 
 # ---- expressions ---------------------------------------------------------------------

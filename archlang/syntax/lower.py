@@ -71,110 +71,110 @@ class _Lower:
         imports = [i for i in items if isinstance(i, A.Import)]
         blocks = [i for i in items if isinstance(i, A.BlockDef)]
         nets = [i for i in items if isinstance(i, A.NetworkDef)]
-        return A.File(span=self.sp(meta), imports=imports, blocks=blocks, networks=nets)
+        return A.File.build(span=self.sp(meta), imports=imports, blocks=blocks, networks=nets)
 
     def import_stmt(self, meta, c):
-        return A.Import(span=self.sp(meta), path=self._string(c[0]))
+        return A.Import.build(span=self.sp(meta), path=self._string(c[0]))
 
     def block_def(self, meta, c):
         name, params, body = c
-        return A.BlockDef(span=self.sp(meta), name=str(name), name_span=self.tok(name),
+        return A.BlockDef.build(span=self.sp(meta), name=str(name), name_span=self.tok(name),
                           params=params or [], body=body)
 
     def network_def(self, meta, c):
         name, params, body = c
-        return A.NetworkDef(span=self.sp(meta), name=str(name), name_span=self.tok(name),
+        return A.NetworkDef.build(span=self.sp(meta), name=str(name), name_span=self.tok(name),
                             params=params or [], body=body)
 
     def params(self, meta, c):
         return [p for p in c if p is not None]
 
     def param(self, meta, c):
-        return A.Param(span=self.sp(meta), name=str(c[0]), default=c[1])
+        return A.Param.build(span=self.sp(meta), name=str(c[0]), default=c[1])
 
     def body(self, meta, c):
-        return A.Body(span=self.sp(meta), stmts=list(c))
+        return A.Body.build(span=self.sp(meta), stmts=list(c))
 
     # -- statements ------------------------------------------------------------------
     def input_stmt(self, meta, c):
-        return A.InputStmt(span=self.sp(meta), name=str(c[0]), shape=c[1])
+        return A.InputStmt.build(span=self.sp(meta), name=str(c[0]), shape=c[1])
 
     def output_stmt(self, meta, c):
         training, name, chain = c
-        return A.OutputStmt(span=self.sp(meta), name=str(name), name_span=self.tok(name),
+        return A.OutputStmt.build(span=self.sp(meta), name=str(name), name_span=self.tok(name),
                             chain=chain, training=training is not None)
 
     def order_stmt(self, meta, c):
-        return A.OrderStmt(span=self.sp(meta), names=[str(t) for t in c],
+        return A.OrderStmt.build(span=self.sp(meta), names=[str(t) for t in c],
                            name_spans=[self.tok(t) for t in c])
 
     def for_stmt(self, meta, c):
-        return A.ForStmt(span=self.sp(meta), var=str(c[0]), iterable=c[1], body=c[2])
+        return A.ForStmt.build(span=self.sp(meta), var=str(c[0]), iterable=c[1], body=c[2])
 
     def if_stmt(self, meta, c):
         cond, then, orelse = c
-        return A.IfStmt(span=self.sp(meta), cond=cond, then=then, orelse=orelse)
+        return A.IfStmt.build(span=self.sp(meta), cond=cond, then=then, orelse=orelse)
 
     def if_else(self, meta, c):
-        return A.Body(span=self.sp(meta), stmts=[c[0]])
+        return A.Body.build(span=self.sp(meta), stmts=[c[0]])
 
     def let_stmt(self, meta, c):
-        return A.LetStmt(span=self.sp(meta), name=str(c[0]), value=c[1])
+        return A.LetStmt.build(span=self.sp(meta), name=str(c[0]), value=c[1])
 
     def bind_stmt(self, meta, c):
-        return A.BindStmt(span=self.sp(meta), name=str(c[0]), name_span=self.tok(c[0]), chain=c[1])
+        return A.BindStmt.build(span=self.sp(meta), name=str(c[0]), name_span=self.tok(c[0]), chain=c[1])
 
     def init_stmt(self, meta, c):
-        return A.InitStmt(span=self.sp(meta), target=c[0], value=c[1])
+        return A.InitStmt.build(span=self.sp(meta), target=c[0], value=c[1])
 
     def use_stmt(self, meta, c):
-        return A.UseStmt(span=self.sp(meta), name=str(c[0]), name_span=self.tok(c[0]),
+        return A.UseStmt.build(span=self.sp(meta), name=str(c[0]), name_span=self.tok(c[0]),
                          args=c[1] or [])
 
     def dotted(self, meta, c):
         return [str(t) for t in c]
 
     def chain(self, meta, c):
-        return A.Chain(span=self.sp(meta), links=list(c))
+        return A.Chain.build(span=self.sp(meta), links=list(c))
 
     def chain_stmt(self, meta, c):
-        return A.ChainStmt(span=self.sp(meta), chain=c[0])
+        return A.ChainStmt.build(span=self.sp(meta), chain=c[0])
 
     def link(self, meta, c):
         label, item = c
-        return A.Link(span=self.sp(meta), label=str(label) if label is not None else None,
+        return A.Link.build(span=self.sp(meta), label=str(label) if label is not None else None,
                       label_span=self.tok(label) if label is not None else None, item=item)
 
     # -- items -----------------------------------------------------------------------
     def call(self, meta, c):
         name, args = c
-        return A.Call(span=self.sp(meta), name=str(name), name_span=self.tok(name),
+        return A.Call.build(span=self.sp(meta), name=str(name), name_span=self.tok(name),
                       args=args or [])
 
     def bare(self, meta, c):
-        return A.Bare(span=self.sp(meta), name=str(c[0]))
+        return A.Bare.build(span=self.sp(meta), name=str(c[0]))
 
     def group(self, meta, c):
-        return A.Group(span=self.sp(meta), body=c[0])
+        return A.Group.build(span=self.sp(meta), body=c[0])
 
     def seq(self, meta, c):
-        return A.Seq(span=self.sp(meta), links=[x for x in c if x is not None])
+        return A.Seq.build(span=self.sp(meta), links=[x for x in c if x is not None])
 
     def concat_block(self, meta, c):
-        return A.ConcatBlock(span=self.sp(meta), body=c[0])
+        return A.ConcatBlock.build(span=self.sp(meta), body=c[0])
 
     def average_block(self, meta, c):
-        return A.AverageBlock(span=self.sp(meta), body=c[0])
+        return A.AverageBlock.build(span=self.sp(meta), body=c[0])
 
     def concat_call(self, meta, c):
-        return A.ConcatCall(span=self.sp(meta), args=c[0] or [])
+        return A.ConcatCall.build(span=self.sp(meta), args=c[0] or [])
 
     def residual(self, meta, c):
-        return A.Residual(span=self.sp(meta), body=c[0], shortcut=c[1])
+        return A.Residual.build(span=self.sp(meta), body=c[0], shortcut=c[1])
 
     def shortcut(self, meta, c):
         name, cond, body = c
-        return A.Shortcut(span=self.sp(meta), name=str(name) if name is not None else None,
+        return A.Shortcut.build(span=self.sp(meta), name=str(name) if name is not None else None,
                           name_span=self.tok(name) if name is not None else None, cond=cond,
                           body=body)
 
@@ -185,47 +185,47 @@ class _Lower:
         x = c[0]
         if isinstance(x, A.Arg):
             return x
-        return A.Arg(span=self.sp(meta), name=None, value=x)
+        return A.Arg.build(span=self.sp(meta), name=None, value=x)
 
     def kwarg(self, meta, c):
-        return A.Arg(span=self.sp(meta), name=str(c[0]), name_span=self.tok(c[0]), value=c[1])
+        return A.Arg.build(span=self.sp(meta), name=str(c[0]), name_span=self.tok(c[0]), value=c[1])
 
     # -- expressions ------------------------------------------------------------------
     def cond(self, meta, c):
         then, cond, orelse = c
-        return self.expr(A.Cond(span=self.sp(meta), then=then, cond=cond, orelse=orelse),
+        return self.expr(A.Cond.build(span=self.sp(meta), then=then, cond=cond, orelse=orelse),
                          then, cond, orelse)
 
     def or_(self, meta, c):
-        return self.expr(A.BoolOp(span=self.sp(meta), op="or", left=c[0], right=c[1]), *c)
+        return self.expr(A.BoolOp.build(span=self.sp(meta), op="or", left=c[0], right=c[1]), *c)
 
     def and_(self, meta, c):
-        return self.expr(A.BoolOp(span=self.sp(meta), op="and", left=c[0], right=c[1]), *c)
+        return self.expr(A.BoolOp.build(span=self.sp(meta), op="and", left=c[0], right=c[1]), *c)
 
     def not_(self, meta, c):
-        return self.expr(A.Unary(span=self.sp(meta), op="not", operand=c[0]), c[0])
+        return self.expr(A.Unary.build(span=self.sp(meta), op="not", operand=c[0]), c[0])
 
     def compare(self, meta, c):
         left, op, right = c
-        return self.expr(A.Compare(span=self.sp(meta), op=str(op), left=left, right=right),
+        return self.expr(A.Compare.build(span=self.sp(meta), op=str(op), left=left, right=right),
                          left, right)
 
     def binop(self, meta, c):
         left, op, right = c
-        return self.expr(A.BinOp(span=self.sp(meta), op=str(op), left=left, right=right),
+        return self.expr(A.BinOp.build(span=self.sp(meta), op=str(op), left=left, right=right),
                          left, right)
 
     def neg(self, meta, c):
         op, operand = c
-        return self.expr(A.Unary(span=self.sp(meta), op=str(op), operand=operand), operand)
+        return self.expr(A.Unary.build(span=self.sp(meta), op=str(op), operand=operand), operand)
 
     def index(self, meta, c):
-        return self.expr(A.Index(span=self.sp(meta), obj=c[0], index=c[1]), *c)
+        return self.expr(A.Index.build(span=self.sp(meta), obj=c[0], index=c[1]), *c)
 
     def fcall(self, meta, c):
         func, args = c
         args = args or []
-        return self.expr(A.FCall(span=self.sp(meta), func=func, args=args), func,
+        return self.expr(A.FCall.build(span=self.sp(meta), func=func, args=args), func,
                          *(a.value for a in args))
 
     def int_lit(self, meta, c):
@@ -235,37 +235,37 @@ class _Lower:
             self.rep.error("E056", "integer literal too large", self.sp(meta),
                            "larger than 2**63 - 1", help=["archlang sizes are 64-bit integers"])
             value = 0
-        return self.expr(A.IntLit(span=self.sp(meta), value=value))
+        return self.expr(A.IntLit.build(span=self.sp(meta), value=value))
 
     def float_lit(self, meta, c):
         value = float(str(c[0]).replace("_", ""))
         if value != value or value in (float("inf"), float("-inf")):
             self.rep.error("E004", "float literal out of range", self.sp(meta), "not finite")
             value = 0.0
-        return self.expr(A.FloatLit(span=self.sp(meta), value=value))
+        return self.expr(A.FloatLit.build(span=self.sp(meta), value=value))
 
     def str_lit(self, meta, c):
-        return self.expr(A.StrLit(span=self.sp(meta), value=self._string(c[0])))
+        return self.expr(A.StrLit.build(span=self.sp(meta), value=self._string(c[0])))
 
     def true_lit(self, meta, c):
-        return self.expr(A.BoolLit(span=self.sp(meta), value=True))
+        return self.expr(A.BoolLit.build(span=self.sp(meta), value=True))
 
     def false_lit(self, meta, c):
-        return self.expr(A.BoolLit(span=self.sp(meta), value=False))
+        return self.expr(A.BoolLit.build(span=self.sp(meta), value=False))
 
     def name(self, meta, c):
-        return self.expr(A.Name(span=self.sp(meta), id=str(c[0])))
+        return self.expr(A.Name.build(span=self.sp(meta), id=str(c[0])))
 
     def in_attr(self, meta, c):
-        return self.expr(A.InAttr(span=self.sp(meta), attr=str(c[0])))
+        return self.expr(A.InAttr.build(span=self.sp(meta), attr=str(c[0])))
 
     def tuple_lit(self, meta, c):
         items = [x for x in c if x is not None]
-        return self.expr(A.TupleLit(span=self.sp(meta), items=items), *items)
+        return self.expr(A.TupleLit.build(span=self.sp(meta), items=items), *items)
 
     def list_expr(self, meta, c):
         items = [x for x in c if x is not None]
-        return self.expr(A.ListLit(span=self.sp(meta), items=items), *items)
+        return self.expr(A.ListLit.build(span=self.sp(meta), items=items), *items)
 
     def _string(self, tok: Token) -> str:
         # The STRING terminal admits only simple escapes, so literal_eval is total here.
