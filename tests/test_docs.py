@@ -1,8 +1,25 @@
-"""Every ```arch example in the docs and the README is a valid spec (and compiles)."""
+"""The docs and the README cannot lie.
+
+- Every ```arch example is a valid spec (and compiles).
+- Every ```console block runs: each `$ ` line is a shell command (`archlang` is this
+  checkout's CLI), and the lines after it are its output (stdout and stderr together).
+- Every ```python block runs; a block written as a doctest (`>>>` prompts) must print what
+  it shows.
+
+The conventions are in docs/testing.md.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import doctest
+import io
+import os
 import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -55,27 +72,176 @@ def test_doc_example_compiles(spec):
 
 
 def test_ops_doc_is_current():
-    import subprocess
-    import sys
-
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_ops_doc.py"), "--check"],
                           cwd=ROOT)
     assert proc.returncode == 0, "docs/ops.md is stale: run python scripts/gen_ops_doc.py"
 
 
-def test_readme_verdicts_are_real():
-    from click.testing import CliRunner
+# --- Runnable blocks ----------------------------------------------------------------------
 
-    from archlang.cli import main
+FENCE = re.compile(r"^```(?P<lang>[\w+-]*)[^\n]*\n(?P<body>.*?)^```[ \t]*$", re.S | re.M)
+ELISION = "..."   # a line of just this, in expected console output: any lines, or none
 
-    text = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```console\n(.*?)```", text, re.S)
-    assert blocks
-    for block in blocks:
-        lines = block.splitlines()
-        for k, line in enumerate(lines):
-            if line.startswith("$ archlang check "):
-                args = line[len("$ archlang "):].split()
-                result = CliRunner().invoke(main, args)
-                assert result.exit_code == 0, result.output
-                assert result.stdout.strip() == lines[k + 1].strip()
+# Blocks that do not run or do not print what they show yet, each marked as an expected
+# failure (strict: once the block is right, the entry must go). Key: (file name, a piece of
+# text of the block); value: why.
+OPT_OUT: dict[tuple[str, str], str] = {}
+
+
+@dataclass(frozen=True)
+class Block:
+    path: Path
+    index: int      # among all the fenced blocks of its file
+    lang: str
+    line: int       # line number of the block's first content line
+    body: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.path.name}:{self.line}"
+
+
+def doc_blocks(lang: str) -> list[Block]:
+    blocks = []
+    for path in DOCS:
+        if not path.exists():
+            continue
+        text = path.read_text()
+        for k, m in enumerate(FENCE.finditer(text)):
+            if m.group("lang") == lang:
+                line = text.count("\n", 0, m.start("body")) + 1
+                blocks.append(Block(path, k, lang, line, m.group("body")))
+    return blocks
+
+
+def block_params(lang: str):
+    for block in doc_blocks(lang):
+        reasons = [why for (name, piece), why in OPT_OUT.items()
+                   if name == block.path.name and piece in block.body]
+        marks = [pytest.mark.xfail(reason=reasons[0], strict=True)] if reasons else []
+        yield pytest.param(block, id=block.id, marks=marks)
+
+
+def test_opt_outs_name_real_blocks():
+    for name, piece in OPT_OUT:
+        assert any(b.path.name == name and piece in b.body
+                   for lang in ("console", "python") for b in doc_blocks(lang)), \
+            f"OPT_OUT entry {(name, piece)} matches no block: remove it"
+
+
+@pytest.fixture
+def repo_root_unchanged(monkeypatch):
+    """Run in the repo root, and fail if the block leaves new files there (out/ is for that)."""
+    monkeypatch.chdir(ROOT)
+    before = set(os.listdir(ROOT))
+    yield
+    new = set(os.listdir(ROOT)) - before - {"out", "__pycache__", ".pytest_cache", ".hypothesis"}
+    for name in new:
+        shutil.rmtree(ROOT / name) if (ROOT / name).is_dir() else (ROOT / name).unlink()
+    assert not new, f"the block wrote {sorted(new)} into the repository root; write into out/"
+
+
+def _needs_dot(text: str) -> bool:
+    return bool(re.search(r"-o \S+\.(svg|png|pdf)\b|\.render\(|\.pipe\(", text))
+
+
+def _skip_unless_available(text: str) -> None:
+    if _needs_dot(text) and shutil.which("dot") is None:
+        pytest.skip("needs Graphviz's dot")
+    if re.search(r"\bimport torch\b|\btorch\.|archlang\.load", text):
+        pytest.importorskip("torch")
+
+
+# Console blocks.
+
+def console_commands(body: str) -> list[tuple[str, str]]:
+    """(command, expected output) for each `$ ` line of a console block."""
+    chunks = re.split(r"^(?=\$ )", body, flags=re.M)
+    assert not chunks[0], f"a console block starts with a `$ ` command, not {chunks[0]!r}"
+    return [(c.partition("\n")[0][2:], c.partition("\n")[2]) for c in chunks[1:]]
+
+
+@pytest.fixture(scope="session")
+def cli_path(tmp_path_factory) -> str:
+    """PATH whose `archlang` is this checkout's CLI, run by the test's interpreter."""
+    bin_dir = tmp_path_factory.mktemp("bin")
+    script = bin_dir / "archlang"
+    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m archlang "$@"\n')
+    script.chmod(0o755)
+    return f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def run_console(command: str, path: str) -> str:
+    env = {**os.environ, "PATH": path, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1",
+           "TERM": "dumb", "PYTHONPATH": str(ROOT)}
+    env.pop("FORCE_COLOR", None)
+    proc = subprocess.run(["bash", "-c", command], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=300)
+    # 0: ok; 1: errors in a spec (a block may show them); anything else is a failure
+    assert proc.returncode in (0, 1), f"$ {command}\nexit status {proc.returncode}\n{proc.stdout}"
+    return proc.stdout
+
+
+def output_matches(expected: str, actual: str) -> bool:
+    pattern = "".join(r"(?:.*\n)*?" if line == ELISION else re.escape(line) + r"\n"
+                      for line in expected.splitlines())
+    return re.fullmatch(pattern, actual) is not None
+
+
+def _rewrite_block(block: Block, body: str) -> None:
+    text = block.path.read_text()
+    m = list(FENCE.finditer(text))[block.index]
+    block.path.write_text(text[:m.start("body")] + body + text[m.end("body"):])
+
+
+@pytest.mark.parametrize("block", list(block_params("console")))
+def test_console_block(block, cli_path, repo_root_unchanged, update_goldens):
+    _skip_unless_available(block.body)
+    failures, rewritten = [], ""
+    for command, expected in console_commands(block.body):
+        actual = run_console(command, cli_path)
+        matches = output_matches(expected, actual)
+        rewritten += f"$ {command}\n" + (expected if matches else actual)
+        if not matches:
+            failures.append(f"$ {command}\n--- shown\n{expected}--- printed\n{actual}")
+    if update_goldens and failures:
+        _rewrite_block(block, rewritten)
+        return
+    assert not failures, f"{block.id} shows stale output (pytest --update-goldens " \
+        "rewrites it):\n" + "\n".join(failures)
+
+
+# Python blocks.
+
+def run_python(block: Block) -> str:
+    """Run a block in a fresh namespace; a doctest's report of failures, or ''."""
+    globs = {"__name__": "__doc__"}
+    if re.search(r"^\s*>>> ", block.body, re.M):
+        test = doctest.DocTestParser().get_doctest(block.body, globs, block.id,
+                                                   str(block.path), block.line - 1)
+        runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+        report: list[str] = []
+        runner.run(test, out=report.append)
+        return "".join(report)
+    # a script: padded so that tracebacks give the line in the markdown file
+    code = compile("\n" * (block.line - 1) + block.body, str(block.path), "exec")
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(code, globs)  # noqa: S102 - our own docs
+    return ""
+
+
+@pytest.mark.parametrize("block", list(block_params("python")))
+def test_python_block(block, repo_root_unchanged):
+    _skip_unless_available(block.body)
+    report = run_python(block)
+    assert not report, f"{block.id} does not print what it shows:\n{report}"
+
+
+def test_output_matching():
+    assert output_matches("a\nb\n", "a\nb\n")
+    assert not output_matches("a\nb\n", "a\nb \n")
+    assert output_matches("a\n...\nz\n", "a\nz\n")
+    assert output_matches("a\n...\nz\n", "a\nb\nc\nz\n")
+    assert not output_matches("a\n...\nz\n", "a\nb\n")
+    assert output_matches("", "")
+    assert not output_matches("", "x\n")
