@@ -10,15 +10,23 @@
 ``check`` never imports torch; ``load`` and ``load_class`` do (lazily).
 """
 
-from archlang import models
 from archlang.api import CheckResult, check
 from archlang.diagnostics import ArchError, Diagnostic
 from archlang.limits import Limits
-from archlang.models import list_models
 
 __all__ = ["ArchError", "CheckResult", "Diagnostic", "Limits", "check", "compile_source",
            "list_models", "load", "load_class", "models"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # the zoo's module is imported when first asked for: checking a spec file never needs it
+    if name in ("models", "list_models"):
+        import importlib
+
+        models = importlib.import_module("archlang.models")
+        return models if name == "models" else models.list_models
+    raise AttributeError(f"module 'archlang' has no attribute {name!r}")
 
 
 def compile_source(path_or_text, network=None, **params) -> str:

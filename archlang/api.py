@@ -113,14 +113,15 @@ def run(path_or_text: str | os.PathLike, network: str | None = None, *,
         limits: Limits | None = None, params: dict[str, Any] | None = None,
         set_spans=None) -> tuple[Graph | None, list[Diagnostic]]:
     """Parse, load imports and expand: the graph (possibly partial) and all diagnostics."""
-    from archlang.models import is_zoo, resolve
-
     limits = limits or Limits()
-    if is_zoo(path_or_text):
-        try:
-            path_or_text, network = resolve(path_or_text, network)
-        except ArchError as e:
-            return None, e.diagnostics
+    if isinstance(path_or_text, str) and path_or_text.startswith("zoo:"):
+        from archlang.models import is_zoo, resolve  # the zoo's module: only for zoo:NAME
+
+        if is_zoo(path_or_text):
+            try:
+                path_or_text, network = resolve(path_or_text, network)
+            except ArchError as e:
+                return None, e.diagnostics
     if isinstance(inputs, (tuple, list)):
         inputs = {"": tuple(inputs)}
     option_errors = validate_options(params or {}, inputs or {}, limits)

@@ -19,7 +19,6 @@ error[E010]: unknown layer `con2d`
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -132,6 +131,8 @@ class ArchError(Exception):
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> list[str]:
     """Near-miss suggestions as help lines (empty when nothing is close)."""
+    import difflib  # only when a name is not found
+
     close = difflib.get_close_matches(name, sorted(set(candidates)), n=3, cutoff=0.6)
     if not close:
         return []

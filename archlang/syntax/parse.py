@@ -13,8 +13,8 @@ leave this module: they become E001–E004 diagnostics pointing into the user's 
 from __future__ import annotations
 
 import functools
+import os
 import threading
-from importlib import resources
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -79,7 +79,17 @@ class Newlines:
 
 @functools.lru_cache(maxsize=None)
 def _grammar() -> str:
-    return resources.files("archlang").joinpath("grammar.lark").read_text(encoding="utf-8")
+    # next to the package's modules; importlib.resources (slower to import) only for an
+    # installation that has no such file, such as a zip archive
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "grammar.lark")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError:
+        from importlib import resources
+
+        return resources.files("archlang").joinpath("grammar.lark").read_text(encoding="utf-8")
 
 
 def _cache_path() -> str | bool:
