@@ -63,3 +63,122 @@ def test_parses_in_threads_do_not_share_brackets():
                     assert parsed and codes == []
                 else:
                     assert not parsed and codes == ["E002"]
+
+
+# ---- the shared scanner (archlang.syntax.lexer) lexes as Lark's contextual lexer -------------
+
+KEYWORD_CASES = [
+    # keywords where the grammar expects a name, names that start with a keyword, and
+    # keywords where only a keyword may stand
+    "network input {\n input x: [3]\n}\n",
+    "network n {\n input in: [3]\n output output\n}\n",
+    "block B(training=1, inputs=2) {\n conv2d(training, inputs)\n}\n",
+    "network n {\n input x: [3, 8, 8]\n networks: conv2d(4, 3)\n output y\n}\n",
+    "networkx n {}\n",
+    "import 'a.arch'\nimports\n",
+    "network n {\n input x: [3]\n let ifx = 1 if true else 2\n output y = relu\n}\n",
+    "network n {\n for i in range(3) { relu }\n for in in x {}\n}\n",
+    "network n {\n training output t = relu\n trainingx output t\n}\n",
+    "network n {\n residual { relu } shortcut if in.channels != 3 { conv2d(3, 1) }\n}\n",
+    "network n {\n x = concat(a, b, dim=1)\n average { relu; tanh }\n concatx\n}\n",
+    "network n {\n init conv.weight: 'kaiming'\n use Block(1)\n usex\n}\n",
+    "network n { input x: [1e5, .5, 1_000, 0x1] }\n",
+    "network n {\n let s = \"unterminated\n}\n",
+    "network n {\n x = 1 ** 2 // 3 % 4 -> not true and false or 1 <= 2\n}\n",
+    "network n {\n conv2d(3) \\\n -> relu  # comment\n}\n",
+    "network n {\n $ \n}\n",
+    "",
+    "network",
+    "network n { input x: [3] ; output y }",
+]
+
+
+def _outcome(parser, text: str):
+    """What a parser makes of ``text``: every token of the tree with its positions, or the
+    error with its position, token and expected terminals."""
+    from lark import Token
+    from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+    try:
+        tree = parser.parse(text, start="start")
+    except UnexpectedInput as exc:
+        token = getattr(exc, "token", None)
+        return ("error", type(exc).__name__, exc.pos_in_stream, exc.line, exc.column,
+                None if token is None else (token.type, str(token), token.start_pos),
+                sorted(getattr(exc, "expected", None) or []),
+                sorted(exc.allowed) if isinstance(exc, UnexpectedCharacters) else None,
+                isinstance(exc, UnexpectedToken))
+    tokens = [(t.type, str(t), t.start_pos, t.end_pos, t.line, t.column, t.end_line,
+               t.end_column) for t in tree.scan_values(lambda v: isinstance(v, Token))]
+    return ("tree", tree, tokens)
+
+
+def _corpus() -> list[str]:
+    from pathlib import Path
+
+    from archlang.fuzz import cases
+
+    root = Path(__file__).resolve().parent.parent
+    texts = []
+    for pattern in ("archlang/zoo/*.arch", "specs/*.arch", "examples/**/*.arch",
+                    "tests/cases/**/*.arch"):
+        for path in sorted(root.glob(pattern)):
+            texts.append(path.read_bytes().decode("utf-8", "replace"))
+    texts += [t for t, _ in zip((t for t, _ in cases(root, seed=3)), range(600))]
+    return texts + KEYWORD_CASES
+
+
+def test_shared_scanner_is_installed():
+    from archlang.syntax.lexer import SharedScanLexer
+
+    parser, _ = P._parser(64)
+    ctx = parser.parser.lexer.lexer
+    assert all(isinstance(lx, SharedScanLexer) for lx in ctx.lexers.values())
+
+
+def test_shared_scanner_lexes_as_larks_contextual_lexer(monkeypatch):
+    """Every spec of the repository, 600 mutated ones and keyword corner cases: the same
+    tokens at the same positions, or the same error, as Lark's own contextual lexer."""
+    from lark import Lark
+
+    monkeypatch.setenv("ARCHLANG_NO_CACHE", "1")
+    ours, _ = P._parser(64)
+    larks = Lark(P._grammar(), **P.grammar_options(P.Newlines(64)))
+    texts = _corpus()
+    assert len(texts) > 700
+    errors = 0
+    for text in texts:
+        expected = _outcome(larks, text)
+        assert _outcome(ours, text) == expected, text
+        errors += expected[0] == "error"
+    assert 100 < errors < len(texts) - 100  # both valid and broken texts were compared
+
+
+def test_shared_scanner_declines_other_lexers():
+    from lark import Lark
+
+    from archlang.syntax.lexer import share_root_scanner
+
+    basic = Lark(P._grammar(), parser="lalr", lexer="basic", start=["start", "expr"])
+    assert share_root_scanner(basic) is False
+    flagged = Lark('start: "a"i NAME\nNAME: /[a-z]+/\n%ignore " "', parser="lalr",
+                   lexer="contextual")
+    assert share_root_scanner(flagged) is False
+    assert flagged.parse("A bc").children[-1] == "bc"
+
+
+def test_shared_scanner_defers_to_a_keyword_the_root_folds_into_a_name():
+    """A state without NAME lists the keyword ``iff`` itself, ahead of ``R``; the root scanner
+    has folded ``iff`` into NAME (which fails here) and finds ``R``: the state's own order
+    must win (archlang's grammar never meets this case, a general grammar can)."""
+    from lark import Lark
+
+    from archlang.syntax.lexer import share_root_scanner
+
+    grammar = 'start: "iff" ":" | R "!" | "x" NAME\nR: /if/\nNAME: /[a-z]+(?![a-z:])/\n%ignore " "'
+    plain = Lark(grammar, parser="lalr", lexer="contextual")
+    ours = Lark(grammar, parser="lalr", lexer="contextual")
+    assert share_root_scanner(ours) is True
+    for text in ("iff:", "if!", "x abc", "iff!", "x iff"):
+        assert _outcome(ours, text) == _outcome(plain, text), text
+    assert _outcome(ours, "iff:")[0] == "tree"

@@ -21,6 +21,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from archlang.diagnostics import Diagnostic, Reporter
 from archlang.source import Source
+from archlang.syntax.lexer import share_root_scanner
 
 OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
 CLOSERS = {v: k for k, v in OPENERS.items()}
@@ -133,12 +134,16 @@ def _parser(max_depth: int) -> tuple[Lark, Newlines]:
     post = Newlines(max_depth)
     options = grammar_options(post)
     cache = _cache_path()
+    parser = None
     if cache:
         try:
-            return Lark(_grammar(), cache=cache, **options), post
+            parser = Lark(_grammar(), cache=cache, **options)
         except Exception:  # noqa: BLE001 - a broken or unwritable cache file: build without it
             pass
-    return Lark(_grammar(), **options), post
+    if parser is None:
+        parser = Lark(_grammar(), **options)
+    share_root_scanner(parser)  # same tokens, far fewer regular expressions to compile
+    return parser, post
 
 
 def grammar_options(post: Newlines) -> dict:
