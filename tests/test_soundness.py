@@ -65,3 +65,15 @@ network n {
 @pytest.mark.parametrize("name", sorted(BUILDS))
 def test_builds_and_trains(name):
     builds_and_trains(BUILDS[name])
+
+
+def test_no_module_attribute_can_be_a_layer_name():
+    """Every attribute of the installed torch's nn.Module (public or private) is refused as a
+    layer name with a located E018, so no spec name replaces one."""
+    names = sorted(set(dir(torch.nn.Module)) | {"init_weights", "getattr"})
+    for name in names:
+        spec = f"network n {{\n    input x: [4]\n    {name}: linear(4)\n    output y\n}}\n"
+        with pytest.raises(archlang.ArchError) as err:
+            archlang.check(spec)
+        assert [(d.code, d.span.line if d.span else None) for d in err.value.diagnostics
+                ][:1] == [("E018", 3)], name

@@ -48,6 +48,7 @@ type xpu zero_grad
 
 #: names the generated code uses itself
 RESERVED = frozenset({"self", "torch", "nn", "F", "x", "Outputs", "NamedTuple", "super",
+                      "getattr", "init_weights", "OrderedDict",
                       "annotations", "Tensor"})
 
 
@@ -88,14 +89,19 @@ class Namer:
                          help=["give each layer in a block its own name; inside loops, leave "
                                "layers unnamed or wrap them in a named group"], chain=ex.chain)
             return f"{label}_{self.index - 1}"
-        if keyword.iskeyword(label) or label.startswith("__") or label in MODULE_ATTRS or \
+        if keyword.iskeyword(label) or label.startswith("_") or label in MODULE_ATTRS or \
                 label in RESERVED:
-            why = ("a Python keyword" if keyword.iskeyword(label) else "a reserved name"
-                   if label.startswith("__") or label in RESERVED else
+            # every private attribute of torch.nn.Module (_modules, _call_impl, _apply...)
+            # starts with `_`: such names are all refused, so no torch release can add one
+            # that a spec's name replaces
+            why = ("a Python keyword" if keyword.iskeyword(label) else
+                   "reserved (names may not start with `_`)" if label.startswith("_") else
+                   "a name the generated code uses" if label in RESERVED else
                    "an attribute of torch.nn.Module")
             ex.rep.error("E018", f"`{label}` cannot name a layer: it is {why}", span,
                          "invalid layer name", help=[f"rename it, e.g. `{label}_`" if not
-                                                     label.startswith("__") else "rename it"],
+                                                     label.startswith("_") else
+                                                     f"rename it, e.g. `{label.strip('_') or 'layer'}_`"],
                          chain=ex.chain)
         self.labels[label] = span
         return label
@@ -460,7 +466,9 @@ class Expander:
                     raise EvalError("E014", f"`{arg.name}` is given twice", arg.name_span or arg.span,
                                     "second value")
                 kw[arg.name] = (v, arg)
-        attrs, arg_spans = self.make_attrs(op, pos, kw, span)
+        attrs, arg_spans = self.make_attrs(op, pos, kw, span,
+                                           cur_shape if isinstance(cur_shape, tuple) and
+                                           cur_shape is not POISON else None)
         if op.inputs == (1, 1):
             if tensors:
                 raise EvalError("E015", f"`{op.name}` takes its input from the chain, not as an "
@@ -480,17 +488,19 @@ class Expander:
         return self.make_node(op, attrs, inputs, link.label, link.label_span, ns, span, arg_spans,
                               env, implicit=False)
 
-    def make_attrs(self, op: Op, pos, kw, span: Span):
+    def make_attrs(self, op: Op, pos, kw, span: Span, ins=None):
         fields = op.attrs.model_fields
         values: dict[str, Any] = {}
         spans: dict[str, Span] = {}
         if len(pos) > len(op.positional):
             extra = pos[len(op.positional)][1]
             sig = ", ".join(op.positional) or "no positional arguments"
+            help_ = op.positional_help([(v, _text(a.value.span)) for v, a in pos],
+                                       {k: _text(a.span) for k, (_, a) in kw.items()}, ins) or \
+                [f"positional arguments of `{op.name}`: {sig}; name the others"]
             raise EvalError("E014", f"`{op.name}` takes {len(op.positional)} positional "
                             f"argument{'s' if len(op.positional) != 1 else ''}, got {len(pos)}",
-                            extra.span, "unexpected argument",
-                            help=[f"positional arguments of `{op.name}`: {sig}; name the others"])
+                            extra.span, "unexpected argument", help=help_)
         for (v, arg), name in zip(pos, op.positional):
             values[name], spans[name] = v, arg.span
         for name, (v, arg) in kw.items():
@@ -589,6 +599,40 @@ class Expander:
         g.nodes.append(node)
         ns.scope.items.append(("node", node.id))
         return node
+
+    def check_scope_reads(self) -> None:
+        """A group or block instance receives one tensor, its input: a layer inside it that
+        reads another value from outside it has nothing to read in the compiled module."""
+        g = self.graph
+        chains: dict[int, tuple[int, ...]] = {}  # scope id -> its scopes, root first
+
+        def chain(sid: int) -> tuple[int, ...]:
+            if sid not in chains:
+                parent = g.scopes[sid].parent
+                chains[sid] = (*(chain(parent) if parent is not None else ()), sid)
+            return chains[sid]
+
+        for n in g.nodes:
+            if n.op == "input":
+                continue
+            mine = chain(n.scope)
+            for i in dict.fromkeys(n.inputs):
+                theirs = set(chain(g.nodes[i].scope))
+                for sid in mine[1:]:
+                    sc = g.scopes[sid]
+                    if sid in theirs or i == sc.input:
+                        continue
+                    where = ".".join(sc.path)
+                    made = g.nodes[i].span
+                    self.rep.error(
+                        "E017", f"`{where}` reads a value from outside it", n.span,
+                        "reads an outer value", chain=n.chain,
+                        notes=[*([f"the value is made at {made}"] if made else []),
+                               "a named group or block instance compiles to a module whose "
+                               "forward receives only its input"],
+                        help=["compute the value inside the group, or move this statement "
+                              "out of the group"])
+                    return
 
     # symbolic sizes: called by concat/add shape rules
     def unify(self, x: Sym, y: Sym):
@@ -805,6 +849,12 @@ class Expander:
         if not g.outputs and not self.rep.failed:
             self.rep.error("E030", f"network `{net.name}` has no output", net.name_span,
                            "declares no output", help=["end the network with `output NAME`"])
+        elif g.outputs and all(o.training for o in g.outputs) and not self.rep.failed:
+            self.rep.error("E030", f"network `{net.name}` has only training outputs", net.name_span,
+                           "nothing to return in eval mode",
+                           help=["add an `output` that exists in eval mode too"])
+        if not self.rep.failed:
+            self.check_scope_reads()
         if self.rep.failed:
             mark_training_and_unused(g, Reporter())  # for drawing a partial graph
             return
@@ -920,6 +970,11 @@ def _names(e):
                 stack.append(value)
             elif isinstance(value, list):
                 stack.extend(v for v in value if isinstance(v, A.Node))
+
+
+def _text(span: Span) -> str:
+    """The source text of a span on one line (an argument as the user wrote it)."""
+    return " ".join(span.source.text[span.start:span.end].split())
 
 
 def _signature(block: A.BlockDef) -> str:
