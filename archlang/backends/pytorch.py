@@ -772,26 +772,48 @@ def load_class(path_or_text, network=None, **params):
     every file that was read (the spec and its imports) still has the same bytes.
     """
     from archlang.api import check
-    from archlang.program import unchanged
 
     require_torch()
     key = _class_key(path_or_text, network, params)
+    cls = _memo_hit(key)
+    if cls is not None:
+        return cls
+    with _key_lock(key):  # one build per key: threads asking at once get one class
+        cls = _memo_hit(key)
+        if cls is not None:
+            return cls
+        graph = check(path_or_text, network, **params).graph
+        source, class_name = generate_named(graph)
+        cls = getattr(_module_from_source(source, graph.network), class_name)
+        with _CLASSES_LOCK:
+            _CLASSES[key] = (graph.deps, cls)
+            _CLASSES.move_to_end(key)
+            while len(_CLASSES) > _MAX_CLASSES:
+                _CLASSES.popitem(last=False)
+    return cls
+
+
+_KEY_LOCKS: dict[tuple, threading.Lock] = {}
+
+
+def _key_lock(key: tuple) -> threading.Lock:
+    with _CLASSES_LOCK:
+        if len(_KEY_LOCKS) > 4 * _MAX_CLASSES:
+            _KEY_LOCKS.clear()  # locks in use stay referenced by their holders
+        return _KEY_LOCKS.setdefault(key, threading.Lock())
+
+
+def _memo_hit(key: tuple):
+    from archlang.program import unchanged
+
     with _CLASSES_LOCK:
         hit = _CLASSES.get(key)
-    if hit is not None and unchanged(hit[0]):
-        with _CLASSES_LOCK:
-            if key in _CLASSES:
-                _CLASSES.move_to_end(key)
-        return hit[1]
-    graph = check(path_or_text, network, **params).graph
-    source, class_name = generate_named(graph)
-    cls = getattr(_module_from_source(source, graph.network), class_name)
+    if hit is None or not unchanged(hit[0]):
+        return None
     with _CLASSES_LOCK:
-        _CLASSES[key] = (graph.deps, cls)
-        _CLASSES.move_to_end(key)
-        while len(_CLASSES) > _MAX_CLASSES:
-            _CLASSES.popitem(last=False)
-    return cls
+        if key in _CLASSES:
+            _CLASSES.move_to_end(key)
+    return hit[1]
 
 
 def load(path_or_text, network=None, **params):
