@@ -159,7 +159,8 @@ def _import(prog, imp: A.Import, directory: Path, root: Path, stack, seen, rep, 
     target = (directory / raw)
     try:
         real = target.resolve(strict=False)
-    except (OSError, RuntimeError):
+        real.is_file()  # a name too long for the file system raises here, not later
+    except (OSError, RuntimeError, ValueError):
         rep.error("E040", f"cannot resolve import `{raw}`", imp.span, "unresolvable path")
         return
     if not real.is_relative_to(root):
@@ -191,7 +192,12 @@ def _import(prog, imp: A.Import, directory: Path, root: Path, stack, seen, rep, 
                   help=["only .arch files can be imported"])
         return
     try:
-        data = real.read_bytes()
+        if real.stat().st_size > limits.max_bytes:  # never read a file too large to check
+            rep.error("E053", f"`{raw}` is larger than {limits.max_bytes} bytes", imp.span,
+                      "too large")
+            return
+        with open(real, "rb") as f:
+            data = f.read(limits.max_bytes + 1)
     except OSError:
         rep.error("E040", f"cannot read `{raw}`", imp.span, "unreadable")
         return
