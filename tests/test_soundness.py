@@ -77,3 +77,19 @@ def test_no_module_attribute_can_be_a_layer_name():
             archlang.check(spec)
         assert [(d.code, d.span.line if d.span else None) for d in err.value.diagnostics
                 ][:1] == [("E018", 3)], name
+
+
+@pytest.mark.parametrize("quote", ['"', "'"])
+def test_backslash_escapes_in_both_quotes(quote):
+    spec = (f"network n(mode={quote}a\\\\b{quote}, q={quote}x\\{quote}y{quote}) {{\n"
+            "    input x: [4]\n    linear(4)\n    output y\n}\n")
+    assert archlang.check(spec).graph.params == {"mode": "a\\b", "q": f"x{quote}y"}
+
+
+def test_import_name_too_long_is_located(tmp_path):
+    spec = tmp_path / "long.arch"
+    spec.write_text(f'import "{"a" * 300}.arch"\nnetwork n {{\n    input x: [4]\n'
+                    "    linear(4)\n    output y\n}\n")
+    with pytest.raises(archlang.ArchError) as err:
+        archlang.check(str(spec))
+    assert err.value.codes == ["E040"] and err.value.diagnostics[0].span.line == 1
