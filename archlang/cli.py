@@ -226,7 +226,9 @@ def checked(spec, network, sets, inputs, kwargs):
     limits = _limits(kwargs)
     params = parse_set(sets)
     shapes = parse_inputs(inputs)
-    graph, diags = run(spec, network, inputs=shapes, limits=limits, params=params)
+    # SPEC on the command line is a path (or zoo:NAME), never spec text, whatever it holds
+    where = spec if spec.startswith("zoo:") else Path(spec)
+    graph, diags = run(where, network, inputs=shapes, limits=limits, params=params)
     if graph is None or any(d.severity == "error" for d in diags):
         err = ArchError(diags)
         err.graph = graph

@@ -39,6 +39,7 @@ CASES = {
     "zoo_conflicting_network": "check zoo:resnet50 --network resnet18",
     "zoo_show_unknown": "zoo show vgg17",
     "bad_option": "check specs/nin.arch --depth 2",
+    "spec_text_is_a_path": "check network{input}",
 }
 
 
