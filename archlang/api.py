@@ -113,6 +113,7 @@ def run(path_or_text: str | os.PathLike, network: str | None = None, *,
         limits: Limits | None = None, params: dict[str, Any] | None = None,
         set_spans=None) -> tuple[Graph | None, list[Diagnostic]]:
     """Parse, load imports and expand: the graph (possibly partial) and all diagnostics."""
+    check_argument_types(path_or_text, network, inputs, limits)
     limits = limits or Limits()
     if isinstance(path_or_text, str) and path_or_text.startswith("zoo:"):
         from archlang.models import is_zoo, resolve  # the zoo's module: only for zoo:NAME
@@ -135,6 +136,23 @@ def run(path_or_text: str | os.PathLike, network: str | None = None, *,
     if graph is not None:
         graph.deps = prog.deps
     return graph, [*prog.diagnostics, *diags]
+
+
+def check_argument_types(spec, network, inputs, limits) -> None:
+    """Python-side arguments of the wrong type are a TypeError that says what is expected."""
+    if not isinstance(spec, (str, os.PathLike)) or isinstance(os.fspath(spec), bytes):
+        raise TypeError("the spec must be a path (str or os.PathLike) or the spec text, "
+                        f"got {type(spec).__name__}")
+    if network is not None and not isinstance(network, str):
+        raise TypeError(f"network must be a network's name (str) or None, got "
+                        f"{type(network).__name__}")
+    if inputs is not None and not isinstance(inputs, (dict, tuple, list)):
+        raise TypeError("inputs must be a shape such as (3, 224, 224), or a dict of shapes by "
+                        f"input name, got {type(inputs).__name__}")
+    if isinstance(inputs, dict) and not all(isinstance(k, str) for k in inputs):
+        raise TypeError("the keys of inputs must be input names (str)")
+    if limits is not None and not isinstance(limits, Limits):
+        raise TypeError(f"limits must be an archlang.Limits, got {type(limits).__name__}")
 
 
 def validate_options(params: dict[str, Any], inputs: dict[str, tuple], limits: Limits

@@ -54,3 +54,16 @@ def test_csv_numbers_are_plain_integers():
     rows = list(csv.DictReader(io.StringIO(render(result, depth=1, format="csv"))))
     conv1 = next(r for r in rows if r["name"] == "conv1")
     assert conv1["macs"] == "118013952" and conv1["params"] == "9408"
+
+
+@pytest.mark.parametrize("args,kwargs,needle", [
+    ((123,), {}, "the spec must be a path"),
+    ((b"specs/nin.arch",), {}, "the spec must be a path"),
+    (("specs/nin.arch", 5), {}, "network must be"),
+    (("specs/nin.arch",), {"inputs": "3x32x32"}, "inputs must be"),
+    (("specs/nin.arch",), {"inputs": {1: (3, 32, 32)}}, "keys of inputs"),
+    (("specs/nin.arch",), {"limits": 5}, "limits must be"),
+])
+def test_wrong_argument_types_say_what_is_expected(args, kwargs, needle):
+    with pytest.raises(TypeError, match=needle):
+        archlang.check(*args, **kwargs)
