@@ -636,6 +636,17 @@ class Expander:
 
     # symbolic sizes: called by concat/add shape rules
     def unify(self, x: Sym, y: Sym):
+        import math
+
+        if x.name == y.name:
+            known = self.graph.constraints.get(x.name)
+            period = math.lcm(x.m, y.m, known.period if known is not None else 1)
+            if period > _MAX_PERIOD:
+                raise OpError("E025", f"whether `{x}` and `{y}` agree depends on the input "
+                              f"size modulo {period}, too large to check",
+                              "size is symbolic here",
+                              help=["give a concrete input size with --input, or use smaller "
+                                    "strides"])
         agree = D.agreeing_residues(x, y)
         if agree is None:
             return None
@@ -643,8 +654,6 @@ class Expander:
         if not residues:
             return None
         c = self.graph.constraints.setdefault(x.name, Constraint(x.name))
-        import math
-
         new_period = math.lcm(c.period, period)
         c.residues = frozenset(r for r in range(new_period)
                                if r % c.period in c.residues and r % period in residues)
@@ -970,6 +979,10 @@ def _names(e):
                 stack.append(value)
             elif isinstance(value, list):
                 stack.extend(v for v in value if isinstance(v, A.Node))
+
+
+#: The longest cycle of input sizes whose agreement :meth:`Expander.unify` enumerates.
+_MAX_PERIOD = 1 << 16
 
 
 def _text(span: Span) -> str:
