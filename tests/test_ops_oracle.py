@@ -973,10 +973,12 @@ EXPLICIT = {
                                       lambda: nn.MaxPool2d(3, stride=2, ceil_mode=True)),
     # the DCGAN generator's first and upsampling layers (specs/dcgan.arch)
     "conv_transpose2d-dcgan-first": _case(
-        "conv_transpose2d", (100, 1, 1), "conv_transpose2d(512, 4, 1, 0, bias=false)",
+        "conv_transpose2d", (100, 1, 1),
+        "conv_transpose2d(512, 4, stride=1, padding=0, bias=false)",
         lambda: nn.ConvTranspose2d(100, 512, 4, 1, 0, bias=False)),
     "conv_transpose2d-dcgan-up": _case(
-        "conv_transpose2d", (64, 8, 8), "conv_transpose2d(32, 4, 2, 1, bias=false)",
+        "conv_transpose2d", (64, 8, 8),
+        "conv_transpose2d(32, 4, stride=2, padding=1, bias=false)",
         lambda: nn.ConvTranspose2d(64, 32, 4, 2, 1, bias=False)),
     # output_padding may reach the stride when it stays below the dilation
     "conv_transpose2d-output-padding-dilation": _case(

@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import model_validator
 
 from archlang.analysis import dims as D
-from archlang.ops.base import Attrs, lit, IntPair, Op, OpError, check_positive, join_args, pair, \
-    require_rank, window_out
+from archlang.ops.base import Attrs, lit, IntPair, Op, OpError, Shape, and_list, check_positive, \
+    join_args, pair, require_rank, respell, window_out
 
 
 class Conv2dAttrs(Attrs):
@@ -50,14 +50,56 @@ def _src(v):
     return lit(v) if not isinstance(v, tuple) or v[0] != v[1] else lit(v[0])
 
 
+def conv_positional_help(op: Op, order: tuple[str, ...], pos: list[tuple[object, str]],
+                         kw: dict[str, str], ins: Shape | None) -> list[str]:
+    """Help for a convolution given too many positional arguments.
+
+    ``order`` is the torch module's parameter order after ``in_channels``. A first argument
+    equal to the input's channel count (or any integer, when that count is unknown) reads as
+    PyTorch's ``in_channels``; otherwise the extra arguments read as the window options.
+    """
+    texts = [t for _, t in pos]
+    options = and_list([n for n in order[len(op.positional):] if n != "bias"])
+    channels = ins[0] if ins is not None and len(ins) == 3 and isinstance(ins[0], int) else None
+    first = pos[0][0]
+    torch_like = isinstance(first, int) and not isinstance(first, bool) and \
+        channels in (None, first)
+    lines = []
+    if torch_like:
+        call = respell(op, texts[1:], kw, order)
+        if call is not None:
+            more = len(pos) > len(op.positional) + 1
+            also = f", and {options} are keyword-only" if more else ""
+            lines.append(f"input channels are inferred from the previous layer{also}: "
+                         f"write `{call}`")
+    if not torch_like or channels is None:
+        call = respell(op, texts, kw, order)
+        if call is not None:
+            lines.append(f"{options} are keyword-only: write `{call}`")
+        if channels is not None:
+            lines.append(f"input channels are inferred from the previous layer ({channels} "
+                         "here) and never written")
+    if not lines:
+        lines.append(f"input channels are inferred from the previous layer; only "
+                     f"{and_list(op.positional)} are positional, and {options} are "
+                     "keyword-only")
+    return lines
+
+
 class Conv2d(Op):
     name = "conv2d"
     attrs = Conv2dAttrs
-    positional = ("out_channels", "kernel_size", "stride", "padding")
+    positional = ("out_channels", "kernel_size")
+    #: torch.nn.Conv2d's parameters after in_channels, in its order.
+    torch_order = ("out_channels", "kernel_size", "stride", "padding", "dilation", "groups",
+                   "bias")
     family = "conv"
     stateful = True
     inplace_safe_producer = True
     doc = "2-D convolution (torch.nn.Conv2d); input channels are inferred."
+
+    def positional_help(self, pos, kw, ins):
+        return conv_positional_help(self, self.torch_order, pos, kw, ins)
 
     def shape(self, a, ins):
         require_rank(ins, (3,), "conv2d", "conv2d works on [C, H, W] images")

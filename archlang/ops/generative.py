@@ -14,6 +14,7 @@ from pydantic import model_validator
 from archlang.analysis import dims as D
 from archlang.ops.base import Attrs, IntPair, Op, OpError, check_positive, join_args, lit, pair, \
     require_rank
+from archlang.ops.conv import conv_positional_help
 from archlang.ops.structure import unify
 
 
@@ -79,12 +80,18 @@ class ConvTranspose2d(Op):
     name = "conv_transpose2d"
     aliases = ("deconv2d",)
     attrs = ConvTranspose2dAttrs
-    positional = ("out_channels", "kernel_size", "stride", "padding")
+    positional = ("out_channels", "kernel_size")
+    #: torch.nn.ConvTranspose2d's parameters after in_channels, in its order.
+    torch_order = ("out_channels", "kernel_size", "stride", "padding", "output_padding",
+                   "groups", "bias", "dilation")
     family = "conv"
     stateful = True
     inplace_safe_producer = True
     doc = ("Transposed 2-D convolution (torch.nn.ConvTranspose2d): out = (in-1)*stride - "
            "2*padding + dilation*(k-1) + output_padding + 1; input channels are inferred.")
+
+    def positional_help(self, pos, kw, ins):
+        return conv_positional_help(self, self.torch_order, pos, kw, ins)
 
     def shape(self, a, ins):
         require_rank(ins, (3,), "conv_transpose2d", "conv_transpose2d works on [C, H, W] images; "

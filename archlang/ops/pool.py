@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import model_validator
 
-from archlang.ops.base import Attrs, lit, IntPair, Op, OpError, check_positive, join_args, pair, \
-    require_rank, window_out
+from archlang.ops.base import Attrs, lit, IntPair, Op, OpError, and_list, check_positive, \
+    join_args, pair, require_rank, respell, window_out
 
 
 def _src(v):
@@ -59,9 +59,18 @@ class AvgPoolAttrs(Attrs):
 
 class _Pool(Op):
     family = "pool"
-    positional = ("kernel_size", "stride", "padding")
+    positional = ("kernel_size",)
+    #: the torch module's parameters, in its order
+    torch_order: tuple[str, ...] = ()
     torch_class = ""
     functional = ""
+
+    def positional_help(self, pos, kw, ins):
+        options = and_list([n for n in self.torch_order[1:] if n in self.attrs.model_fields])
+        call = respell(self, [t for _, t in pos], kw, self.torch_order)
+        if call is None:
+            return [f"only `kernel_size` is positional; {options} are keyword-only"]
+        return [f"{options} are keyword-only: write `{call}`"]
 
     def shape(self, a, ins):
         require_rank(ins, (3,), self.name, "pooling works on [C, H, W] images")
@@ -103,6 +112,8 @@ class MaxPool2d(_Pool):
     name = "maxpool2d"
     aliases = ("maxpool",)
     attrs = MaxPoolAttrs
+    torch_order = ("kernel_size", "stride", "padding", "dilation", "return_indices",
+                   "ceil_mode")
     torch_class = "MaxPool2d"
     functional = "max_pool2d"
     doc = "2-D max pooling (torch.nn.MaxPool2d); `ceil_mode` follows PyTorch's rule exactly."
@@ -112,6 +123,8 @@ class AvgPool2d(_Pool):
     name = "avgpool2d"
     aliases = ("avgpool",)
     attrs = AvgPoolAttrs
+    torch_order = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+                   "divisor_override")
     torch_class = "AvgPool2d"
     functional = "avg_pool2d"
     doc = "2-D average pooling (torch.nn.AvgPool2d)."
