@@ -13,13 +13,14 @@ BEGIN, END = "<!-- ops:begin -->", "<!-- ops:end -->"
 
 
 def table() -> str:
-    lines = ["| op | arguments (positional first) | inputs | family | what it does |",
-             "|---|---|---|---|---|"]
+    head = "| op | arguments (positional first; after `*`, keyword-only) | inputs | family | "
+    lines = [head + "what it does |", "|---|---|---|---|---|"]
     for name, op in OPS.items():
         fields = op.attrs.model_fields
-        order = [*op.positional, *[f for f in fields if f not in op.positional]]
-        args = ", ".join(f if fields[f].is_required() else f"{f}={show(fields[f].default)}"
-                         for f in order)
+        rest = [f for f in fields if f not in op.positional]
+        order = [*op.positional, *(["*"] if rest else []), *rest]
+        args = ", ".join(f if f == "*" or fields[f].is_required() else
+                         f"{f}={show(fields[f].default)}" for f in order)
         aliases = f" (also `{'`, `'.join(op.aliases)}`)" if op.aliases else ""
         low, high = op.inputs
         arity = str(low) if low == high else f"{low}+"
