@@ -8,7 +8,6 @@ errors (a bug in archlang: please report it). No input produces a Python traceba
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 import traceback
@@ -213,6 +212,8 @@ def guarded(f):
 
 def emit_diagnostics(diags: list[Diagnostic], fmt: str) -> None:
     if fmt == "json":
+        import json
+
         click.echo(json.dumps({"diagnostics": [d.to_json() for d in diags]}, indent=2))
         return
     color = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
@@ -310,6 +311,8 @@ def check(spec, network, sets, inputs, diagnostics_format, **kwargs):
     MACs. Prints a one-line verdict, or every error (exit 1)."""
     result = checked(spec, network, sets, inputs, kwargs)
     if diagnostics_format == "json":
+        import json
+
         click.echo(json.dumps({"diagnostics": [], "verdict": result.verdict()}, indent=2))
     else:
         click.echo(result.verdict())
@@ -439,6 +442,8 @@ def zoo_list(fmt):
                          result.macs, int) else str(result.macs),
                      "inputs": inputs})
     if fmt == "json":
+        import json
+
         click.echo(json.dumps(rows, indent=2))
         return
     width = max(len(r["name"]) for r in rows)
