@@ -67,3 +67,16 @@ def test_csv_numbers_are_plain_integers():
 def test_wrong_argument_types_say_what_is_expected(args, kwargs, needle):
     with pytest.raises(TypeError, match=needle):
         archlang.check(*args, **kwargs)
+
+
+def test_load_without_torch_names_the_extra(monkeypatch):
+    """A plain install has no torch: load says what to install (CI also runs this for real
+    in a venv without torch, scripts/wheel_smoke.sh)."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "torch" else real(name, *a))
+    for load in (archlang.load, archlang.load_class):
+        with pytest.raises(ModuleNotFoundError, match=r"pip install 'archlang\[torch\]'"):
+            load("zoo:nin_cifar10")
