@@ -15,6 +15,8 @@ from archlang.limits import Limits
 from archlang.syntax import ast as A
 
 UNKNOWN = object()
+#: prefix of the names of layer outputs in a sizing environment (no expression can read it)
+VALUE = "%value:"
 EXACT_LOOP = 8
 #: statements evaluated per allowed layer: bounds the time of loops that build no layers
 WORK_PER_NODE = 4
@@ -68,8 +70,15 @@ class _Sizer:
         raise _Stop
 
     def stmt(self, s, env: Env) -> tuple[int, int]:
-        if isinstance(s, (A.ChainStmt, A.BindStmt)):
-            return self.chain(s.chain, env)
+        if isinstance(s, A.ChainStmt):
+            return self.chain(s.chain, env, statement=True)
+        if isinstance(s, A.BindStmt):
+            size = self.chain(s.chain, env)
+            env.vars[VALUE + s.name] = True
+            return size
+        if isinstance(s, A.InputStmt):
+            env.vars[VALUE + s.name] = True
+            return 1, 0
         if isinstance(s, A.OutputStmt):
             return self.chain(s.chain, env) if s.chain is not None else (0, 0)
         if isinstance(s, A.LetStmt):
@@ -114,8 +123,24 @@ class _Sizer:
         inner.vars[name] = value
         return inner
 
-    def chain(self, chain: A.Chain, env: Env) -> tuple[int, int]:
-        return _sum(self.item(link.item, env) for link in chain.links)
+    def chain(self, chain: A.Chain, env: Env, statement: bool = False) -> tuple[int, int]:
+        links = chain.links
+        first = links[0]
+        if isinstance(first.item, A.Bare) and first.label is None:
+            # a named value starts the chain, as the expander decides: not a call, even when
+            # a block or network has the same name
+            from archlang.ops.registry import lookup
+
+            name = first.item.name
+            callable_ = lookup(name) is not None or name in self.prog.blocks
+            if env.lookup(VALUE + name)[0] and (len(links) > 1 or not callable_
+                                                or not statement):
+                links = links[1:]
+        size = _sum(self.item(link.item, env) for link in links)
+        for link in links:
+            if link.label is not None:
+                env.vars[VALUE + link.label] = True
+        return size
 
     def item(self, item, env: Env) -> tuple[int, int]:
         if isinstance(item, (A.Call, A.Bare)):
