@@ -497,7 +497,9 @@ class Generator:
                 name = self.fresh(live_names, "out")
             comment = shape_comment(shape)
             if inplace and k == "node" and self.node(i).op == "add":
-                lines += expr_lines(f"{name} += ", " + ".join(args_src[1:]), ind, comment)
+                # one `+=` per addend: (a + b) + c, rounded exactly as `a + b + c`
+                for j, addend in enumerate(args_src[1:]):
+                    lines += expr_lines(f"{name} += ", addend, ind, "" if j else comment)
             else:
                 lines += expr_lines(f"{name} = ", call, ind, comment)
             var[out] = name

@@ -161,7 +161,7 @@ class Add(Op):
 
     def torch_call(self, a, args, ins, inplace):
         if inplace:
-            return f"{args[0]}.add_({' + '.join(args[1:])})"
+            return args[0] + "".join(f".add_({b})" for b in args[1:])  # (a + b) + c
         return " + ".join(args)
 
 
