@@ -500,8 +500,11 @@ class Generator:
                 # one `+=` per addend: (a + b) + c, rounded exactly as `a + b + c`
                 for j, addend in enumerate(args_src[1:]):
                     lines += expr_lines(f"{name} += ", addend, ind, "" if j else comment)
-            else:
+            elif call != name:  # an identity whose value keeps its name: no `x = x`
                 lines += expr_lines(f"{name} = ", call, ind, comment)
+            elif in_training and lines[-1] == f"{body_indent}if self.training:":
+                lines.pop()  # no empty `if self.training:`
+                in_training = False
             var[out] = name
             live_names.add(name)
             # release what died here, unless it was overwritten or is an argument
