@@ -1,11 +1,16 @@
 """Fuzzing archlang: every input ends in a result or in located diagnostics.
 
     python -m archlang.fuzz --seconds 600 [--seed 1]
+    python -m archlang.fuzz --soundness --seconds 600 [--seed 1]
 
 Mutates the real specs (deleting, duplicating and swapping tokens and characters, changing
 numbers to 0, negatives, huge values and floats) and checks the invariants of
 :func:`check_one` on each result. The test suite runs a bounded number of cases
 (``tests/test_hardening.py``); this entry point runs as long as asked.
+
+``--soundness`` instead writes valid specs from the grammar and checks that every one
+``check`` accepts compiles, passes ruff, loads, trains and computes what its all-out-of-place
+build computes (:mod:`archlang.soundness`; needs torch).
 """
 
 from __future__ import annotations
@@ -212,7 +217,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=Path.cwd(),
                         help="a clone of archlang: its examples/ join the zoo as seeds "
                              "(default: the current directory, when it has examples/)")
+    parser.add_argument("--soundness", action="store_true",
+                        help="generate valid specs and test the soundness property instead "
+                             "(archlang.soundness; needs torch)")
     args = parser.parse_args(argv)
+    if args.soundness:
+        from archlang import soundness
+
+        return soundness.main(args.seconds, args.seed)
     deadline = time.monotonic() + args.seconds
     count = failures = 0
     for text, net in cases(args.root, args.seed):
