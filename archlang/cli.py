@@ -19,47 +19,6 @@ import click
 # archlang's own models have no use for third-party pydantic plugins, and finding them (through
 # importlib.metadata) costs ~25 ms, 5 % of a summary; a user's setting still wins
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-_PLUGINS_OFF = ("__all__", "1", "true")  # the values for which pydantic loads no plugin
-
-
-def _lazy_plugin_loader() -> None:
-    """With every pydantic plugin disabled, answer pydantic's question "which plugins?"
-    without importing its plugin loader, whose module imports ``importlib.metadata`` (and
-    ``email``, ``zipfile``, ``csv``, ...: 8–10 ms) only to look for none.
-
-    The stand-in answers ``()``, which is what pydantic's own loader returns for these
-    settings; if the setting changes later in the process, it hands over to the real loader.
-    """
-    name = "pydantic.plugin._loader"
-    if os.environ.get("PYDANTIC_DISABLE_PLUGINS") not in _PLUGINS_OFF or name in sys.modules:
-        return
-    import types
-
-    stub = types.ModuleType(name, "archlang's stand-in for pydantic's plugin loader")
-
-    def real():
-        if sys.modules.get(name) is stub:
-            del sys.modules[name]
-        import importlib
-
-        return importlib.import_module(name)
-
-    def get_plugins():
-        if os.environ.get("PYDANTIC_DISABLE_PLUGINS") in _PLUGINS_OFF:
-            return ()
-        return real().get_plugins()
-
-    def other(attr: str):  # any other public name: the real module's
-        if attr.startswith("__"):
-            raise AttributeError(attr)
-        return getattr(real(), attr)
-
-    stub.get_plugins = get_plugins
-    stub.__getattr__ = other
-    sys.modules[name] = stub
-
-
-_lazy_plugin_loader()
 
 from archlang.diagnostics import ArchError, Diagnostic, Reporter, render_all
 from archlang.limits import Limits
@@ -166,11 +125,11 @@ def spec_options(f):
                      help="Set a network parameter or a symbolic input size (repeatable)."),
         click.option("--input", "inputs", multiple=True, metavar="[NAME=]CxHxW",
                      help="Concrete input shape without the batch, e.g. 3x224x224."),
-        click.option("--max-nodes", type=int, help="Limit on expanded layers."),
-        click.option("--max-depth", type=int, help="Limit on nesting depth."),
-        click.option("--max-repeat", type=int, help="Limit on one loop's repetitions."),
-        click.option("--max-bytes", type=int, help="Limit on a spec file's size."),
-        click.option("--max-params", type=int, help="Limit on a network's parameters."),
+        click.option("--max-nodes", type=click.IntRange(min=1), help="Limit on expanded layers."),
+        click.option("--max-depth", type=click.IntRange(min=1), help="Limit on nesting depth."),
+        click.option("--max-repeat", type=click.IntRange(min=1), help="Limit on one loop's repetitions."),
+        click.option("--max-bytes", type=click.IntRange(min=1), help="Limit on a spec file's size."),
+        click.option("--max-params", type=click.IntRange(min=1), help="Limit on a network's parameters."),
     ]
     for option in reversed(options):
         f = option(f)

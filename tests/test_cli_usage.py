@@ -40,6 +40,7 @@ CASES = {
     "zoo_show_unknown": "zoo show vgg17",
     "bad_option": "check specs/nin.arch --depth 2",
     "spec_text_is_a_path": "check network{input}",
+    "bad_limit": "check specs/nin.arch --max-nodes 0",
 }
 
 

@@ -81,34 +81,3 @@ def test_summary_table_imports_rich():
     assert proc.returncode == 0, proc.stderr
     assert "rich" in mods
     assert "torch" not in mods
-
-
-def test_check_skips_pydantic_plugin_discovery():
-    """With pydantic's plugins disabled (the CLI's default), nothing imports pydantic's plugin
-    loader, nor ``importlib.metadata`` through it."""
-    _, proc = imported("check", SPEC, "--network", "resnet152")
-    assert proc.returncode == 0, proc.stderr
-    assert "importlib.metadata" not in modules(proc)
-
-
-def test_plugin_loader_stand_in_answers_like_pydantic(monkeypatch):
-    """The stand-in returns no plugins while they are disabled, and hands over to pydantic's
-    own loader when the setting changes."""
-    code = """
-import os, sys
-import archlang.cli
-import pydantic
-class A(pydantic.BaseModel):
-    x: int
-from pydantic.plugin._loader import get_plugins
-print(A(x=1).x, list(get_plugins()), "importlib.metadata" in sys.modules)
-os.environ["PYDANTIC_DISABLE_PLUGINS"] = "some_plugin"
-class B(pydantic.BaseModel):
-    y: int
-print(B(y=2).y, list(get_plugins()), sys.modules["pydantic.plugin._loader"].__file__ is not None)
-"""
-    monkeypatch.delenv("PYDANTIC_DISABLE_PLUGINS", raising=False)
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120, check=False)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == ["1 [] False", "2 [] True"]
