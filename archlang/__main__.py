@@ -1,3 +1,3 @@
-from archlang.cli import main
+from archlang.cli import run
 
-main(prog_name="archlang")
+run()
