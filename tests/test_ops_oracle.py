@@ -740,6 +740,14 @@ STRATEGIES: dict[str, Callable[[], st.SearchStrategy[Case]]] = {
         "gelu", lambda a: nn.GELU(approximate=a.get("approximate", "none")),
         {"approximate": st.sampled_from(["none", "tanh", "exact"])}),
     "silu": activation_case("silu", lambda a: nn.SiLU()),
+    "relu6": activation_case("relu6", lambda a: nn.ReLU6()),
+    # min_val >= max_val is drawn too: torch's Hardtanh refuses it, and so must archlang
+    "hardtanh": activation_case(
+        "hardtanh", lambda a: nn.Hardtanh(a.get("min_val", -1.0), a.get("max_val", 1.0)),
+        {"min_val": floats(-3, 3), "max_val": floats(-3, 3)}),
+    "hardswish": activation_case("hardswish", lambda a: nn.Hardswish()),
+    "hardsigmoid": activation_case("hardsigmoid", lambda a: nn.Hardsigmoid()),
+    "mish": activation_case("mish", lambda a: nn.Mish()),
     "sigmoid": activation_case("sigmoid", lambda a: nn.Sigmoid()),
     "tanh": activation_case("tanh", lambda a: nn.Tanh()),
     "softmax": softmax_case("softmax", nn.Softmax),
@@ -993,6 +1001,10 @@ EXPLICIT = {
                                lambda: nn.Unflatten(1, (256, 4, 4))),
     "narrow-negative-start": _case("narrow", (10,), "narrow(0, -3, 2)",
                                    lambda: Fn(lambda x: x.narrow(1, -3, 2))),
+    # integer bounds are floats, as in torch; hardtanh(0, 6) is relu6
+    "hardtanh-relu6": _case("hardtanh", (3, 5, 5), "hardtanh(0, 6)", lambda: nn.ReLU6()),
+    "hardtanh-empty-range": _case("hardtanh", (3,), "hardtanh(1, 1)", lambda: nn.Hardtanh(1, 1)),
+    "relu6-vector": _case("relu6", (7,), "relu6", lambda: nn.ReLU6()),
 }
 
 
@@ -1026,6 +1038,11 @@ VALID: dict[str, tuple[list[tuple[str, tuple[int, ...]]], str]] = {
     "elu": ([("x", (3, 4, 4))], "elu(alpha=0.5)"),
     "gelu": ([("x", (3, 4, 4))], 'gelu(approximate="tanh")'),
     "silu": ([("x", (3, 4, 4))], "silu"),
+    "relu6": ([("x", (3, 4, 4))], "relu6"),
+    "hardtanh": ([("x", (3, 4, 4))], "hardtanh(-2, max_val=2.5)"),
+    "hardswish": ([("x", (3, 4, 4))], "hardswish"),
+    "hardsigmoid": ([("x", (3, 4, 4))], "hardsigmoid"),
+    "mish": ([("x", (3, 4, 4))], "mish"),
     "sigmoid": ([("x", (3, 4, 4))], "sigmoid"),
     "tanh": ([("x", (3, 4, 4))], "tanh"),
     "softmax": ([("x", (3, 4, 4))], "softmax(dim=-1)"),

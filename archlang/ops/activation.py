@@ -91,7 +91,71 @@ class SiLU(_Act):
     aliases = ("swish",)
     torch_class = "SiLU"
     functional = "F.silu"
-    doc = "x * sigmoid(x)."
+    inplace_arg = True
+    can_inplace = True  # EfficientNet's nn.SiLU(inplace=True)
+    doc = "x * sigmoid(x) (swish). Runs in place when its input is dead afterwards."
+
+
+class ReLU6(_Act):
+    name = "relu6"
+    torch_class = "ReLU6"
+    functional = "F.relu6"
+    inplace_arg = True
+    can_inplace = True  # MobileNetV2's nn.ReLU6(inplace=True)
+    doc = "min(max(x, 0), 6) (MobileNetV2). Runs in place when its input is dead afterwards."
+
+
+class HardtanhAttrs(Attrs):
+    min_val: float = -1.0
+    max_val: float = 1.0
+
+    @model_validator(mode="after")
+    def _valid(self):
+        if not self.max_val > self.min_val:
+            raise ValueError(f"`max_val` ({self.max_val}) must be greater than `min_val` "
+                             f"({self.min_val})")
+        return self
+
+
+class Hardtanh(_Act):
+    name = "hardtanh"
+    attrs = HardtanhAttrs
+    positional = ("min_val", "max_val")
+    torch_class = "Hardtanh"
+    functional = "F.hardtanh"
+    inplace_arg = True
+    can_inplace = True
+    doc = ("x clamped to [min_val, max_val]; relu6 is hardtanh(0, 6). Runs in place when "
+           "its input is dead afterwards.")
+
+
+class Hardswish(_Act):
+    name = "hardswish"
+    torch_class = "Hardswish"
+    functional = "F.hardswish"
+    inplace_arg = True
+    can_inplace = True  # MobileNetV3's nn.Hardswish(inplace=True)
+    doc = ("x * relu6(x + 3) / 6 (MobileNetV3). Runs in place when its input is dead "
+           "afterwards.")
+
+
+class Hardsigmoid(_Act):
+    # Autograd allows it in place, but torchvision never writes nn.Hardsigmoid(inplace=True)
+    # (MobileNetV3's squeeze-excitation gate), and in training the in-place form saves no
+    # memory (autograd keeps a copy of the input for the backward): always out of place.
+    name = "hardsigmoid"
+    torch_class = "Hardsigmoid"
+    functional = "F.hardsigmoid"
+    doc = "relu6(x + 3) / 6 (MobileNetV3's squeeze-excitation gate)."
+
+
+class Mish(_Act):
+    name = "mish"
+    torch_class = "Mish"
+    functional = "F.mish"
+    inplace_arg = True
+    can_inplace = True
+    doc = "x * tanh(softplus(x)). Runs in place when its input is dead afterwards."
 
 
 class Sigmoid(_Act):
@@ -150,5 +214,5 @@ class LogSoftmax(_Softmax):
     doc = "Log-softmax over `dim` (default 0)."
 
 
-__all__ = ["ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "Sigmoid", "Tanh", "Softmax",
-           "LogSoftmax", "NoAttrs", "model_validator"]
+__all__ = ["ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "ReLU6", "Hardtanh", "Hardswish",
+           "Hardsigmoid", "Mish", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "NoAttrs"]

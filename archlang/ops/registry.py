@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from archlang.ops.activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, \
-    Softmax, Tanh
+from archlang.ops.activation import ELU, GELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, \
+    LogSoftmax, Mish, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Tanh
 from archlang.ops.base import Op
 from archlang.ops.conv import Conv2d
 from archlang.ops.generative import ConvTranspose2d, Sample, Upsample
@@ -19,8 +19,8 @@ ALIASES: dict[str, str] = {}
 
 for _cls in (Conv2d, ConvTranspose2d, Upsample, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d,
              AdaptiveMaxPool2d, GlobalAvgPool, Linear, BatchNorm, LRN, Dropout, ReLU, LeakyReLU,
-             ELU, GELU, SiLU, Sigmoid, Tanh, Softmax, LogSoftmax, Flatten, Reshape, Narrow, Concat,
-             Add, Mean, Identity, Sample):
+             ReLU6, Hardtanh, ELU, GELU, SiLU, Hardswish, Hardsigmoid, Mish, Sigmoid, Tanh,
+             Softmax, LogSoftmax, Flatten, Reshape, Narrow, Concat, Add, Mean, Identity, Sample):
     _op = _cls()
     OPS[_op.name] = _op
     for _alias in _cls.aliases:
