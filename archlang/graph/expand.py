@@ -22,9 +22,9 @@ from archlang.analysis import dims as D
 from archlang.analysis.dims import Sym
 from archlang.diagnostics import Diagnostic, Frame, Reporter, did_you_mean
 from archlang.graph.model import Constraint, Graph, Node, Output, Scope
-from archlang.graph.size import estimate
-from archlang.graph.values import INITS, POISON, Builtin, Env, EvalError, Evaluator, InitSpec, \
-    Poisoned, Tensor, a_type, show, type_name
+from archlang.graph.size import WORK_PER_NODE, estimate
+from archlang.graph.values import INITS, POISON, Budget, Builtin, Env, EvalError, Evaluator, \
+    InitSpec, Poisoned, Tensor, WorkLimit, a_type, show, type_name
 from archlang.limits import Limits
 from archlang.ops.base import Op, OpError
 from archlang.ops.registry import OPS, all_names, lookup
@@ -127,7 +127,8 @@ class Expander:
         self.prog = prog
         self.limits = limits
         self.rep = Reporter()
-        self.ev = Evaluator(limits.max_repeat)
+        self.budget = Budget(limits.max_nodes * WORK_PER_NODE * 2, self.report_work_limit)
+        self.ev = Evaluator(limits.max_repeat, self.budget)
         self.chain: tuple[Frame, ...] = ()
         self.graph: Graph | None = None
         self.inits: list[tuple[int, list[str], InitSpec, Span]] = []  # (scope, target, spec, span)
@@ -205,7 +206,11 @@ class Expander:
             return POISONED
         return cur
 
+    def report_work_limit(self, e: EvalError) -> None:
+        self.rep.error(e.code, e.message, e.span, e.label, help=e.help, chain=self.chain)
+
     def exec_stmt(self, s, env: Env, ns: Namer, cur: Tensor | None) -> Tensor | None:
+        self.budget.spend(1, s.span)
         if isinstance(s, A.ChainStmt):
             return self.exec_chain(s.chain, env, ns, cur, statement=True)
         if isinstance(s, A.LetStmt):
@@ -224,6 +229,7 @@ class Expander:
                                 f"{show(it)}", s.iterable.span, f"this is {a_type(it)}",
                                 help=["use range(n) to repeat n times"])
             for value in it:
+                self.budget.spend(1, s.span)
                 inner = env.child()
                 inner.vars[s.var] = value
                 cur = self.exec_body(s.body.stmts, inner, ns, cur)
@@ -1051,7 +1057,7 @@ def expand(prog: Program, limits: Limits, opts: Options) -> tuple[Graph | None, 
     ex = Expander(prog, limits)
     try:
         graph = ex.run(prog.networks[name], opts)
-    except Abort:
+    except (Abort, WorkLimit):
         graph = ex.graph
     except EvalError as e:
         ex.rep.error(e.code, e.message, e.span, e.label, help=e.help, notes=e.notes)

@@ -161,11 +161,36 @@ class Env:
 BUILTINS = ("range", "len", "min", "max", "sum", "int", "float", "abs", *INITS)
 
 
+class WorkLimit(Exception):
+    """The work budget is spent: the diagnostic is reported, the whole check stops."""
+
+
+class Budget:
+    """The steps a check may take: each statement run, loop iteration, expression node and
+    element of a list or string built costs one. Charged as the work is done, so no spec,
+    whatever its loops and expressions, runs longer than the budget allows; when it is spent,
+    one located E050 is reported and :class:`WorkLimit` stops the check."""
+
+    def __init__(self, limit: int, report) -> None:
+        self.limit, self.used, self.report = limit, 0, report
+
+    def spend(self, steps: int, span: Span | None) -> None:
+        self.used += steps
+        if self.used > self.limit:
+            self.report(EvalError(
+                "E050", f"checking this spec takes more than {self.limit:,} steps", span,
+                "the work limit is reached here",
+                help=["reduce the loop counts or the sizes of lists and ranges, or raise the "
+                      "limit with --max-nodes (the budget is proportional to it)"]))
+            raise WorkLimit
+
+
 class Evaluator:
     """Interprets expression ASTs. ``current`` gives ``in.*`` (the current input's shape)."""
 
-    def __init__(self, max_repeat: int):
+    def __init__(self, max_repeat: int, budget: Budget | None = None):
         self.max_repeat = max_repeat
+        self.budget = budget
 
     def check_int(self, v: Any, span: Span) -> Any:
         if isinstance(v, int) and not isinstance(v, bool) and not -INT_LIMIT < v < INT_LIMIT:
@@ -177,9 +202,17 @@ class Evaluator:
             raise EvalError("E052", f"list of {len(v)} elements exceeds the repeat limit "
                             f"({self.max_repeat})", span, "too long",
                             help=["raise the limit with --max-repeat"])
+        if isinstance(v, str) and len(v) > self.max_repeat:
+            raise EvalError("E052", f"string of {len(v)} characters exceeds the repeat limit "
+                            f"({self.max_repeat})", span, "too long",
+                            help=["raise the limit with --max-repeat"])
+        if self.budget is not None and isinstance(v, (list, tuple, str)):
+            self.budget.spend(len(v), span)  # building it cost a step per element
         return v
 
     def eval(self, e: A.Expr, env: Env, current: tuple | None = None) -> Any:
+        if self.budget is not None:
+            self.budget.spend(1, e.span)
         method = getattr(self, "_" + type(e).__name__)
         return method(e, env, current)
 
@@ -443,6 +476,8 @@ class Evaluator:
                 return len(seq)
             if not seq and name != "sum":
                 raise EvalError("E016", f"`{name}` of an empty list", e.span, "empty")
+            if self.budget is not None:
+                self.budget.spend(len(seq), e.span)
             for v in seq:
                 self._num(v, e.span, f"`{name}`")
             return self.check_int({"sum": sum, "min": min, "max": max}[name](seq), e.span)
