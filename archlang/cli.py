@@ -125,7 +125,7 @@ def spec_options(f):
         click.option("--max-depth", type=click.IntRange(min=1), help="Limit on nesting depth."),
         click.option("--max-repeat", type=click.IntRange(min=1), help="Limit on one loop's repetitions."),
         click.option("--max-bytes", type=click.IntRange(min=1), help="Limit on a spec file's size."),
-        click.option("--max-params", type=click.IntRange(min=1), help="Limit on a network's parameters."),
+        click.option("--max-params", type=click.IntRange(min=1), help="Limit on a network's parameters and buffers (default 10**9)."),
     ]
     for option in reversed(options):
         f = option(f)

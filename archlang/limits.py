@@ -16,5 +16,6 @@ class Limits(BaseModel):
     max_repeat: int = Field(100_000, ge=1)
     #: bytes of one spec file
     max_bytes: int = Field(1_000_000, ge=1)
-    #: trainable parameters of one network
-    max_params: int = Field(10_000_000_000, ge=1)
+    #: parameters and buffers of one network (10**9: 4 GB in float32, more than any
+    #: torchvision model; counted as layers are made)
+    max_params: int = Field(1_000_000_000, ge=1)

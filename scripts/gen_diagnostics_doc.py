@@ -104,7 +104,7 @@ DOC = {
   "A spec file (checked or imported) larger than the byte limit (1,000,000 by default). The file is not read.",
   "Split the spec into imported files, or raise the limit with `--max-bytes`."),
 "E054": ("limit_too_many_params",
-  "A network with more trainable parameters than the limit (10**10 by default); the layer with the most parameters is shown.",
+  "A network with more parameters and buffers than the limit (10**9 by default, 4 GB in float32); counted as layers are made, so the layer that crosses the limit is shown and expansion stops there.",
   "Check the layer sizes (a product taken once too often is the usual cause), or raise the limit with `--max-params`."),
 "E055": ("recursion_mutual",
   "A block that calls itself, directly or through other blocks (also with `use`). Blocks cannot recurse.",

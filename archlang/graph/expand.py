@@ -127,6 +127,7 @@ class Expander:
         self.prog = prog
         self.limits = limits
         self.rep = Reporter()
+        self.weights = 0  # parameters and buffers of the layers made so far
         self.budget = Budget(limits.max_nodes * WORK_PER_NODE * 2, self.report_work_limit)
         self.ev = Evaluator(limits.max_repeat, self.budget)
         self.chain: tuple[Frame, ...] = ()
@@ -587,6 +588,16 @@ class Expander:
             node.params = op.params(attrs, shapes, shape)
             node.buffers = op.buffers(attrs, shapes, shape)
             node.macs = op.macs(attrs, shapes, shape)
+            self.weights += node.params + node.buffers
+            if self.weights > self.limits.max_params:
+                # checked as layers are made, so a huge network stops at the layer that makes
+                # it huge, before the rest is expanded; buffers count too (they are allocated)
+                what = "parameters" if not node.buffers else "parameters and buffers"
+                self.rep.error("E054", f"network has more than {self.limits.max_params:,} "
+                               f"parameters and buffers", span,
+                               f"{node.params + node.buffers:,} {what} here", chain=self.chain,
+                               help=["raise the limit with --max-params"])
+                raise Abort
         t = Tensor(node.id, shape)
         if label:
             env.vars[label] = t
@@ -875,13 +886,6 @@ class Expander:
             return
         mark_training_and_unused(g, self.rep)
         self.apply_inits()
-        total = sum(n.params for n in g.nodes)
-        if total > self.limits.max_params:
-            biggest = max(g.nodes, key=lambda n: n.params)
-            self.rep.error("E054", f"network has {total:,} parameters, more than the limit of "
-                           f"{self.limits.max_params:,}", biggest.span,
-                           f"{biggest.params:,} parameters here", chain=biggest.chain,
-                           help=["raise the limit with --max-params"])
         constrain(g)
 
     def apply_inits(self) -> None:
