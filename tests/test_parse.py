@@ -90,6 +90,17 @@ KEYWORD_CASES = [
     "",
     "network",
     "network n { input x: [3] ; output y }",
+    # numbered path segments: `1.` is INT then `.` where a path continues, FLOAT elsewhere
+    "network n {\n init features.0.1.weight: zeros\n init 0.bias: ones\n let f = 1.\n}\n",
+    "network n {\n init a.1.: zeros\n}\n",
+    "network n {\n init a.1e5.weight: zeros\n}\n",
+    "network n {\n init a.1_0.weight: zeros\n init a . 2 . bias: ones\n}\n",
+    # top-level keywords as names inside a body
+    "network n {\n block: conv2d(4, 3)\n network: relu\n import: relu\n x -> block\n}\n",
+    "block block {\n block\n}\n",
+    # chains over several lines
+    "network n {\n a = x ->\n relu -> # c\n\n tanh\n b = x -> relu\n -> tanh\n}\n",
+    "network n {\n output: relu\n concat: relu\n}\n",
 ]
 
 

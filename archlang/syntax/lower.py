@@ -132,7 +132,8 @@ class _Lower:
                          args=c[1] or [])
 
     def dotted(self, meta, c):
-        return [str(t) for t in c]
+        # a number names an unnamed layer as torch.nn.Sequential does: `01` and `0_1` are 1
+        return [str(int(str(t).replace("_", ""))) if t.type == "INT" else str(t) for t in c]
 
     def chain(self, meta, c):
         return A.Chain.build(span=self.sp(meta), links=list(c))

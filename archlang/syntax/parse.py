@@ -2,7 +2,9 @@
 
 LALR(1); the grammar is proved free of conflicts and terminal collisions by building it with
 Lark's ``strict=True`` in the tests (tests/test_parse.py). Lark's own exceptions never
-leave this module: they become E001–E004 diagnostics pointing into the user's text.
+leave this module: they become E001–E004 diagnostics pointing into the user's text (E018 for
+a reserved word where a layer's or value's name should be, E051 for brackets nested too
+deep).
 
 >>> from archlang.source import Source
 >>> tree, diags = parse(Source("m.arch", "network n {\\n input x: [3]\\n}"))
@@ -28,8 +30,40 @@ CLOSERS = {v: k for k, v in OPENERS.items()}
 SYMBOL = {"LPAR": "(", "RPAR": ")", "LSQB": "[", "RSQB": "]", "LBRACE": "{", "RBRACE": "}"}
 
 
+#: Words that only the grammar may use where a statement or a layer starts: they cannot name a
+#: layer or a value (``for: conv2d(...)`` is an error that says so). ``block``, ``network`` and
+#: ``import`` start a definition only at the top of a file, so inside a body they are names.
+RESERVED_WORDS = ("input", "output", "training", "let", "for", "in", "if", "else", "init",
+                  "use", "concat", "average", "residual", "shortcut", "true", "false", "and",
+                  "or", "not")
+
+#: tokens after which a statement or a chain link starts
+_LINK_STARTS = frozenset({"_NL", "SEMICOLON", "LBRACE", "LSQB", "COMMA", "_ARROW"})
+
+
+def _arrow_follows(text: str, pos: int) -> bool:
+    """Whether the next token after ``pos``, past blanks, comments and line breaks, is ``->``
+    (a chain continued on the next line)."""
+    end = len(text)
+    while pos < end:
+        c = text[pos]
+        if c in " \t\f\r\n":
+            pos += 1
+        elif c == "#":
+            pos = text.find("\n", pos)
+            if pos < 0:
+                return False
+        elif c == "\\" and text.startswith(("\n", "\r\n"), pos + 1):
+            pos += 2
+        else:
+            break
+    return text.startswith("->", pos)
+
+
 class Newlines:
-    """Post-lexer: drops newlines inside ``(...)`` and ``[...]``; tracks open brackets.
+    """Post-lexer: drops newlines inside ``(...)`` and ``[...]``, after ``->`` and before a
+    line that starts with ``->`` (no statement starts with ``->``, so such a line can only
+    continue the chain above it); tracks open brackets.
 
     Brackets nested deeper than ``max_depth`` stop the parse with E051 before any tree
     is built, so no later pass can overflow the stack. One instance serves every parse of
@@ -46,18 +80,30 @@ class Newlines:
     def reset(self) -> None:
         state = self._local
         state.stack, state.previous, state.too_deep, state.unmatched = [], None, None, None
+        state.before_previous = None
+
+    def begin(self, text: str) -> None:
+        """Start a parse of ``text`` in this thread (it is read to see a line starting with
+        ``->`` beyond a newline)."""
+        self.reset()
+        self._local.text = text
 
     def __getattr__(self, name: str):
-        # stack, previous, too_deep, unmatched: this thread's state of the current parse
-        if name in ("stack", "previous", "too_deep", "unmatched"):
+        # stack, previous, before_previous, too_deep, unmatched, text: this thread's state of
+        # the current parse
+        if name in ("stack", "previous", "before_previous", "too_deep", "unmatched", "text"):
             local = self.__dict__["_local"]
             if not hasattr(local, "stack"):
                 self.reset()
+            if not hasattr(local, "text"):
+                local.text = ""
             return getattr(local, name)
         raise AttributeError(name)
 
     def process(self, stream):
+        text = self.text  # set by begin() for this parse only
         self.reset()
+        self._local.text = ""
         state = self._local
         stack = state.stack
         for tok in stream:
@@ -72,9 +118,13 @@ class Newlines:
                     stack.pop()
                 elif state.unmatched is None:
                     state.unmatched = tok
-            elif kind == "_NL" and stack and stack[-1].type in ("LPAR", "LSQB"):
+            elif kind == "_NL" and (
+                    (stack and stack[-1].type in ("LPAR", "LSQB"))
+                    or (state.previous is not None and state.previous.type == "_ARROW")
+                    or _arrow_follows(text, tok.end_pos)):
                 continue
             yield tok
+            state.before_previous = state.previous
             state.previous = tok
 
 
@@ -192,7 +242,7 @@ def parse(source: Source, max_depth: int = 64, start: str = "start") -> tuple[Tr
     Returns ``(tree, [])`` or ``(None, [one diagnostic])``.
     """
     parser, post = _cached(max_depth)
-    post.reset()
+    post.begin(source.text)
     rep = Reporter()
     try:
         tree = parser.parse(source.text, start=start)
@@ -243,6 +293,16 @@ def _report(source: Source, parser: Lark, post: Newlines, exc: UnexpectedInput,
                      "open"] if opener is not None else ["remove it, or add the opening bracket"]
             rep.error("E002", f"unmatched {_token_text(tok)}", source.span(tok.start_pos, tok.end_pos),
                       "no opening bracket for this", help=help_)
+            return
+        if tok.type in ("COLON", "EQUAL") and prev is not None and prev is not tok \
+                and str(prev) in RESERVED_WORDS and prev.type != "NAME" \
+                and (post.before_previous is None or post.before_previous.type in _LINK_STARTS):
+            word = str(prev)
+            what = "a layer" if tok.type == "COLON" else "a value"
+            rep.error("E018", f"`{word}` cannot name {what}: it is a reserved word",
+                      source.span(prev.start_pos, prev.end_pos), "reserved word",
+                      help=[f"rename it, e.g. `{word}_`"],
+                      notes=["reserved words: " + ", ".join(RESERVED_WORDS)])
             return
         if prev is not None and prev.type in ("INT", "FLOAT") and prev.end_pos == tok.start_pos \
                 and tok.type == "NAME":
