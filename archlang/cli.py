@@ -154,6 +154,11 @@ def guarded(f):
             raise
         except KeyboardInterrupt:
             sys.exit(130)
+        except BrokenPipeError:
+            # the reader went away (`archlang zoo list | head -3`): nothing is wrong, and the
+            # output left unwritten must not raise again when Python flushes at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         except Exception as exc:  # noqa: BLE001 - the last line of defence
             click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
             click.echo("this is a bug in archlang, please report it with the spec that "

@@ -25,6 +25,9 @@ from archlang.syntax.lower import lower
 from archlang.syntax.parse import parse
 
 
+ZOO = Path(__file__).resolve().parent / "zoo"
+
+
 @dataclass
 class Program:
     main: Source
@@ -85,7 +88,11 @@ def read_spec(path_or_text: str | os.PathLike, limits: Limits) -> tuple[Source |
         rep.error("E043", f"`{path.name}` is not UTF-8 text", None,
                   help=["archlang specs are UTF-8 text files"])
         return None, None, rep.diagnostics
-    return Source(str(path), text), path.resolve(), []
+    real = path.resolve()
+    # a zoo file reached through zoo:NAME is named as the package names it, not by where
+    # the package happens to be installed (diagnostics and generated docstrings stay stable)
+    name = f"archlang/zoo/{path.name}" if path.is_absolute() and real.parent == ZOO else str(path)
+    return Source(name, text), real, []
 
 
 def load_program(path_or_text, limits: Limits) -> Program:
