@@ -50,7 +50,7 @@ DOC = {
   "A statement where it is not allowed: `input` or `output` inside a block, a layer before the network's first `input`, a label on a `residual`, or a non-branch statement inside `concat { }`.",
   "Declare inputs and outputs in the network only; a block's input is the value it is applied to and its result is its last value. Name the layers inside a residual, or wrap it in a block."),
 "E018": (None,
-  "A layer label that would break the generated PyTorch module: a Python keyword, a name starting with `__`, a name the generated code uses itself (`x`, `self`, `torch`, ...), or an attribute of `torch.nn.Module` such as `eval`, `forward`, `to` or `train`.",
+  "A layer or value name that would break the generated PyTorch module or the spec itself: a Python keyword, a name starting with `_` (every private attribute of `torch.nn.Module`, such as `_modules`), a name the generated code uses itself (`x`, `self`, `torch`, `getattr`, `init_weights`, ...), an attribute of `torch.nn.Module` such as `eval`, `forward`, `to` or `train`, or a reserved word of archlang used as a name (`output:`).",
   "Rename the layer, e.g. `eval_` or `evaluator`."),
 "E020": ("shape_residual_channels",
   "The inputs of `add` (a residual) or `concat` differ in their channel count where they must agree: a residual whose body changes the channels while the shortcut does not, or a concatenation along another dim.",
