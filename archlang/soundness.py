@@ -63,7 +63,7 @@ ACTS = ["relu", "relu", "relu", "leaky_relu", "leaky_relu(0.2)", "leaky_relu(-0.
 
 def _legal(names: list[str]) -> list[str]:
     """The names check accepts as labels (the pools above mean to test legal names)."""
-    from archlang.graph.expand import MODULE_ATTRS, RESERVED
+    from archlang.names import MODULE_ATTRS, RESERVED
 
     return [n for n in names if n not in MODULE_ATTRS and n not in RESERVED
             and not keyword.iskeyword(n)]

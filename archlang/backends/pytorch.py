@@ -29,6 +29,7 @@ from archlang.analysis import dims as D
 from archlang.graph.model import Graph, Node, Scope
 from archlang.graph.values import INITS, InitSpec
 from archlang.ops.base import lit
+from archlang.names import RESERVED
 from archlang.ops.registry import OPS
 
 LINE = 88
@@ -40,7 +41,6 @@ INIT_CLASSES = {"conv2d": "nn.Conv2d", "conv_transpose2d": "nn.ConvTranspose2d",
 
 
 #: names the generated file defines or imports itself; classes never take them
-RESERVED_NAMES = frozenset({"torch", "nn", "F", "NamedTuple", "OrderedDict", "Tensor"})
 
 
 def doc(text: str) -> str:
@@ -311,7 +311,7 @@ class Generator:
             return self.by_body[key]
         name = base_name
         k = 2
-        while name in self.names or name in RESERVED_NAMES or name in self.output_classes() \
+        while name in self.names or name in RESERVED or name in self.output_classes() \
                 or keyword.iskeyword(name):
             name, k = f"{base_name}_{k}", k + 1
         self.names.add(name)
@@ -655,7 +655,7 @@ class Generator:
         root = g.scopes[0]
         net = self.module_class(root, network=True)
         net.name = camel(g.network)
-        while net.name in self.names or net.name in RESERVED_NAMES or \
+        while net.name in self.names or net.name in RESERVED or \
                 net.name in self.output_classes() or keyword.iskeyword(net.name):
             net.name += "_"
         self.class_name = net.name
