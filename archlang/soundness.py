@@ -990,7 +990,7 @@ def check_property(text: str, network: str | None = None, batch: int = 2) -> Out
     import archlang
     from archlang.analysis import dims as D
     from archlang.backends.pytorch import Generator
-    from archlang.fuzz import unsafe_code
+    from archlang.codecheck import unsafe_code
 
     out = Outcome(text, network)
     try:

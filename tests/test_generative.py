@@ -388,7 +388,7 @@ def _ruff() -> list[str]:
 
 
 def test_generated_sources_pass_ruff_and_the_allow_list(tmp_path):
-    from archlang.fuzz import unsafe_code
+    from archlang.codecheck import unsafe_code
 
     for spec, network in NETWORKS:
         source = archlang.compile_source(spec, network)
