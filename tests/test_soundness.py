@@ -100,3 +100,9 @@ def test_import_name_too_long_is_located(tmp_path):
     with pytest.raises(archlang.ArchError) as err:
         archlang.check(str(spec))
     assert err.value.codes == ["E040"] and err.value.diagnostics[0].span.line == 1
+
+
+def test_nul_character_in_a_string_is_data():
+    """A NUL inside quotes (found by the mutation fuzzer) is a string like any other."""
+    spec = 'network n(mode="a\x00b") {\n    input x: [4]\n    linear(4)\n    output y\n}\n'
+    assert archlang.check(spec).graph.params == {"mode": "a\x00b"}

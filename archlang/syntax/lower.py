@@ -6,7 +6,7 @@ are rejected here with E051, so later recursive passes stay far from Python's st
 
 from __future__ import annotations
 
-import ast as pyast
+import re
 
 from lark import Token, Tree
 
@@ -269,8 +269,13 @@ class _Lower:
         return self.expr(A.ListLit.build(span=self.sp(meta), items=items), *items)
 
     def _string(self, tok: Token) -> str:
-        # The STRING terminal admits only simple escapes, so literal_eval is total here.
-        return pyast.literal_eval(str(tok))
+        # The STRING terminal admits only these escapes; decoded here, not by Python's
+        # parser (which refuses, for one, a NUL character inside the quotes)
+        return _ESCAPE.sub(lambda m: _ESCAPES[m.group(1)], str(tok)[1:-1])
+
+
+_ESCAPES = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "t": "\t"}
+_ESCAPE = re.compile(r"\\(.)", re.S)
 
 
 def lower(tree: Tree, source: Source, max_expr_depth: int = 100) -> tuple[A.File | None,
