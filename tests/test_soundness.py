@@ -106,3 +106,14 @@ def test_nul_character_in_a_string_is_data():
     """A NUL inside quotes (found by the mutation fuzzer) is a string like any other."""
     spec = 'network n(mode="a\x00b") {\n    input x: [4]\n    linear(4)\n    output y\n}\n'
     assert archlang.check(spec).graph.params == {"mode": "a\x00b"}
+
+
+def test_load_refuses_attributes_of_this_torch(monkeypatch):
+    """A torch newer than the checker's table may add a public nn.Module attribute: loading
+    compares the layer names with dir(torch.nn.Module) of the installed torch."""
+    monkeypatch.setattr(torch.nn.Module, "newer_method", lambda self: None, raising=False)
+    spec = "network n {\n    input x: [4]\n    newer_method: linear(4)\n    output y\n}\n"
+    assert archlang.check(spec).params == 20  # the checker's table does not know it
+    with pytest.raises(archlang.ArchError) as err:
+        archlang.load_class(spec)
+    assert err.value.codes == ["E018"] and err.value.diagnostics[0].span.line == 3

@@ -788,6 +788,7 @@ def load_class(path_or_text, network=None, **params):
         if cls is not None:
             return cls
         graph = check(path_or_text, network, **params).graph
+        module_attribute_clashes(graph)
         source, class_name = generate_named(graph)
         cls = getattr(_module_from_source(source, graph.network), class_name)
         with _CLASSES_LOCK:
@@ -796,6 +797,31 @@ def load_class(path_or_text, network=None, **params):
             while len(_CLASSES) > _MAX_CLASSES:
                 _CLASSES.popitem(last=False)
     return cls
+
+
+def module_attribute_clashes(graph: Graph) -> None:
+    """The checker refuses the attributes of ``torch.nn.Module`` it knows (archlang/names.py,
+    kept equal to the tested torch's); the torch installed here may have more. Loading
+    compares every layer name with ``dir(torch.nn.Module)`` of this torch: a clash is a
+    located E018, never a layer that silently replaces a method."""
+    from torch import nn
+
+    from archlang.diagnostics import ArchError, Reporter
+
+    attrs = set(dir(nn.Module))
+    rep = Reporter()
+    for n in graph.nodes:
+        if n.path and n.path[-1] in attrs and n.op != "input":
+            rep.error("E018", f"`{n.path[-1]}` cannot name a layer: it is an attribute of "
+                      "torch.nn.Module in this torch", n.span, "invalid layer name",
+                      help=[f"rename it, e.g. `{n.path[-1]}_`"], chain=n.chain)
+    for sc in graph.scopes[1:]:
+        if sc.path and sc.path[-1] in attrs:
+            rep.error("E018", f"`{sc.path[-1]}` cannot name a layer: it is an attribute of "
+                      "torch.nn.Module in this torch", sc.span, "invalid layer name",
+                      help=[f"rename it, e.g. `{sc.path[-1]}_`"])
+    if rep.failed:
+        raise ArchError(rep.diagnostics)
 
 
 _KEY_LOCKS: dict[tuple, threading.Lock] = {}
