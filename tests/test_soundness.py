@@ -53,13 +53,6 @@ BUILDS = {
     # S11: names that are Python literals when capitalised
     "network_named_None": "network None {\n input x: [4]\n linear(4)\n output y\n}",
     "network_named_true": "network true {\n input x: [4]\n linear(4)\n output y\n}",
-    # a value named like the network was sized as a recursive call of the network (E055)
-    "value_named_like_the_network": """network n {
-    input x: [2, 4, 4]
-    n = conv2d(2, 1)
-    y = n -> relu
-    output y
-}""",
     "block_named_False": """block False() { linear(4); relu }
 network n {
     input x: [4]
