@@ -74,6 +74,10 @@ def worker(rank: int, world: int, port: str, result_path: str, mode: str) -> Non
         moved = not torch.equal(flat, flat * 0)
         with open(result_path, "w") as f:
             f.write(f"{same} {moved} {flat.numel()}")
+    # both ranks finish every collective before either tears gloo down: a rank destroying
+    # its process group while the other's gloo threads still run aborted the process
+    # ("terminate called without an active exception") now and then
+    dist.barrier()
     dist.destroy_process_group()
 
 
