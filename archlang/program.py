@@ -39,6 +39,8 @@ class Program:
     #: every file read, as (path as reached, resolved path, sha256 of its bytes): enough to
     #: tell later whether re-reading the spec would give the same program
     deps: list[tuple[str, str, str]] = field(default_factory=list)
+    #: bytes of every file read so far (the spec and its imports share --max-bytes)
+    bytes_read: int = 0
 
     def network_names(self) -> list[str]:
         return list(self.networks)
@@ -102,6 +104,7 @@ def load_program(path_or_text, limits: Limits) -> Program:
     if source is None:
         return prog
     rep = Reporter()
+    prog.bytes_read = len(source.text.encode("utf-8", "surrogatepass"))
     if real is not None:
         prog.deps.append((os.path.abspath(path_or_text), str(real), _digest(source.text)))
     root = real.parent if real is not None else Path.cwd().resolve()
@@ -154,6 +157,17 @@ def _load_file(prog: Program, source: Source, directory: Path, root: Path,
                 prog.networks[n.name] = n
 
 
+def _too_large(raw: str, size: int, limits: Limits, span: Span, rep: Reporter) -> None:
+    if size > limits.max_bytes:
+        rep.error("E053", f"`{raw}` is larger than {limits.max_bytes} bytes", span, "too large",
+                  help=["raise the limit with --max-bytes"])
+    else:
+        rep.error("E053", f"with `{raw}`, the spec and its imports are larger than "
+                  f"{limits.max_bytes} bytes", span, "too large together",
+                  help=["the limit holds for a spec and all its imports together; raise it "
+                        "with --max-bytes"])
+
+
 def _import(prog, imp: A.Import, directory: Path, root: Path, stack, seen, rep, limits) -> None:
     raw = imp.path
     if not raw or "\x00" in raw:
@@ -198,19 +212,21 @@ def _import(prog, imp: A.Import, directory: Path, root: Path, stack, seen, rep, 
         rep.error("E043", f"`{raw}` is not an .arch spec", imp.span, "not a spec file",
                   help=["only .arch files can be imported"])
         return
+    left = limits.max_bytes - prog.bytes_read  # the limit holds for a spec and its imports
     try:
-        if real.stat().st_size > limits.max_bytes:  # never read a file too large to check
-            rep.error("E053", f"`{raw}` is larger than {limits.max_bytes} bytes", imp.span,
-                      "too large")
+        size = real.stat().st_size
+        if size > left:  # never read a file too large to check
+            _too_large(raw, size, limits, imp.span, rep)
             return
         with open(real, "rb") as f:
-            data = f.read(limits.max_bytes + 1)
+            data = f.read(left + 1)
     except OSError:
         rep.error("E040", f"cannot read `{raw}`", imp.span, "unreadable")
         return
-    if len(data) > limits.max_bytes:
-        rep.error("E053", f"`{raw}` is larger than {limits.max_bytes} bytes", imp.span, "too large")
+    if len(data) > left:
+        _too_large(raw, len(data), limits, imp.span, rep)
         return
+    prog.bytes_read += len(data)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

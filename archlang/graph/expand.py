@@ -109,7 +109,7 @@ class Expander:
         self.limits = limits
         self.rep = Reporter()
         self.weights = 0  # parameters and buffers of the layers made so far
-        self.budget = Budget(limits.max_nodes * WORK_PER_NODE * 2, self.report_work_limit)
+        self.budget = Budget(limits.max_nodes * WORK_PER_NODE * 4, self.report_work_limit)
         self.ev = Evaluator(limits.max_repeat, self.budget)
         self.chain: tuple[Frame, ...] = ()
         self.graph: Graph | None = None
