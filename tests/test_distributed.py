@@ -20,11 +20,19 @@ def _free_port() -> str:
         return str(s.getsockname()[1])
 
 
+#: how gloo's CPU backend ends a process now and then while it shuts down (a C++ thread is
+#: still running at exit): torch's doing, not the network's, so such a run is tried again
+GLOO_TEARDOWN = "terminate called without an active exception"
+
+
 @pytest.mark.parametrize("mode", ["ddp", "fsdp"])
 def test_replicas_stay_identical(tmp_path, mode):
     result = tmp_path / "result.txt"
-    proc = subprocess.run([sys.executable, str(HELPER), _free_port(), str(result), mode],
-                          capture_output=True, text=True, timeout=300)
+    for _attempt in range(3):
+        proc = subprocess.run([sys.executable, str(HELPER), _free_port(), str(result), mode],
+                              capture_output=True, text=True, timeout=300)
+        if proc.returncode == 0 or GLOO_TEARDOWN not in proc.stderr:
+            break
     assert proc.returncode == 0, proc.stderr[-3000:]
     same, moved, count = result.read_text().split()
     assert same == "True", "replicas diverged"
