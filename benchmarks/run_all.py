@@ -1,6 +1,6 @@
 """Run every benchmark: results as JSON in benchmarks/results/, tables as markdown.
 
-    python benchmarks/run_all.py [--quick] [--only summary,startup,build,runtime,scaling,gpu]
+    python benchmarks/run_all.py [--quick] [--only summary,startup,build,runtime,scaling,limits,gpu]
 
 Each benchmark runs in its own process, one after the other (never in parallel: they
 measure time). ``gpu`` runs ``gpu.py`` when CUDA is available and is skipped otherwise.
@@ -28,6 +28,7 @@ BENCHMARKS = {
     "build": ("bench_build.py", "2. Build time: archlang.load vs the torchvision constructor"),
     "runtime": ("bench_runtime.py", "3. Run time on the CPU"),
     "scaling": ("bench_scaling.py", "4. Scaling of the checker"),
+    "limits": ("bench_limits.py", "6. Bounded work under the default limits"),
     "gpu": ("gpu.py", "5. GPU"),
 }
 
