@@ -109,6 +109,7 @@ class Expander:
         self.limits = limits
         self.rep = Reporter()
         self.weights = 0  # parameters and buffers of the layers made so far
+        self.merge_span: Span | None = None  # the merge whose sizes are being unified
         self.budget = Budget(limits.max_nodes * WORK_PER_NODE * 4, self.report_work_limit)
         self.ev = Evaluator(limits.max_repeat, self.budget)
         self.chain: tuple[Frame, ...] = ()
@@ -554,6 +555,7 @@ class Expander:
         error = None
         try:
             if op.inputs != (1, 1):  # merges get the unifier for symbolic sizes
+                self.merge_span = span
                 shape = op.shape(attrs, shapes, self)
             else:
                 shape = op.shape(attrs, shapes)
@@ -645,6 +647,8 @@ class Expander:
                               "size is symbolic here",
                               help=["give a concrete input size with --input, or use smaller "
                                     "strides"])
+        # enumerating residues is work: charged to the budget like any other
+        self.budget.spend(math.lcm(x.m, y.m), self.merge_span)
         agree = D.agreeing_residues(x, y)
         if agree is None:
             return None
@@ -653,6 +657,7 @@ class Expander:
             return None
         c = self.graph.constraints.setdefault(x.name, Constraint(x.name))
         new_period = math.lcm(c.period, period)
+        self.budget.spend(new_period, self.merge_span)
         c.residues = frozenset(r for r in range(new_period)
                                if r % c.period in c.residues and r % period in residues)
         c.period = new_period
