@@ -105,3 +105,11 @@ def test_help_has_examples_and_describes_every_option():
     assert len(commands) >= 5
     for line in commands:
         assert not line.rstrip().endswith("..."), f"truncated: {line}"
+
+
+def test_fifo_spec_is_refused_before_it_is_opened(tmp_path):
+    """Opening a FIFO would wait for a writer forever: it is refused from its file type."""
+    fifo = tmp_path / "pipe.arch"
+    os.mkfifo(fifo)
+    code, output = run(f"check {fifo}", tmp_path)
+    assert code == 2 and "not a regular file" in output
