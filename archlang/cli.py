@@ -16,16 +16,13 @@ from typing import Any
 
 import click
 
-from archlang.diagnostics import ArchError, Diagnostic, Reporter, render_all
+from archlang.diagnostics import COMMAND_CODES, ArchError, Diagnostic, Reporter, render_all
 from archlang.limits import Limits
 
 EXIT_DIAGNOSTICS = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 
-#: Diagnostics that are about how archlang was called (a path, an option, a network name),
-#: not about a spec's text: without a location, they exit 2 like any usage error.
-USAGE_CODES = frozenset({"E040", "E043", "E053", "E060", "E061"})
 
 
 class UsageError(Exception):
@@ -41,7 +38,7 @@ class UsageError(Exception):
 
 def is_usage(diags: list[Diagnostic]) -> bool:
     errors = [d for d in diags if d.severity == "error"]
-    return bool(errors) and all(d.span is None and d.code in USAGE_CODES for d in errors)
+    return bool(errors) and all(d.span is None and d.code in COMMAND_CODES for d in errors)
 
 
 def usage_line(d: Diagnostic) -> str:

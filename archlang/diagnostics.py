@@ -65,6 +65,12 @@ CODES: dict[str, str] = {
 }
 
 
+#: Codes about how archlang was called (a path, an option, a network name), not about a
+#: spec's text: the only diagnostics that may come without a location, and, so located,
+#: usage errors (exit 2) on the command line.
+COMMAND_CODES = frozenset({"E040", "E043", "E053", "E060", "E061"})
+
+
 @dataclass(frozen=True)
 class Frame:
     """One block instance on the call chain that produced a diagnostic."""

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from archlang.api import run
 from archlang.codecheck import unsafe_code
-from archlang.diagnostics import CODES
+from archlang.diagnostics import CODES, COMMAND_CODES
 from archlang.limits import Limits
 
 TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+(?:\.\d+)?(?:e-?\d+)?|\"[^\"\n]*\"|->|\*\*|//|"
@@ -36,10 +36,6 @@ NUMBERS = ["0", "-1", "-7", "1", "2", "3", "1.5", "0.0", "1e-9", "65536", "99999
 SNIPPETS = ["(", ")", "{", "}", "[", "]", ",", ";", "\n", "->", ":", "=", "\"", "'", "#", "\\",
             "in.channels", "true", "for", "if", "concat", "residual", "training output o =",
             "conv2d(", "__import__", "class", "self", "x", "output", "input q: [3, H, W]"]
-
-#: Diagnostics that may have no location: they are about the command, not the text.
-SPANLESS = {"E040", "E043", "E053", "E060", "E061"}
-
 
 def corpus_dirs(root: Path | None = None) -> list[Path]:
     """The directories whose specs seed the fuzzer: the zoo inside the installed package,
@@ -123,7 +119,7 @@ def check_one(text: str, network: str | None = None) -> str | None:
         if d.code not in CODES:
             return f"unknown code {d.code}"
         if d.span is None:
-            if d.code not in SPANLESS:
+            if d.code not in COMMAND_CODES:  # only these may lack a location
                 return f"{d.code} without a location: {d.message}"
             continue
         src = d.span.source

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-from importlib import resources
 from pathlib import Path
 
 from archlang.diagnostics import ArchError, Diagnostic, did_you_mean
@@ -31,7 +30,9 @@ _NETWORK = re.compile(r"^network\s+([A-Za-z_][A-Za-z0-9_]*)", re.M)
 
 def zoo_dir() -> Path:
     """The directory of the zoo's ``.arch`` files inside the installed package."""
-    return Path(str(resources.files("archlang").joinpath("zoo")))
+    from archlang.program import ZOO
+
+    return ZOO
 
 
 @functools.lru_cache(maxsize=1)
