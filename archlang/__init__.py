@@ -31,20 +31,20 @@ def __getattr__(name: str):
 
 def compile_source(path_or_text, network=None, **params) -> str:
     """The generated PyTorch source for a network (what ``archlang compile`` writes)."""
-    from archlang.backends.pytorch import compile_source as _compile
+    from archlang.loader import compile_source as _compile
 
     return _compile(path_or_text, network, **params)
 
 
 def load(path_or_text, network=None, **params):
     """Build the network as a ``torch.nn.Module`` instance from its generated source."""
-    from archlang.backends.pytorch import load as _load
+    from archlang.loader import load as _load
 
     return _load(path_or_text, network, **params)
 
 
 def load_class(path_or_text, network=None, **params):
     """The generated ``torch.nn.Module`` class (construct it with no arguments)."""
-    from archlang.backends.pytorch import load_class as _load_class
+    from archlang.loader import load_class as _load_class
 
     return _load_class(path_or_text, network, **params)

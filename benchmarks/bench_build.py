@@ -62,7 +62,7 @@ def torchvision_builder(name: str):
 
 def clear_generated() -> None:
     """Forget every generated class: archlang.load's memo and the generated modules."""
-    from archlang.backends import pytorch
+    from archlang import loader as pytorch
 
     pytorch._CLASSES.clear()
     for k in [k for k in sys.modules if k.startswith("archlang_generated.")]:
@@ -86,6 +86,7 @@ def timed2(f) -> tuple[float, float]:
 def stage_times(name: str) -> dict[str, float]:
     """One archlang.load split into its stages (the module cache cleared)."""
     from archlang.analysis.report import totals
+    from archlang import loader
     from archlang.backends import pytorch as P
     from archlang.graph.expand import Options, expand
     from archlang.limits import Limits
@@ -104,7 +105,7 @@ def stage_times(name: str) -> dict[str, float]:
     t3 = time.perf_counter()
     source, cls_name = P.generate_named(graph)
     t4 = time.perf_counter()
-    module = P._module_from_source(source, graph.network)
+    module = loader._module_from_source(source, graph.network)
     t5 = time.perf_counter()
     getattr(module, cls_name)()
     t6 = time.perf_counter()

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 import archlang
-from archlang.backends.pytorch import _module_from_source, generate_named, Generator
+from archlang.backends.pytorch import generate_named, Generator
+from archlang.loader import _module_from_source
 
 torch = pytest.importorskip("torch")
 

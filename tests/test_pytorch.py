@@ -228,7 +228,7 @@ def _count_checks(monkeypatch) -> list:
 
 
 def test_load_class_is_memoised_until_a_file_changes(tmp_path, monkeypatch):
-    from archlang.backends.pytorch import load_class
+    from archlang.loader import load_class
 
     (tmp_path / "lib").mkdir()
     (tmp_path / "lib" / "head.arch").write_text(LIB)
@@ -252,7 +252,7 @@ def test_load_class_is_memoised_until_a_file_changes(tmp_path, monkeypatch):
 
 
 def test_load_class_memo_follows_symlinks_and_the_working_directory(tmp_path, monkeypatch):
-    from archlang.backends.pytorch import load_class
+    from archlang.loader import load_class
 
     for name, n in (("a", 3), ("b", 4)):
         (tmp_path / name).mkdir()
@@ -276,7 +276,7 @@ def test_load_class_memo_follows_symlinks_and_the_working_directory(tmp_path, mo
 
 
 def test_load_class_memo_is_bounded(tmp_path, monkeypatch):
-    from archlang.backends import pytorch
+    from archlang import loader as pytorch
 
     (tmp_path / "lib").mkdir()
     (tmp_path / "lib" / "head.arch").write_text(LIB)
