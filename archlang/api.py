@@ -1,6 +1,6 @@
 """The API edge: run the pipeline, turn error diagnostics into :class:`ArchError`.
 
-Never imports torch (``archlang.load`` lives in :mod:`archlang.backends.pytorch`).
+Never imports torch (``archlang.load`` lives in :mod:`archlang.loader`).
 """
 
 from __future__ import annotations

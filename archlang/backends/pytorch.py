@@ -7,7 +7,7 @@ Pure chains of unnamed layers become ``nn.Sequential`` (exactly torchvision's la
 Activations are released at their last use: a value either flows on under the same name or
 is deleted. Training-only outputs are computed under ``if self.training:``.
 
-``load``/``load_class`` execute exactly this source in a fresh module registered in
+:mod:`archlang.loader` executes exactly this source in a fresh module registered in
 ``linecache``, so ``inspect.getsource`` and tracebacks show it. Generation never imports
 torch; loading does.
 """
