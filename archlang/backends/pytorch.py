@@ -192,6 +192,7 @@ class Generator:
                 self.consumers.setdefault(i, []).append(n.id)
         self.outputs = {o.node for o in graph.outputs}
         self.uses_ordered_dict = False
+        self._helpers: dict[str, str] | None = None
 
     # -- helpers ---------------------------------------------------------------------
     def node(self, i: int) -> Node:
@@ -305,7 +306,7 @@ class Generator:
         name = base_name
         k = 2
         while name in self.names or name in RESERVED or name in self.output_classes() \
-                or keyword.iskeyword(name):
+                or name in self.helpers() or keyword.iskeyword(name):
             name, k = f"{base_name}_{k}", k + 1
         self.names.add(name)
         cls.name = name
@@ -649,7 +650,8 @@ class Generator:
         net = self.module_class(root, network=True)
         net.name = camel(g.network)
         while net.name in self.names or net.name in RESERVED or \
-                net.name in self.output_classes() or keyword.iskeyword(net.name):
+                net.name in self.output_classes() or net.name in self.helpers() or \
+                keyword.iskeyword(net.name):
             net.name += "_"
         self.class_name = net.name
         title = doc(f"PyTorch module for the network `{g.network}` of {g.source_name}.")[3:-3]
@@ -667,7 +669,8 @@ class Generator:
             imports.append("from typing import NamedTuple")
         if imports:
             imports.append("")
-        body_text = "".join(cls.text() for cls in [*self.classes, net])
+        body_text = "".join(cls.text() for cls in [*self.classes, net]) + \
+            "".join(self.helpers().values())
         imports += ["import torch"]
         if "F." in body_text:
             imports.append("import torch.nn.functional as F")
@@ -680,6 +683,7 @@ class Generator:
             fields = [f"{INDENT}{o.name}: torch.Tensor" for o in g.outputs if not o.training]
             parts.append("\n".join([f"class {self.eval_outputs_class()}(NamedTuple):", *fields])
                          + "\n")
+        parts += self.helpers().values()
         for cls in self.classes:
             parts.append(cls.text())
         parts.append(net.text())
@@ -687,6 +691,20 @@ class Generator:
         source = source.replace("\n\n\n\n", "\n\n\n")
         ast.parse(source)  # generated code must always be valid Python
         return source
+
+
+    def helpers(self) -> dict[str, str]:
+        """The module-level helpers the ops of this network need (``Op.torch_helpers``)."""
+        if self._helpers is not None:
+            return self._helpers
+        out: dict[str, str] = {}
+        for n in self.g.nodes:
+            for name, text in OPS[n.op].torch_helpers(n.attrs).items():
+                if out.setdefault(name, text.strip() + "\n") != text.strip() + "\n":
+                    raise ValueError(f"two ops define the generated helper `{name}` "
+                                     "differently")
+        self._helpers = out
+        return out
 
 
 def op_needs_guard(classes: list[str]) -> bool:

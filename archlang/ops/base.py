@@ -142,6 +142,15 @@ class Op:
     def label(self, a: Any, ins: list[Shape]) -> str:
         return self.name
 
+    def torch_helpers(self, a: Any) -> dict[str, str]:
+        """Module-level definitions the generated file needs for this op (a helper class or
+        function its ``torch_module``/``torch_call`` names), by name: ``{"LayerNorm2d":
+        "class LayerNorm2d(nn.Module):\\n    ..."}``. Each is written once, after the imports
+        (``torch``, ``nn`` and ``F`` are in scope), before the network's classes. A name must
+        be the one the source defines; two ops giving the same name must give the same text.
+        """
+        return {}
+
     # -- diagnostics ------------------------------------------------------------------
     def positional_help(self, pos: list[tuple[Any, str]], kw: dict[str, str],
                         ins: Shape | None) -> list[str]:
