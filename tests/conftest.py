@@ -1,3 +1,8 @@
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
 import pytest
 
 # The tests that a plain `pytest` leaves out (`-m 'not slow'` in pyproject.toml's addopts;
@@ -68,3 +73,53 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def update_goldens(request) -> bool:
     return bool(request.config.getoption("--update-goldens"))
+
+
+# ---- golden files ---------------------------------------------------------------------------
+# tests/goldens/README.md describes the layout: tests/goldens/<spec>/<network>.<kind>.
+
+GOLDENS = Path(__file__).resolve().parent / "goldens"
+
+
+def golden_path(spec: str | Path, name: str, kind: str, root: Path = GOLDENS) -> Path:
+    """Where the golden of ``name``'s ``kind`` made from ``spec`` lives:
+    ``<root>/<spec's stem>/<name>.<kind>``. ``spec`` is a spec file's path (``specs/vgg.arch``
+    gives the folder ``vgg``) or, for goldens made from no spec file, a folder's name
+    (``broken``, ``cli``)."""
+    return root / Path(spec).stem / f"{name}.{kind}"
+
+
+class Golden:
+    """Compares text with a golden file; with ``update``, rewrites the file instead.
+
+    ``golden(spec, name, kind, text)`` checks ``text`` against ``golden_path(spec, name,
+    kind)``. A missing golden fails, and so does a difference (with a unified diff)."""
+
+    def __init__(self, update: bool = False, root: Path = GOLDENS):
+        self.update = update
+        self.root = root
+
+    def path(self, spec: str | Path, name: str, kind: str) -> Path:
+        return golden_path(spec, name, kind, self.root)
+
+    def __call__(self, spec: str | Path, name: str, kind: str, text: str) -> None:
+        path = self.path(spec, name, kind)
+        shown = path.relative_to(self.root.parent.parent) if self.root == GOLDENS else path
+        if self.update:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            return
+        if not path.exists():
+            pytest.fail(f"missing golden {shown}; run pytest --update-goldens")
+        expected = path.read_text(encoding="utf-8")
+        if text != expected:
+            diff = "".join(list(difflib.unified_diff(
+                expected.splitlines(True), text.splitlines(True), "golden", "now"))[:80])
+            pytest.fail(f"{shown} differs (pytest --update-goldens rewrites it; review the "
+                        f"diff):\n{diff}")
+
+
+@pytest.fixture
+def golden(update_goldens) -> Golden:
+    """The one golden comparator: ``golden(spec, name, kind, text)``; see ``Golden``."""
+    return Golden(update_goldens)

@@ -13,11 +13,11 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
+from conftest import golden_path
 
 from archlang.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
-GOLDENS = ROOT / "tests" / "goldens" / "cli"
 
 CASES = {
     "missing_file": "check nosuch.arch",
@@ -51,7 +51,7 @@ def run(command: str, tmp: Path) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_usage_error(name, tmp_path, monkeypatch, update_goldens):
+def test_usage_error(name, tmp_path, monkeypatch, golden):
     monkeypatch.chdir(ROOT)
     if name == "diagram_no_dot":
         monkeypatch.setenv("PATH", str(tmp_path))  # no `dot` anywhere
@@ -59,12 +59,12 @@ def test_usage_error(name, tmp_path, monkeypatch, update_goldens):
     assert code == 2, output
     assert "internal error" not in output and "Traceback" not in output
     text = f"$ archlang {CASES[name]}\n{output.replace(str(tmp_path), '{tmp}')}[exit {code}]\n"
-    golden = GOLDENS / f"{name}.txt"
-    if update_goldens:
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_text(text, encoding="utf-8")
-    assert golden.exists(), f"missing golden {golden}; run pytest --update-goldens"
-    assert text == golden.read_text(encoding="utf-8")
+    golden("cli", name, "txt", text)
+
+
+def golden_files() -> set[Path]:
+    """The goldens this file's tests compare with."""
+    return {golden_path("cli", name, "txt") for name in CASES}
 
 
 def test_spec_errors_still_exit_1(tmp_path, monkeypatch):

@@ -1,12 +1,13 @@
 """The Graphviz diagram backend: DOT goldens, folding, failing nodes, escaping, rendering.
 
-Goldens live in tests/goldens/diagram/; ``pytest --update-goldens`` rewrites them (review
-the diff). Rendering tests need Graphviz's ``dot`` and are skipped without it.
+Goldens live in tests/goldens/SPEC/NETWORK.depthN.dot (``full``: every node), SPEC being
+the spec file's stem, and those of broken graphs in tests/goldens/broken/;
+``pytest --update-goldens`` rewrites them (review the diff). Rendering tests need Graphviz's
+``dot`` and are skipped without it.
 """
 
 from __future__ import annotations
 
-import difflib
 import glob
 import importlib.util
 import os
@@ -19,6 +20,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from conftest import golden_path
 
 from archlang.api import check, run
 from archlang.backends import graphviz as gv
@@ -36,7 +38,6 @@ from archlang.limits import Limits
 from archlang.program import load_program
 
 ROOT = Path(__file__).resolve().parents[1]
-GOLDENS = ROOT / "tests" / "goldens" / "diagram"
 CASES = ROOT / "tests" / "cases" / "diagram"
 HAVE_DOT = shutil.which("dot") is not None
 needs_dot = pytest.mark.skipif(not HAVE_DOT, reason="Graphviz `dot` is not installed")
@@ -51,37 +52,31 @@ def at_root(monkeypatch):
     monkeypatch.chdir(ROOT)
 
 
-def compare_golden(path: Path, text: str, update: bool) -> None:
-    if update:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        return
-    if not path.exists():
-        pytest.fail(f"missing golden {path.relative_to(ROOT)}; run pytest --update-goldens")
-    expected = path.read_text(encoding="utf-8")
-    if text != expected:
-        diff = "".join(list(difflib.unified_diff(expected.splitlines(True), text.splitlines(True),
-                                                 "golden", "now"))[:80])
-        pytest.fail(f"{path.relative_to(ROOT)} differs (pytest --update-goldens rewrites it):\n"
-                    f"{diff}")
-
-
 # ---- goldens ---------------------------------------------------------------------------------
+
+FULL = 99  # deeper than any scope: every op node
+
+
+def dot_kind(depth: int | None) -> str:
+    """The golden kind of a diagram at ``depth``: ``depth1.dot``, ``full.dot``, or ``dot`` at
+    the default depth."""
+    return "dot" if depth is None else "full.dot" if depth == FULL else f"depth{depth}.dot"
+
 
 NETWORKS = [
     ("resnet50_depth1", "specs/resnet.arch", "resnet50", 1),
     ("resnet50_depth2", "specs/resnet.arch", "resnet50", 2),
-    ("resnet50_full", "specs/resnet.arch", "resnet50", 99),
+    ("resnet50_full", "specs/resnet.arch", "resnet50", FULL),
     ("googlenet_depth1", "specs/googlenet.arch", "googlenet", 1),
     ("googlenet_depth2", "specs/googlenet.arch", "googlenet", 2),
-    ("googlenet_full", "specs/googlenet.arch", "googlenet", 99),
+    ("googlenet_full", "specs/googlenet.arch", "googlenet", FULL),
 ]
 
 
-@pytest.mark.parametrize("golden,spec,network,depth", NETWORKS, ids=[n[0] for n in NETWORKS])
-def test_network_golden(golden, spec, network, depth, update_goldens):
+@pytest.mark.parametrize("name,spec,network,depth", NETWORKS, ids=[n[0] for n in NETWORKS])
+def test_network_golden(name, spec, network, depth, golden):
     d = Diagram(check(spec, network).graph, depth=depth)
-    compare_golden(GOLDENS / f"{golden}.dot", d.source, update_goldens)
+    golden(spec, network, dot_kind(depth), d.source)
 
 
 UNKNOWN_LAYER = """network typo {
@@ -93,12 +88,13 @@ UNKNOWN_LAYER = """network typo {
 }
 """
 
-# (golden, spec path or text, depth, expected code, failing node's name or None)
+# (case, spec path or text, depth, expected code, failing node's name or None); the golden is
+# tests/goldens/broken/<case>.<kind>
 BROKEN = [
-    ("broken_add_channels", "tests/cases/diagram/add_channels.arch", 1, "E020", "block2.add"),
-    ("broken_concat_spatial", "tests/cases/diagram/concat_spatial.arch", 1, "E021", "mix"),
-    ("broken_zero_size", "tests/cases/diagram/zero_size.arch", 1, "E022", "d3.pool"),
-    ("broken_unknown_layer", UNKNOWN_LAYER, None, "E010", None),
+    ("add_channels", "tests/cases/diagram/add_channels.arch", 1, "E020", "block2.add"),
+    ("concat_spatial", "tests/cases/diagram/concat_spatial.arch", 1, "E021", "mix"),
+    ("zero_size", "tests/cases/diagram/zero_size.arch", 1, "E022", "d3.pool"),
+    ("unknown_layer", UNKNOWN_LAYER, None, "E010", None),
 ]
 
 
@@ -108,12 +104,19 @@ def broken(spec):
     return info.value.graph, info.value.diagnostics
 
 
-@pytest.mark.parametrize("golden,spec,depth,code,failing", BROKEN, ids=[b[0] for b in BROKEN])
-def test_broken_golden(golden, spec, depth, code, failing, update_goldens):
+@pytest.mark.parametrize("name,spec,depth,code,failing", BROKEN, ids=[b[0] for b in BROKEN])
+def test_broken_golden(name, spec, depth, code, failing, golden):
     graph, diags = broken(spec)
     assert graph is not None and code in [d.code for d in diags]
     d = Diagram(graph, depth, "TB", diags)
-    compare_golden(GOLDENS / f"{golden}.dot", d.source, update_goldens)
+    golden("broken", name, dot_kind(depth), d.source)
+
+
+def golden_files() -> set[Path]:
+    """The goldens this file's tests compare with."""
+    return ({golden_path(spec, network, dot_kind(depth)) for _, spec, network, depth in NETWORKS}
+            | {golden_path("broken", name, dot_kind(depth))
+               for name, _, depth, _, _ in BROKEN})
 
 
 def node_line(source: str, dot_id: str) -> str:
@@ -122,9 +125,9 @@ def node_line(source: str, dot_id: str) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("golden,spec,depth,code,failing", BROKEN[:3], ids=[b[0] for b in BROKEN[:3]])
+@pytest.mark.parametrize("name,spec,depth,code,failing", BROKEN[:3], ids=[b[0] for b in BROKEN[:3]])
 @pytest.mark.parametrize("at", [1, 2, 3, None])
-def test_failing_node_is_red_at_every_depth(golden, spec, depth, code, failing, at):
+def test_failing_node_is_red_at_every_depth(name, spec, depth, code, failing, at):
     graph, diags = broken(spec)
     bad = next(n for n in graph.nodes if n.name == failing)
     assert bad.error is not None and bad.shape is None and bad.id == len(graph.nodes) - 1
@@ -452,8 +455,3 @@ def test_readme_svg_regenerates_identically():
         pytest.skip(f"committed SVG made by graphviz {dot_version(committed)}, "
                     f"this is {dot_version(fresh)}")
     assert fresh == committed, "docs/googlenet.svg is stale: run python scripts/readme_diagram.py"
-
-
-def test_missing_golden_fails(tmp_path):
-    with pytest.raises(pytest.fail.Exception, match="missing golden"):
-        compare_golden(ROOT / "tests" / "goldens" / "diagram" / "no_such.dot", "x", False)

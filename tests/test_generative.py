@@ -5,12 +5,11 @@ The DCGAN networks are checked against PyTorch's DCGAN tutorial, rebuilt here fr
 and MACs (torch's FLOP counter / 2). The VAEs: static shapes and counts equal the compiled
 module's, eval mode is deterministic (z = mu), training mode samples, torch.compile works,
 and the example trainer learns. Goldens (summary, generated code, DOT) live in
-tests/goldens/generative/; ``pytest --update-goldens`` rewrites them.
+tests/goldens/dcgan/ and tests/goldens/vae/; ``pytest --update-goldens`` rewrites them.
 """
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
 import json
 import os
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import golden_path
 
 import archlang
 from archlang.backends.graphviz import Diagram
@@ -31,7 +31,6 @@ from torch import nn  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-GOLDENS = ROOT / "tests" / "goldens" / "generative"
 DCGAN = "specs/dcgan.arch"
 VAE = "specs/vae.arch"
 
@@ -340,44 +339,35 @@ def test_train_vae_digits_example(tmp_path):
 
 # ---- goldens -------------------------------------------------------------------------------
 
-def compare_golden(name: str, text: str, update: bool) -> None:
-    path = GOLDENS / name
-    if update:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        return
-    if not path.exists():
-        pytest.fail(f"missing golden {path.relative_to(ROOT)}; run pytest --update-goldens")
-    expected = path.read_text(encoding="utf-8")
-    if text != expected:
-        diff = "".join(list(difflib.unified_diff(expected.splitlines(True), text.splitlines(True),
-                                                 "golden", "now"))[:80])
-        pytest.fail(f"{path.relative_to(ROOT)} differs (pytest --update-goldens rewrites it):\n"
-                    f"{diff}")
+FORMATS = {"table": "summary.txt", "json": "summary.json", "csv": "summary.csv"}  # fmt -> kind
+
+
+def golden_files() -> set[Path]:
+    """The goldens this file's tests compare with."""
+    return {golden_path(spec, network, kind) for spec, network in NETWORKS
+            for kind in (*FORMATS.values(), "py", "dot")}
 
 
 @pytest.mark.parametrize("spec,network", NETWORKS, ids=[n for _, n in NETWORKS])
-@pytest.mark.parametrize("fmt", ["table", "json", "csv"])
-def test_summary_golden(spec, network, fmt, update_goldens):
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_summary_golden(spec, network, fmt, golden):
     result = CliRunner().invoke(cli_main, ["summary", spec, "--network", network, "--format",
                                            fmt, "--depth", "2"], catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
     if fmt == "json":
         data = json.loads(result.stdout)
         assert data["params"] == archlang.check(spec, network).params
-    ext = {"table": "txt", "json": "json", "csv": "csv"}[fmt]
-    compare_golden(f"{network}.{ext}", result.stdout, update_goldens)
+    golden(spec, network, FORMATS[fmt], result.stdout)
 
 
 @pytest.mark.parametrize("spec,network", NETWORKS, ids=[n for _, n in NETWORKS])
-def test_generated_source_golden(spec, network, update_goldens):
-    compare_golden(f"{network}.py", archlang.compile_source(spec, network), update_goldens)
+def test_generated_source_golden(spec, network, golden):
+    golden(spec, network, "py", archlang.compile_source(spec, network))
 
 
 @pytest.mark.parametrize("spec,network", NETWORKS, ids=[n for _, n in NETWORKS])
-def test_diagram_golden(spec, network, update_goldens):
-    compare_golden(f"{network}.dot", Diagram(archlang.check(spec, network).graph).source,
-                   update_goldens)
+def test_diagram_golden(spec, network, golden):
+    golden(spec, network, "dot", Diagram(archlang.check(spec, network).graph).source)
 
 
 def _ruff() -> list[str]:

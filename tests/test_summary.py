@@ -1,4 +1,8 @@
-"""`archlang summary` and `check`: golden outputs, the JSON contract, no torch import."""
+"""`archlang summary` and `check`: golden outputs, the JSON contract, no torch import.
+
+Goldens live in tests/goldens/SPEC/NETWORK.summary.{txt,json,csv}, SPEC being the spec file's
+stem; ``pytest --update-goldens`` rewrites them.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import golden_path
 
 from archlang.cli import main
 from archlang.limits import Limits
 from archlang.program import load_program
 
 ROOT = Path(__file__).resolve().parent.parent
-GOLDENS = ROOT / "tests" / "goldens" / "summary"
+FORMATS = {"table": "summary.txt", "json": "summary.json", "csv": "summary.csv"}  # fmt -> kind
 
 
 def example_networks():
@@ -37,22 +42,17 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def check_golden(name: str, text: str, update: bool) -> None:
-    path = GOLDENS / name
-    if update:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    assert path.exists(), f"missing golden {path}; run pytest --update-goldens"
-    assert text == path.read_text()
+def golden_files() -> set[Path]:
+    """The goldens this file's tests compare with."""
+    return {golden_path(*p.values, kind) for p in example_networks() for kind in FORMATS.values()}
 
 
 @pytest.mark.parametrize("spec,network", list(example_networks()))
-@pytest.mark.parametrize("fmt", ["table", "json", "csv"])
-def test_summary_golden(spec, network, fmt, update_goldens):
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_summary_golden(spec, network, fmt, golden):
     code, out, err = run_cli("summary", spec, "--network", network, "--format", fmt)
     assert code == 0, err
-    ext = {"table": "txt", "json": "json", "csv": "csv"}[fmt]
-    check_golden(f"{Path(spec).stem}-{network}.{ext}", out, update_goldens)
+    golden(spec, network, FORMATS[fmt], out)
 
 
 def summary_json(spec: str, network: str, *extra: str) -> dict:

@@ -1,9 +1,10 @@
 """Every zoo network: golden summary table and generated code, clean under ruff, and a real
 forward pass whose output shapes and parameter count are the static checker's.
 
-Goldens live in tests/goldens/zoo/NAME.txt (`archlang summary SPEC --network NAME --depth 2`)
-and tests/goldens/zoo/NAME.py (`archlang.compile_source`); rewrite them with
-`pytest --update-goldens` and review the diff. A missing golden fails.
+Goldens live in tests/goldens/SPEC/NAME.summary.txt (`archlang summary SPEC --network NAME
+--depth 2`) and tests/goldens/SPEC/NAME.py (`archlang.compile_source`), SPEC being the spec
+file's stem; rewrite them with `pytest --update-goldens` and review the diff. A missing golden
+fails.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import golden_path
 
 import archlang
 from archlang.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
-GOLDENS = ROOT / "tests" / "goldens" / "zoo"
 
 # network -> spec file.
 ZOO = {
@@ -64,12 +65,9 @@ def _root(monkeypatch):
     monkeypatch.chdir(ROOT)
 
 
-def check_golden(path: Path, text: str, update: bool) -> None:
-    if update:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    assert path.exists(), f"missing golden {path}; run pytest --update-goldens"
-    assert text == path.read_text(), f"{path} differs; run pytest --update-goldens and review"
+def golden_files() -> set[Path]:
+    """The goldens this file's tests compare with."""
+    return {golden_path(ZOO[name], name, kind) for name in ZOO for kind in ("summary.txt", "py")}
 
 
 def test_zoo_list_is_complete():
@@ -82,17 +80,16 @@ def test_zoo_list_is_complete():
 
 
 @pytest.mark.parametrize("name", list(ZOO))
-def test_summary_golden(name, update_goldens):
+def test_summary_golden(name, golden):
     result = CliRunner().invoke(main, ["summary", ZOO[name], "--network", name,
                                        "--depth", "2"], catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
-    check_golden(GOLDENS / f"{name}.txt", result.stdout, update_goldens)
+    golden(ZOO[name], name, "summary.txt", result.stdout)
 
 
 @pytest.mark.parametrize("name", list(ZOO))
-def test_generated_code_golden(name, update_goldens):
-    check_golden(GOLDENS / f"{name}.py", archlang.compile_source(ZOO[name], name),
-                 update_goldens)
+def test_generated_code_golden(name, golden):
+    golden(ZOO[name], name, "py", archlang.compile_source(ZOO[name], name))
 
 
 def _ruff() -> list[str]:
