@@ -46,7 +46,7 @@ def totals(g: Graph) -> Totals:
         macs_train = D.plus(macs_train, n.macs)
         if not n.training_only:
             macs = D.plus(macs, n.macs)
-        if n.op != "input" and not n.implicit or n.op in ("add", "concat"):
+        if not n.is_input:  # implicit nodes are merges, which make a tensor too
             activations = D.plus(activations, D.product(n.shape or ()))
     t = Totals(params, params_inf, buffers, macs, macs_train, activations, peak_memory(g))
     for o in g.outputs:

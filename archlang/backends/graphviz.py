@@ -74,7 +74,7 @@ from typing import Any
 from archlang.analysis import dims as D
 from archlang.graph.model import Graph, Node, Scope
 from archlang.graph.values import show
-from archlang.ops.registry import lookup
+from archlang.ops.registry import OPS
 
 #: Most boxes the default depth allows (see the module docstring).
 MAX_BOXES = 90
@@ -512,9 +512,7 @@ class Diagram:
         return text
 
     def _op_label(self, n: Node) -> str:
-        op = lookup(n.op)
-        if op is None:
-            return n.op
+        op = OPS[n.op]
         try:
             return op.label(n.attrs, [self.graph.nodes[i].shape for i in n.inputs])
         except (AttributeError, IndexError, KeyError, TypeError, ValueError):
@@ -525,14 +523,13 @@ class Diagram:
         nid = f"n{n.id}"
         named = not n.implicit and _is_name(n.path[-1])
         dashed = ",dashed" if n.training_only else ""
-        if n.op == "input":
+        op = OPS[n.op]
+        if op.diagram_shape == "source":
             label = f"<B>{html(n.path[-1])}</B><BR/>" + _small(_shape(n.shape))
             tip = f"input {n.name}\n{_shape(n.shape)}\n{n.span}"
             return (f'{nid} [label=<{label}>, shape=invhouse, style="filled", '
-                    f'fillcolor="{FAMILY_COLORS["input"]}", tooltip={quote_tooltip(tip)}];')
-        op = lookup(n.op)
-        family = op.family if op is not None else "other"
-        fill = FAMILY_COLORS.get(family, FAMILY_COLORS["other"])
+                    f'fillcolor="{FAMILY_COLORS[op.family]}", tooltip={quote_tooltip(tip)}];')
+        fill = FAMILY_COLORS.get(op.family, FAMILY_COLORS["other"])
         text = self._op_label(n)
         tip = self._node_tip(n, text)
         if n.id in self.failed:
@@ -546,11 +543,11 @@ class Diagram:
                     f'fillcolor="{ERROR_FILL}", color="{ERROR_COLOR}", penwidth=2, '
                     f'fontcolor="#660000", tooltip={quote_tooltip(tip)}];')
         xlabel = f", xlabel={quote(n.path[-1])}" if named else ""
-        if n.op == "add":
-            return (f'{nid} [label="+", shape=circle, style="filled{dashed}", fillcolor="{fill}", '
+        if op.diagram_shape == "glyph":
+            return (f'{nid} [label={quote(op.glyph)}, shape=circle, style="filled{dashed}", fillcolor="{fill}", '
                     f'width=0.3, height=0.3, fixedsize=true, fontsize=12{xlabel}, '
                     f'tooltip={quote_tooltip(tip)}];')
-        if n.op == "concat":
+        if op.diagram_shape == "funnel":
             return (f'{nid} [label={quote(text)}, shape=invtrapezium, style="filled{dashed}", '
                     f'fillcolor="{fill}", height=0.25, fontsize=8, margin="0.04,0.01"{xlabel}, '
                     f'tooltip={quote_tooltip(tip)}];')

@@ -28,13 +28,6 @@ from archlang.ops.registry import OPS
 LINE = 88
 INDENT = "    "
 
-#: nn classes per op, for `init <op>.<param>` loops over self.modules()
-INIT_CLASSES = {"conv2d": "nn.Conv2d", "conv_transpose2d": "nn.ConvTranspose2d",
-                "linear": "nn.Linear", "batchnorm": "(nn.BatchNorm1d, nn.BatchNorm2d)"}
-
-
-#: names the generated file defines or imports itself; classes never take them
-
 
 def doc(text: str) -> str:
     """A docstring literal for text that may come from a spec (names, paths, values)."""
@@ -202,7 +195,7 @@ class Generator:
         return [self.node(i).shape for i in n.inputs]
 
     def steps(self, scope: Scope) -> list[tuple[str, int]]:
-        return [(k, i) for k, i in scope.items if not (k == "node" and self.node(i).op == "input")]
+        return [(k, i) for k, i in scope.items if not (k == "node" and self.node(i).is_input)]
 
     def step_io(self, kind: str, i: int) -> tuple[list[int], int | None]:
         if kind == "node":
@@ -394,7 +387,7 @@ class Generator:
         never a view such as flatten or narrow, nor dropout, which returns its input in eval).
         """
         n = self.node(value)
-        if not self.inplace or value == s.input or n.op == "input" or value in self.outputs:
+        if not self.inplace or value == s.input or n.is_input or value in self.outputs:
             return False
         if not self.inplace_safe(value):
             return False
@@ -592,7 +585,7 @@ class Generator:
         # the kind rule for an op kind applies iff every node of that kind agrees on it
         kind_spec: dict[tuple[str, str], InitSpec] = {}
         for op in loops:
-            if op not in INIT_CLASSES:  # no loop can express it: explicit lines below
+            if not OPS[op].torch_classes:  # no loop can express it: explicit lines below
                 continue
             nodes = [n for n in g.nodes if n.op == op and n.params]
             for param in ("weight", "bias"):
@@ -605,21 +598,21 @@ class Generator:
                     kind_spec[(op, param)] = best
         lines: list[str] = []
         groups: dict[tuple, list[str]] = {}
-        for op, classes in INIT_CLASSES.items():
-            params = tuple((p, kind_spec[(op, p)]) for p in ("weight", "bias")
-                           if (op, p) in kind_spec)
+        for op in OPS.values():
+            params = tuple((p, kind_spec[(op.name, p)]) for p in ("weight", "bias")
+                           if (op.name, p) in kind_spec)
             if params:
-                guard = op == "batchnorm" or any(p == "bias" for p, _ in params)
-                groups.setdefault((params, guard), []).append(classes.strip("()"))
+                guarded = frozenset(p for p, _ in params if p in op.optional_params)
+                groups.setdefault((params, guarded), []).extend(op.torch_classes)
         if groups:
             lines.append(f"{ind}for m in self.modules():")
-            for k, ((params, guard), classes) in enumerate(groups.items()):
+            for k, ((params, guarded), classes) in enumerate(groups.items()):
                 names = ", ".join(classes)
                 test = f"({names})" if "," in names else names
                 lines.append(f"{ind}{INDENT}{'if' if k == 0 else 'elif'} isinstance(m, {test}):")
                 for p, spec in params:
                     call = init_call(spec, f"m.{p}")
-                    if p == "bias" or (guard and op_needs_guard(classes)):
+                    if p in guarded:
                         lines.append(f"{ind}{INDENT * 2}if m.{p} is not None:")
                         lines += expr_lines("", call, ind + INDENT * 3)
                     else:
@@ -637,11 +630,7 @@ class Generator:
 
     @staticmethod
     def has_param(n: Node, param: str) -> bool:
-        if isinstance(getattr(n.attrs, "bias", None), bool):  # conv2d, linear, ...
-            return param == "weight" or n.attrs.bias
-        if n.op == "batchnorm":
-            return n.attrs.affine
-        return True
+        return param in n.impl.init_params(n.attrs)
 
     # -- the file ----------------------------------------------------------------------
     def generate(self) -> str:
@@ -705,11 +694,6 @@ class Generator:
                                      "differently")
         self._helpers = out
         return out
-
-
-def op_needs_guard(classes: list[str]) -> bool:
-    """Batch norm without ``affine`` has no weight: guard the initialiser."""
-    return any("BatchNorm" in c for c in classes)
 
 
 def _py(v) -> str:

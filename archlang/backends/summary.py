@@ -51,7 +51,7 @@ def rows(result: CheckResult, depth: int) -> list[Row]:
         for kind, i in g.scopes[scope_id].items:
             if kind == "node":
                 n = g.nodes[i]
-                if n.op == "input":
+                if n.is_input:
                     continue
                 op = OPS[n.op]
                 ins = [g.nodes[j].shape for j in n.inputs]

@@ -27,7 +27,7 @@ from archlang.graph.values import INITS, POISON, Budget, Builtin, Env, EvalError
     InitSpec, Poisoned, Tensor, WorkLimit, a_type, show, type_name
 from archlang.limits import Limits
 from archlang.ops.base import Op, OpError
-from archlang.ops.registry import OPS, all_names, lookup
+from archlang.ops.registry import OPS, all_names, input_op, lookup
 from archlang.program import Program
 from archlang.names import MODULE_ATTRS, RESERVED
 from archlang.source import Span
@@ -302,7 +302,8 @@ class Expander:
                                     help=["write e.g. [3, 224, 224] or [3, H, W]"])
                 dims.append(v)
             shape = tuple(dims)
-        node = self.add_node("input", None, [], shape, ns, s.name, s.span)
+        source = input_op()
+        node = self.add_node(source.name, source.attrs(), [], shape, ns, s.name, s.span)
         g.inputs[s.name] = node.id
         t = Tensor(node.id, shape)
         env.vars[s.name] = t
@@ -613,7 +614,7 @@ class Expander:
             return chains[sid]
 
         for n in g.nodes:
-            if n.op == "input":
+            if n.is_input:
                 continue
             mine = chain(n.scope)
             for i in dict.fromkeys(n.inputs):
@@ -900,8 +901,7 @@ class Expander:
                         hit = tuple(node.path[base:base + len(selector)]) == tuple(selector)
                     if hit:
                         matched.add(k)
-                        if param == "bias" and node.op in ("conv2d", "linear") and \
-                                not node.attrs.bias:
+                        if param not in node.impl.init_params(node.attrs):
                             continue
                         node.init[param] = spec
         for k, (scope, target, spec, span) in enumerate(self.inits):
@@ -935,7 +935,7 @@ def mark_training_and_unused(g: Graph, rep: Reporter) -> None:
     for n in g.nodes:
         if n.id not in inference and n.id in training:
             n.training_only = True
-        if n.id not in inference and n.id not in training and n.op != "input" \
+        if n.id not in inference and n.id not in training and not n.is_input \
                 and n.id not in consumers and n.id not in outputs:
             what = (f"`{n.value_name}`" if n.value_name else f"this `{n.op}`"
                     if n.path[-1].isdigit() or n.implicit else f"`{n.name}`")

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from archlang.analysis.dims import Count
 from archlang.diagnostics import Diagnostic, Frame
+from archlang.ops.base import Op
+from archlang.ops.registry import OPS
 from archlang.source import Span
 
 if TYPE_CHECKING:
@@ -16,7 +18,7 @@ if TYPE_CHECKING:
 @dataclass
 class Node:
     id: int
-    op: str  # a registry name, or "input"
+    op: str  # the op's registry name
     attrs: Any
     inputs: list[int]
     shape: tuple | None  # None when the shape rule failed or an input was poisoned
@@ -36,6 +38,15 @@ class Node:
     @property
     def name(self) -> str:
         return ".".join(self.path)
+
+    @property
+    def impl(self) -> Op:
+        """The op object (its rules and emitters)."""
+        return OPS[self.op]
+
+    @property
+    def is_input(self) -> bool:
+        return OPS[self.op].source
 
 
 @dataclass

@@ -106,6 +106,25 @@ class Op:
     #: as its functional call, and never inside an ``nn.Sequential``.
     has_module: ClassVar[bool] = True
     doc: ClassVar[str] = ""
+    #: True for the op of the network's inputs: it makes a value from nothing, and a spec
+    #: never calls it (``input x: [...]`` declares it).
+    source: ClassVar[bool] = False
+    #: How a diagram draws it: "box" (a labelled box), "glyph" (a small circle holding
+    #: :attr:`glyph`), "funnel" (a narrow merge trapezium) or "source" (an input's house).
+    diagram_shape: ClassVar[str] = "box"
+    glyph: ClassVar[str] = ""
+    #: The language construct that makes this op implicitly (``concat``, ``average``,
+    #: ``residual``), if any: the expander asks the registry for the op of a construct.
+    construct: ClassVar[str | None] = None
+    #: In-place form of the op, ``a <operator> b`` for each further input (``"+="`` for add):
+    #: the generated forward uses it when the first input's tensor may be overwritten.
+    inplace_operator: ClassVar[str | None] = None
+    #: ``torch.nn`` classes of its module, for ``init <op>.<param>`` rules emitted as a loop
+    #: over ``self.modules()`` (empty: such rules are emitted layer by layer).
+    torch_classes: ClassVar[tuple[str, ...]] = ()
+    #: Parameters that some attribute values remove (conv2d's ``bias=false``): an ``init`` loop
+    #: guards them with ``is not None``.
+    optional_params: ClassVar[tuple[str, ...]] = ()
 
     # -- static analysis --------------------------------------------------------------
     def shape(self, a: Any, ins: list[Shape]) -> Shape:
@@ -119,6 +138,11 @@ class Op:
 
     def macs(self, a: Any, ins: list[Shape], out: Shape) -> Count:
         return 0
+
+    def init_params(self, a: Any) -> tuple[str, ...]:
+        """The parameters an ``init`` statement may set on this layer (``("weight",
+        "bias")``; without ``bias`` when ``bias=false``)."""
+        return ()
 
     # -- backends -------------------------------------------------------------------
     def torch_module(self, a: Any, ins: list[Shape]) -> str:

@@ -96,7 +96,12 @@ class Conv2d(Op):
     family = "conv"
     stateful = True
     inplace_safe_producer = True
+    torch_classes = ("nn.Conv2d",)
+    optional_params = ("bias",)
     doc = "2-D convolution (torch.nn.Conv2d); input channels are inferred."
+
+    def init_params(self, a):
+        return ("weight", "bias") if a.bias else ("weight",)
 
     def positional_help(self, pos, kw, ins):
         return conv_positional_help(self, self.torch_order, pos, kw, ins)

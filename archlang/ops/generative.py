@@ -87,11 +87,16 @@ class ConvTranspose2d(Op):
     family = "conv"
     stateful = True
     inplace_safe_producer = True
+    torch_classes = ("nn.ConvTranspose2d",)
+    optional_params = ("bias",)
     doc = ("Transposed 2-D convolution (torch.nn.ConvTranspose2d): out = (in-1)*stride - "
            "2*padding + dilation*(k-1) + output_padding + 1; input channels are inferred.")
 
     def positional_help(self, pos, kw, ins):
         return conv_positional_help(self, self.torch_order, pos, kw, ins)
+
+    def init_params(self, a):
+        return ("weight", "bias") if a.bias else ("weight",)
 
     def shape(self, a, ins):
         require_rank(ins, (3,), "conv_transpose2d", "conv_transpose2d works on [C, H, W] images; "

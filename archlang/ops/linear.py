@@ -24,7 +24,12 @@ class Linear(Op):
     family = "linear"
     stateful = True
     inplace_safe_producer = True
+    torch_classes = ("nn.Linear",)
+    optional_params = ("bias",)
     doc = "Fully connected layer (torch.nn.Linear) on a flat [F] input; F is inferred."
+
+    def init_params(self, a):
+        return ("weight", "bias") if a.bias else ("weight",)
 
     def shape(self, a, ins):
         require_rank(ins, (1,), "linear", "add `flatten` before `linear`")

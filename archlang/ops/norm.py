@@ -30,6 +30,8 @@ class BatchNorm(Op):
     family = "norm"
     stateful = True
     inplace_safe_producer = True
+    torch_classes = ("nn.BatchNorm1d", "nn.BatchNorm2d")
+    optional_params = ("weight", "bias")
     doc = "Batch normalisation: BatchNorm2d on [C, H, W], BatchNorm1d on [F] or [C, L]."
 
     def shape(self, a, ins):
@@ -42,6 +44,9 @@ class BatchNorm(Op):
 
     def buffers(self, a, ins, out):
         return 2 * ins[0][0] + 1 if a.track_running_stats else 0
+
+    def init_params(self, a):
+        return ("weight", "bias") if a.affine else ()
 
     def torch_module(self, a, ins):
         kind = "BatchNorm2d" if len(ins[0]) == 3 else "BatchNorm1d"

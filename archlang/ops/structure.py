@@ -75,6 +75,8 @@ class Concat(Op):
     positional = ("dim",)
     family = "merge"
     inputs = (1, None)
+    diagram_shape = "funnel"
+    construct = "concat"
     inplace_safe_producer = True
     doc = "Concatenation along `dim` (default 0, channels); other sizes must agree."
 
@@ -142,6 +144,10 @@ class Add(Op):
     family = "merge"
     inputs = (2, None)
     inplace_safe_producer = True
+    diagram_shape = "glyph"
+    glyph = "+"
+    construct = "residual"
+    inplace_operator = "+="
     doc = "Element-wise sum of two or more inputs of the same shape (residual connections)."
 
     def shape(self, a, ins, ctx=None):
@@ -168,6 +174,7 @@ class Add(Op):
 class Mean(Op):
     name = "mean"
     family = "merge"
+    construct = "average"
     inputs = (2, None)
     inplace_safe_producer = True
     doc = ("Element-wise mean of two or more inputs of the same shape (`average { }` builds it: "

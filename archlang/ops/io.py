@@ -1,0 +1,18 @@
+"""The network's inputs: ``input NAME: [dims]`` makes a node of the ``input`` op."""
+
+from __future__ import annotations
+
+from archlang.ops.base import Op
+
+
+class Input(Op):
+    name = "input"
+    family = "input"
+    inputs = (0, 0)
+    source = True
+    has_module = False
+    diagram_shape = "source"
+    doc = "A network input, declared with `input NAME: [dims]`; never written as a layer."
+
+    def shape(self, a, ins):  # pragma: no cover - an input's shape is declared, not inferred
+        raise AssertionError("an input's shape is declared")
