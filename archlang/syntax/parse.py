@@ -14,9 +14,9 @@ deep).
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import os
-import threading
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -60,57 +60,61 @@ def _arrow_follows(text: str, pos: int) -> bool:
     return text.startswith("->", pos)
 
 
+class ParseState:
+    """What the post-lexer learnt in one parse: the brackets still open, the last two tokens
+    passed on, and the bracket that nested too deep or closed nothing. One per call of
+    :func:`parse`, read by its error report."""
+
+    __slots__ = ("text", "stack", "previous", "before_previous", "too_deep", "unmatched")
+
+    def __init__(self, text: str = "") -> None:
+        self.text = text  # read to see a line starting with ``->`` beyond a newline
+        self.stack: list[Token] = []
+        self.previous: Token | None = None
+        self.before_previous: Token | None = None
+        self.too_deep: Token | None = None
+        self.unmatched: Token | None = None
+
+
+#: the state of the parse running in this thread (or asyncio task): set by :func:`parse`
+#: around Lark's call, read once by the post-lexer when Lark starts it
+_CURRENT: contextvars.ContextVar[ParseState | None] = contextvars.ContextVar(
+    "archlang_parse_state", default=None)
+
+
 class Newlines:
     """Post-lexer: drops newlines inside ``(...)`` and ``[...]``, after ``->`` and before a
     line that starts with ``->`` (no statement starts with ``->``, so such a line can only
     continue the chain above it); tracks open brackets.
 
     Brackets nested deeper than ``max_depth`` stop the parse with E051 before any tree
-    is built, so no later pass can overflow the stack. One instance serves every parse of
-    the cached parser, so the per-parse state (open brackets, last token) is thread-local:
-    parses in different threads never see each other's brackets.
+    is built, so no later pass can overflow the stack.
+
+    One instance serves every parse of the cached parser, in every thread, so it holds no
+    state of a parse: each :func:`parse` makes its own :class:`ParseState` and hands it over
+    through a context variable (Lark gives a post-lexer nothing but the token stream). A
+    parse run directly through Lark, outside :func:`parse`, gets a fresh state without the
+    text.
     """
 
     always_accept = ("_NL",)
 
     def __init__(self, max_depth: int) -> None:
         self.max_depth = max_depth
-        self._local = threading.local()
-
-    def reset(self) -> None:
-        state = self._local
-        state.stack, state.previous, state.too_deep, state.unmatched = [], None, None, None
-        state.before_previous = None
-
-    def begin(self, text: str) -> None:
-        """Start a parse of ``text`` in this thread (it is read to see a line starting with
-        ``->`` beyond a newline)."""
-        self.reset()
-        self._local.text = text
-
-    def __getattr__(self, name: str):
-        # stack, previous, before_previous, too_deep, unmatched, text: this thread's state of
-        # the current parse
-        if name in ("stack", "previous", "before_previous", "too_deep", "unmatched", "text"):
-            local = self.__dict__["_local"]
-            if not hasattr(local, "stack"):
-                self.reset()
-            if not hasattr(local, "text"):
-                local.text = ""
-            return getattr(local, name)
-        raise AttributeError(name)
 
     def process(self, stream):
-        text = self.text  # set by begin() for this parse only
-        self.reset()
-        self._local.text = ""
-        state = self._local
+        state = _CURRENT.get()
+        if state is None:
+            state = ParseState()
+        text = state.text
         stack = state.stack
+        max_depth = self.max_depth
+        previous = None
         for tok in stream:
             kind = tok.type
             if kind in OPENERS:
                 stack.append(tok)
-                if len(stack) > self.max_depth:
+                if len(stack) > max_depth:
                     state.too_deep = tok
                     return
             elif kind in CLOSERS:
@@ -120,12 +124,13 @@ class Newlines:
                     state.unmatched = tok
             elif kind == "_NL" and (
                     (stack and stack[-1].type in ("LPAR", "LSQB"))
-                    or (state.previous is not None and state.previous.type == "_ARROW")
+                    or (previous is not None and previous.type == "_ARROW")
                     or _arrow_follows(text, tok.end_pos)):
                 continue
             yield tok
-            state.before_previous = state.previous
-            state.previous = tok
+            # the parser took ``tok``: an error on the next token is reported with these
+            state.before_previous = previous
+            state.previous = previous = tok
 
 
 @functools.lru_cache(maxsize=None)
@@ -241,22 +246,25 @@ def parse(source: Source, max_depth: int = 64, start: str = "start") -> tuple[Tr
 
     Returns ``(tree, [])`` or ``(None, [one diagnostic])``.
     """
-    parser, post = _cached(max_depth)
-    post.begin(source.text)
-    rep = Reporter()
+    parser, _ = _cached(max_depth)
+    state = ParseState(source.text)
+    token = _CURRENT.set(state)
     try:
         tree = parser.parse(source.text, start=start)
     except UnexpectedInput as exc:
-        _report(source, parser, post, exc, rep)
+        rep = Reporter()
+        _report(source, parser, state, max_depth, exc, rep)
         return None, rep.diagnostics
+    finally:
+        _CURRENT.reset(token)
     return tree, []
 
 
-def _report(source: Source, parser: Lark, post: Newlines, exc: UnexpectedInput,
-            rep: Reporter) -> None:
+def _report(source: Source, parser: Lark, post: ParseState, max_depth: int,
+            exc: UnexpectedInput, rep: Reporter) -> None:
     if post.too_deep is not None:
         tok = post.too_deep
-        rep.error("E051", f"brackets nested more than {post.max_depth} deep",
+        rep.error("E051", f"brackets nested more than {max_depth} deep",
                   source.span(tok.start_pos, tok.end_pos), "too deep",
                   help=["split the expression or the block into named parts"])
         return
