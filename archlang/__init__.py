@@ -7,15 +7,19 @@
 >>> archlang.check("zoo:resnet50").params  # the zoo ships in the package  # doctest: +SKIP
 25557032
 
-``check`` never imports torch; ``load`` and ``load_class`` do (lazily).
+``check`` never imports torch; ``load`` and ``load_class`` do (lazily). Ops from other
+packages: ``register_op`` and ``use_plugin`` (docs/plugins.md).
 """
 
 from archlang.api import CheckResult, check
 from archlang.diagnostics import ArchError, Diagnostic
 from archlang.limits import Limits
+from archlang.ops.registry import register as register_op
+from archlang.plugins import PluginError, use_plugin
 
-__all__ = ["ArchError", "CheckResult", "Diagnostic", "Limits", "check", "compile_source",
-           "list_models", "load", "load_class", "models"]
+__all__ = ["ArchError", "CheckResult", "Diagnostic", "Limits", "PluginError", "check",
+           "compile_source", "list_models", "load", "load_class", "models", "register_op",
+           "use_plugin"]
 __version__ = "0.1.0"
 
 

@@ -7,10 +7,12 @@ errors (a bug in archlang: please report it). No input produces a Python traceba
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +120,9 @@ def spec_options(f):
                      help="Set a network parameter or a symbolic input size (repeatable)."),
         click.option("--input", "inputs", multiple=True, metavar="[NAME=]CxHxW",
                      help="Concrete input shape without the batch, e.g. 3x224x224."),
+        click.option("--plugin", "plugins", multiple=True, metavar="MODULE",
+                     help="Import this Python module first; it registers more ops "
+                          "(repeatable; see docs/plugins.md)."),
         click.option("--max-nodes", type=click.IntRange(min=1), help="Limit on expanded layers."),
         click.option("--max-depth", type=click.IntRange(min=1), help="Limit on nesting depth."),
         click.option("--max-repeat", type=click.IntRange(min=1), help="Limit on one loop's repetitions."),
@@ -177,10 +182,44 @@ def emit_diagnostics(diags: list[Diagnostic], fmt: str) -> None:
     click.echo(render_all(diags, color=color), err=True)
 
 
+def use_plugins(modules: tuple[str, ...]) -> None:
+    """``--plugin MODULE``: import each plugin module, which registers its ops. The user
+    named it, so a module that cannot be used is a usage error (exit 2)."""
+    if not modules:
+        return
+    from archlang.plugins import PluginError, use_plugin
+
+    for module in modules:
+        try:
+            use_plugin(module)
+        except PluginError as e:
+            raise UsageError(f"--plugin {module}: {e}") from None
+
+
+@contextlib.contextmanager
+def plugin_warnings_as_lines():
+    """Print a skipped installed plugin (:class:`archlang.plugins.PluginWarning`) as one
+    ``warning:`` line on standard error, instead of Python's warning with its source line."""
+    with warnings.catch_warnings():
+        show = warnings.showwarning
+
+        def show_plugin_warning(message, category, filename, lineno, file=None, line=None):
+            from archlang.plugins import PluginWarning
+
+            if issubclass(category, PluginWarning):
+                click.echo(f"warning: {message}", err=True)
+            else:
+                show(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show_plugin_warning
+        yield
+
+
 def checked(spec, network, sets, inputs, kwargs):
     from archlang.api import CheckResult, run
     from archlang.analysis.report import totals
 
+    use_plugins(kwargs.pop("plugins", ()))
     limits = _limits(kwargs)
     params = parse_set(sets)
     shapes = parse_inputs(inputs)
@@ -246,8 +285,10 @@ Shell completion: add to ~/.bashrc (zsh, fish: see the README)
   eval "$(_ARCHLANG_COMPLETE=bash_source archlang)"
 """)
 @click.version_option(package_name="archlang")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """archlang: write a network once as a .arch file; check it, compile it, draw it."""
+    ctx.with_resource(plugin_warnings_as_lines())
 
 
 @main.command(short_help="Check a spec: shapes, parameters, MACs.", epilog="""\b

@@ -21,6 +21,10 @@ sizes that agree only at finitely many sizes (see check_symbolic).
 
 Also: the registry's completeness (doc, family, label, an emitter that parses and runs) and
 the ceil-mode corner cases of /work/shared/reference/numbers.md section 5.
+
+An op from a plugin brings its own cases (``Op.oracle_examples``, docs/plugins.md), checked by
+the same oracle in ``test_op_own_examples``; tests/test_plugins.py runs this module with the
+test plugin installed.
 """
 
 from __future__ import annotations
@@ -49,6 +53,10 @@ from archlang.ops.registry import ALIASES, OPS, layer_ops
 
 #: the ops a spec calls (the input op is declared, never called)
 LAYERS = sorted(op.name for op in layer_ops())
+
+#: Cases that ops bring themselves (``Op.oracle_examples``): plugins' ops, whose attributes
+#: the strategies below do not know. archlang's own ops have strategies instead.
+OWN_EXAMPLES = {op.name: op.oracle_examples() for op in layer_ops() if op.oracle_examples()}
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
 
@@ -905,7 +913,7 @@ def check_case(case: Case) -> str:
     ref_macs //= 2
     assert per_sample_flops(model, shapes, batch) // 2 == ref_macs
     assert res.totals.macs == ref_macs, (res.totals.macs, ref_macs)
-    if case.op in ("conv2d", "conv_transpose2d", "linear"):
+    if case.op in ("conv2d", "conv_transpose2d", "linear") or case.op in OWN_EXAMPLES:
         assert node.macs == ref_macs
     else:
         assert node.macs == 0
@@ -913,11 +921,12 @@ def check_case(case: Case) -> str:
 
 
 def test_every_op_has_a_strategy():
-    assert sorted(set(LAYERS) - set(STRATEGIES)) == [], "ops without a strategy"
+    assert sorted(set(LAYERS) - set(STRATEGIES) - set(OWN_EXAMPLES)) == [], \
+        "ops without a strategy or examples of their own"
     assert sorted(set(STRATEGIES) - set(LAYERS)) == [], "strategies for ops not in the registry"
 
 
-@pytest.mark.parametrize("op", LAYERS)
+@pytest.mark.parametrize("op", [op for op in LAYERS if op not in OWN_EXAMPLES])
 @settings(max_examples=EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
@@ -926,6 +935,21 @@ def test_op_against_torch(op, data):
     case = data.draw(STRATEGIES[op](), label="case")
     assert case.op == op
     event(check_case(case) + (" (symbolic)" if case.symbolic else ""))
+
+
+#: Each op's own cases, through the same oracle.
+OWN_CASES = {f"{op}-{k}": Case(op, list(ex.inputs), [ex.call], ex.reference)
+             for op, examples in OWN_EXAMPLES.items() for k, ex in enumerate(examples)}
+
+
+_NO_OWN_CASES = pytest.param(None, id="none", marks=pytest.mark.skip(
+    reason="no op brings its own cases here; tests/test_plugins.py installs one that does"))
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=k) for k, c in OWN_CASES.items()]
+                         or [_NO_OWN_CASES])
+def test_op_own_examples(case):
+    check_case(case)
 
 
 # ---- explicit cases ---------------------------------------------------------------------------
@@ -1059,7 +1083,8 @@ VALID: dict[str, tuple[list[tuple[str, tuple[int, ...]]], str]] = {
 
 
 def test_every_op_has_a_valid_example():
-    assert sorted(set(LAYERS) ^ set(VALID)) == []
+    # an op with its own cases: its first one (which must be accepted)
+    assert sorted((set(LAYERS) - set(OWN_EXAMPLES)) ^ set(VALID)) == []
 
 
 def test_aliases_name_ops():
@@ -1074,8 +1099,8 @@ def test_registry_entry_is_complete(op):
     assert isinstance(impl.doc, str) and impl.doc.strip(), f"`{op}` has no doc string"
     assert isinstance(impl.family, str) and impl.family.strip(), f"`{op}` has no family"
     assert set(impl.positional) <= set(impl.attrs.model_fields), impl.positional
-    assert op in VALID, f"no valid example for `{op}`"
-    inputs, stmt = VALID[op]
+    assert op in VALID or op in OWN_EXAMPLES, f"no valid example for `{op}`"
+    inputs, stmt = VALID[op] if op in VALID else OWN_EXAMPLES[op][0][:2]
     case = Case(op, inputs, [stmt], lambda: None)
     res = archlang.check(case.text())
     node = res.graph.nodes[-1]
@@ -1098,7 +1123,10 @@ def test_registry_entry_is_complete(op):
     if module_src is not None:
         assert isinstance(module_src, str)
         ast.parse(module_src, mode="eval")
-        module = eval(module_src, {"nn": nn, "torch": torch, "F": F})
+        scope = {"nn": nn, "torch": torch, "F": F}
+        for helper in impl.torch_helpers(node.attrs).values():
+            exec(helper, scope)  # the definitions the generated file would hold
+        module = eval(module_src, scope)
         assert isinstance(module, nn.Module)
         assert tuple(module(*xs).shape) == want, module_src
         assert numel(module.parameters()) == node.params, module_src

@@ -175,6 +175,16 @@ class Op:
         """
         return {}
 
+    # -- testing ----------------------------------------------------------------------
+    def oracle_examples(self) -> list[Any]:
+        """Cases for archlang's op oracle (tests/test_ops_oracle.py) from an op defined
+        outside archlang, whose attributes the oracle's own strategies do not know: a list
+        of :class:`archlang.plugins.OracleExample` (the inputs, the statement calling the op,
+        a builder of the same layer in plain torch). Built-in ops have strategies in the
+        test file instead: ``[]``. See docs/plugins.md.
+        """
+        return []
+
     # -- diagnostics ------------------------------------------------------------------
     def positional_help(self, pos: list[tuple[Any, str]], kw: dict[str, str],
                         ins: Shape | None) -> list[str]:
