@@ -39,6 +39,11 @@ SLOW = {
         "torch.compile of one more network; googlenet stays in tests/test_pytorch.py",
     "tests/test_generative.py::test_train_vae_digits_example":
         "trains one more example; tests/test_examples.py's train_digits stays",
+    "tests/test_plugins.py::test_oracle_checks_plugin_ops":
+        "runs the op oracle's module in pytest in another process with the test plugin installed",
+    "tests/test_plugins.py::test_explicit_plugin_all_commands":
+        "every command once more through --plugin; test_explicit_plugin_option (check) and "
+        "test_installed_plugin_through_entry_points (every command) stay",
 }
 
 SLOW_SEEN = pytest.StashKey[set]()   # SLOW keys that matched a collected test
