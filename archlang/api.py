@@ -159,7 +159,8 @@ def validate_options(params: dict[str, Any], inputs: dict[str, tuple], limits: L
                      ) -> list[Diagnostic]:
     """Python-side arguments obey the same rules as spec values (types, 64-bit sizes)."""
     from archlang.diagnostics import Reporter
-    from archlang.graph.values import EvalError, Evaluator
+    from archlang.diagnostics import SpecError
+    from archlang.graph.values import Evaluator
 
     rep = Reporter()
     ev = Evaluator(limits.max_repeat)
@@ -172,7 +173,7 @@ def validate_options(params: dict[str, Any], inputs: dict[str, tuple], limits: L
         if isinstance(value, (int, float)):
             try:
                 ev.check_int(value, None)
-            except EvalError:
+            except SpecError:
                 return False
             return True
         return False

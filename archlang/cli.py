@@ -51,7 +51,8 @@ def usage_line(d: Diagnostic) -> str:
 def parse_set(items: tuple[str, ...]) -> dict[str, Any]:
     """``--set NAME=VALUE``: VALUE is an archlang expression (``10``, ``[3, 4, 6, 3]``,
     ``false``, ``"fan_out"``); a bare word is taken as a string."""
-    from archlang.graph.values import Env, EvalError, Evaluator
+    from archlang.diagnostics import SpecError
+    from archlang.graph.values import Env, Evaluator
     from archlang.source import Source
     from archlang.syntax import ast as A
     from archlang.syntax.lower import lower_expr
@@ -79,7 +80,7 @@ def parse_set(items: tuple[str, ...]) -> dict[str, Any]:
             continue
         try:
             out[name] = Evaluator(Limits().max_repeat).eval(expr, Env(), None)
-        except EvalError as e:
+        except SpecError as e:
             rep.error(e.code, e.message, e.span, e.label, help=e.help)
     if rep.failed:
         raise ArchError(rep.diagnostics)

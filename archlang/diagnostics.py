@@ -195,6 +195,22 @@ def render_all(diags: list[Diagnostic], color: bool = False) -> str:
     return "\n\n".join(shown[:-1]) + ("\n\n" if len(shown) > 1 else "") + shown[-1] if shown else ""
 
 
+class SpecError(Exception):
+    """The one error type of the passes: a diagnostic not yet reported.
+
+    Raised where a problem is found; the pass that catches it reports it with
+    :meth:`Reporter.add`. An op's rule knows no spans: it leaves ``span`` empty and may name
+    the argument to underline in ``arg``, and the expander locates it.
+    """
+
+    def __init__(self, code: str, message: str, span: Span | None = None, label: str = "",
+                 help: list[str] | None = None, notes: list[str] | None = None,
+                 arg: str | None = None):
+        super().__init__(message)
+        self.code, self.message, self.span, self.label = code, message, span, label
+        self.help, self.notes, self.arg = list(help or ()), list(notes or ()), arg
+
+
 class Reporter:
     """Collects diagnostics for one stage; ``error`` returns the diagnostic it adds."""
 
@@ -208,6 +224,12 @@ class Reporter:
         d = Diagnostic(code, message, span, label, list(notes), list(help), chain)
         self.diagnostics.append(d)
         return d
+
+    def add(self, e: SpecError, chain: tuple[Frame, ...] = (), span: Span | None = None
+            ) -> Diagnostic:
+        """Report a raised :class:`SpecError` (at ``span`` when it carries none)."""
+        return self.error(e.code, e.message, e.span or span, e.label, notes=e.notes,
+                          help=e.help, chain=chain)
 
     @property
     def failed(self) -> bool:

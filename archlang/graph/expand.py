@@ -23,10 +23,11 @@ from archlang.analysis.dims import Sym
 from archlang.diagnostics import Diagnostic, Frame, Reporter, did_you_mean
 from archlang.graph.model import Constraint, Graph, Node, Output, Scope
 from archlang.graph.size import WORK_PER_NODE, estimate
-from archlang.graph.values import INITS, POISON, Budget, Builtin, Env, EvalError, Evaluator, \
+from archlang.graph.solve import solve
+from archlang.graph.values import INITS, POISON, Budget, Builtin, Env, SpecError, Evaluator, \
     InitSpec, Poisoned, Tensor, WorkLimit, a_type, show, type_name
 from archlang.limits import Limits
-from archlang.ops.base import Op, OpError
+from archlang.ops.base import Op, Shaped
 from archlang.ops.registry import OPS, all_names, input_op, lookup
 from archlang.program import Program
 from archlang.names import MODULE_ATTRS, RESERVED
@@ -40,7 +41,7 @@ def check_identifier(name: str, span: Span | None, what: str) -> None:
         why = "a Python keyword" if keyword.iskeyword(name) or keyword.issoftkeyword(name) \
             else "reserved (names may not start with `_`)" if name.startswith("_") \
             else "reserved by the generated code"
-        raise EvalError("E018", f"`{name}` cannot name {what}: it is {why}", span,
+        raise SpecError("E018", f"`{name}` cannot name {what}: it is {why}", span,
                         "invalid name", help=[f"rename it, e.g. `{name.strip('_') or 'value'}_1`"])
 
 
@@ -109,7 +110,6 @@ class Expander:
         self.limits = limits
         self.rep = Reporter()
         self.weights = 0  # parameters and buffers of the layers made so far
-        self.merge_span: Span | None = None  # the merge whose sizes are being unified
         self.budget = Budget(limits.max_nodes * WORK_PER_NODE * 4, self.report_work_limit)
         self.ev = Evaluator(limits.max_repeat, self.budget)
         self.chain: tuple[Frame, ...] = ()
@@ -169,7 +169,7 @@ class Expander:
         for stmt in stmts:
             try:
                 cur = self.exec_stmt(stmt, env, ns, cur)
-            except EvalError as e:
+            except SpecError as e:
                 self.rep.error(e.code, e.message, e.span, e.label, help=e.help, notes=e.notes,
                                chain=self.chain)
                 cur = self.poison_after(stmt, env, cur)
@@ -189,7 +189,7 @@ class Expander:
             return POISONED
         return cur
 
-    def report_work_limit(self, e: EvalError) -> None:
+    def report_work_limit(self, e: SpecError) -> None:
         self.rep.error(e.code, e.message, e.span, e.label, help=e.help, chain=self.chain)
 
     def exec_stmt(self, s, env: Env, ns: Namer, cur: Tensor | None) -> Tensor | None:
@@ -208,7 +208,7 @@ class Expander:
         if isinstance(s, A.ForStmt):
             it = self.ev.eval(s.iterable, env, self.shape_of(cur))
             if not isinstance(it, (list, tuple, range)):
-                raise EvalError("E015", f"`for` needs a list or range, got {type_name(it)} "
+                raise SpecError("E015", f"`for` needs a list or range, got {type_name(it)} "
                                 f"{show(it)}", s.iterable.span, f"this is {a_type(it)}",
                                 help=["use range(n) to repeat n times"])
             for value in it:
@@ -232,12 +232,12 @@ class Expander:
             if self.members and self.chain and self.chain[-1].block == self.members[-1][2].name:
                 return cur
             if ns.scope.kind != "network":
-                raise EvalError("E017", "outputs are declared in networks, not blocks", s.span,
+                raise SpecError("E017", "outputs are declared in networks, not blocks", s.span,
                                 "not allowed in a block")
             seen: set[str] = set()
             for name, span in zip(s.names, s.name_spans):
                 if name in seen:
-                    raise EvalError("E031", f"output `{name}` is listed twice", span,
+                    raise SpecError("E031", f"output `{name}` is listed twice", span,
                                     "listed again here")
                 seen.add(name)
             self.order = list(zip(s.names, s.name_spans))
@@ -245,7 +245,7 @@ class Expander:
         if isinstance(s, A.UseStmt):
             block = self.prog.blocks.get(s.name)
             if block is None:
-                raise EvalError("E010", f"unknown block `{s.name}`", s.name_span, "not a block",
+                raise SpecError("E010", f"unknown block `{s.name}`", s.name_span, "not a block",
                                 help=did_you_mean(s.name, self.prog.blocks) or
                                 ["`use` inlines a block defined with `block`"])
             return self.call_block(block, s.args, None, env, ns, cur, s.span, inline=True)
@@ -254,16 +254,16 @@ class Expander:
             if isinstance(value, Builtin) and value.name in INITS:
                 value = InitSpec(value.name, tuple(sorted(INITS[value.name].items())))
             if not isinstance(value, InitSpec):
-                raise EvalError("E015", f"`init` needs an initialiser, got {type_name(value)}",
+                raise SpecError("E015", f"`init` needs an initialiser, got {type_name(value)}",
                                 s.value.span, "not an initialiser",
                                 help=[f"initialisers: {', '.join(INITS)}"])
             if len(s.target) < 2:
-                raise EvalError("E011", f"init target `{s.target[0]}` names no layer or op",
+                raise SpecError("E011", f"init target `{s.target[0]}` names no layer or op",
                                 s.span, "which layer?",
                                 help=[f"e.g. `init conv2d.{s.target[0]}: ...` or "
                                       f"`init fc.{s.target[0]}: ...`"])
             if s.target[-1] not in ("weight", "bias"):
-                raise EvalError("E011", "an init target ends in `.weight` or `.bias`", s.span,
+                raise SpecError("E011", "an init target ends in `.weight` or `.bias`", s.span,
                                 "which parameter?", help=[f"e.g. `init {s.target[0]}.weight: ...`"])
             self.inits.append((ns.scope.id, s.target, value, s.span))
             return cur
@@ -279,10 +279,10 @@ class Expander:
         if self.members and self.chain and self.chain[-1].block == self.members[-1][2].name:
             return self.member_input(s, env)
         if ns.scope.kind != "network" or ns.scope.parent is not None or self.chain:
-            raise EvalError("E017", "inputs are declared in networks, not blocks", s.span,
+            raise SpecError("E017", "inputs are declared in networks, not blocks", s.span,
                             "not allowed here", help=["a block's input is the value it is applied to"])
         if s.name in g.inputs:
-            raise EvalError("E013", f"input `{s.name}` is declared twice", s.span, "second declaration")
+            raise SpecError("E013", f"input `{s.name}` is declared twice", s.span, "second declaration")
         check_identifier(s.name, s.span, "an input")
         if s.name in self.input_overrides:
             shape = tuple(self.input_overrides.pop(s.name))
@@ -296,7 +296,7 @@ class Expander:
                     continue
                 v = self.ev.eval(item, env, None)
                 if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                    raise EvalError("E016" if isinstance(v, int) and not isinstance(v, bool)
+                    raise SpecError("E016" if isinstance(v, int) and not isinstance(v, bool)
                                     else "E015", f"input sizes are positive integers or names, "
                                     f"got {show(v)}", item.span, "invalid size",
                                     help=["write e.g. [3, 224, 224] or [3, H, W]"])
@@ -315,7 +315,7 @@ class Expander:
         given: Tensor = self.members[-1][0]
         member = self.members[-1][2]
         if len([x for x in member.body.stmts if isinstance(x, A.InputStmt)]) > 1:
-            raise EvalError("E017", f"network `{member.name}` has several inputs and cannot be "
+            raise SpecError("E017", f"network `{member.name}` has several inputs and cannot be "
                             "used as a layer", s.span, "second input")
         if given.shape is not None:
             declared = [self.ev.eval(d, env, None) if not (isinstance(d, A.Name) and not
@@ -324,7 +324,7 @@ class Expander:
                     isinstance(d, int) and not isinstance(d, bool) and d != have
                     for d, have in zip(declared, given.shape)):
                 shown = ", ".join("?" if d is None else str(d) for d in declared)
-                raise EvalError("E021" if len(declared) == len(given.shape) else "E023",
+                raise SpecError("E021" if len(declared) == len(given.shape) else "E023",
                                 f"network `{member.name}` expects input [{shown}], "
                                 f"gets {D.fmt_shape(given.shape)}", s.span,
                                 "declared input")
@@ -337,7 +337,7 @@ class Expander:
             if s.training:
                 return  # a member's training-only outputs are not part of the ensemble
             if self.members[-1][1] is not None:
-                raise EvalError("E017", "a network used as a layer must have exactly one "
+                raise SpecError("E017", "a network used as a layer must have exactly one "
                                 "inference output", s.span, "second output")
             if s.chain is not None:
                 value = self.exec_chain(s.chain, env, ns, cur)
@@ -347,7 +347,7 @@ class Expander:
             self.members[-1][1] = value
             return
         if ns.scope.kind != "network" or self.chain:
-            raise EvalError("E017", "outputs are declared in networks, not blocks", s.span,
+            raise SpecError("E017", "outputs are declared in networks, not blocks", s.span,
                             "not allowed in a block", help=["a block returns its last value"])
         check_identifier(s.name, s.name_span, "an output")
         if s.chain is not None:
@@ -356,13 +356,13 @@ class Expander:
             found, value = env.lookup(s.name)
             if not found:
                 if cur is None:
-                    raise EvalError("E012", f"unknown value `{s.name}`", s.name_span, "not defined")
+                    raise SpecError("E012", f"unknown value `{s.name}`", s.name_span, "not defined")
                 value = cur  # `output logits` names the current value
             elif not isinstance(value, Tensor):
-                raise EvalError("E015", f"`{s.name}` is {a_type(value)}, not a layer output",
+                raise SpecError("E015", f"`{s.name}` is {a_type(value)}, not a layer output",
                                 s.name_span, "not a tensor")
         if any(o.name == s.name for o in g.outputs):
-            raise EvalError("E031", f"output `{s.name}` is declared twice", s.name_span,
+            raise SpecError("E031", f"output `{s.name}` is declared twice", s.name_span,
                             "second declaration")
         if value.shape is None:
             return
@@ -378,7 +378,7 @@ class Expander:
             callable_ = lookup(first.item.name) is not None or first.item.name in self.prog.blocks
             if not found and not callable_ and len(links) > 1:
                 values = [k for k in env.names() if isinstance(env.lookup(k)[1], Tensor)]
-                raise EvalError("E012", f"unknown value `{first.item.name}`", first.item.span,
+                raise SpecError("E012", f"unknown value `{first.item.name}`", first.item.span,
                                 "no layer output has this name",
                                 help=did_you_mean(first.item.name, values) or
                                 ["name a layer with `name: layer` or bind `name = ...` first"])
@@ -408,10 +408,10 @@ class Expander:
                                        network=True)
             found, value = env.lookup(name)
             if found and isinstance(value, Tensor):
-                raise EvalError("E015", f"`{name}` is a value; it cannot be applied as a layer",
+                raise SpecError("E015", f"`{name}` is a value; it cannot be applied as a layer",
                                 name_span, "a value, not a layer",
                                 help=[f"start a chain with it instead: `{name} -> ...`"])
-            raise EvalError("E010", f"unknown layer `{name}`", name_span, "not an op or block",
+            raise SpecError("E010", f"unknown layer `{name}`", name_span, "not an op or block",
                             help=did_you_mean(name, [*all_names(), *self.prog.blocks,
                                                      *self.prog.members]) or
                             ["see docs/ops.md for the ops; blocks are defined with `block`"])
@@ -429,7 +429,7 @@ class Expander:
 
     def need_input(self, cur, span):
         if cur is None:
-            raise EvalError("E017", "a layer before any input", span, "no input yet",
+            raise SpecError("E017", "a layer before any input", span, "no input yet",
                             help=["declare the input first: `input x: [3, 224, 224]`"])
 
     def apply_op(self, op: Op, args: list[A.Arg], link: A.Link, env: Env, ns: Namer, cur,
@@ -442,18 +442,18 @@ class Expander:
             v = self.ev.eval(arg.value, env, cur_shape)
             if isinstance(v, Tensor):
                 if arg.name is not None:
-                    raise EvalError("E015", f"`{arg.name}` cannot be a tensor", arg.span,
+                    raise SpecError("E015", f"`{arg.name}` cannot be a tensor", arg.span,
                                     "a layer output")
                 tensors.append(v)
                 continue
             if arg.name is None:
                 if kw:
-                    raise EvalError("E014", "positional argument after keyword arguments",
+                    raise SpecError("E014", "positional argument after keyword arguments",
                                     arg.span, "move it before the keywords")
                 pos.append((v, arg))
             else:
                 if arg.name in kw:
-                    raise EvalError("E014", f"`{arg.name}` is given twice", arg.name_span or arg.span,
+                    raise SpecError("E014", f"`{arg.name}` is given twice", arg.name_span or arg.span,
                                     "second value")
                 kw[arg.name] = (v, arg)
         attrs, arg_spans = self.make_attrs(op, pos, kw, span,
@@ -461,7 +461,7 @@ class Expander:
                                            cur_shape is not POISON else None)
         if op.inputs == (1, 1):
             if tensors:
-                raise EvalError("E015", f"`{op.name}` takes its input from the chain, not as an "
+                raise SpecError("E015", f"`{op.name}` takes its input from the chain, not as an "
                                 "argument", span, "tensor argument",
                                 help=[f"write `value -> {op.name}(...)`"])
             self.need_input(cur, span)
@@ -472,7 +472,7 @@ class Expander:
             inputs = tensors or [cur]
             low = op.inputs[0]
             if len(inputs) < low:
-                raise EvalError("E014", f"`{op.name}` needs at least {low} inputs, got "
+                raise SpecError("E014", f"`{op.name}` needs at least {low} inputs, got "
                                 f"{len(inputs)}", span, "too few inputs",
                                 help=[f"e.g. `{op.name}(a, b)` with named values a and b"])
         return self.make_node(op, attrs, inputs, link.label, link.label_span, ns, span, arg_spans,
@@ -488,30 +488,30 @@ class Expander:
             help_ = op.positional_help([(v, _text(a.value.span)) for v, a in pos],
                                        {k: _text(a.span) for k, (_, a) in kw.items()}, ins) or \
                 [f"positional arguments of `{op.name}`: {sig}; name the others"]
-            raise EvalError("E014", f"`{op.name}` takes {len(op.positional)} positional "
+            raise SpecError("E014", f"`{op.name}` takes {len(op.positional)} positional "
                             f"argument{'s' if len(op.positional) != 1 else ''}, got {len(pos)}",
                             extra.span, "unexpected argument", help=help_)
         for (v, arg), name in zip(pos, op.positional):
             values[name], spans[name] = v, arg.span
         for name, (v, arg) in kw.items():
             if name not in fields:
-                raise EvalError("E011", f"`{op.name}` has no argument `{name}`",
+                raise SpecError("E011", f"`{op.name}` has no argument `{name}`",
                                 arg.name_span or arg.span, "unknown argument",
                                 help=did_you_mean(name, fields) or
                                 [f"arguments of `{op.name}`: {', '.join(fields) or 'none'}"])
             if name in values:
-                raise EvalError("E014", f"`{name}` is given twice", arg.name_span or arg.span,
+                raise SpecError("E014", f"`{name}` is given twice", arg.name_span or arg.span,
                                 "also given by position")
             values[name], spans[name] = v, arg.span
         missing = [n for n, f in fields.items() if f.is_required() and n not in values]
         if missing:
             sig = ", ".join(n if f.is_required() else f"{n}={show(f.default)}"
                             for n, f in fields.items())
-            raise EvalError("E014", f"`{op.name}` needs `{missing[0]}`", span,
+            raise SpecError("E014", f"`{op.name}` needs `{missing[0]}`", span,
                             f"missing {', '.join(missing)}", help=[f"{op.name}({sig})"])
         for name, v in list(values.items()):
             if isinstance(v, Sym):
-                raise EvalError("E025", f"`{name}` depends on the input size ({v})", spans[name],
+                raise SpecError("E025", f"`{name}` depends on the input size ({v})", spans[name],
                                 "symbolic here", help=["give a concrete input with --input"])
             if isinstance(v, list):
                 values[name] = tuple(v)
@@ -531,14 +531,14 @@ class Expander:
             where = spans.get(field, span) if isinstance(field, str) else span
             if err["type"] == "value_error":
                 text = msg.removeprefix("Value error, ")
-                raise EvalError("E016", f"{op.name}: {text}", where, "invalid value") from None
+                raise SpecError("E016", f"{op.name}: {text}", where, "invalid value") from None
             got = values.get(field) if isinstance(field, str) else None
             ann = fields[field].annotation if isinstance(field, str) and field in fields else None
             expect = _describe_type(ann)
             if isinstance(got, str) and "one of" in expect:
-                raise EvalError("E016", f"`{field}` of `{op.name}` must be {expect}, got "
+                raise SpecError("E016", f"`{field}` of `{op.name}` must be {expect}, got "
                                 f"{show(got)}", where, "not a valid choice") from None
-            raise EvalError("E015", f"`{field}` of `{op.name}` expects {expect}, got "
+            raise SpecError("E015", f"`{field}` of `{op.name}` expects {expect}, got "
                             f"{type_name(got)} {show(got)}", where,
                             f"this is {a_type(got)}") from None
 
@@ -554,20 +554,19 @@ class Expander:
             return POISONED
         shapes = [t.shape for t in inputs]
         error = None
+        agree: tuple = ()
         try:
-            if op.inputs != (1, 1):  # merges get the unifier for symbolic sizes
-                self.merge_span = span
-                shape = op.shape(attrs, shapes, self)
-            else:
-                shape = op.shape(attrs, shapes)
-        except OpError as e:
+            shape = op.shape(attrs, shapes)
+            if isinstance(shape, Shaped):
+                shape, agree = shape
+        except SpecError as e:
             where = arg_spans.get(e.arg, span) if e.arg else span
             error = self.rep.error(e.code, e.message, where, e.label, help=e.help, notes=e.notes,
                                    chain=self.chain)
             shape = None
         node = self.add_node(op.name, attrs, [t.node for t in inputs], shape, ns, name, span,
                              implicit=implicit)
-        node.error = error
+        node.error, node.agree = error, agree
         if shape is not None:
             node.params = op.params(attrs, shapes, shape)
             node.buffers = op.buffers(attrs, shapes, shape)
@@ -635,35 +634,6 @@ class Expander:
                               "out of the group"])
                     return
 
-    # symbolic sizes: called by concat/add shape rules
-    def unify(self, x: Sym, y: Sym):
-        import math
-
-        if x.name == y.name:
-            known = self.graph.constraints.get(x.name)
-            period = math.lcm(x.m, y.m, known.period if known is not None else 1)
-            if period > _MAX_PERIOD:
-                raise OpError("E025", f"whether `{x}` and `{y}` agree depends on the input "
-                              f"size modulo {period}, too large to check",
-                              "size is symbolic here",
-                              help=["give a concrete input size with --input, or use smaller "
-                                    "strides"])
-        # enumerating residues is work: charged to the budget like any other
-        self.budget.spend(math.lcm(x.m, y.m), self.merge_span)
-        agree = D.agreeing_residues(x, y)
-        if agree is None:
-            return None
-        period, residues = agree
-        if not residues:
-            return None
-        c = self.graph.constraints.setdefault(x.name, Constraint(x.name))
-        new_period = math.lcm(c.period, period)
-        self.budget.spend(new_period, self.merge_span)
-        c.residues = frozenset(r for r in range(new_period)
-                               if r % c.period in c.residues and r % period in residues)
-        c.period = new_period
-        return x
-
     def new_scope(self, kind: str, name: str, ns: Namer, label, label_span, span: Span,
                   args=None) -> Namer:
         g = self.graph
@@ -688,7 +658,7 @@ class Expander:
             for sub in item.links:
                 try:
                     out = self.apply(sub, child, inner, out)
-                except EvalError as e:
+                except SpecError as e:
                     self.rep.error(e.code, e.message, e.span, e.label, help=e.help,
                                    notes=e.notes, chain=self.chain)
                     out = POISONED
@@ -707,7 +677,7 @@ class Expander:
         merge = OPS[op]
         if len(branches) < merge.inputs[0]:
             keyword_ = "concat" if op == "concat" else "average"
-            raise EvalError("E014", f"`{keyword_} {{ }}` needs at least {merge.inputs[0]} "
+            raise SpecError("E014", f"`{keyword_} {{ }}` needs at least {merge.inputs[0]} "
                             f"branch{'es' if merge.inputs[0] > 1 else ''}", item.span,
                             "too few branches")
         return self.make_node(merge, merge.attrs(), branches, link.label, link.label_span, ns,
@@ -721,7 +691,7 @@ class Expander:
                 elif isinstance(s, A.ForStmt):
                     it = self.ev.eval(s.iterable, env, self.shape_of(x))
                     if not isinstance(it, (list, tuple, range)):
-                        raise EvalError("E015", f"`for` needs a list or range, got "
+                        raise SpecError("E015", f"`for` needs a list or range, got "
                                         f"{type_name(it)}", s.iterable.span, "not a list")
                     for value in it:
                         inner = env.child()
@@ -735,9 +705,9 @@ class Expander:
                 elif isinstance(s, A.LetStmt):
                     env.vars[s.name] = self.ev.eval(s.value, env, self.shape_of(x))
                 else:
-                    raise EvalError("E017", "a `concat { }` holds branches: chains, `for`, `if` "
+                    raise SpecError("E017", "a `concat { }` holds branches: chains, `for`, `if` "
                                     "and `let`", s.span, "not a branch")
-            except EvalError as e:
+            except SpecError as e:
                 self.rep.error(e.code, e.message, e.span, e.label, help=e.help, notes=e.notes,
                                chain=self.chain)
                 out.append(POISONED)
@@ -747,7 +717,7 @@ class Expander:
     def apply_residual(self, item: A.Residual, link: A.Link, env: Env, ns: Namer, cur):
         self.need_input(cur, item.span)
         if link.label is not None:
-            raise EvalError("E017", "a residual cannot be named; name the layers inside it or "
+            raise SpecError("E017", "a residual cannot be named; name the layers inside it or "
                             "wrap it in a block", link.label_span, "label not allowed here")
         x = cur
         body_out = self.exec_body(item.body.stmts, env.child(), ns, x)
@@ -776,17 +746,17 @@ class Expander:
         if cur.shape is None:
             raise Poisoned()
         if any(f.block == block.name for f in self.chain):
-            raise EvalError("E055", f"block `{block.name}` calls itself", span, "recursive call",
+            raise SpecError("E055", f"block `{block.name}` calls itself", span, "recursive call",
                             help=["use `for` to repeat layers; blocks cannot recurse"])
         if len(self.chain) >= self.limits.max_depth:
-            raise EvalError("E051", f"blocks nested more than {self.limits.max_depth} deep", span,
+            raise SpecError("E051", f"blocks nested more than {self.limits.max_depth} deep", span,
                             "too deep")
         cur_shape = self.shape_of(cur)
         bound: dict[str, Any] = {}
         names = [p.name for p in block.params]
         positional = [a for a in args if a.name is None]
         if len(positional) > len(names):
-            raise EvalError("E014", f"`{block.name}` takes {len(names)} arguments, got "
+            raise SpecError("E014", f"`{block.name}` takes {len(names)} arguments, got "
                             f"{len(positional)}", positional[len(names)].span,
                             "unexpected argument", help=[_signature(block)])
         for a, n in zip(positional, names):
@@ -795,16 +765,16 @@ class Expander:
             if a.name is None:
                 continue
             if a.name not in names:
-                raise EvalError("E011", f"block `{block.name}` has no parameter `{a.name}`",
+                raise SpecError("E011", f"block `{block.name}` has no parameter `{a.name}`",
                                 a.name_span or a.span, "unknown parameter",
                                 help=did_you_mean(a.name, names) or [_signature(block)])
             if a.name in bound:
-                raise EvalError("E014", f"`{a.name}` is given twice", a.name_span or a.span,
+                raise SpecError("E014", f"`{a.name}` is given twice", a.name_span or a.span,
                                 "second value")
             bound[a.name] = self.ev.eval(a.value, env, cur_shape)
         for n, v in bound.items():
             if isinstance(v, Tensor):
-                raise EvalError("E015", f"block argument `{n}` cannot be a tensor", span,
+                raise SpecError("E015", f"block argument `{n}` cannot be a tensor", span,
                                 "blocks take their input from the chain")
         benv = Env({}, None)
         for p in block.params:
@@ -813,7 +783,7 @@ class Expander:
             elif p.default is not None:
                 benv.vars[p.name] = self.ev.eval(p.default, benv, cur_shape)
             else:
-                raise EvalError("E014", f"`{block.name}` needs `{p.name}`", span,
+                raise SpecError("E014", f"`{block.name}` needs `{p.name}`", span,
                                 f"missing {p.name}", help=[_signature(block)])
         if inline:
             inner = ns
@@ -833,7 +803,7 @@ class Expander:
             if network:
                 out = self.members[-1][1]
                 if out is None:
-                    raise EvalError("E030", f"network `{block.name}` has no output to use",
+                    raise SpecError("E030", f"network `{block.name}` has no output to use",
                                     span, "used as a layer here",
                                     help=["a network used as a layer needs one `output`"])
         finally:
@@ -849,6 +819,7 @@ class Expander:
     # -- after expansion -------------------------------------------------------------------
     def finish(self, net: A.NetworkDef) -> None:
         g = self.graph
+        solve(g, self.rep, self.budget)
         if self.order:
             by_name = {o.name: o for o in g.outputs}
             ordered = []
@@ -873,7 +844,6 @@ class Expander:
             return
         mark_training_and_unused(g, self.rep)
         self.apply_inits()
-        constrain(g)
 
     def apply_inits(self) -> None:
         g = self.graph
@@ -953,17 +923,6 @@ def mark_training_and_unused(g: Graph, rep: Reporter) -> None:
             s.training_only = True
 
 
-def constrain(g: Graph) -> None:
-    """Lower bounds of every symbol so that every size is at least 1."""
-    for n in g.nodes:
-        for d in n.shape or ():
-            if isinstance(d, Sym):
-                c = g.constraints.setdefault(d.name, Constraint(d.name))
-                low = d.min_arg(1)
-                if low > c.lower:
-                    c.lower, c.lower_span = low, n.span
-
-
 def _names(e):
     stack = [e]
     while stack:
@@ -975,10 +934,6 @@ def _names(e):
                 stack.append(value)
             elif isinstance(value, list):
                 stack.extend(v for v in value if isinstance(v, A.Node))
-
-
-#: The longest cycle of input sizes whose agreement :meth:`Expander.unify` enumerates.
-_MAX_PERIOD = 1 << 16
 
 
 def _text(span: Span) -> str:
@@ -1049,7 +1004,7 @@ def expand(prog: Program, limits: Limits, opts: Options) -> tuple[Graph | None, 
         graph = ex.run(prog.networks[name], opts)
     except (Abort, WorkLimit):
         graph = ex.graph
-    except EvalError as e:
+    except SpecError as e:
         ex.rep.error(e.code, e.message, e.span, e.label, help=e.help, notes=e.notes)
         graph = ex.graph
     except RecursionError:

@@ -34,6 +34,7 @@ class Node:
     macs: Count = 0
     init: dict[str, Any] = field(default_factory=dict)  # param name -> InitSpec
     value_name: str | None = None  # the name it is bound to with `name = ...`, if any
+    agree: tuple = ()  # size equalities its shape rule assumes (Agree), see graph/solve.py
 
     @property
     def name(self) -> str:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from archlang.diagnostics import Reporter
-from archlang.graph.values import Env, EvalError, Evaluator, Poisoned
+from archlang.diagnostics import SpecError
+from archlang.graph.values import Env, Evaluator, Poisoned
 from archlang.limits import Limits
 from archlang.syntax import ast as A
 
@@ -37,7 +38,7 @@ class _Sizer:
     def value(self, e: A.Expr, env: Env) -> Any:
         try:
             return self.ev.eval(e, env, None)
-        except EvalError as err:
+        except SpecError as err:
             if err.code in ("E052", "E056"):
                 self.rep.error(err.code, err.message, err.span, err.label, help=err.help)
                 raise _Stop from None

@@ -15,19 +15,11 @@ from typing import Any
 
 from archlang.analysis import dims as D
 from archlang.analysis.dims import Sym
-from archlang.diagnostics import did_you_mean
+from archlang.diagnostics import SpecError, did_you_mean
 from archlang.source import Span
 from archlang.syntax import ast as A
 
 INT_LIMIT = 1 << 63
-
-
-class EvalError(Exception):
-    def __init__(self, code: str, message: str, span: Span | None, label: str = "",
-                 help: list[str] | None = None, notes: list[str] | None = None):
-        super().__init__(message)
-        self.code, self.message, self.span, self.label = code, message, span, label
-        self.help, self.notes = help or [], notes or []
 
 
 class Poisoned(Exception):
@@ -177,7 +169,7 @@ class Budget:
     def spend(self, steps: int, span: Span | None) -> None:
         self.used += steps
         if self.used > self.limit:
-            self.report(EvalError(
+            self.report(SpecError(
                 "E050", f"checking this spec takes more than {self.limit:,} steps", span,
                 "the work limit is reached here",
                 help=["reduce the loop counts or the sizes of lists and ranges, or raise the "
@@ -194,16 +186,16 @@ class Evaluator:
 
     def check_int(self, v: Any, span: Span) -> Any:
         if isinstance(v, int) and not isinstance(v, bool) and not -INT_LIMIT < v < INT_LIMIT:
-            raise EvalError("E056", "number too large", span, "outside 64-bit range",
+            raise SpecError("E056", "number too large", span, "outside 64-bit range",
                             help=["archlang sizes and counts are 64-bit integers"])
         if isinstance(v, float) and not math.isfinite(v):
-            raise EvalError("E056", "number out of range", span, "not finite")
+            raise SpecError("E056", "number out of range", span, "not finite")
         if isinstance(v, (list, tuple)) and len(v) > self.max_repeat:
-            raise EvalError("E052", f"list of {len(v)} elements exceeds the repeat limit "
+            raise SpecError("E052", f"list of {len(v)} elements exceeds the repeat limit "
                             f"({self.max_repeat})", span, "too long",
                             help=["raise the limit with --max-repeat"])
         if isinstance(v, str) and len(v) > self.max_repeat:
-            raise EvalError("E052", f"string of {len(v)} characters exceeds the repeat limit "
+            raise SpecError("E052", f"string of {len(v)} characters exceeds the repeat limit "
                             f"({self.max_repeat})", span, "too long",
                             help=["raise the limit with --max-repeat"])
         if self.budget is not None and isinstance(v, (list, tuple, str)):
@@ -233,16 +225,16 @@ class Evaluator:
         if e.id in python:
             hint = (f"did you mean `{python[e.id]}`? archlang writes booleans in lower case"
                     if python[e.id] else "archlang has no `None`: leave the argument out")
-            raise EvalError("E012", f"unknown name `{e.id}`", e.span, "not defined here",
+            raise SpecError("E012", f"unknown name `{e.id}`", e.span, "not defined here",
                             help=[hint])
-        raise EvalError("E012", f"unknown name `{e.id}`", e.span, "not defined here",
+        raise SpecError("E012", f"unknown name `{e.id}`", e.span, "not defined here",
                         help=did_you_mean(e.id, [*env.names(), *BUILTINS]))
 
     def _InAttr(self, e, env, cur):
         if cur is POISON:
             raise Poisoned()
         if cur is None:
-            raise EvalError("E012", "`in` is not defined here", e.span, "no current input",
+            raise SpecError("E012", "`in` is not defined here", e.span, "no current input",
                             help=["`in` refers to the input of the statement it is used in"])
         attrs = {"channels": 0, "height": 1, "width": 2}
         if e.attr == "shape":
@@ -252,18 +244,18 @@ class Evaluator:
         if e.attr == "features" and len(cur) == 1:
             return cur[0]
         if e.attr not in attrs:
-            raise EvalError("E012", f"`in` has no attribute `{e.attr}`", e.span, "unknown attribute",
+            raise SpecError("E012", f"`in` has no attribute `{e.attr}`", e.span, "unknown attribute",
                             help=did_you_mean(e.attr, [*attrs, "shape", "rank", "features"])
                             or ["use in.channels, in.height, in.width, in.shape or in.rank"])
         index = attrs[e.attr]
         if index >= len(cur):
-            raise EvalError("E023", f"`in.{e.attr}` needs a rank-{index + 1} input, the input is "
+            raise SpecError("E023", f"`in.{e.attr}` needs a rank-{index + 1} input, the input is "
                             f"{D.fmt_shape(cur)}", e.span, "no such dimension")
         return cur[index]
 
     def _num(self, v, span, what):
         if isinstance(v, bool) or not isinstance(v, (int, float, Sym)):
-            raise EvalError("E015", f"{what} expects numbers, got {type_name(v)} {show(v)}", span,
+            raise SpecError("E015", f"{what} expects numbers, got {type_name(v)} {show(v)}", span,
                             f"this is {a_type(v)}")
         return v
 
@@ -276,7 +268,7 @@ class Evaluator:
         if op == "*" and isinstance(left, (list, tuple)) and isinstance(right, int) \
                 and not isinstance(right, bool):
             if right * len(left) > self.max_repeat:
-                raise EvalError("E052", f"list repetition gives {right * len(left)} elements, "
+                raise SpecError("E052", f"list repetition gives {right * len(left)} elements, "
                                 f"more than the repeat limit ({self.max_repeat})", e.span, "too long")
             return left * max(right, 0)
         self._num(left, e.left.span, f"`{op}`")
@@ -299,20 +291,20 @@ class Evaluator:
             elif op == "**":
                 if isinstance(right, int) and isinstance(left, int) and right > 0 and \
                         abs(left) > 1 and right * math.log2(abs(left)) >= 63:
-                    raise EvalError("E056", "number too large", e.span, "outside 64-bit range")
+                    raise SpecError("E056", "number too large", e.span, "outside 64-bit range")
                 if isinstance(left, float) or isinstance(right, float):
                     if abs(left) > 1 and abs(right) * math.log2(abs(left)) > 1000:
-                        raise EvalError("E056", "number out of range", e.span, "not finite")
+                        raise SpecError("E056", "number out of range", e.span, "not finite")
                 out = left ** right
                 if isinstance(out, complex):
-                    raise EvalError("E015", "power of a negative number to a fractional "
+                    raise SpecError("E015", "power of a negative number to a fractional "
                                     "exponent", e.span, "not a real number")
             else:  # pragma: no cover - the grammar has no other operators
                 raise AssertionError(op)
         except ZeroDivisionError:
-            raise EvalError("E016", "division by zero", e.right.span, "this is zero") from None
+            raise SpecError("E016", "division by zero", e.right.span, "this is zero") from None
         except OverflowError:
-            raise EvalError("E056", "number out of range", e.span, "overflow") from None
+            raise SpecError("E056", "number out of range", e.span, "overflow") from None
         return self.check_int(out, e.span)
 
     def _sym_arith(self, op, left, right, e):
@@ -331,7 +323,7 @@ class Evaluator:
                 return D.mul(right, left)
         except D.NotAffine:
             pass
-        raise EvalError("E025", f"`{op}` on a symbolic size is not supported here", e.span,
+        raise SpecError("E025", f"`{op}` on a symbolic size is not supported here", e.span,
                         "depends on the input size",
                         help=["give a concrete input size with --input or --set"])
 
@@ -339,7 +331,7 @@ class Evaluator:
         left = self.eval(e.left, env, cur)
         right = self.eval(e.right, env, cur)
         if isinstance(left, Sym) or isinstance(right, Sym):
-            raise EvalError("E025", "comparison of a symbolic size", e.span,
+            raise SpecError("E025", "comparison of a symbolic size", e.span,
                             "depends on the input size",
                             help=["give a concrete input size with --input or --set"])
         if e.op in ("==", "!="):
@@ -352,7 +344,7 @@ class Evaluator:
 
     def truth(self, v, span) -> bool:
         if not isinstance(v, bool):
-            raise EvalError("E015", f"expected true or false, got {type_name(v)} {show(v)}", span,
+            raise SpecError("E015", f"expected true or false, got {type_name(v)} {show(v)}", span,
                             f"this is {a_type(v)}", help=["compare explicitly, e.g. `n != 0`"])
         return v
 
@@ -370,7 +362,7 @@ class Evaluator:
             return not self.truth(v, e.operand.span)
         self._num(v, e.operand.span, f"unary `{e.op}`")
         if isinstance(v, Sym):
-            raise EvalError("E025", "negation of a symbolic size", e.span, "depends on the input")
+            raise SpecError("E025", "negation of a symbolic size", e.span, "depends on the input")
         return -v if e.op == "-" else v
 
     def _Cond(self, e, env, cur):
@@ -382,13 +374,13 @@ class Evaluator:
         obj = self.eval(e.obj, env, cur)
         index = self.eval(e.index, env, cur)
         if not isinstance(obj, (list, tuple, range)):
-            raise EvalError("E015", f"cannot index a {type_name(obj)}", e.obj.span,
+            raise SpecError("E015", f"cannot index a {type_name(obj)}", e.obj.span,
                             f"this is {a_type(obj)}")
         if isinstance(index, bool) or not isinstance(index, int):
-            raise EvalError("E015", f"list index must be an int, got {type_name(index)}",
+            raise SpecError("E015", f"list index must be an int, got {type_name(index)}",
                             e.index.span, f"this is {a_type(index)}")
         if not -len(obj) <= index < len(obj):
-            raise EvalError("E016", f"index {index} is out of range for {show(obj)} "
+            raise SpecError("E016", f"index {index} is out of range for {show(obj)} "
                             f"({len(obj)} elements)", e.index.span, "out of range")
         return obj[index]
 
@@ -403,10 +395,10 @@ class Evaluator:
         if isinstance(func, InitSpec) and func.kind in ("zeros", "ones"):
             if not e.args:
                 return func
-            raise EvalError("E014", f"`{func.kind}` takes no arguments", e.span,
+            raise SpecError("E014", f"`{func.kind}` takes no arguments", e.span,
                             "no arguments", help=[f"write `{func.kind}`"])
         if not isinstance(func, Builtin):
-            raise EvalError("E015", f"{type_name(func)} {show(func)} is not callable", e.func.span,
+            raise SpecError("E015", f"{type_name(func)} {show(func)} is not callable", e.func.span,
                             "not a function", help=["layers are called as statements, not "
                                                     "inside expressions"])
         name = func.name
@@ -416,19 +408,19 @@ class Evaluator:
             return self._init(name, pos, kw, e)
         if kw:
             first = next(iter(kw.values()))[1]
-            raise EvalError("E011", f"`{name}` takes no keyword arguments", first.span,
+            raise SpecError("E011", f"`{name}` takes no keyword arguments", first.span,
                             "unexpected keyword")
         return self._builtin(name, pos, e)
 
     def _init(self, name, pos, kw, e):
         allowed = INITS[name]
         if len(pos) > len(allowed):
-            raise EvalError("E014", f"`{name}` takes at most {len(allowed)} positional "
+            raise SpecError("E014", f"`{name}` takes at most {len(allowed)} positional "
                             f"arguments, got {len(pos)}", e.span, "too many arguments")
         values = dict(zip(allowed, pos))
         for key, (value, arg) in kw.items():
             if key not in allowed:
-                raise EvalError("E011", f"`{name}` has no argument `{key}`", arg.name_span or arg.span,
+                raise SpecError("E011", f"`{name}` has no argument `{key}`", arg.name_span or arg.span,
                                 "unknown argument", help=did_you_mean(key, allowed) or
                                 [f"its arguments are: {', '.join(allowed) or 'none'}"])
             values[key] = value
@@ -436,36 +428,36 @@ class Evaluator:
             default = allowed[key]
             if isinstance(default, str):
                 if value not in INIT_CHOICES.get(key, ()):
-                    raise EvalError("E016", f"`{key}` must be one of "
+                    raise SpecError("E016", f"`{key}` must be one of "
                                     f"{', '.join(map(repr, INIT_CHOICES[key]))}, got {show(value)}",
                                     e.span, "invalid choice")
             elif isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise EvalError("E015", f"`{key}` of `{name}` must be a number, got "
+                raise SpecError("E015", f"`{key}` of `{name}` must be a number, got "
                                 f"{type_name(value)}", e.span, "not a number")
         return InitSpec(name, tuple(sorted(values.items())))
 
     def _builtin(self, name, pos, e):
         def ints(n_min, n_max):
             if not n_min <= len(pos) <= n_max:
-                raise EvalError("E014", f"`{name}` takes {n_min}" + (f" to {n_max}" if n_max != n_min
+                raise SpecError("E014", f"`{name}` takes {n_min}" + (f" to {n_max}" if n_max != n_min
                                                                       else "") +
                                 f" arguments, got {len(pos)}", e.span, "wrong number of arguments")
             for v, a in zip(pos, e.args):
                 if isinstance(v, Sym):
-                    raise EvalError("E025", f"`{name}` of a symbolic size ({v})", a.span,
+                    raise SpecError("E025", f"`{name}` of a symbolic size ({v})", a.span,
                                     "depends on the input size",
                                     help=["give a concrete input size with --input or --set"])
                 if isinstance(v, bool) or not isinstance(v, int):
-                    raise EvalError("E015", f"`{name}` expects integers, got {type_name(v)}",
+                    raise SpecError("E015", f"`{name}` expects integers, got {type_name(v)}",
                                     a.span, f"this is {a_type(v)}")
 
         if name == "range":
             ints(1, 3)
             if len(pos) == 3 and pos[2] == 0:
-                raise EvalError("E016", "range step must not be zero", e.args[2].span, "zero")
+                raise SpecError("E016", "range step must not be zero", e.args[2].span, "zero")
             r = range(*pos)
             if len(r) > self.max_repeat:
-                raise EvalError("E052", f"range of {len(r)} exceeds the repeat limit "
+                raise SpecError("E052", f"range of {len(r)} exceeds the repeat limit "
                                 f"({self.max_repeat})", e.span, "too many repetitions",
                                 help=["raise the limit with --max-repeat"])
             return r
@@ -475,7 +467,7 @@ class Evaluator:
             if name == "len":
                 return len(seq)
             if not seq and name != "sum":
-                raise EvalError("E016", f"`{name}` of an empty list", e.span, "empty")
+                raise SpecError("E016", f"`{name}` of an empty list", e.span, "empty")
             if self.budget is not None:
                 self.budget.spend(len(seq), e.span)
             for v in seq:
@@ -488,7 +480,7 @@ class Evaluator:
         if name in ("int", "float", "abs") and len(pos) == 1:
             v = self._num(pos[0], e.args[0].span, f"`{name}`")
             if isinstance(v, Sym):
-                raise EvalError("E025", f"`{name}` of a symbolic size", e.span, "symbolic")
+                raise SpecError("E025", f"`{name}` of a symbolic size", e.span, "symbolic")
             return self.check_int({"int": int, "float": float, "abs": abs}[name](v), e.span)
-        raise EvalError("E014", f"wrong arguments for `{name}`", e.span,
+        raise SpecError("E014", f"wrong arguments for `{name}`", e.span,
                         f"`{name}` cannot take {len(pos)} argument(s) of these types")

@@ -6,27 +6,40 @@ are ``int`` or symbolic (:mod:`archlang.analysis.dims`).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
 from archlang.analysis import dims as D
 from archlang.analysis.dims import Count, Dim
+from archlang.diagnostics import SpecError
 
 Shape = tuple[Dim, ...]
 
 
-class OpError(Exception):
-    """A shape or attribute problem, raised by an op and located by the expander.
+#: What an op's rule raises: the one error type (``label=`` the underline's text, ``arg=`` the
+#: argument to underline, ``help=`` lines of advice).
+OpError = SpecError
 
-    ``arg`` names the attribute to point at (its argument's span), if any.
-    """
 
-    def __init__(self, code: str, message: str, label: str = "", help: list[str] | None = None,
-                 arg: str | None = None, notes: list[str] | None = None):
-        super().__init__(message)
-        self.code, self.message, self.label = code, message, label
-        self.help, self.arg, self.notes = help or [], arg, notes or []
+@dataclass(frozen=True)
+class Agree:
+    """Two symbolic sizes a shape rule needs equal (``H/2`` and ``(H+1)//2`` agree for even
+    ``H``): a constraint on the input size, returned as data and solved, with every other
+    one, by :mod:`archlang.graph.solve`, which raises ``error`` if no input size satisfies
+    it."""
+
+    x: Dim
+    y: Dim
+    error: SpecError
+
+
+class Shaped(NamedTuple):
+    """A shape rule's result when it needs symbolic sizes to agree (see :class:`Agree`)."""
+
+    shape: Shape
+    agree: tuple[Agree, ...] = ()
 
 
 class Attrs(BaseModel):
@@ -71,7 +84,7 @@ def window_out(size: Dim, kernel: int, stride: int, pad_total: int, dilation: in
     if not ceil_mode:
         if isinstance(size, int) and size + pad_total < span:
             raise OpError("E022", f"{what} window ({span}) is larger than the padded {axis} "
-                          f"({size} + {pad_total})", "input too small here",
+                          f"({size} + {pad_total})", label="input too small here",
                           help=["use a larger input, a smaller kernel, or more padding"])
         return D.add(D.floordiv(numer, stride), 1)
     out = D.add(D.ceildiv(numer, stride), 1)
@@ -80,14 +93,14 @@ def window_out(size: Dim, kernel: int, stride: int, pad_total: int, dilation: in
             out -= 1
         if out <= 0:
             raise OpError("E022", f"{what} output {axis} would be {out} (input {size}, window "
-                          f"{span}, stride {stride})", "input too small here",
+                          f"{span}, stride {stride})", label="input too small here",
                           help=["use a larger input or a smaller window"])
         return out
     # The correction can only apply when a window may start past the input's end.
     if stride + pad_left <= span:
         return out
     raise OpError("E025", f"ceil_mode with stride {stride} and padding {pad_left} needs a "
-                  f"concrete {axis}", "size is symbolic here",
+                  f"concrete {axis}", label="size is symbolic here",
                   help=["give a concrete input size with --input, or use ceil_mode=false"])
 
 
@@ -127,7 +140,8 @@ class Op:
     optional_params: ClassVar[tuple[str, ...]] = ()
 
     # -- static analysis --------------------------------------------------------------
-    def shape(self, a: Any, ins: list[Shape]) -> Shape:
+    def shape(self, a: Any, ins: list[Shape]) -> Shape | Shaped:
+        """The output shape, or :class:`Shaped` with the size equalities it assumes."""
         return ins[0]
 
     def params(self, a: Any, ins: list[Shape], out: Shape) -> int:
@@ -258,13 +272,13 @@ def require_rank(ins: list[Shape], ranks: tuple[int, ...], what: str, hint: str 
             ", ".join(str(r) for r in ranks[:-1]) + f" or {ranks[-1]}"
         help_ = [hint] if hint else []
         raise OpError("E023", f"{what} expects an input of rank {want} (without batch), got rank "
-                      f"{rank} ({D.fmt_shape(ins[0])})", f"input is {D.fmt_shape(ins[0])}",
+                      f"{rank} ({D.fmt_shape(ins[0])})", label=f"input is {D.fmt_shape(ins[0])}",
                       help=help_)
 
 
 def require_concrete(d: Dim, what: str) -> int:
     if not isinstance(d, int):
-        raise OpError("E025", f"{what} depends on the input size ({d})", "size is symbolic here",
+        raise OpError("E025", f"{what} depends on the input size ({d})", label="size is symbolic here",
                       help=["add global or adaptive pooling before it, or give a concrete "
                             "input with --input"])
     return d

@@ -110,11 +110,11 @@ class Conv2d(Op):
         require_rank(ins, (3,), "conv2d", "conv2d works on [C, H, W] images")
         c = ins[0][0]
         if not isinstance(c, int):
-            raise OpError("E025", "conv2d needs a concrete channel count", "channels are symbolic")
+            raise OpError("E025", "conv2d needs a concrete channel count", label="channels are symbolic")
         if c % a.groups or a.out_channels % a.groups:
             which = "input channels" if c % a.groups else "out_channels"
             raise OpError("E024", f"groups={a.groups} does not divide the {which} "
-                          f"({c if c % a.groups else a.out_channels})", "groups here",
+                          f"({c if c % a.groups else a.out_channels})", label="groups here",
                           arg="groups", help=["choose groups that divide both the input "
                                               f"channels ({c}) and out_channels "
                                               f"({a.out_channels})"])

@@ -12,8 +12,8 @@ from typing import Literal
 from pydantic import model_validator
 
 from archlang.analysis import dims as D
-from archlang.ops.base import Attrs, IntPair, Op, OpError, check_positive, join_args, lit, pair, \
-    require_rank
+from archlang.ops.base import Agree, Attrs, IntPair, Op, OpError, Shaped, check_positive, join_args, \
+    lit, pair, require_rank
 from archlang.ops.conv import conv_positional_help
 from archlang.ops.structure import unify
 
@@ -65,14 +65,14 @@ def transposed_out(size: D.Dim, kernel: int, stride: int, padding: int, dilation
         out = (size - 1) * stride + extra
         if out < 1:
             raise OpError("E022", f"conv_transpose2d output {axis} would be {out} (input {size}, "
-                          f"stride {stride}, padding {padding})", "size reaches zero here",
+                          f"stride {stride}, padding {padding})", label="size reaches zero here",
                           help=["use less padding or a larger input"])
         return out
     try:
         return D.add(D.mul(D.add(size, -1), stride), extra)
     except D.NotAffine:
         raise OpError("E025", f"conv_transpose2d with stride {stride} on the {axis} {size} gives "
-                      "a size that is not affine in the input", "size is symbolic here",
+                      "a size that is not affine in the input", label="size is symbolic here",
                       help=["give a concrete input size with --input"]) from None
 
 
@@ -104,11 +104,11 @@ class ConvTranspose2d(Op):
         c = ins[0][0]
         if not isinstance(c, int):
             raise OpError("E025", "conv_transpose2d needs a concrete channel count",
-                          "channels are symbolic")
+                          label="channels are symbolic")
         if c % a.groups or a.out_channels % a.groups:
             which = "input channels" if c % a.groups else "out_channels"
             raise OpError("E024", f"groups={a.groups} does not divide the {which} "
-                          f"({c if c % a.groups else a.out_channels})", "groups here",
+                          f"({c if c % a.groups else a.out_channels})", label="groups here",
                           arg="groups", help=["choose groups that divide both the input "
                                               f"channels ({c}) and out_channels "
                                               f"({a.out_channels})"])
@@ -191,12 +191,12 @@ def _scaled(size: D.Dim, f: Scale, axis: str) -> D.Dim:
         out = math.floor(size * float(f))
         if out < 1:
             raise OpError("E022", f"upsample output {axis} would be {out} ({size} x {f})",
-                          "size reaches zero here", help=["use a larger scale_factor"])
+                          label="size reaches zero here", help=["use a larger scale_factor"])
         return out
     if float(f).is_integer():
         return D.mul(size, int(f))  # a Sym times an int stays affine when m == 1
     raise OpError("E025", f"upsample by {f} of the {axis} {size} is not affine in the input",
-                  "size is symbolic here", help=["use an integer scale_factor, or give a "
+                  label="size is symbolic here", help=["use an integer scale_factor, or give a "
                                                  "concrete input size with --input"])
 
 
@@ -219,7 +219,7 @@ class Upsample(Op):
             return (c, _scaled(h, f[0], "height"), _scaled(w, f[1], "width"))
         except D.NotAffine:
             raise OpError("E025", f"upsample of the size {D.fmt_shape(ins[0])} is not affine in "
-                          "the input", "size is symbolic here",
+                          "the input", label="size is symbolic here",
                           help=["give a concrete input size with --input"]) from None
 
     def _kw(self, a) -> str:
@@ -267,23 +267,21 @@ class Sample(Op):
     doc = ("`sample(mu, logvar)`: mu + exp(logvar / 2) * eps, eps ~ N(0, 1) (the VAE's "
            "reparameterisation), in training or with `always=true`; otherwise mu.")
 
-    def shape(self, a, ins, ctx=None):
+    def shape(self, a, ins):
         if len(ins) != 2:
             raise OpError("E014", f"sample takes two inputs (mu, logvar), got {len(ins)}",
-                          "write sample(mu, logvar)")
+                          label="write sample(mu, logvar)")
         mu, logvar = ins
         if len(mu) != len(logvar):
             raise OpError("E023", f"sample inputs have different ranks ({D.fmt_shape(mu)} and "
-                          f"{D.fmt_shape(logvar)})", f"logvar has rank {len(logvar)}")
+                          f"{D.fmt_shape(logvar)})", label=f"logvar has rank {len(logvar)}")
         out = list(mu)
+        agree: list[Agree] = []
         for axis in range(len(mu)):
-            try:
-                out[axis] = unify(out[axis], logvar[axis], axis, ctx, "sample", ins)
-            except OpError as e:
-                e.help = ["mu and logvar must have the same shape; split one tensor in two "
-                          "with `narrow`"]
-                raise
-        return tuple(out)
+            out[axis] = unify(out[axis], logvar[axis], axis, "sample", ins, agree,
+                              help=["mu and logvar must have the same shape; split one "
+                                    "tensor in two with `narrow`"])
+        return Shaped(tuple(out), tuple(agree))
 
     def torch_module(self, a, ins):
         raise NotImplementedError("sample is emitted as an expression")

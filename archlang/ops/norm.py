@@ -89,7 +89,7 @@ class LRN(Op):
     def shape(self, a, ins):
         if len(ins[0]) < 2:
             raise OpError("E023", "lrn expects an input with channels and at least one spatial "
-                          "dimension", "input has no spatial dimension")
+                          "dimension", label="input has no spatial dimension")
         return ins[0]
 
     def _args(self, a):

@@ -52,11 +52,11 @@ class Reshape(Op):
                 if numel % known:
                     raise OpError("E016", f"cannot reshape {D.fmt_shape(ins[0])} ({numel} "
                                   f"elements) to {_shape_text(dims)}: {known} does not divide "
-                                  f"{numel}", "shape here", arg="shape")
+                                  f"{numel}", label="shape here", arg="shape")
                 return tuple(numel // known if d == -1 else d for d in dims)
             if numel != known:
                 raise OpError("E016", f"cannot reshape {D.fmt_shape(ins[0])} ({numel} elements) "
-                              f"to {_shape_text(dims)} ({known} elements)", "shape here",
+                              f"to {_shape_text(dims)} ({known} elements)", label="shape here",
                               arg="shape", help=["the element counts must agree; -1 infers "
                                                  "one dim"])
             return dims
@@ -72,7 +72,7 @@ class Reshape(Op):
             if free is not None:
                 return tuple(free if d == -1 else d for d in dims)
         raise OpError("E025", f"reshaping {D.fmt_shape(ins[0])} to {_shape_text(dims)} needs a "
-                      "concrete input size", "size is symbolic here",
+                      "concrete input size", label="size is symbolic here",
                       help=["give a concrete input with --input, or pool to a fixed size first"])
 
     def _sizes(self, a, out) -> tuple:
@@ -122,17 +122,17 @@ class Narrow(Op):
         rank = len(ins[0])
         if not -rank <= a.dim < rank:
             raise OpError("E016", f"dim {a.dim} is out of range for a rank-{rank} input",
-                          "dim here", arg="dim", help=[f"use a dim in [{-rank}, {rank - 1}]; "
+                          label="dim here", arg="dim", help=[f"use a dim in [{-rank}, {rank - 1}]; "
                                                        "dims exclude the batch"])
         d = a.dim % rank
         size = ins[0][d]
         if not isinstance(size, int):
-            raise OpError("E025", f"narrow along a symbolic size ({size})", "size is symbolic here",
+            raise OpError("E025", f"narrow along a symbolic size ({size})", label="size is symbolic here",
                           help=["give a concrete input size with --input"])
         start = a.start + size if a.start < 0 else a.start
         if not (0 <= start and start + a.length <= size) or a.start < -size:
             raise OpError("E016", f"narrow({a.dim}, {a.start}, {a.length}) exceeds the size "
-                          f"{size} of dim {a.dim} ({D.fmt_shape(ins[0])})", "range here",
+                          f"{size} of dim {a.dim} ({D.fmt_shape(ins[0])})", label="range here",
                           arg="start" if not 0 <= start < size else "length",
                           help=[f"start + length must be at most {size}"])
         out = list(ins[0])

@@ -6,7 +6,8 @@ from pydantic import model_validator
 
 from archlang.analysis import dims as D
 from archlang.ops.activation import torch_dim
-from archlang.ops.base import Attrs, Op, OpError
+from archlang.analysis.dims import Sym
+from archlang.ops.base import Agree, Attrs, Op, OpError, Shaped
 
 
 class FlattenAttrs(Attrs):
@@ -26,7 +27,7 @@ class Flatten(Op):
         e = a.end_dim + rank if a.end_dim < 0 else a.end_dim
         if not (0 <= s < max(rank, 1) and 0 <= e < max(rank, 1) and s <= e):
             raise OpError("E016", f"flatten range {a.start_dim}..{a.end_dim} is invalid for a "
-                          f"rank-{rank} input", "dims here",
+                          f"rank-{rank} input", label="dims here",
                           help=["dims exclude the batch; flatten() flattens everything"])
         return s, e
 
@@ -35,7 +36,7 @@ class Flatten(Op):
         if not shape:
             # torch's flatten(x, 1) of a batch of scalars ([N]) has no dim 1 to start from
             raise OpError("E023", "flatten needs an input with a dim besides the batch; this "
-                          "one is a scalar per sample", "scalar input here",
+                          "one is a scalar per sample", label="scalar input here",
                           help=["remove the flatten: a scalar per sample is already flat"])
         s, e = self._range(a, len(shape))
         merged = D.product(shape[s:e + 1])
@@ -44,7 +45,7 @@ class Flatten(Op):
             if e == s:
                 return shape
             raise OpError("E025", f"flattening symbolic sizes ({D.fmt_shape(shape[s:e + 1])}) "
-                          "gives a size that is not affine in the input", "size is symbolic here",
+                          "gives a size that is not affine in the input", label="size is symbolic here",
                           help=["pool to a fixed size first (adaptive_avgpool2d or "
                                 "global_avgpool), or give a concrete input with --input"])
         return (*shape[:s], merged, *shape[e + 1:])
@@ -80,29 +81,30 @@ class Concat(Op):
     inplace_safe_producer = True
     doc = "Concatenation along `dim` (default 0, channels); other sizes must agree."
 
-    def shape(self, a, ins, ctx=None):
+    def shape(self, a, ins):
         rank = len(ins[0])
         for i, s in enumerate(ins[1:], 1):
             if len(s) != rank:
                 raise OpError("E023", f"concat inputs have different ranks ({D.fmt_shape(ins[0])} "
-                              f"and {D.fmt_shape(s)})", f"input {i} has rank {len(s)}")
+                              f"and {D.fmt_shape(s)})", label=f"input {i} has rank {len(s)}")
         if not -rank <= a.dim < rank:
-            raise OpError("E016", f"dim {a.dim} is out of range for rank {rank}", "dim here",
+            raise OpError("E016", f"dim {a.dim} is out of range for rank {rank}", label="dim here",
                           arg="dim")
         d = a.dim % rank
         out = list(ins[0])
+        agree: list[Agree] = []
         for i, s in enumerate(ins[1:], 1):
             for axis in range(rank):
                 if axis == d:
                     continue
-                out[axis] = unify(out[axis], s[axis], axis, ctx, "concat", ins)
+                out[axis] = unify(out[axis], s[axis], axis, "concat", ins, agree)
         total = ins[0][d]
         for s in ins[1:]:
             if not isinstance(total, int) or not isinstance(s[d], int):
-                raise OpError("E025", "concat along a symbolic size", "size is symbolic here")
+                raise OpError("E025", "concat along a symbolic size", label="size is symbolic here")
             total += s[d]
         out[d] = total
-        return tuple(out)
+        return Shaped(tuple(out), tuple(agree))
 
     def torch_module(self, a, ins):
         raise NotImplementedError("concat is emitted as torch.cat")
@@ -117,26 +119,30 @@ class Concat(Op):
 AXES = {0: "channels", 1: "height", 2: "width"}
 
 
-def unify(x, y, axis, ctx, what, ins):
+def unify(x, y, axis: int, what: str, ins, agree: list[Agree], help: list[str] | None = None):
+    """The size of ``axis`` where two inputs meet: equal sizes, or symbolic sizes that agree
+    for some input sizes (an :class:`Agree` added to ``agree``); otherwise an error."""
     if x == y:
         return x
-    if ctx is not None and not isinstance(x, int) and not isinstance(y, int):
-        merged = ctx.unify(x, y)
-        if merged is not None:
-            return merged
     name = AXES.get(axis, f"dim {axis}") if len(ins[0]) == 3 else f"dim {axis}"
     code = "E020" if axis == 0 else "E021"
     shapes = ", ".join(D.fmt_shape(s) for s in ins)
-    if code == "E021":
-        help_ = ["match the branches' strides and padding"]
-    elif what == "add":
-        help_ = ["project the shortcut with a 1x1 conv2d to the same channel count"]
-    elif what == "average":
-        help_ = ["ensemble members must produce outputs of the same shape"]
-    else:
-        help_ = [f"channels can differ only along the concatenated dim ({name} is not it)"]
-    raise OpError(code, f"{what} inputs differ in {name}: {x} vs {y}", f"inputs are {shapes}",
-                  help=help_)
+    if help is None:
+        if code == "E021":
+            help = ["match the branches' strides and padding"]
+        elif what == "add":
+            help = ["project the shortcut with a 1x1 conv2d to the same channel count"]
+        elif what == "average":
+            help = ["ensemble members must produce outputs of the same shape"]
+        else:
+            help = [f"channels can differ only along the concatenated dim ({name} is not it)"]
+    error = OpError(code, f"{what} inputs differ in {name}: {x} vs {y}",
+                    label=f"inputs are {shapes}", help=help)
+    if isinstance(x, Sym) and isinstance(y, Sym) and x.name == y.name and \
+            x.a * y.m == y.a * x.m:
+        agree.append(Agree(x, y, error))
+        return x
+    raise error
 
 
 class Add(Op):
@@ -150,17 +156,18 @@ class Add(Op):
     inplace_operator = "+="
     doc = "Element-wise sum of two or more inputs of the same shape (residual connections)."
 
-    def shape(self, a, ins, ctx=None):
+    def shape(self, a, ins):
         first = ins[0]
         for i, s in enumerate(ins[1:], 1):
             if len(s) != len(first):
                 raise OpError("E023", f"add inputs have different ranks ({D.fmt_shape(first)} and "
-                              f"{D.fmt_shape(s)})", f"input {i} has rank {len(s)}")
+                              f"{D.fmt_shape(s)})", label=f"input {i} has rank {len(s)}")
         out = list(first)
+        agree: list[Agree] = []
         for s in ins[1:]:
             for axis in range(len(first)):
-                out[axis] = unify(out[axis], s[axis], axis, ctx, "add", ins)
-        return tuple(out)
+                out[axis] = unify(out[axis], s[axis], axis, "add", ins, agree)
+        return Shaped(tuple(out), tuple(agree))
 
     def torch_module(self, a, ins):
         raise NotImplementedError("add is emitted as +")
@@ -180,18 +187,19 @@ class Mean(Op):
     doc = ("Element-wise mean of two or more inputs of the same shape (`average { }` builds it: "
            "ensembles).")
 
-    def shape(self, a, ins, ctx=None):
+    def shape(self, a, ins):
         first = ins[0]
         for i, s in enumerate(ins[1:], 1):
             if len(s) != len(first):
                 raise OpError("E023", f"averaged inputs have different ranks "
                               f"({D.fmt_shape(first)} and {D.fmt_shape(s)})",
-                              f"input {i} has rank {len(s)}")
+                              label=f"input {i} has rank {len(s)}")
         out = list(first)
+        agree: list[Agree] = []
         for s in ins[1:]:
             for axis in range(len(first)):
-                out[axis] = unify(out[axis], s[axis], axis, ctx, "average", ins)
-        return tuple(out)
+                out[axis] = unify(out[axis], s[axis], axis, "average", ins, agree)
+        return Shaped(tuple(out), tuple(agree))
 
     def torch_module(self, a, ins):
         raise NotImplementedError("mean is emitted as (a + b) / n")
