@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 import archlang
+from archlang.codecheck import unsafe_code
 from archlang.ops.base import Op
 from archlang.ops.registry import register
 
@@ -31,19 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = ROOT / "tests" / "plugins" / "archlang_vision_ops"
 MODULE = "archlang_vision_ops.plugin"  # the explicit plugin module
 
-#: both plugin ops; pixel_shuffle unlabelled (emitted as F.pixel_shuffle) and labelled (a
-#: registered nn.PixelShuffle)
-SPEC = """\
-network sr {
-    input x: [3, 8, 8]
-    conv2d(16, 3, padding=1)
-    layer_norm2d
-    pixel_shuffle(2)
-    conv2d(12, 3, padding=1)
-    up: pixel_shuffle(2)
-    output y
-}
-"""
+#: Both plugin ops; pixel_shuffle unlabelled (emitted as F.pixel_shuffle) and labelled (a
+#: registered nn.PixelShuffle).
+SPEC = PLUGIN.parent / "sr.arch"
 VERDICT = "ok: sr: 924 params, 138,240 MACs; y: 3 x 32 x 32"
 
 #: Run in a fresh process: the generated file (run alone, without archlang), then
@@ -145,8 +136,7 @@ def installed(tmp_path_factory) -> Path:
 
 def run_all_commands(tmp_path: Path, env: dict[str, str], extra: list[str],
                      module: str) -> None:
-    spec = tmp_path / "sr.arch"
-    spec.write_text(SPEC)
+    spec = SPEC
     check = archlang_cli(env, "check", str(spec), *extra)
     assert (check.returncode, check.stdout.strip(), check.stderr) == (0, VERDICT, ""), check
 
@@ -168,6 +158,7 @@ def run_all_commands(tmp_path: Path, env: dict[str, str], extra: list[str],
     source = generated.read_text()
     assert "class LayerNorm2d(nn.LayerNorm):" in source and "archlang_vision_ops" not in source
     assert "F.pixel_shuffle(x, 2)" in source and "nn.PixelShuffle(2)" in source
+    assert unsafe_code(source) is None
 
     # the generated file alone: no plugin, no archlang on the path
     proc = subprocess.run([sys.executable, "-c", COMPARE, str(generated), str(spec), module],
@@ -181,11 +172,10 @@ def test_installed_plugin_through_entry_points(installed, tmp_path):
     run_all_commands(tmp_path, env_with(installed), [], "-")
 
 
-def test_explicit_plugin_option(tmp_path):
+def test_explicit_plugin_option():
     """The plugin's source on the path, not installed: its ops exist only with --plugin."""
     env = env_with(PLUGIN)
-    spec = tmp_path / "sr.arch"
-    spec.write_text(SPEC)
+    spec = SPEC
     without = archlang_cli(env, "check", str(spec))
     assert without.returncode == 1 and "error[E010]: unknown layer `layer_norm2d`" in \
         without.stderr, without.stderr
