@@ -1,9 +1,20 @@
 """Loading: a checked spec → a live ``nn.Module`` class, from exactly the source that
 ``archlang compile`` writes (:mod:`archlang.backends.pytorch`).
 
-The source is executed in a fresh module registered in ``linecache``, so
-``inspect.getsource`` and tracebacks show it. Classes are memoised per spec, network and
-parameters while the files read are unchanged.
+The source is executed in a fresh namespace, with its lines in ``linecache`` so that
+``inspect.getsource`` and tracebacks show it, and published in ``sys.modules`` as
+``archlang_generated.<network>_<digest>`` (the ``__module__`` of its classes) so that
+``pickle`` (``torch.save`` of a whole model) finds the classes by name. Classes are memoised
+per spec, network and parameters while the files read are unchanged (the 64 most recently
+used).
+
+A long-running process may load any number of specs, so neither table grows without bound:
+the entry in ``sys.modules`` (a :class:`GeneratedModule`) holds the source's classes and
+functions only weakly. While anything holds one of them (the memo, a model, a class kept by
+the user, a ``torch.compile`` of it) the namespace is alive and the module stays, with its
+lines; once all of them are gone, the module leaves ``sys.modules`` and its lines leave
+``linecache``. ``copy.deepcopy`` and DDP need neither table; ``pickle`` and
+``inspect.getsource`` need both, for live classes only.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ import os
 import sys
 import threading
 import types
+import weakref
 from collections import OrderedDict
 
 from archlang.backends.pytorch import generate, generate_named
@@ -26,21 +38,127 @@ def compile_source(path_or_text, network=None, **params) -> str:
     return generate(check(path_or_text, network, **params).graph)
 
 
-def _module_from_source(source: str, network: str):
+_PACKAGE = "archlang_generated"
+
+
+class GeneratedModule(types.ModuleType):
+    """``sys.modules``' entry for one generated source: its imports as plain attributes, its
+    classes and functions through weak references (so that this entry never keeps them
+    alive). It leaves ``sys.modules`` and ``linecache`` when the last of them dies."""
+
+    def __getattr__(self, name: str):
+        ref = self.__dict__.get("_archlang_refs", {}).get(name)
+        obj = ref() if ref is not None else None
+        if obj is None:
+            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+        return obj
+
+    def __dir__(self):
+        return sorted(set(self.__dict__) | set(self.__dict__.get("_archlang_refs", ())))
+
+    def _archlang_live(self) -> dict | None:
+        """Strong references to every class and function of the source, or None once one
+        of them has died (then all of them are going)."""
+        objs = {name: ref() for name, ref in self._archlang_refs.items()}
+        return None if any(obj is None for obj in objs.values()) else objs
+
+    def _archlang_died(self, _ref) -> None:  # a weakref callback: may run in any thread
+        self._archlang_alive -= 1
+        if self._archlang_alive == 0:
+            _retire(self)
+
+
+#: guards the generated modules in ``sys.modules`` and their lines in ``linecache``
+_MODULES_LOCK = threading.Lock()
+#: modules whose objects all died while another call held the lock: swept by the next holder
+_RETIRED: list[GeneratedModule] = []
+
+
+def _retire(module: GeneratedModule) -> None:
+    _RETIRED.append(module)
+    # a garbage collection can run this in any thread, also in one that holds the lock: never
+    # wait for it (the holder sweeps before it lets go)
+    if _MODULES_LOCK.acquire(blocking=False):
+        try:
+            _sweep()
+        finally:
+            _MODULES_LOCK.release()
+
+
+def _sweep() -> None:
+    """Take retired modules out of ``sys.modules`` and their lines out of ``linecache``, unless
+    a newer module of the same source has replaced them there. With the lock held."""
+    while _RETIRED:
+        module = _RETIRED.pop()
+        if sys.modules.get(module.__name__) is module:
+            del sys.modules[module.__name__]
+        if linecache.cache.get(module.__file__) is module._archlang_lines:
+            del linecache.cache[module.__file__]
+
+
+def _generated(source: str, network: str) -> tuple[GeneratedModule, dict]:
+    """The module of ``source`` (a live one if this source was loaded before) and strong
+    references to its classes and functions, by name."""
     digest = hashlib.sha256(source.encode()).hexdigest()[:12]
-    modname = f"archlang_generated.{network}_{digest}"
-    if modname in sys.modules:
-        return sys.modules[modname]
-    filename = f"<archlang {network} {digest}>"
-    lines = source.splitlines(keepends=True)
-    linecache.cache[filename] = (len(source), None, lines, filename)
-    code = compile(source, filename, "exec")
-    module = types.ModuleType(modname)
-    module.__file__ = filename
-    exec(code, module.__dict__)  # noqa: S102 - executes archlang's own generated source
-    # published only once complete; if another thread won the race, use its module
-    sys.modules.setdefault("archlang_generated", types.ModuleType("archlang_generated"))
-    return sys.modules.setdefault(modname, module)
+    modname = f"{_PACKAGE}.{network}_{digest}"
+    with _MODULES_LOCK:
+        try:
+            module = sys.modules.get(modname)
+            if isinstance(module, GeneratedModule):
+                objs = module._archlang_live()
+                if objs is not None:
+                    return module, objs
+            filename = f"<archlang {network} {digest}>"
+            lines = (len(source), None, source.splitlines(keepends=True), filename)
+            linecache.cache[filename] = lines  # before exec: a traceback from it shows lines
+            code = compile(source, filename, "exec")
+            namespace = {"__name__": modname, "__file__": filename}
+            exec(code, namespace)  # noqa: S102 - executes archlang's own generated source
+            module = GeneratedModule(modname, namespace.get("__doc__"))
+            module.__file__ = filename
+            module._archlang_lines = lines
+            module._archlang_refs = refs = {}
+            objs = {}
+            for name, value in namespace.items():
+                if isinstance(value, (type, types.FunctionType)) \
+                        and getattr(value, "__module__", None) == modname:
+                    refs[name] = weakref.ref(value, module._archlang_died)
+                    objs[name] = value
+                elif name != "__builtins__":
+                    module.__dict__.setdefault(name, value)
+            module._archlang_alive = len(refs)
+            # published only once complete
+            sys.modules.setdefault(_PACKAGE, types.ModuleType(_PACKAGE))
+            sys.modules[modname] = module
+            return module, objs
+        finally:
+            _sweep()
+
+
+def _class_from_source(source: str, network: str, class_name: str) -> type:
+    return _generated(source, network)[1][class_name]
+
+
+def _module_from_source(source: str, network: str):
+    """The module of ``source`` with its classes held by the module itself, as any module
+    does: for callers that take the classes from the module. It stays in ``sys.modules``
+    for the life of the process (``load_class`` holds the classes it returns instead)."""
+    module, objs = _generated(source, network)
+    module.__dict__.update(objs)
+    return module
+
+
+def forget_generated() -> None:
+    """Forget every memoised class and take every generated module out of ``sys.modules``
+    and ``linecache`` now, live or not (for measuring a first load; a model alive still
+    runs, it just cannot be pickled any more)."""
+    with _CLASSES_LOCK:
+        _CLASSES.clear()
+    with _MODULES_LOCK:
+        for name, module in list(sys.modules.items()):
+            if name.startswith(_PACKAGE + ".") and isinstance(module, GeneratedModule):
+                _RETIRED.append(module)
+        _sweep()
 
 
 def require_torch() -> None:
@@ -87,7 +205,7 @@ def load_class(path_or_text, network=None, **params):
         graph = check(path_or_text, network, **params).graph
         module_attribute_clashes(graph)
         source, class_name = generate_named(graph)
-        cls = getattr(_module_from_source(source, graph.network), class_name)
+        cls = _class_from_source(source, graph.network, class_name)
         with _CLASSES_LOCK:
             _CLASSES[key] = (graph.deps, cls)
             _CLASSES.move_to_end(key)
@@ -108,7 +226,7 @@ def module_attribute_clashes(graph: Graph) -> None:
     attrs = set(dir(nn.Module))
     rep = Reporter()
     for n in graph.nodes:
-        if n.path and n.path[-1] in attrs and n.op != "input":
+        if n.path and n.path[-1] in attrs and not n.is_input:
             rep.error("E018", f"`{n.path[-1]}` cannot name a layer: it is an attribute of "
                       "torch.nn.Module in this torch", n.span, "invalid layer name",
                       help=[f"rename it, e.g. `{n.path[-1]}_`"], chain=n.chain)
