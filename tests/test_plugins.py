@@ -47,7 +47,7 @@ from torch import nn
 
 generated, spec, module = sys.argv[1:4]
 ns = runpy.run_path(generated)
-assert not [m for m in sys.modules if m.startswith("archlang")], "the generated file imports archlang"
+assert not [m for m in sys.modules if m.startswith("archlang")], "it imports archlang"
 
 
 class LayerNorm2d(nn.Module):
@@ -241,14 +241,14 @@ def test_broken_installed_plugins_are_warnings(tmp_path):
     lines = proc.stderr.splitlines()
     where = "from distribution `broken-ops 0.2` is skipped"
     assert lines == [
-        f"warning: plugin `elsewhere` (broken_ops:Relu) {where}: its op is named `relu`; an "
-        "entry point must have the name of its op",
-        f"warning: plugin `missing` (broken_ops.nothere:Missing) {where}: importing it failed: "
-        "ModuleNotFoundError: No module named 'broken_ops.nothere'",
-        f"warning: plugin `notop` (broken_ops:NOT_AN_OP) {where}: it names a value of type "
-        "`int`, not an archlang Op subclass",
-        f"warning: plugin `relu` (broken_ops:Relu) {where}: op name `relu` is already taken "
-        "by the built-in op `relu`",
+        (f"warning: plugin `elsewhere` (broken_ops:Relu) {where}: its op is named `relu`; an "
+         "entry point must have the name of its op"),
+        (f"warning: plugin `missing` (broken_ops.nothere:Missing) {where}: importing it "
+         "failed: ModuleNotFoundError: No module named 'broken_ops.nothere'"),
+        (f"warning: plugin `notop` (broken_ops:NOT_AN_OP) {where}: it names a value of type "
+         "`int`, not an archlang Op subclass"),
+        (f"warning: plugin `relu` (broken_ops:Relu) {where}: op name `relu` is already taken "
+         "by the built-in op `relu`"),
     ], proc.stderr
 
 

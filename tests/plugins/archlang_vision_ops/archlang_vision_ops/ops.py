@@ -10,8 +10,7 @@ from __future__ import annotations
 from pydantic import model_validator
 
 from archlang.analysis import dims as D
-from archlang.ops.base import Attrs, Op, OpError, check_positive, require_concrete, \
-    require_rank
+from archlang.ops.base import Attrs, Op, OpError, check_positive, require_concrete, require_rank
 from archlang.plugins import OracleExample
 
 
