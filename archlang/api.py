@@ -12,10 +12,14 @@ from typing import Any
 from archlang.analysis import dims as D
 from archlang.analysis.report import Totals, totals
 from archlang.diagnostics import ArchError, Diagnostic
-from archlang.graph.expand import Options, expand
+from archlang.graph.expand import expand
+from archlang.graph.inits import apply_inits
 from archlang.graph.model import Graph
+from archlang.graph.solve import solve
+from archlang.graph.state import Options, Run
+from archlang.graph.verify import verify
 from archlang.limits import Limits
-from archlang.program import load_program, no_cyclic_gc
+from archlang.program import load, no_cyclic_gc
 
 
 @dataclass
@@ -108,11 +112,17 @@ def fmt_count(c) -> str:
     return f"{c:,}" if isinstance(c, int) else str(c)
 
 
+#: The pipeline: each pass is one module's entry function, taking the shared
+#: :class:`~archlang.graph.state.Run`; a pass may end the run (``run.done``).
+PASSES = (load, expand, solve, verify, apply_inits)
+
+
 def run(path_or_text: str | os.PathLike, network: str | None = None, *,
         inputs: dict[str, tuple[int, ...]] | tuple[int, ...] | None = None,
-        limits: Limits | None = None, params: dict[str, Any] | None = None,
-        set_spans=None) -> tuple[Graph | None, list[Diagnostic]]:
-    """Parse, load imports and expand: the graph (possibly partial) and all diagnostics."""
+        limits: Limits | None = None, params: dict[str, Any] | None = None
+        ) -> tuple[Graph | None, list[Diagnostic]]:
+    """Parse, load imports, expand and verify: the graph (possibly partial) and all
+    diagnostics."""
     check_argument_types(path_or_text, network, inputs, limits)
     limits = limits or Limits()
     if isinstance(path_or_text, str) and path_or_text.startswith("zoo:"):
@@ -128,14 +138,13 @@ def run(path_or_text: str | os.PathLike, network: str | None = None, *,
     option_errors = validate_options(params or {}, inputs or {}, limits)
     if option_errors:
         return None, option_errors
+    state = Run(path_or_text, Options(network, params, inputs), limits)
     with no_cyclic_gc():
-        prog = load_program(path_or_text, limits)
-        if any(d.severity == "error" for d in prog.diagnostics):
-            return None, prog.diagnostics
-        graph, diags = expand(prog, limits, Options(network, params, set_spans, inputs))
-    if graph is not None:
-        graph.deps = prog.deps
-    return graph, [*prog.diagnostics, *diags]
+        for step in PASSES:
+            step(state)
+            if state.done:
+                break
+    return state.graph, state.rep.diagnostics
 
 
 def check_argument_types(spec, network, inputs, limits) -> None:

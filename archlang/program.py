@@ -42,9 +42,6 @@ class Program:
     #: bytes of every file read so far (the spec and its imports share --max-bytes)
     bytes_read: int = 0
 
-    def network_names(self) -> list[str]:
-        return list(self.networks)
-
 
 def read_spec(path_or_text: str | os.PathLike, limits: Limits) -> tuple[Source | None, Path | None,
                                                                            list[Diagnostic]]:
@@ -95,6 +92,14 @@ def read_spec(path_or_text: str | os.PathLike, limits: Limits) -> tuple[Source |
     # the package happens to be installed (diagnostics and generated docstrings stay stable)
     name = f"archlang/zoo/{path.name}" if path.is_absolute() and real.parent == ZOO else str(path)
     return Source(name, text), real, []
+
+
+def load(run) -> None:
+    """The load pass: the spec and its imports as ``run.prog`` (no later pass runs when
+    they have errors)."""
+    run.prog = load_program(run.spec, run.limits)
+    run.rep.diagnostics += run.prog.diagnostics
+    run.done = run.rep.failed
 
 
 def load_program(path_or_text, limits: Limits) -> Program:

@@ -23,6 +23,19 @@ import time
 GC = {"time": 0.0, "t0": 0.0, "collections": 0}
 
 
+def _expand(prog, limits, network=None):
+    """The passes after loading (archlang.api.PASSES[1:]) on a loaded program."""
+    from archlang.api import PASSES
+    from archlang.graph.state import Options, Run
+
+    state = Run(prog.main.name, Options(network), limits, prog=prog)
+    for step in PASSES[1:]:
+        step(state)
+        if state.done:
+            break
+    return state.graph, state.rep.diagnostics
+
+
 def _gc_callback(phase, info):
     if phase == "start":
         GC["t0"] = time.perf_counter()
@@ -57,7 +70,6 @@ def main() -> None:
 
     stage("import archlang", imports)
     from archlang.analysis.report import totals
-    from archlang.graph.expand import Options, expand
     from archlang.limits import Limits
     from archlang.program import load_program
     from archlang.syntax import parse as P
@@ -92,7 +104,7 @@ def main() -> None:
         prog = stage("load program (parse + lower + checks)",
                      lambda: load_program(args.spec, limits))
         graph, _ = stage("expand + shape check",
-                         lambda: expand(prog, limits, Options(None, {}, None, None)))
+                         lambda: _expand(prog, limits))
     if prof:
         prof.disable()
     stage("totals", lambda: totals(graph))

@@ -16,6 +16,19 @@ T0 = time.perf_counter()
 _start = time.time()
 
 
+def _expand(prog, limits, network=None):
+    """The passes after loading (archlang.api.PASSES[1:]) on a loaded program."""
+    from archlang.api import PASSES
+    from archlang.graph.state import Options, Run
+
+    state = Run(prog.main.name, Options(network), limits, prog=prog)
+    for step in PASSES[1:]:
+        step(state)
+        if state.done:
+            break
+    return state.graph, state.rep.diagnostics
+
+
 def _process_age() -> float:
     """Seconds since this process started (from /proc), for the interpreter's startup."""
     try:
@@ -58,9 +71,8 @@ def main() -> None:
     mark("parse + lower (first: pydantic builds the AST schemas)")
     load_program(path, limits)
     mark("parse + lower again (schemas built)")
-    from archlang.graph.expand import Options, expand
 
-    graph, diags = expand(prog, limits, Options(network, None, None, None))
+    graph, diags = _expand(prog, limits, network)
     mark("expand + shape check")
     from archlang.analysis.report import totals
     from archlang.api import CheckResult

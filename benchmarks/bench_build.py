@@ -52,6 +52,19 @@ SPECS = {"resnet50": "specs/resnet.arch", "vgg16": "specs/vgg.arch",
          "googlenet": "specs/googlenet.arch"}
 
 
+def _expand(prog, limits, network=None):
+    """The passes after loading (archlang.api.PASSES[1:]) on a loaded program."""
+    from archlang.api import PASSES
+    from archlang.graph.state import Options, Run
+
+    state = Run(prog.main.name, Options(network), limits, prog=prog)
+    for step in PASSES[1:]:
+        step(state)
+        if state.done:
+            break
+    return state.graph, state.rep.diagnostics
+
+
 def torchvision_builder(name: str):
     import torchvision
 
@@ -87,7 +100,6 @@ def stage_times(name: str) -> dict[str, float]:
     from archlang.analysis.report import totals
     from archlang import loader
     from archlang.backends import pytorch as P
-    from archlang.graph.expand import Options, expand
     from archlang.limits import Limits
     from archlang.program import load_program
 
@@ -98,7 +110,7 @@ def stage_times(name: str) -> dict[str, float]:
     limits = Limits()
     prog = load_program(spec, limits)
     t1 = time.perf_counter()
-    graph, _ = expand(prog, limits, Options(name, {}, None, None))
+    graph, _ = _expand(prog, limits, name)
     t2 = time.perf_counter()
     totals(graph)
     t3 = time.perf_counter()

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from archlang.diagnostics import Reporter
-from archlang.diagnostics import SpecError
+from archlang.diagnostics import Reporter, SpecError
+from archlang.graph.bind import bind, block_signature
 from archlang.graph.values import Env, Evaluator, Poisoned
+from archlang.graph.walk import Walker, bound
+from archlang.ops.registry import lookup
 from archlang.limits import Limits
 from archlang.syntax import ast as A
 
@@ -27,7 +29,9 @@ class _Stop(Exception):
     pass
 
 
-class _Sizer:
+class _Sizer(Walker):
+    """Walks a network as the expander would, counting (layers, statements evaluated)."""
+
     def __init__(self, prog, limits: Limits, rep: Reporter):
         self.prog, self.limits, self.rep = prog, limits, rep
         self.ev = Evaluator(limits.max_repeat)
@@ -35,94 +39,78 @@ class _Sizer:
         self.memo: dict[Any, tuple[int, int]] = {}
         self.work_limit = limits.max_nodes * WORK_PER_NODE
 
-    def value(self, e: A.Expr, env: Env) -> Any:
+    def value(self, e: A.Expr, env: Env, state=None) -> Any:
         try:
             return self.ev.eval(e, env, None)
         except SpecError as err:
             if err.code in ("E052", "E056"):
-                self.rep.error(err.code, err.message, err.span, err.label, help=err.help)
+                self.rep.add(err)
                 raise _Stop from None
             return UNKNOWN
         except Poisoned:
             return UNKNOWN
 
-    def body(self, stmts: list, env: Env) -> tuple[int, int]:
-        """(layers, statements evaluated) of a statement list."""
-        layers = work = 0
-        for s in stmts:
-            n, w = self.stmt(s, env)
-            layers, work = layers + n, work + w + 1
-            if layers > self.limits.max_nodes:
-                self.too_big(s.span, layers)
-            if work > self.work_limit:
-                self.too_slow(s.span, work)
-        return layers, work
+    def condition(self, e: A.Expr, env: Env, state) -> bool | None:
+        cond = self.value(e, env)
+        return cond if isinstance(cond, bool) else None
 
-    def too_big(self, span, total) -> None:
-        self.rep.error("E050", f"this expands to more than {self.limits.max_nodes:,} layers "
-                       f"(about {total:.3g})", span, "too many layers",
-                       help=["reduce the repeat counts, or raise the limit with --max-nodes"])
-        raise _Stop
+    def either(self, s: A.IfStmt, env: Env, ctx, state) -> tuple[int, int]:
+        """An unknown condition counts its larger branch."""
+        a = self.walk(s.then.stmts, env.child(), ctx, (0, 0))
+        b = self.walk(s.orelse.stmts, env.child(), ctx, (0, 0)) if s.orelse else (0, 0)
+        return state[0] + max(a[0], b[0]), state[1] + max(a[1], b[1])
 
-    def too_slow(self, span, work) -> None:
-        self.rep.error("E050", f"this evaluates more than {self.work_limit:,} statements "
-                       f"(about {work:.3g})", span, "too much repetition",
-                       help=["reduce the repeat counts, or raise the limit with --max-nodes"])
-        raise _Stop
+    def run(self, s, env: Env, ctx, state) -> tuple[int, int]:
+        layers, work = self.step(s, env, ctx, state)
+        self.check(s.span, layers, work + 1)
+        return layers, work + 1
 
-    def stmt(self, s, env: Env) -> tuple[int, int]:
+    def check(self, span, layers: int, work: int) -> None:
+        if layers > self.limits.max_nodes:
+            self.rep.error("E050", f"this expands to more than {self.limits.max_nodes:,} "
+                           f"layers (about {layers:.3g})", span, "too many layers",
+                           help=["reduce the repeat counts, or raise the limit with "
+                                 "--max-nodes"])
+            raise _Stop
+        if work > self.work_limit:
+            self.rep.error("E050", f"this evaluates more than {self.work_limit:,} statements "
+                           f"(about {work:.3g})", span, "too much repetition",
+                           help=["reduce the repeat counts, or raise the limit with "
+                                 "--max-nodes"])
+            raise _Stop
+
+    def loop(self, s: A.ForStmt, env: Env, ctx, state) -> tuple[int, int]:
+        """Short loops are counted exactly; a long one as its first iteration times its
+        length."""
+        it = self.value(s.iterable, env)
+        if not isinstance(it, (list, tuple, range)) or len(it) == 0:
+            return self.walk(s.body.stmts, bound(env, s.var, UNKNOWN), ctx, state) \
+                if it is UNKNOWN else state
+        if len(it) <= EXACT_LOOP:
+            for v in it:
+                state = self.walk(s.body.stmts, bound(env, s.var, v), ctx, state)
+            return state
+        n, w = self.walk(s.body.stmts, bound(env, s.var, it[0]), ctx, (0, 0))
+        layers, work = n * len(it), (w + 1) * len(it)
+        self.check(s.span, layers, work)
+        return state[0] + layers, state[1] + work
+
+    def statement(self, s, env: Env, ctx, state) -> tuple[int, int]:
+        size = (0, 0)
         if isinstance(s, A.ChainStmt):
-            return self.chain(s.chain, env, statement=True)
-        if isinstance(s, A.BindStmt):
+            size = self.chain(s.chain, env, statement=True)
+        elif isinstance(s, A.BindStmt):
             size = self.chain(s.chain, env)
             env.vars[VALUE + s.name] = True
-            return size
-        if isinstance(s, A.InputStmt):
+        elif isinstance(s, A.InputStmt):
             env.vars[VALUE + s.name] = True
-            return 1, 0
-        if isinstance(s, A.OutputStmt):
-            return self.chain(s.chain, env) if s.chain is not None else (0, 0)
-        if isinstance(s, A.LetStmt):
-            env.vars[s.name] = self.value(s.value, env)
-            return 0, 0
-        if isinstance(s, A.ForStmt):
-            it = self.value(s.iterable, env)
-            if not isinstance(it, (list, tuple, range)) or len(it) == 0:
-                return self.body(s.body.stmts, self.bind(env, s.var, UNKNOWN)) \
-                    if it is UNKNOWN else (0, 0)
-            if len(it) <= EXACT_LOOP:
-                layers = work = 0
-                for v in it:
-                    n, w = self.body(s.body.stmts, self.bind(env, s.var, v))
-                    layers, work = layers + n, work + w
-                return layers, work
-            n, w = self.body(s.body.stmts, self.bind(env, s.var, it[0]))
-            layers, work = n * len(it), (w + 1) * len(it)
-            if layers > self.limits.max_nodes:
-                self.too_big(s.span, layers)
-            if work > self.work_limit:
-                self.too_slow(s.span, work)
-            return layers, work
-        if isinstance(s, A.UseStmt):
+            size = (1, 0)
+        elif isinstance(s, A.OutputStmt) and s.chain is not None:
+            size = self.chain(s.chain, env)
+        elif isinstance(s, A.UseStmt):
             block = self.prog.blocks.get(s.name)
-            return self.block(block, s.args, env, s.span) if block is not None else (0, 0)
-        if isinstance(s, A.IfStmt):
-            cond = self.value(s.cond, env)
-            then = lambda: self.body(s.then.stmts, env.child())  # noqa: E731
-            orelse = lambda: self.body(s.orelse.stmts, env.child()) if s.orelse else (0, 0)  # noqa: E731
-            if cond is True:
-                return then()
-            if cond is False:
-                return orelse()
-            a, b = then(), orelse()
-            return max(a[0], b[0]), max(a[1], b[1])
-        return 1, 0
-
-    @staticmethod
-    def bind(env: Env, name: str, value: Any) -> Env:
-        inner = env.child()
-        inner.vars[name] = value
-        return inner
+            size = self.block(block, s.args, env, s.span) if block is not None else (0, 0)
+        return state[0] + size[0], state[1] + size[1]
 
     def chain(self, chain: A.Chain, env: Env, statement: bool = False) -> tuple[int, int]:
         links = chain.links
@@ -130,8 +118,6 @@ class _Sizer:
         if isinstance(first.item, A.Bare) and first.label is None:
             # a named value starts the chain, as the expander decides: not a call, even when
             # a block or network has the same name
-            from archlang.ops.registry import lookup
-
             name = first.item.name
             callable_ = lookup(name) is not None or name in self.prog.blocks
             if env.lookup(VALUE + name)[0] and (len(links) > 1 or not callable_
@@ -150,13 +136,13 @@ class _Sizer:
                 return 1, 0
             return self.block(block, item.args if isinstance(item, A.Call) else [], env, item.span)
         if isinstance(item, A.Group):
-            return self.body(item.body.stmts, env.child())
+            return self.walk(item.body.stmts, env.child(), None, (0, 0))
         if isinstance(item, A.Seq):
             return _sum(self.item(link.item, env) for link in item.links)
         if isinstance(item, (A.ConcatBlock, A.AverageBlock, A.Residual)):
-            n, w = self.body(item.body.stmts, env.child())
+            n, w = self.walk(item.body.stmts, env.child(), None, (0, 0))
             if isinstance(item, A.Residual) and item.shortcut:
-                n2, w2 = self.body(item.shortcut.body.stmts, env.child())
+                n2, w2 = self.walk(item.shortcut.body.stmts, env.child(), None, (0, 0))
                 n, w = n + n2, w + w2
             return n + 1, w
         return 1, 0
@@ -171,17 +157,15 @@ class _Sizer:
             self.rep.error("E051", f"blocks nested more than {self.limits.max_depth} deep", span,
                            "too deep")
             raise _Stop
-        names = [p.name for p in block.params]
+        try:
+            bound_ = bind(block_signature(block), [(self.value(a.value, env), a) for a in args],
+                          span)
+        except SpecError:
+            return 0, 0  # the expander reports it, and does not expand this call
         benv = Env({}, None)
-        positional = [a for a in args if a.name is None]
-        for a, n in zip(positional, names):
-            benv.vars[n] = self.value(a.value, env)
-        for a in args:
-            if a.name is not None and a.name in names:
-                benv.vars[a.name] = self.value(a.value, env)
         for p in block.params:
-            if p.name not in benv.vars:
-                benv.vars[p.name] = self.value(p.default, benv) if p.default is not None else UNKNOWN
+            benv.vars[p.name] = bound_[p.name][0] if p.name in bound_ else \
+                self.value(p.default, benv) if p.default is not None else UNKNOWN
         try:
             key = (block.name, tuple(sorted((k, _freeze(v)) for k, v in benv.vars.items())))
             hash(key)
@@ -191,7 +175,7 @@ class _Sizer:
             return self.memo[key]
         self.stack.append(block.name)
         try:
-            size = self.body(block.body.stmts, benv)
+            size = self.walk(block.body.stmts, benv, None, (0, 0))
         finally:
             self.stack.pop()
         if key is not None:
@@ -218,6 +202,6 @@ def estimate(prog, net: A.NetworkDef, env: Env, limits: Limits, rep: Reporter) -
     """Upper estimate of the node count, or ``None`` after reporting a limit error."""
     sizer = _Sizer(prog, limits, rep)
     try:
-        return sizer.body(net.body.stmts, env.child())[0]
+        return sizer.walk(net.body.stmts, env.child(), None, (0, 0))[0]
     except _Stop:
         return None

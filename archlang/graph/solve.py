@@ -12,8 +12,9 @@ import math
 
 from archlang.analysis import dims as D
 from archlang.analysis.dims import Sym
-from archlang.diagnostics import Reporter, SpecError
+from archlang.diagnostics import SpecError
 from archlang.graph.model import Constraint, Graph, Node
+from archlang.graph.state import Run
 from archlang.graph.values import Budget
 from archlang.ops.base import Agree
 
@@ -21,9 +22,11 @@ from archlang.ops.base import Agree
 MAX_PERIOD = 1 << 16
 
 
-def solve(graph: Graph, rep: Reporter, budget: Budget) -> None:
-    """Record every node's size equalities in ``graph.constraints`` (an unsatisfiable one is
-    reported at its node), then, on a graph without errors, the lower bounds."""
+def solve(run: Run) -> None:
+    """The solve pass: every node's size equalities recorded in ``graph.constraints`` (an
+    unsatisfiable one is reported at its node), then, on a graph without errors, the lower
+    bounds."""
+    graph, rep, budget = run.graph, run.rep, run.budget
     for n in graph.nodes:
         for eq in n.agree:
             try:

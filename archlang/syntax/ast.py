@@ -6,7 +6,7 @@ Built by :mod:`archlang.syntax.lower` from the Lark tree; read by the expander.
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict
 from pydantic_core import core_schema
@@ -239,18 +239,21 @@ class Seq(Node):
 class ConcatBlock(Node):
     """``concat { ... }``: every statement is a branch from the same input."""
 
+    keyword: ClassVar[str] = "concat"
     body: Child[Body]
 
 
 class AverageBlock(Node):
     """``average { ... }``: every statement is a branch; the result is their mean (ensembles)."""
 
+    keyword: ClassVar[str] = "average"
     body: Child[Body]
 
 
 class ConcatCall(Node):
     """``concat(a, b, dim=1)``: concatenation of named values."""
 
+    keyword: ClassVar[str] = "concat"
     args: list[Child[Arg]]
 
 
@@ -264,6 +267,7 @@ class Shortcut(Node):
 class Residual(Node):
     """``residual { body } shortcut name if cond { projection }``: body(x) + shortcut(x)."""
 
+    keyword: ClassVar[str] = "residual"
     body: Child[Body]
     shortcut: Child[Shortcut] | None
 
@@ -386,3 +390,17 @@ class File(Node):
 
 
 # Schemas are built on first use (defer_build): importing archlang stays fast.
+
+
+def names_in(e: Node):
+    """Every :class:`Name` in an expression (its variables)."""
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, Name):
+            yield x
+        for value in x.__dict__.values():
+            if isinstance(value, Node):
+                stack.append(value)
+            elif isinstance(value, list):
+                stack.extend(v for v in value if isinstance(v, Node))

@@ -1,0 +1,172 @@
+"""Binding a call's arguments to its parameters: one binder for op calls and block calls.
+
+An op's attributes are then validated by its pydantic model (:func:`op_attrs`), whose
+errors become located diagnostics: the field pydantic names, or the argument the op's
+validator names (``SpecError(..., arg=NAME)`` or ``ValueError``), is underlined.
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from archlang.analysis.dims import Sym
+from archlang.diagnostics import SpecError, did_you_mean
+from archlang.graph.values import a_type, show, type_name
+from archlang.ops.base import Op
+from archlang.source import Span
+from archlang.syntax import ast as A
+
+
+@dataclass
+class Signature:
+    """What a callee accepts, and how its errors name it."""
+
+    callee: str  # "`conv2d`", "`stem`"
+    owner: str  # "`conv2d` has no argument", "block `stem` has no parameter"
+    names: list[str]
+    positional: list[str]
+    required: list[str]
+    text: str  # the call's signature, for help
+    counted: str = "arguments"  # "positional arguments" for ops
+    too_many_help: list[str] | None = None
+    unknown_help: list[str] | None = None  # when no name is near an unknown one
+
+
+def bind(sig: Signature, args: list[tuple[Any, A.Arg]], span: Span) -> dict[str, tuple[Any, Span]]:
+    """The given arguments by parameter name, as (value, span of the argument)."""
+    keywords: set[str] = set()
+    for _, a in args:
+        if a.name is None and keywords:
+            raise SpecError("E014", "positional argument after keyword arguments", a.span,
+                            "move it before the keywords")
+        if a.name is not None and a.name in keywords:
+            raise SpecError("E014", f"`{a.name}` is given twice", a.name_span or a.span,
+                            "second value")
+        if a.name is not None:
+            keywords.add(a.name)
+    pos = [(v, a) for v, a in args if a.name is None]
+    if len(pos) > len(sig.positional):
+        n = len(sig.positional)
+        what = sig.counted if n != 1 else sig.counted[:-1]
+        raise SpecError("E014", f"{sig.callee} takes {n} {what}, got {len(pos)}",
+                        pos[n][1].span, "unexpected argument",
+                        help=sig.too_many_help or [sig.text])
+    bound = {name: (v, a.span) for (v, a), name in zip(pos, sig.positional)}
+    for v, a in args[len(pos):]:
+        where = a.name_span or a.span
+        if a.name not in sig.names:
+            kind = sig.owner.rsplit(" ", 1)[-1]
+            raise SpecError("E011", f"{sig.owner} `{a.name}`", where, f"unknown {kind}",
+                            help=did_you_mean(a.name, sig.names) or sig.unknown_help or
+                            [sig.text])
+        if a.name in bound:
+            raise SpecError("E014", f"`{a.name}` is given twice", where,
+                            "also given by position")
+        bound[a.name] = (v, a.span)
+    missing = [n for n in sig.required if n not in bound]
+    if missing:
+        raise SpecError("E014", f"{sig.callee} needs `{missing[0]}`", span,
+                        f"missing {', '.join(missing)}", help=[sig.text])
+    return bound
+
+
+def op_signature(op: Op, help_: list[str] | None = None) -> Signature:
+    fields = op.attrs.model_fields
+    shown = ", ".join(n if f.is_required() else f"{n}={show(f.default)}"
+                     for n, f in fields.items())
+    return Signature(f"`{op.name}`", f"`{op.name}` has no argument", list(fields),
+                     list(op.positional), [n for n, f in fields.items() if f.is_required()],
+                     f"{op.name}({shown})", "positional arguments", help_,
+                     [f"arguments of `{op.name}`: {', '.join(fields) or 'none'}"])
+
+
+def block_signature(block: A.BlockDef) -> Signature:
+    parts = [p.name if p.default is None else f"{p.name}=..." for p in block.params]
+    names = [p.name for p in block.params]
+    return Signature(f"`{block.name}`", f"block `{block.name}` has no parameter", names, names,
+                     [], f"{block.name}({', '.join(parts)})")
+
+
+def op_attrs(op: Op, args: list[tuple[Any, A.Arg]], span: Span, ins=None):
+    """The op's validated attributes and the span of each given argument."""
+    sig = op_signature(op)
+    pos = [(v, a) for v, a in args if a.name is None]
+    if len(pos) > len(op.positional):
+        kw = {a.name: text(a.span) for _, a in args if a.name is not None}
+        generic = f"positional arguments of `{op.name}`: " + \
+            (", ".join(op.positional) or "no positional arguments") + "; name the others"
+        sig.too_many_help = op.positional_help([(v, text(a.value.span)) for v, a in pos],
+                                               kw, ins) or [generic]
+    bound = bind(sig, args, span)
+    values = {}
+    for name, (v, where) in bound.items():
+        if isinstance(v, Sym):
+            raise SpecError("E025", f"`{name}` depends on the input size ({v})", where,
+                            "symbolic here", help=["give a concrete input with --input"])
+        values[name] = tuple(v) if isinstance(v, (list, range)) else v
+    spans = {name: where for name, (_, where) in bound.items()}
+    try:
+        return op.attrs(**values), spans
+    except ValidationError as exc:
+        raise attrs_error(op, exc, values, spans, span) from None
+
+
+def attrs_error(op: Op, exc: ValidationError, values: dict, spans: dict[str, Span],
+                span: Span) -> SpecError:
+    """A pydantic validation error as a located diagnostic."""
+    fields = op.attrs.model_fields
+    err = exc.errors()[0]
+    field = err["loc"][0] if err["loc"] else None
+    msg = err["msg"]
+    if field is None:  # a model validator: the message names the field in backticks
+        field = next((name for name in fields if f"`{name}`" in msg), None)
+    where = spans.get(field, span) if isinstance(field, str) else span
+    if err["type"] == "value_error":
+        return SpecError("E016", f"{op.name}: {msg.removeprefix('Value error, ')}", where,
+                         "invalid value")
+    got = values.get(field) if isinstance(field, str) else None
+    ann = fields[field].annotation if isinstance(field, str) and field in fields else None
+    expect = describe_type(ann)
+    if isinstance(got, str) and "one of" in expect:
+        return SpecError("E016", f"`{field}` of `{op.name}` must be {expect}, got {show(got)}",
+                         where, "not a valid choice")
+    return SpecError("E015", f"`{field}` of `{op.name}` expects {expect}, got "
+                     f"{type_name(got)} {show(got)}", where, f"this is {a_type(got)}")
+
+
+def text(span: Span) -> str:
+    """The source text of a span on one line (an argument as the user wrote it)."""
+    return " ".join(span.source.text[span.start:span.end].split())
+
+
+def describe_type(ann) -> str:
+    """A readable description of an attribute's type annotation."""
+    if typing.get_origin(ann) is typing.Literal:
+        return "one of " + ", ".join(repr(x) for x in typing.get_args(ann))
+    parts: list[str] = []
+    choices: list[str] = []
+    for a in typing.get_args(ann) or (ann,):
+        if a is type(None):
+            continue
+        if typing.get_origin(a) is typing.Literal:
+            choices += [repr(x) for x in typing.get_args(a)]
+        elif a in _NAMES:
+            parts.append(_NAMES[a])
+        elif typing.get_origin(a) is tuple:
+            parts.append("a pair of ints")
+        elif typing.get_args(a):
+            parts.append(describe_type(a))
+        else:
+            parts.append(getattr(a, "__name__", str(a)))
+    if choices:
+        parts.append("one of " + ", ".join(choices))
+    if not parts:
+        return "a value"
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
+
+
+_NAMES = {int: "an int", float: "a number", bool: "true or false"}

@@ -1,0 +1,47 @@
+"""Apply ``init`` statements: each rule sets the initialiser of the parameters it targets.
+
+A rule written in a scope applies to that scope's layers: ``init conv2d.weight: ...`` to
+every conv2d below it, ``init fc.bias: ...`` to the layer (or the layers of the group)
+named ``fc``. A parameter the layer lacks (``bias=false``) is skipped.
+"""
+
+from __future__ import annotations
+
+from archlang.graph.state import Run
+from archlang.ops.registry import lookup
+
+
+def apply_inits(run: Run) -> None:
+    """The inits pass."""
+    g = run.graph
+    if not run.inits:
+        return
+    matched: set[int] = set()
+    by_scope: dict[int, list] = {}
+    for k, rule in enumerate(run.inits):
+        by_scope.setdefault(rule.scope, []).append((k, rule))
+    for node in g.nodes:
+        if not node.params:
+            continue
+        lineage = []
+        s = node.scope
+        while s is not None:
+            lineage.append(s)
+            s = g.scopes[s].parent
+        for sid in reversed(lineage):
+            base = len(g.scopes[sid].path)
+            for k, rule in by_scope.get(sid, ()):
+                selector, param = rule.target[:-1], rule.target[-1]
+                op = lookup(selector[0]) if len(selector) == 1 else None
+                hit = op.name == node.op if op is not None else \
+                    tuple(node.path[base:base + len(selector)]) == tuple(selector)
+                if hit:
+                    matched.add(k)
+                    if param in node.impl.init_params(node.attrs):
+                        node.init[param] = rule.spec
+    for k, rule in enumerate(run.inits):
+        if k not in matched and not (len(rule.target) == 2 and lookup(rule.target[0])):
+            run.rep.error("E012", f"init target `{'.'.join(rule.target[:-1])}` matches no "
+                          "layer with parameters", rule.span, "matches nothing",
+                          help=["name a layer of this block or network, or an op such as "
+                                "conv2d"])
