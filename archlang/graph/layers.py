@@ -1,0 +1,355 @@
+"""Layers: a chain's items → op nodes (ops, blocks, groups, merges, residuals).
+
+:class:`Layers` is the half of the expander that builds nodes; the statement half is in
+:mod:`archlang.graph.expand`. Every node's shape is inferred as it is made, by its op's
+rule; size equalities a rule assumes are kept on the node for :mod:`archlang.graph.solve`.
+"""
+
+from __future__ import annotations
+
+from archlang.diagnostics import Frame, Reporter, SpecError, did_you_mean
+from archlang.graph.bind import bind, block_signature, op_attrs
+from archlang.graph.members import Member
+from archlang.graph.model import Graph, Node, Scope
+from archlang.graph.naming import Namer
+from archlang.graph.values import POISON, Env, Evaluator, Poisoned, Tensor
+from archlang.graph.walk import Walker
+from archlang.limits import Limits
+from archlang.ops.base import Op, Shaped
+from archlang.ops.registry import all_names, construct_op, lookup
+from archlang.program import Program
+from archlang.source import Span
+from archlang.syntax import ast as A
+
+
+class Abort(Exception):
+    """Stop expanding this network (a limit was hit; already reported)."""
+
+
+POISONED = Tensor(-1, None)
+
+
+class Layers(Walker):
+    """Builds the nodes of chains; the expander gives the statements and this state."""
+
+    prog: Program
+    limits: Limits
+    ev: Evaluator
+    graph: Graph
+    chain: tuple[Frame, ...]
+    members: list[Member]
+    weights: int
+    rep: Reporter
+
+    def exec_chain(self, chain: A.Chain, env: Env, ns: Namer, cur, statement=False):
+        links = chain.links
+        first = links[0]
+        if isinstance(first.item, A.Bare) and first.label is None:
+            found, value = env.lookup(first.item.name)
+            callable_ = lookup(first.item.name) is not None or first.item.name in self.prog.blocks
+            if not found and not callable_ and len(links) > 1:
+                values = [k for k in env.names() if isinstance(env.lookup(k)[1], Tensor)]
+                raise SpecError("E012", f"unknown value `{first.item.name}`", first.item.span,
+                                "no layer output has this name",
+                                help=did_you_mean(first.item.name, values) or
+                                ["name a layer with `name: layer` or bind `name = ...` first"])
+            if found and isinstance(value, Tensor) and (len(links) > 1 or not callable_
+                                                        or not statement):
+                cur = value
+                links = links[1:]
+        for link in links:
+            cur = self.apply(link, env, ns, cur)
+        return cur
+
+    def apply(self, link: A.Link, env: Env, ns: Namer, cur):
+        item = link.item
+        if isinstance(item, (A.Call, A.Bare)):
+            return self.apply_named(item, link, env, ns, cur)
+        if isinstance(item, (A.Group, A.Seq)):
+            return self.apply_group(item, link, env, ns, cur)
+        if isinstance(item, (A.ConcatBlock, A.AverageBlock)):
+            return self.apply_merge_block(item, link, env, ns, cur)
+        if isinstance(item, A.ConcatCall):
+            return self.apply_op(construct_op(item.keyword), item.args, link, env, ns, cur,
+                                 item.span)
+        if isinstance(item, A.Residual):
+            return self.apply_residual(item, link, env, ns, cur)
+        raise AssertionError(type(item))  # pragma: no cover
+
+    def apply_named(self, item, link: A.Link, env: Env, ns: Namer, cur):
+        name = item.name
+        args = item.args if isinstance(item, A.Call) else []
+        op = lookup(name)
+        if op is not None:
+            return self.apply_op(op, args, link, env, ns, cur, item.span)
+        block = self.prog.blocks.get(name)
+        if block is not None:
+            return self.call_block(block, args, link, env, ns, cur, item.span)
+        member = self.prog.members.get(name)
+        if member is not None:
+            return self.call_block(member, args, link, env, ns, cur, item.span, network=True)
+        name_span = item.name_span if isinstance(item, A.Call) else item.span
+        found, value = env.lookup(name)
+        if found and isinstance(value, Tensor):
+            raise SpecError("E015", f"`{name}` is a value; it cannot be applied as a layer",
+                            name_span, "a value, not a layer",
+                            help=[f"start a chain with it instead: `{name} -> ...`"])
+        raise SpecError("E010", f"unknown layer `{name}`", name_span, "not an op or block",
+                        help=did_you_mean(name, [*all_names(), *self.prog.blocks,
+                                                 *self.prog.members]) or
+                        ["see docs/ops.md for the ops; blocks are defined with `block`"])
+
+    def apply_op(self, op: Op, args: list[A.Arg], link: A.Link, env: Env, ns: Namer, cur,
+                 span: Span) -> Tensor:
+        cur_shape = shape_of(cur)
+        given, tensors = [], []
+        for arg in args:
+            v = self.ev.eval(arg.value, env, cur_shape)
+            if not isinstance(v, Tensor):
+                given.append((v, arg))
+            elif arg.name is not None:
+                raise SpecError("E015", f"`{arg.name}` cannot be a tensor", arg.span,
+                                "a layer output")
+            else:
+                tensors.append(v)
+        known = cur_shape if isinstance(cur_shape, tuple) and cur_shape is not POISON else None
+        attrs, arg_spans = op_attrs(op, given, span, known)
+        if op.inputs == (1, 1) and tensors:
+            raise SpecError("E015", f"`{op.name}` takes its input from the chain, not as an "
+                            "argument", span, "tensor argument",
+                            help=[f"write `value -> {op.name}(...)`"])
+        if not tensors:
+            need_input(cur, span)
+        inputs = tensors or [cur]
+        if len(inputs) < op.inputs[0]:
+            raise SpecError("E014", f"`{op.name}` needs at least {op.inputs[0]} inputs, got "
+                            f"{len(inputs)}", span, "too few inputs",
+                            help=[f"e.g. `{op.name}(a, b)` with named values a and b"])
+        name = ns.name(link.label, link.label_span, self.rep, self.chain)
+        return self.make_node(op, attrs, inputs, name, link.label, ns, span, arg_spans, env)
+
+    def make_node(self, op: Op, attrs, inputs: list[Tensor], name: str, label, ns: Namer,
+                  span: Span, arg_spans: dict, env: Env, implicit: bool = False) -> Tensor:
+        if any(t.shape is None for t in inputs):
+            if label:
+                env.vars[label] = POISONED
+            return POISONED
+        shapes = [t.shape for t in inputs]
+        error, agree = None, ()
+        try:
+            shape = op.shape(attrs, shapes)
+            if isinstance(shape, Shaped):
+                shape, agree = shape
+        except SpecError as e:
+            error = self.rep.add(e, self.chain, arg_spans.get(e.arg, span) if e.arg else span)
+            shape = None
+        node = self.add_node(op.name, attrs, [t.node for t in inputs], shape, ns, name, span,
+                             implicit=implicit)
+        node.error, node.agree = error, agree
+        if shape is not None:
+            self.count(node, op, shapes)
+        t = Tensor(node.id, shape)
+        if label:
+            env.vars[label] = t
+        return t
+
+    def count(self, node: Node, op: Op, shapes: list) -> None:
+        """A node's parameters, buffers and MACs; a huge network stops at the layer that makes
+        it huge, before the rest is expanded (buffers count too: they are allocated)."""
+        node.params = op.params(node.attrs, shapes, node.shape)
+        node.buffers = op.buffers(node.attrs, shapes, node.shape)
+        node.macs = op.macs(node.attrs, shapes, node.shape)
+        self.weights += node.params + node.buffers
+        if self.weights > self.limits.max_params:
+            what = "parameters" if not node.buffers else "parameters and buffers"
+            self.rep.error("E054", f"network has more than {self.limits.max_params:,} "
+                           f"parameters and buffers", node.span,
+                           f"{node.params + node.buffers:,} {what} here", chain=self.chain,
+                           help=["raise the limit with --max-params"])
+            raise Abort
+
+    def add_node(self, op: str, attrs, inputs: list[int], shape, ns: Namer, name: str,
+                 span: Span, implicit: bool = False) -> Node:
+        g = self.graph
+        if len(g.nodes) >= self.limits.max_nodes:
+            self.rep.error("E050", f"network expands to more than {self.limits.max_nodes} layers",
+                           span, "limit reached here", chain=self.chain,
+                           help=["raise the limit with --max-nodes"])
+            raise Abort
+        node = Node(len(g.nodes), op, attrs, inputs, shape, (*ns.scope.path, name),
+                    ns.scope.id, span, self.chain, implicit=implicit)
+        g.nodes.append(node)
+        ns.scope.items.append(("node", node.id))
+        return node
+
+    def new_scope(self, kind: str, name: str, ns: Namer, label, label_span, span: Span,
+                  args=None) -> Namer:
+        g = self.graph
+        item_name = ns.name(label, label_span, self.rep, self.chain)
+        scope = Scope(len(g.scopes), kind, name, (*ns.scope.path, item_name), ns.scope.id, span,
+                      args=args or {}, chain=self.chain)
+        g.scopes.append(scope)
+        ns.scope.items.append(("scope", scope.id))
+        return Namer(scope)
+
+    def apply_group(self, item, link: A.Link, env: Env, ns: Namer, cur):
+        need_input(cur, item.span)
+        if cur.shape is None:
+            raise Poisoned()
+        inner = self.new_scope("seq", "", ns, link.label, link.label_span, item.span)
+        inner.scope.input = cur.node
+        if isinstance(item, A.Group):
+            out = self.walk(item.body.stmts, env.child(), inner, cur)
+        else:
+            out, child = cur, env.child()
+            for sub in item.links:
+                try:
+                    out = self.apply(sub, child, inner, out)
+                except SpecError as e:
+                    self.rep.add(e, self.chain)
+                    out = POISONED
+                except Poisoned:
+                    out = POISONED
+        inner.scope.output = out.node if out is not None else None
+        if link.label and out is not None:
+            env.vars[link.label] = out
+        return out
+
+    def apply_merge_block(self, item, link: A.Link, env: Env, ns: Namer, cur):
+        """``concat { }`` / ``average { }``: every branch applied to the input, then merged."""
+        need_input(cur, item.span)
+        branches = Branches(self, cur).walk(item.body.stmts, env.child(), ns, [])
+        merge = construct_op(item.keyword)
+        if len(branches) < merge.inputs[0]:
+            many = "es" if merge.inputs[0] > 1 else ""
+            raise SpecError("E014", f"`{item.keyword} {{ }}` needs at least {merge.inputs[0]} "
+                            f"branch{many}", item.span, "too few branches")
+        name = ns.name(link.label, link.label_span, self.rep, self.chain) if link.label else \
+            ns.implicit(merge.name)
+        return self.make_node(merge, merge.attrs(), branches, name, link.label, ns, item.span,
+                              {}, env, implicit=link.label is None)
+
+    def apply_residual(self, item: A.Residual, link: A.Link, env: Env, ns: Namer, cur):
+        need_input(cur, item.span)
+        if link.label is not None:
+            raise SpecError("E017", "a residual cannot be named; name the layers inside it or "
+                            "wrap it in a block", link.label_span, "label not allowed here")
+        x = cur
+        body_out = self.walk(item.body.stmts, env.child(), ns, x)
+        short = x
+        sc = item.shortcut
+        if sc is not None and (sc.cond is None or self.condition(sc.cond, env, x)):
+            inner = self.new_scope("seq", "", ns, sc.name, sc.name_span, sc.span)
+            inner.scope.input = x.node
+            short = self.walk(sc.body.stmts, env.child(), inner, x)
+            inner.scope.output = short.node if short is not None else None
+        if body_out is None or short is None:
+            return POISONED
+        add = construct_op(item.keyword)
+        return self.make_node(add, add.attrs(), [body_out, short], ns.implicit(add.name), None,
+                              ns, item.span, {}, env, implicit=True)
+
+    def call_block(self, block, args: list[A.Arg], link: A.Link | None, env: Env,
+                   ns: Namer, cur, span: Span, inline: bool = False,
+                   network: bool = False) -> Tensor:
+        """A block call, or a network used as a layer (an ensemble member)."""
+        need_input(cur, span)
+        if cur.shape is None:
+            raise Poisoned()
+        if any(f.block == block.name for f in self.chain):
+            raise SpecError("E055", f"block `{block.name}` calls itself", span, "recursive call",
+                            help=["use `for` to repeat layers; blocks cannot recurse"])
+        if len(self.chain) >= self.limits.max_depth:
+            raise SpecError("E051", f"blocks nested more than {self.limits.max_depth} deep",
+                            span, "too deep")
+        benv = self.block_env(block, args, env, cur, span)
+        if inline:
+            inner = ns
+        else:
+            inner = self.new_scope("block", block.name, ns, link.label, link.label_span, span,
+                                   args=dict(benv.vars))
+            inner.scope.input = cur.node
+        saved = self.chain
+        self.chain = (*saved, Frame(block.name, ".".join(inner.scope.path) or
+                                    self.graph.network, span))
+        if not inline:
+            inner.scope.chain = self.chain
+        if network:
+            self.members.append(Member(cur, block))
+        try:
+            out = self.walk(block.body.stmts, benv, inner, cur)
+            if network:
+                out = self.members[-1].result(span)
+        finally:
+            self.chain = saved
+            if network:
+                self.members.pop()
+        if not inline:
+            inner.scope.output = out.node if out is not None else None
+        if link is not None and link.label and out is not None:
+            env.vars[link.label] = out
+        return out
+
+    def block_env(self, block: A.BlockDef, args: list[A.Arg], env: Env, cur, span) -> Env:
+        """A block's environment: its parameters bound to the call's arguments, then
+        defaults (which may use earlier parameters)."""
+        given = [(self.value(a.value, env, cur), a) for a in args]
+        bound = bind(block_signature(block), given, span)
+        for n, (v, _) in bound.items():
+            if isinstance(v, Tensor):
+                raise SpecError("E015", f"block argument `{n}` cannot be a tensor", span,
+                                "blocks take their input from the chain")
+        benv = Env({}, None)
+        for p in block.params:
+            if p.name in bound:
+                benv.vars[p.name] = bound[p.name][0]
+            elif p.default is not None:
+                benv.vars[p.name] = self.ev.eval(p.default, benv, shape_of(cur))
+            else:
+                raise SpecError("E014", f"`{block.name}` needs `{p.name}`", span,
+                                f"missing {p.name}", help=[block_signature(block).text])
+        return benv
+
+
+class Branches(Walker):
+    """The branches of a ``concat { }`` or ``average { }``: each chain statement is one, applied
+    to the block's input; ``let``, ``for`` and ``if`` work as anywhere."""
+
+    def __init__(self, ex: Layers, x: Tensor):
+        self.ex, self.x = ex, x
+
+    def value(self, e, env, out):
+        return self.ex.value(e, env, self.x)
+
+    def condition(self, e, env, out):
+        return self.ex.condition(e, env, self.x)
+
+    def tick(self, s) -> None:
+        self.ex.tick(s)
+
+    def run(self, s, env, ns, out):
+        try:
+            return self.step(s, env, ns, out)
+        except SpecError as e:
+            self.ex.rep.add(e, self.ex.chain)
+        except Poisoned:
+            pass
+        return [*out, POISONED]
+
+    def statement(self, s, env, ns, out):
+        if isinstance(s, A.ChainStmt):
+            return [*out, self.ex.exec_chain(s.chain, env, ns, self.x)]
+        raise SpecError("E017", "a `concat { }` holds branches: chains, `for`, `if` and `let`",
+                        s.span, "not a branch")
+
+
+def shape_of(cur: Tensor | None):
+    if cur is None:
+        return None
+    return POISON if cur.shape is None else cur.shape
+
+
+def need_input(cur, span) -> None:
+    if cur is None:
+        raise SpecError("E017", "a layer before any input", span, "no input yet",
+                        help=["declare the input first: `input x: [3, 224, 224]`"])
