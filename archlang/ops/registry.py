@@ -110,11 +110,6 @@ def layer_ops() -> list[Op]:
     return [op for op in OPS.values() if not op.source]
 
 
-def is_builtin(name: str) -> bool:
-    """Whether the op of this name (not alias) ships with archlang."""
-    return name in OPS and name not in ORIGINS
-
-
 def input_op() -> Op:
     """The op of the network's inputs."""
     return next(op for op in OPS.values() if op.source)
