@@ -74,7 +74,6 @@ from typing import Any
 from archlang.analysis import dims as D
 from archlang.graph.model import Graph, Node, Scope
 from archlang.graph.values import show
-from archlang.ops.registry import OPS
 
 #: Most boxes the default depth allows (see the module docstring).
 MAX_BOXES = 90
@@ -512,7 +511,7 @@ class Diagram:
         return text
 
     def _op_label(self, n: Node) -> str:
-        op = OPS[n.op]
+        op = n.impl
         try:
             return op.label(n.attrs, [self.graph.nodes[i].shape for i in n.inputs])
         except (AttributeError, IndexError, KeyError, TypeError, ValueError):
@@ -523,7 +522,7 @@ class Diagram:
         nid = f"n{n.id}"
         named = not n.implicit and _is_name(n.path[-1])
         dashed = ",dashed" if n.training_only else ""
-        op = OPS[n.op]
+        op = n.impl
         if op.diagram_shape == "source":
             label = f"<B>{html(n.path[-1])}</B><BR/>" + _small(_shape(n.shape))
             tip = f"input {n.name}\n{_shape(n.shape)}\n{n.span}"

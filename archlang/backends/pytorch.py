@@ -216,8 +216,8 @@ class Generator:
             inputs, out = self.step_io(k, i)
             if inputs != [prev] or out is None:
                 return False
-            if k == "node" and (self.node(i).implicit or OPS[self.node(i).op].inputs != (1, 1)
-                                or not OPS[self.node(i).op].has_module):
+            if k == "node" and (self.node(i).implicit or self.node(i).impl.inputs != (1, 1)
+                                or not self.node(i).impl.has_module):
                 return False
             if self.step_training(k, i) != scope.training_only:
                 return False
@@ -238,19 +238,15 @@ class Generator:
             s = self.g.scopes[s].parent
         return False
 
-    def producer_op(self, value: int) -> str:
-        return self.node(value).op
-
     def inplace_safe(self, value: int) -> bool:
-        return OPS[self.node(value).op].inplace_safe_producer if self.node(value).op in OPS \
-            else False
+        return self.node(value).impl.inplace_safe_producer
 
     # -- module expressions ------------------------------------------------------------
     def module_expr(self, kind: str, i: int, inplace_ok: bool) -> str:
         """Source constructing the module of a step (used in __init__ or inside Sequential)."""
         if kind == "node":
             n = self.node(i)
-            op = OPS[n.op]
+            op = n.impl
             src = op.torch_module(n.attrs, self.ins(n))
             if op.can_inplace and not inplace_ok:
                 src = src.replace("inplace=True", "").replace("(, ", "(").replace("()", "()")
@@ -266,12 +262,10 @@ class Generator:
 
     def sequential_children(self, s: Scope) -> list[tuple[str, str]]:
         out = []
-        prev = s.input
         for k, i in self.steps(s):
             name = self.node(i).path[-1] if k == "node" else self.g.scopes[i].path[-1]
             ok = k == "node" and self.relu_inplace(self.node(i), s)
             out.append((name, self.module_expr(k, i, ok)))
-            prev = self.step_io(k, i)[1]
         return out
 
     def sequential_expr(self, s: Scope) -> str:
@@ -335,7 +329,7 @@ class Generator:
                 registered[(k, i)] = sc.path[-1]
                 continue
             n = self.node(i)
-            op = OPS[n.op]
+            op = n.impl
             labelled = not n.implicit and not n.path[-1].isdigit()
             if op.stateful or (labelled and op.inputs == (1, 1) and op.has_module):
                 registered[(k, i)] = n.path[-1]
@@ -396,152 +390,15 @@ class Generator:
     def relu_inplace(self, n: Node, s: Scope) -> bool:
         """A ReLU-like op runs in place when its input is overwritable (see above) and its
         backward allows it (leaky_relu with a negative slope does not)."""
-        op = OPS[n.op]
+        op = n.impl
         if not op.can_inplace or len(n.inputs) != 1 or not op.inplace_allowed(n.attrs):
             return False
         return self.overwritable(n.inputs[0], n.id, s)
 
     # -- forward ---------------------------------------------------------------------------
     def forward(self, s: Scope, steps, registered, network: bool) -> tuple[list[str], str]:
-        g = self.g
-        if network:
-            args = list(g.inputs.items())
-            arg_vars = {nid: ("x" if len(args) == 1 else name) for name, nid in args}
-        else:
-            arg_vars = {s.input: "x"}
-        var: dict[int, str] = dict(arg_vars)
-        live_names = set(var.values())
-        # last step index using each value (outputs live to the end)
-        last: dict[int, int] = {}
-        for idx, (k, i) in enumerate(steps):
-            for v in self.step_io(k, i)[0]:
-                last[v] = idx
-        end = len(steps)
-        keep = set()
-        if network:
-            keep = {o.node for o in g.outputs}
-        elif s.output is not None:
-            keep = {s.output}
-        for v in keep:
-            last[v] = end
-        sig = ", ".join(f"{n}: torch.Tensor" for n in arg_vars.values())
-        lines: list[str] = []
-        body_indent = INDENT * 2
-        in_training = False
-        outputs = g.outputs if network else []
-        out_type = "torch.Tensor"
-        for idx, (k, i) in enumerate(steps):
-            training = self.step_training(k, i) and not s.training_only
-            if training and not in_training:
-                lines.append(f"{body_indent}if self.training:")
-                in_training = True
-            elif not training and in_training:
-                in_training = False
-            ind = body_indent + (INDENT if in_training else "")
-            inputs, out = self.step_io(k, i)
-            args_src = [var[v] for v in inputs]
-            # the call
-            inplace = False
-            if k == "node":
-                n = self.node(i)
-                op = OPS[n.op]
-                if (k, i) in registered:
-                    call = f"self.{registered[(k, i)]}({', '.join(args_src)})" if \
-                        _safe_identifier(registered[(k, i)]) else \
-                        f"getattr(self, {lit(registered[(k, i)])})({', '.join(args_src)})"
-                else:
-                    if n.op == "add":
-                        first = inputs[0]
-                        inplace = (last.get(first) == idx and first not in arg_vars
-                                   and self.overwritable(first, n.id, s)
-                                   and inputs.count(first) == 1
-                                   and first not in keep and not training)
-                    else:
-                        inplace = self.relu_inplace(n, s) and last.get(inputs[0]) == idx
-                    call = op.torch_call(n.attrs, args_src, self.ins(n), inplace)
-                shape = n.shape
-            else:
-                sc = g.scopes[i]
-                name = registered[(k, i)]
-                call = f"self.{name}({args_src[0]})" if _safe_identifier(name) else \
-                    f"getattr(self, {lit(name)})({args_src[0]})"
-                shape = self.node(sc.output).shape if sc.output is not None else None
-            # choose the output name
-            dying = [v for v in inputs if last.get(v) == idx and v not in keep]
-            label = (self.node(i).path[-1] if k == "node" else g.scopes[i].path[-1])
-            labelled = k == "scope" and not label.isdigit() and _safe_identifier(label)
-            feeds_merge = any(OPS[self.node(c).op].inputs != (1, 1)
-                              for c in self.consumers.get(out, []))
-            if inplace:
-                name = var[inputs[0]]
-            elif labelled and (feeds_merge or training) and label not in live_names:
-                name = label
-            elif len(set(inputs)) == 1 and dying and var[dying[0]] not in arg_vars.values():
-                name = var[dying[0]]
-            elif len(set(inputs)) == 1 and dying and not training:
-                name = var[dying[0]]
-            else:
-                name = self.fresh(live_names, "out")
-            comment = shape_comment(shape)
-            if inplace and k == "node" and self.node(i).op == "add":
-                # one `+=` per addend: (a + b) + c, rounded exactly as `a + b + c`
-                for j, addend in enumerate(args_src[1:]):
-                    lines += expr_lines(f"{name} += ", addend, ind, "" if j else comment)
-            elif call != name:  # an identity whose value keeps its name: no `x = x`
-                lines += expr_lines(f"{name} = ", call, ind, comment)
-            elif in_training and lines[-1] == f"{body_indent}if self.training:":
-                lines.pop()  # no empty `if self.training:`
-                in_training = False
-            var[out] = name
-            live_names.add(name)
-            # release what died here, unless it was overwritten or is an argument
-            dead = [var[v] for v in dict.fromkeys(dying) if var[v] != name]
-            for v in dict.fromkeys(dying):
-                if var[v] != name:
-                    live_names.discard(var[v])
-            if idx == len(steps) - 1:
-                dead = []
-            dead = [d for d in dead if d not in arg_vars.values() or network]
-            if dead:
-                lines.append(f"{ind}del {', '.join(dead)}")
-        # return
-        if network:
-            inference = [o for o in outputs if not o.training]
-            if len(outputs) == 1:
-                ret = [f"{body_indent}return {var[outputs[0].node]}"]
-            elif not any(o.training for o in outputs):
-                fields = ", ".join(f"{o.name}={var[o.node]}" for o in outputs)
-                ret = expr_lines("return ", f"{self.outputs_class()}({fields})", body_indent)
-                out_type = self.outputs_class()
-            else:
-                fields = ", ".join(f"{o.name}={var[o.node]}" for o in outputs)
-                ret = [f"{body_indent}if self.training:"]
-                ret += expr_lines("return ", f"{self.outputs_class()}({fields})",
-                                  body_indent + INDENT)
-                if len(inference) == 1:
-                    ret.append(f"{body_indent}return {var[inference[0].node]}")
-                    out_type = f"torch.Tensor | {self.outputs_class()}"
-                else:
-                    fields = ", ".join(f"{o.name}={var[o.node]}" for o in inference)
-                    ret += expr_lines("return ", f"{self.eval_outputs_class()}({fields})",
-                                      body_indent)
-                    out_type = f"{self.outputs_class()} | {self.eval_outputs_class()}"
-            lines += ret
-        else:
-            lines.append(f"{body_indent}return {var[s.output]}")
-        head = f"{INDENT}def forward(self, {sig}) -> {out_type}:"
-        if not _fits(head):
-            head_lines = [f"{INDENT}def forward(", f"{INDENT * 2}self,"]
-            head_lines += [f"{INDENT * 2}{a}: torch.Tensor," for a in arg_vars.values()]
-            head_lines.append(f"{INDENT}) -> {out_type}:")
-        else:
-            head_lines = [head]
-        first_comment = []
-        if network:
-            for name, nid in g.inputs.items():
-                first_comment.append(f"{body_indent}# {arg_vars[nid]}: "
-                                     f"{shape_comment(self.node(nid).shape)}")
-        return head_lines + first_comment + lines, out_type
+        """The ``forward`` method of a scope's class, and its return annotation."""
+        return Forward(self, s, steps, registered, network).lines()
 
     @staticmethod
     def fresh(used: set[str], base: str) -> str:
@@ -688,12 +545,167 @@ class Generator:
             return self._helpers
         out: dict[str, str] = {}
         for n in self.g.nodes:
-            for name, text in OPS[n.op].torch_helpers(n.attrs).items():
+            for name, text in n.impl.torch_helpers(n.attrs).items():
                 if out.setdefault(name, text.strip() + "\n") != text.strip() + "\n":
                     raise ValueError(f"two ops define the generated helper `{name}` "
                                      "differently")
         self._helpers = out
         return out
+
+
+class Forward:
+    """Writes one ``forward``: a line per step, each value named once and deleted after its
+    last use, training-only steps under ``if self.training:``."""
+
+    def __init__(self, gen: Generator, s: Scope, steps, registered, network: bool):
+        self.gen, self.g, self.s, self.steps = gen, gen.g, s, steps
+        self.registered, self.network = registered, network
+        if network:
+            args = list(self.g.inputs.items())
+            self.arg_vars = {nid: ("x" if len(args) == 1 else name) for name, nid in args}
+        else:
+            self.arg_vars = {s.input: "x"}
+        self.var: dict[int, str] = dict(self.arg_vars)
+        self.live_names = set(self.var.values())
+        # last step index using each value (outputs live to the end)
+        self.last: dict[int, int] = {}
+        for idx, (k, i) in enumerate(steps):
+            for v in gen.step_io(k, i)[0]:
+                self.last[v] = idx
+        self.keep = {o.node for o in self.g.outputs} if network else \
+            {s.output} if s.output is not None else set()
+        for v in self.keep:
+            self.last[v] = len(steps)
+        self.body: list[str] = []
+        self.in_training = False
+        self.out_type = "torch.Tensor"
+
+    def lines(self) -> tuple[list[str], str]:
+        body_indent = INDENT * 2
+        for idx, (k, i) in enumerate(self.steps):
+            training = self.gen.step_training(k, i) and not self.s.training_only
+            if training and not self.in_training:
+                self.body.append(f"{body_indent}if self.training:")
+                self.in_training = True
+            elif not training and self.in_training:
+                self.in_training = False
+            self.step(idx, k, i, training)
+        self.body += self.returns() if self.network else \
+            [f"{body_indent}return {self.var[self.s.output]}"]
+        return self.head() + self.input_comments() + self.body, self.out_type
+
+    def call(self, idx: int, k: str, i: int, inputs: list[int], training: bool):
+        """The step's call expression, whether it runs in place, and its output shape."""
+        gen, args_src = self.gen, [self.var[v] for v in inputs]
+        if k == "scope":
+            sc = self.g.scopes[i]
+            shape = gen.node(sc.output).shape if sc.output is not None else None
+            return _attribute_call(self.registered[(k, i)], args_src[:1]), False, shape
+        n = gen.node(i)
+        if (k, i) in self.registered:
+            return _attribute_call(self.registered[(k, i)], args_src), False, n.shape
+        op = n.impl
+        if op.inplace_operator:
+            first = inputs[0]
+            inplace = (self.last.get(first) == idx and first not in self.arg_vars
+                       and gen.overwritable(first, n.id, self.s)
+                       and inputs.count(first) == 1
+                       and first not in self.keep and not training)
+        else:
+            inplace = gen.relu_inplace(n, self.s) and self.last.get(inputs[0]) == idx
+        return op.torch_call(n.attrs, args_src, gen.ins(n), inplace), inplace, n.shape
+
+    def out_name(self, idx: int, k: str, i: int, inputs: list[int], out, inplace: bool,
+                 training: bool, dying: list[int]) -> str:
+        """The variable the step's value gets: its input's, when that dies here (so memory is
+        reused), a group's label, or a fresh ``out``."""
+        gen, var = self.gen, self.var
+        label = gen.node(i).path[-1] if k == "node" else self.g.scopes[i].path[-1]
+        labelled = k == "scope" and not label.isdigit() and _safe_identifier(label)
+        feeds_merge = any(gen.node(c).impl.inputs != (1, 1)
+                          for c in gen.consumers.get(out, []))
+        if inplace:
+            return var[inputs[0]]
+        if labelled and (feeds_merge or training) and label not in self.live_names:
+            return label
+        if len(set(inputs)) == 1 and dying and (var[dying[0]] not in self.arg_vars.values()
+                                                or not training):
+            return var[dying[0]]
+        return Generator.fresh(self.live_names, "out")
+
+    def step(self, idx: int, k: str, i: int, training: bool) -> None:
+        ind = INDENT * 2 + (INDENT if self.in_training else "")
+        inputs, out = self.gen.step_io(k, i)
+        call, inplace, shape = self.call(idx, k, i, inputs, training)
+        dying = [v for v in inputs if self.last.get(v) == idx and v not in self.keep]
+        name = self.out_name(idx, k, i, inputs, out, inplace, training, dying)
+        comment = shape_comment(shape)
+        if inplace and k == "node" and self.gen.node(i).impl.inplace_operator:
+            # one `+=` per addend: (a + b) + c, rounded exactly as `a + b + c`
+            operator = self.gen.node(i).impl.inplace_operator
+            for j, addend in enumerate([self.var[v] for v in inputs][1:]):
+                self.body += expr_lines(f"{name} {operator} ", addend, ind,
+                                        "" if j else comment)
+        elif call != name:  # an identity whose value keeps its name: no `x = x`
+            self.body += expr_lines(f"{name} = ", call, ind, comment)
+        elif self.in_training and self.body[-1] == f"{INDENT * 2}if self.training:":
+            self.body.pop()  # no empty `if self.training:`
+            self.in_training = False
+        self.var[out] = name
+        self.live_names.add(name)
+        self.release(idx, dying, name, ind)
+
+    def release(self, idx: int, dying: list[int], name: str, ind: str) -> None:
+        """``del`` what died at this step, unless it was overwritten or is an argument."""
+        dead = [self.var[v] for v in dict.fromkeys(dying) if self.var[v] != name]
+        for v in dict.fromkeys(dying):
+            if self.var[v] != name:
+                self.live_names.discard(self.var[v])
+        if idx == len(self.steps) - 1:
+            dead = []
+        dead = [d for d in dead if d not in self.arg_vars.values() or self.network]
+        if dead:
+            self.body.append(f"{ind}del {', '.join(dead)}")
+
+    def returns(self) -> list[str]:
+        gen, var, outputs, ind = self.gen, self.var, self.g.outputs, INDENT * 2
+        inference = [o for o in outputs if not o.training]
+        if len(outputs) == 1:
+            return [f"{ind}return {var[outputs[0].node]}"]
+        fields = ", ".join(f"{o.name}={var[o.node]}" for o in outputs)
+        if not any(o.training for o in outputs):
+            self.out_type = gen.outputs_class()
+            return expr_lines("return ", f"{gen.outputs_class()}({fields})", ind)
+        ret = [f"{ind}if self.training:"]
+        ret += expr_lines("return ", f"{gen.outputs_class()}({fields})", ind + INDENT)
+        if len(inference) == 1:
+            self.out_type = f"torch.Tensor | {gen.outputs_class()}"
+            return [*ret, f"{ind}return {var[inference[0].node]}"]
+        fields = ", ".join(f"{o.name}={var[o.node]}" for o in inference)
+        self.out_type = f"{gen.outputs_class()} | {gen.eval_outputs_class()}"
+        return ret + expr_lines("return ", f"{gen.eval_outputs_class()}({fields})", ind)
+
+    def head(self) -> list[str]:
+        sig = ", ".join(f"{n}: torch.Tensor" for n in self.arg_vars.values())
+        head = f"{INDENT}def forward(self, {sig}) -> {self.out_type}:"
+        if _fits(head):
+            return [head]
+        return [f"{INDENT}def forward(", f"{INDENT * 2}self,",
+                *(f"{INDENT * 2}{a}: torch.Tensor," for a in self.arg_vars.values()),
+                f"{INDENT}) -> {self.out_type}:"]
+
+    def input_comments(self) -> list[str]:
+        if not self.network:
+            return []
+        return [f"{INDENT * 2}# {self.arg_vars[nid]}: {shape_comment(self.gen.node(nid).shape)}"
+                for nid in self.g.inputs.values()]
+
+
+def _attribute_call(name: str, args: list[str]) -> str:
+    """A call of a registered submodule (``getattr`` when its name is no identifier)."""
+    if _safe_identifier(name):
+        return f"self.{name}({', '.join(args)})"
+    return f"getattr(self, {lit(name)})({', '.join(args)})"
 
 
 def _py(v) -> str:

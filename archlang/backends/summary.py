@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from archlang.analysis import dims as D
 from archlang.analysis.dims import Count
 from archlang.analysis.report import BYTES_PER_ELEMENT
-from archlang.ops.registry import OPS
 
 if TYPE_CHECKING:
     from archlang.api import CheckResult
@@ -53,7 +52,7 @@ def rows(result: CheckResult, depth: int) -> list[Row]:
                 n = g.nodes[i]
                 if n.is_input:
                     continue
-                op = OPS[n.op]
+                op = n.impl
                 ins = [g.nodes[j].shape for j in n.inputs]
                 label = op.label(n.attrs, ins) if n.shape is not None else n.op
                 out.append(Row(n.name, n.path[-1], label, level, n.shape, n.params, n.macs,
