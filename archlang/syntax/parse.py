@@ -65,7 +65,7 @@ class ParseState:
     passed on, and the bracket that nested too deep or closed nothing. One per call of
     :func:`parse`, read by its error report."""
 
-    __slots__ = ("text", "stack", "previous", "before_previous", "too_deep", "unmatched")
+    __slots__ = ("before_previous", "previous", "stack", "text", "too_deep", "unmatched")
 
     def __init__(self, text: str = "") -> None:
         self.text = text  # read to see a line starting with ``->`` beyond a newline
