@@ -66,7 +66,7 @@ class CheckResult:
     def __repr__(self) -> str:
         t = self.totals
         lines = [f"<CheckResult network={self.network!r}",
-                 f"  params={t.params:,} MACs={fmt_count(t.macs)}"]
+                 f"  params={t.params:,} MACs={D.fmt_count(t.macs)}"]
         for k, v in t.outputs.items():
             lines.append(f"  output {k}: {D.fmt_shape(v)}"
                          + (" (training)" if k in t.training_outputs else ""))
@@ -76,7 +76,7 @@ class CheckResult:
         t = self.totals
         outs = ", ".join(f"{k}: {D.fmt_shape(v)}" + (" (training)" if k in t.training_outputs
                                                      else "") for k, v in t.outputs.items())
-        text = f"ok: {self.network}: {t.params:,} params, {fmt_count(t.macs)} MACs; {outs}"
+        text = f"ok: {self.network}: {t.params:,} params, {D.fmt_count(t.macs)} MACs; {outs}"
         if t.constraints:
             text += "; input: " + ", ".join(t.constraints.values())
         return text
@@ -106,10 +106,6 @@ class UnknownLayer(KeyError):
 
     def __str__(self) -> str:
         return self.message
-
-
-def fmt_count(c) -> str:
-    return f"{c:,}" if isinstance(c, int) else str(c)
 
 
 #: The pipeline: each pass is one module's entry function, taking the shared

@@ -95,6 +95,11 @@ def fmt(d: Dim) -> str:
     return str(d)
 
 
+def fmt_count(c: Count) -> str:
+    """A count as people read it: ``25,557,032``, or the symbolic expression."""
+    return f"{c:,}" if isinstance(c, int) else str(c)
+
+
 def fmt_shape(shape: tuple[Dim, ...], batch: str | None = None) -> str:
     parts = ([batch] if batch else []) + [str(d) for d in shape]
     return " x ".join(parts) if parts else "scalar"

@@ -161,10 +161,6 @@ def _small(text: str, color: str = "#555555") -> str:
     return f'<FONT POINT-SIZE="8" COLOR="{color}">{html(text)}</FONT>'
 
 
-def _count(c) -> str:
-    return f"{c:,}" if isinstance(c, int) else str(c)
-
-
 def _shape(shape) -> str:
     return "?" if shape is None else D.fmt_shape(shape)
 
@@ -386,7 +382,7 @@ class Diagram:
                f"digraph {dot_string(name)} {{"]
         title = f"<B>{html(name)}</B>"
         if g is not None:
-            title += "<BR/>" + _small(f"{_count(sum(n.params for n in g.nodes))} params")
+            title += "<BR/>" + _small(f"{D.fmt_count(sum(n.params for n in g.nodes))} params")
         for line in self._loose_lines():
             title += "<BR/>" + f'<FONT POINT-SIZE="9" COLOR="{ERROR_COLOR}">{html(line)}</FONT>'
         out.append(f'  graph [rankdir={self.direction}, fontname="Helvetica", fontsize=12, '
@@ -467,7 +463,7 @@ class Diagram:
         for n in nodes:
             macs = D.plus(macs, g.nodes[n].macs)
         lines = [head, f"out: {_shape(g.nodes[self._out_node(sids[-1])].shape)}",
-                 f"params: {_count(params)}", f"MACs: {_count(macs)}",
+                 f"params: {D.fmt_count(params)}", f"MACs: {D.fmt_count(macs)}",
                  f"layers: {len(nodes)}", str(first.span)]
         if first.training_only:
             lines.append("training only")
@@ -488,7 +484,7 @@ class Diagram:
         params = sum(g.nodes[n].params for sid in box.scopes for n in self.subtree[sid])
         out_shape = _shape(g.nodes[self._out_node(box.scopes[-1])].shape)
         label = (f"<B>{html(name)}</B><BR/>{html(what)}<BR/>"
-                 + _small(f"{_count(params)} params") + "<BR/>" + _small(f"out: {out_shape}"))
+                 + _small(f"{D.fmt_count(params)} params") + "<BR/>" + _small(f"out: {out_shape}"))
         style = "filled,dashed" if first.training_only else "filled"
         tip = quote_tooltip(self._scope_tip(box.scopes))
         return (f'{box.id} [label=<{label}>, shape={shape}, style="{style}", '
@@ -555,8 +551,8 @@ class Diagram:
         return f'{nid} [label=<{label}>, fillcolor="{fill}"{style}, tooltip={quote_tooltip(tip)}];'
 
     def _node_tip(self, n: Node, text: str) -> str:
-        lines = [n.name, text, f"out: {_shape(n.shape)}", f"params: {_count(n.params)}",
-                 f"MACs: {_count(n.macs)}", str(n.span)]
+        lines = [n.name, text, f"out: {_shape(n.shape)}", f"params: {D.fmt_count(n.params)}",
+                 f"MACs: {D.fmt_count(n.macs)}", str(n.span)]
         if n.training_only:
             lines.append("training only")
         lines.extend(self.failed.get(n.id, ()))

@@ -302,7 +302,7 @@ class Generator:
         return name
 
     def doc_for(self, s: Scope) -> str:
-        args = ", ".join(f"{k}={_py(v)}" for k, v in s.args.items())
+        args = ", ".join(f"{k}={lit(v)}" for k, v in s.args.items())
         where = f"{s.span.source.name}:{s.span.line}"
         name = s.name if s.kind == "block" else "group"
         text = f"{name}({args})" if s.kind == "block" else f"the `{'.'.join(s.path)}` group"
@@ -367,7 +367,7 @@ class Generator:
 
     def network_doc(self) -> str:
         g = self.g
-        args = ", ".join(f"{k}={_py(v)}" for k, v in g.params.items())
+        args = ", ".join(f"{k}={lit(v)}" for k, v in g.params.items())
         return doc(f"Network `{g.network}`({args}), from {g.source_name}.")
 
     def overwritable(self, value: int, by: int, s: Scope) -> bool:
@@ -706,15 +706,6 @@ def _attribute_call(name: str, args: list[str]) -> str:
     if _safe_identifier(name):
         return f"self.{name}({', '.join(args)})"
     return f"getattr(self, {lit(name)})({', '.join(args)})"
-
-
-def _py(v) -> str:
-    if isinstance(v, (bool, int, float, str)):
-        return lit(v)
-    if isinstance(v, (list, tuple)):
-        inner = ", ".join(_py(x) for x in v)
-        return f"[{inner}]" if isinstance(v, list) else f"({inner}{',' if len(v) == 1 else ''})"
-    return repr(str(v))
 
 
 def generate(graph: Graph, inplace: bool = True) -> str:

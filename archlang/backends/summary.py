@@ -78,10 +78,6 @@ def _human(n: int, unit: str = "") -> str:
     return f"{n} {unit}".rstrip()
 
 
-def _count(c: Count) -> str:
-    return f"{c:,}" if isinstance(c, int) else str(c)
-
-
 def _bytes(c: Count) -> str:
     if isinstance(c, int):
         return f"{c / 2**20:,.2f} MiB"
@@ -174,7 +170,7 @@ def _table(result: CheckResult, depth: int, width: int) -> str:
         if isinstance(r.macs, int) and isinstance(total_macs, int) and total_macs:
             share = f"{100 * r.macs / total_macs:.1f}" if r.macs else ""
         table.add_row(name, shape, f"{r.params:,}" if r.params else "-",
-                      _count(r.macs) if r.macs else "-", share)
+                      D.fmt_count(r.macs) if r.macs else "-", share)
     buf = io.StringIO()
     console = Console(file=buf, width=max(width, 60), color_system=None, force_terminal=False,
                       legacy_windows=False, soft_wrap=True, markup=False, emoji=False,
@@ -196,7 +192,7 @@ def _table(result: CheckResult, depth: int, width: int) -> str:
         lines.append(f"MACs: {t.macs}")
     if t.training_outputs:
         lines.append(f"MACs with training outputs ({', '.join(t.training_outputs)}): "
-                     f"{_count(t.macs_train)}")
+                     f"{D.fmt_count(t.macs_train)}")
     lines.append(f"Activations per sample (float32): {_bytes(D.times(t.activations, 4))}; "
                  f"inference peak {_bytes(D.times(t.peak_inference, 4))}")
     for name, text in t.constraints.items():

@@ -220,21 +220,9 @@ def lit(v) -> str:
         return f"({inner},)" if len(v) == 1 else f"({inner})"
     if isinstance(v, list):
         return "[" + ", ".join(lit(x) for x in v) + "]"
-    return repr(v)
-
-
-def kwargs_src(a: Attrs, skip: tuple[str, ...] = (), rename: dict[str, str] | None = None) -> str:
-    """``k=v`` pairs for the attributes that differ from their defaults, in field order."""
-    parts = []
-    rename = rename or {}
-    for name, field in type(a).model_fields.items():
-        if name in skip:
-            continue
-        value = getattr(a, name)
-        if not field.is_required() and value == field.default:
-            continue
-        parts.append(f"{rename.get(name, name)}={lit(value)}")
-    return ", ".join(parts)
+    if v is None or isinstance(v, (bool, int, float)):
+        return repr(v)
+    return lit(str(v))  # a value with no literal (a symbolic size, an initialiser): its text
 
 
 def join_args(*parts: str) -> str:

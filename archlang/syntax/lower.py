@@ -14,9 +14,6 @@ from archlang.diagnostics import Diagnostic, Reporter
 from archlang.source import Source, Span
 from archlang.syntax import ast as A
 
-EXPR_TYPES = (A.IntLit, A.FloatLit, A.StrLit, A.BoolLit, A.Name, A.InAttr, A.BinOp, A.Compare,
-              A.BoolOp, A.Unary, A.Cond, A.Index, A.FCall, A.TupleLit, A.ListLit)
-
 
 class _Lower:
     """One method per grammar rule, called bottom-up with (meta, lowered children)."""
