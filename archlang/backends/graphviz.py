@@ -84,12 +84,12 @@ FAMILY_COLORS: dict[str, str] = {
     "pool": "#d9ead3",  # green
     "norm": "#fff2cc",  # yellow
     "act": "#fce5cd",  # orange
-    "linear": "#d9d2e9",  # purple
+    "dense": "#d9d2e9",  # purple
     "merge": "#eeeeee",  # light grey
     "shape": "#d0e0e3",  # grey-cyan
     "reg": "#ead1dc",  # pink
     "other": "#ffffff",  # white
-    "input": "#b6d7a8",  # green
+    "source": "#b6d7a8",  # green: the inputs
     "output": "#a4c2f4",  # blue
     "block": "#e3e8f0",  # folded block or group
 }

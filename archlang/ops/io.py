@@ -7,7 +7,7 @@ from archlang.ops.base import Op
 
 class Input(Op):
     name = "input"
-    family = "input"
+    family = "source"
     inputs = (0, 0)
     source = True
     has_module = False

@@ -21,7 +21,7 @@ class Linear(Op):
     name = "linear"
     attrs = LinearAttrs
     positional = ("out_features",)
-    family = "linear"
+    family = "dense"
     stateful = True
     inplace_safe_producer = True
     torch_classes = ("nn.Linear",)
