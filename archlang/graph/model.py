@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from archlang.analysis.dims import Count
 from archlang.diagnostics import Diagnostic, Frame
 from archlang.ops.base import Op
 from archlang.ops.registry import OPS
 from archlang.source import Span
-
-if TYPE_CHECKING:
-    import networkx
 
 
 @dataclass
@@ -128,14 +125,3 @@ class Graph:
     @property
     def symbols(self) -> list[str]:
         return sorted(self.constraints)
-
-    def to_networkx(self) -> networkx.DiGraph:
-        """The op graph as a networkx DiGraph (node id → ``node`` attribute)."""
-        import networkx as nx
-
-        g = nx.DiGraph()
-        for n in self.nodes:
-            g.add_node(n.id, node=n)
-            for i in n.inputs:
-                g.add_edge(i, n.id)
-        return g
