@@ -9,6 +9,18 @@ archlang's code generator writes (torch and the typing helpers, calls rooted at 
 from __future__ import annotations
 
 import ast
+import threading
+
+_AST_LOCK = threading.Lock()
+
+
+def parse_python(source: str) -> ast.Module:
+    """``ast.parse``, one thread at a time: CPython 3.11 (3.11.7 here) can raise
+    ``SystemError: AST constructor recursion depth mismatch`` when threads build Python ASTs
+    at once (CPython gh-106905), and archlang generates code from any thread."""
+    with _AST_LOCK:
+        return ast.parse(source)
+
 
 ALLOWED_ROOTS = {"self", "nn", "F", "torch", "m", "super"}
 ALLOWED_CALLS = {"super", "isinstance", "getattr", "OrderedDict"}
@@ -17,7 +29,7 @@ ALLOWED_IMPORTS = {("collections", "OrderedDict"), ("typing", "NamedTuple"), ("t
 
 def unsafe_code(source: str) -> str | None:
     """Checks that generated code only builds a network: an allow-list over its AST."""
-    tree = ast.parse(source)
+    tree = parse_python(source)
     classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

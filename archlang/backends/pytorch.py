@@ -14,11 +14,11 @@ torch; loading does.
 
 from __future__ import annotations
 
-import ast
 import keyword
 from dataclasses import dataclass, field
 
 from archlang.analysis import dims as D
+from archlang.codecheck import parse_python
 from archlang.graph.model import Graph, Node, Scope
 from archlang.graph.values import INITS, InitSpec
 from archlang.ops.base import lit
@@ -535,7 +535,7 @@ class Generator:
         parts.append(net.text())
         source = "\n\n".join(parts)
         source = source.replace("\n\n\n\n", "\n\n\n")
-        ast.parse(source)  # generated code must always be valid Python
+        parse_python(source)  # generated code must always be valid Python
         return source
 
 
