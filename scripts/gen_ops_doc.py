@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from archlang.graph.values import show
-from archlang.ops.registry import layer_ops
+from archlang.ops.registry import ORIGINS, layer_ops
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "ops.md"
 BEGIN, END = "<!-- ops:begin -->", "<!-- ops:end -->"
@@ -15,7 +15,7 @@ BEGIN, END = "<!-- ops:begin -->", "<!-- ops:end -->"
 def table() -> str:
     head = "| op | arguments (positional first; after `*`, keyword-only) | inputs | family | "
     lines = [head + "what it does |", "|---|---|---|---|---|"]
-    for op in layer_ops():
+    for op in (op for op in layer_ops() if op.name not in ORIGINS):  # built-in ops only
         name = op.name
         fields = op.attrs.model_fields
         rest = [f for f in fields if f not in op.positional]

@@ -284,5 +284,15 @@ def test_register_refuses_what_it_cannot_add():
         register(int)
     with pytest.raises(TypeError, match="no `name`"):
         register(Nameless)
+
+    class Callless(Op):
+        name = "callless"
+        doc = "stateless, with a module but no functional form"
+
+        def torch_module(self, a, ins):
+            return "nn.Identity()"
+
+    with pytest.raises(TypeError, match="stateless and has no `torch_call`"):
+        register(Callless)  # its unnamed uses would have no code to emit
     with pytest.raises(archlang.PluginError, match="not a module name"):
         archlang.use_plugin("../plugin.py")

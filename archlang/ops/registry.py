@@ -62,6 +62,12 @@ def _register(cls: type[Op], origin: str | None) -> type[Op]:
                 by = f"op from {ORIGINS[owner]}" if owner in ORIGINS else "built-in op"
                 what = "" if owner == n else f" (an alias of `{owner}`)"
                 raise ValueError(f"op name `{n}` is already taken by the {by} `{owner}`{what}")
+        if not cls.stateful and not cls.source and cls.torch_call is Op.torch_call:
+            # the generated forward calls a stateless op functionally unless it is a named
+            # layer: without torch_call it would have nothing to write
+            raise TypeError(f"op class {cls.__qualname__} is stateless and has no "
+                            "`torch_call`: give it one (or set `stateful = True` to always "
+                            "emit its module)")
         op = cls()
         OPS[name] = op
         for alias in cls.aliases:
