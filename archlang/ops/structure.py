@@ -145,6 +145,21 @@ def unify(x, y, axis: int, what: str, ins, agree: list[Agree], help: list[str] |
     raise error
 
 
+def same_shape(ins, what: str, inputs: str) -> Shaped:
+    """The shape of an element-wise merge: every input the same (symbolic sizes agreeing)."""
+    first = ins[0]
+    for i, s in enumerate(ins[1:], 1):
+        if len(s) != len(first):
+            raise OpError("E023", f"{inputs} have different ranks ({D.fmt_shape(first)} and "
+                          f"{D.fmt_shape(s)})", label=f"input {i} has rank {len(s)}")
+    out = list(first)
+    agree: list[Agree] = []
+    for s in ins[1:]:
+        for axis in range(len(first)):
+            out[axis] = unify(out[axis], s[axis], axis, what, ins, agree)
+    return Shaped(tuple(out), tuple(agree))
+
+
 class Add(Op):
     name = "add"
     family = "merge"
@@ -157,17 +172,7 @@ class Add(Op):
     doc = "Element-wise sum of two or more inputs of the same shape (residual connections)."
 
     def shape(self, a, ins):
-        first = ins[0]
-        for i, s in enumerate(ins[1:], 1):
-            if len(s) != len(first):
-                raise OpError("E023", f"add inputs have different ranks ({D.fmt_shape(first)} and "
-                              f"{D.fmt_shape(s)})", label=f"input {i} has rank {len(s)}")
-        out = list(first)
-        agree: list[Agree] = []
-        for s in ins[1:]:
-            for axis in range(len(first)):
-                out[axis] = unify(out[axis], s[axis], axis, "add", ins, agree)
-        return Shaped(tuple(out), tuple(agree))
+        return same_shape(ins, "add", "add inputs")
 
     def torch_module(self, a, ins):
         raise NotImplementedError("add is emitted as +")
@@ -188,18 +193,7 @@ class Mean(Op):
            "ensembles).")
 
     def shape(self, a, ins):
-        first = ins[0]
-        for i, s in enumerate(ins[1:], 1):
-            if len(s) != len(first):
-                raise OpError("E023", f"averaged inputs have different ranks "
-                              f"({D.fmt_shape(first)} and {D.fmt_shape(s)})",
-                              label=f"input {i} has rank {len(s)}")
-        out = list(first)
-        agree: list[Agree] = []
-        for s in ins[1:]:
-            for axis in range(len(first)):
-                out[axis] = unify(out[axis], s[axis], axis, "average", ins, agree)
-        return Shaped(tuple(out), tuple(agree))
+        return same_shape(ins, "average", "averaged inputs")
 
     def torch_module(self, a, ins):
         raise NotImplementedError("mean is emitted as (a + b) / n")
