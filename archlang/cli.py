@@ -81,7 +81,7 @@ def parse_set(items: tuple[str, ...]) -> dict[str, Any]:
         try:
             out[name] = Evaluator(Limits().max_repeat).eval(expr, Env(), None)
         except SpecError as e:
-            rep.error(e.code, e.message, e.span, e.label, help=e.help)
+            rep.add(e)
     if rep.failed:
         raise ArchError(rep.diagnostics)
     return out
