@@ -608,6 +608,7 @@ class Forward:
         if op.inplace_operator:
             first = inputs[0]
             inplace = (self.last.get(first) == idx and first not in self.arg_vars
+                       and gen.node(first).shape == n.shape  # not broadcast into
                        and gen.overwritable(first, n.id, self.s)
                        and inputs.count(first) == 1
                        and first not in self.keep and not training)
