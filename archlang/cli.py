@@ -409,6 +409,75 @@ def diagram(spec, network, sets, inputs, output, depth, direction, **kwargs):
         sys.exit(EXIT_DIAGNOSTICS)
 
 
+@main.command("diff", short_help="Compare two networks: layers, shapes, params, MACs.",
+              epilog="""\b
+Examples:
+  archlang diff zoo:resnet50 zoo:resnet50_v1
+  archlang diff specs/vgg.arch --network-a vgg16 --network-b vgg16_bn
+  archlang diff zoo:resnet18 --set-b num_classes=10       # two --set variants
+  archlang diff a.arch b.arch --format json > diff.json
+  archlang diff zoo:googlenet zoo:googlenet_caffe --format svg -o diff.svg
+
+\b
+SPEC_B defaults to SPEC_A. --network, --set and --input apply to both sides;
+--network-a/-b and --set-a/-b to one. Deltas are B minus A. docs/analysis.md
+explains how layers are aligned.
+""")
+@click.argument("spec_a", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("spec_b", required=False, type=click.Path(dir_okay=False, path_type=str))
+@click.option("--network", "-n", help="Network of both sides (needed when a file has several).")
+@click.option("--network-a", help="Network of side A.")
+@click.option("--network-b", help="Network of side B.")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
+              help="Set a parameter on both sides (repeatable).")
+@click.option("--set-a", "sets_a", multiple=True, metavar="NAME=VALUE",
+              help="Set a parameter of side A only (repeatable).")
+@click.option("--set-b", "sets_b", multiple=True, metavar="NAME=VALUE",
+              help="Set a parameter of side B only (repeatable).")
+@click.option("--input", "inputs", multiple=True, metavar="[NAME=]CxHxW",
+              help="Concrete input shape of both sides, without the batch.")
+@click.option("--plugin", "plugins", multiple=True, metavar="MODULE",
+              help="Import this Python module first; it registers more ops (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "dot", "svg"]),
+              default="text", show_default=True,
+              help="text: a table of what differs and the totals; json: the same for tools; "
+                   "dot: the union graph with the changes coloured (svg: drawn by Graphviz).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str),
+              help="Write here (default: standard output).")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
+              show_default=True, help="Colour the text table (auto: on a terminal, unless "
+                                      "NO_COLOR is set).")
+@click.option("--width", type=click.IntRange(min=60), default=120, show_default=True,
+              help="Table width in characters.")
+@guarded
+def diff_cmd(spec_a, spec_b, network, network_a, network_b, sets, sets_a, sets_b, inputs,
+             plugins, fmt, output, color, width):
+    """Compare two networks, two networks of one file, or two --set variants of one: layers
+    aligned by name and structure, with what was added, removed, renamed and changed (op,
+    attributes, shapes, params, MACs), deltas per block and in total."""
+    from archlang.analysis.diff import diff
+    from archlang.backends.diff import render
+    from archlang.backends.graphviz import INSTALL_HELP, DotNotFound
+
+    suffixes = {"dot": (".dot", ".gv"), "svg": (".svg",)}.get(fmt)
+    path = output_path(output, suffixes) if output else None
+    spec_b = spec_b or spec_a
+    a = checked(spec_a, network_a or network, sets + sets_a, inputs, {"plugins": plugins})
+    b = checked(spec_b, network_b or network, sets + sets_b, inputs, {})
+    use_color = color == "always" or (color == "auto" and path is None and fmt == "text"
+                                      and sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
+    try:
+        data = render(diff(a, b), (spec_a, spec_b), fmt, color=use_color, width=width)
+    except DotNotFound:
+        raise UsageError("Graphviz's `dot` is needed for --format svg and is not installed",
+                         INSTALL_HELP) from None
+    if path is not None:
+        write_output(path, data)
+    else:
+        click.echo(data.decode("utf-8") if isinstance(data, bytes) else data, nl=False,
+                   color=use_color)
+
+
 @main.group(short_help="List the zoo's networks; print a zoo spec.", epilog="""\b
 Examples:
   archlang zoo list

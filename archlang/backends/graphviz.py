@@ -582,24 +582,7 @@ class Diagram:
     # -- rendering -------------------------------------------------------------------------
     def pipe(self, format: str = "svg") -> bytes:
         """The diagram rendered by ``dot`` (``svg``, ``png`` or ``pdf``) as bytes."""
-        if format not in ("svg", "png", "pdf"):
-            raise ValueError(f"format must be svg, png or pdf, got {format!r}")
-        if shutil.which("dot") is None:
-            raise DotNotFound(f"render {format.upper()}")
-        try:
-            import graphviz
-        except ImportError:  # the `dot` program is enough
-            graphviz = None
-        if graphviz is None:
-            proc = subprocess.run(["dot", f"-T{format}"], input=self.source.encode("utf-8"),
-                                  capture_output=True, check=False)
-            if proc.returncode != 0:
-                raise RuntimeError(f"dot failed: {proc.stderr.decode('utf-8', 'replace')}")
-            return proc.stdout
-        try:
-            return graphviz.Source(self.source, engine="dot").pipe(format=format, quiet=True)
-        except graphviz.ExecutableNotFound:
-            raise DotNotFound(f"render {format.upper()}") from None
+        return pipe_dot(self.source, format)
 
     def render(self, path: str | os.PathLike) -> Path:
         """Write the diagram; the suffix picks the format (``.dot``/``.gv``: the DOT text,
@@ -628,6 +611,29 @@ class Diagram:
         return f"<Diagram {name!r} depth={self.depth} direction={self.direction}>"
 
 
+def pipe_dot(source: str, format: str = "svg") -> bytes:
+    """DOT text rendered by ``dot`` (``svg``, ``png`` or ``pdf``) as bytes; also used by
+    ``archlang diff`` for its union graph."""
+    if format not in ("svg", "png", "pdf"):
+        raise ValueError(f"format must be svg, png or pdf, got {format!r}")
+    if shutil.which("dot") is None:
+        raise DotNotFound(f"render {format.upper()}")
+    try:
+        import graphviz
+    except ImportError:  # the `dot` program is enough
+        graphviz = None
+    if graphviz is None:
+        proc = subprocess.run(["dot", f"-T{format}"], input=source.encode("utf-8"),
+                              capture_output=True, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"dot failed: {proc.stderr.decode('utf-8', 'replace')}")
+        return proc.stdout
+    try:
+        return graphviz.Source(source, engine="dot").pipe(format=format, quiet=True)
+    except graphviz.ExecutableNotFound:
+        raise DotNotFound(f"render {format.upper()}") from None
+
+
 def _wrap(text: str, width: int) -> list[str]:
     """Lines of at most ``width`` characters (longer words kept whole); newlines kept."""
     return [w for para in _clean(text).split("\n")
@@ -639,4 +645,4 @@ def _args_key(args: dict[str, Any]) -> tuple:
 
 
 __all__ = ["FAMILY_COLORS", "MAX_BOXES", "Diagram", "DotNotFound", "display_name", "dot_string",
-           "html", "quote", "quote_tooltip"]
+           "html", "pipe_dot", "quote", "quote_tooltip"]
