@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from archlang.ops.base import Attrs, NoAttrs, Op, OpError, lit
+from archlang.ops.base import Attrs, Extra, NoAttrs, Op, OpError, Saved, lit, numel, unit_windows
 
 
 class _Act(Op):
@@ -14,6 +14,23 @@ class _Act(Op):
     torch_class = ""
     functional = ""
     inplace_arg = False
+    #: What its backward keeps: "input" (x), or "output" (the result: relu, sigmoid, tanh).
+    saves = "input"
+    #: In place, the input's values are gone: autograd keeps a "copy" of them taken before
+    #: the op, or the "output" where the result tells the gradient (leaky_relu_).
+    saves_inplace = "copy"
+
+    def window(self, a, ins):
+        return unit_windows(ins)
+
+    def saved(self, a, ins, out, inplace):
+        if self.saves == "output":
+            return Saved(output=True)
+        if not inplace:
+            return Saved(inputs=(0,))
+        if self.saves_inplace == "output":
+            return Saved(output=True)
+        return Saved(extra=(Extra(numel(ins[0])),))
 
     def _kw(self, a) -> str:
         return ", ".join(f"{k}={lit(v)}" for k, v in a.model_dump().items()
@@ -37,6 +54,7 @@ class ReLU(_Act):
     functional = "F.relu"
     inplace_arg = True
     can_inplace = True
+    saves = "output"
     doc = "max(x, 0). Runs in place when its input is dead afterwards."
 
 
@@ -52,6 +70,7 @@ class LeakyReLU(_Act):
     functional = "F.leaky_relu"
     inplace_arg = True
     can_inplace = True
+    saves_inplace = "output"
     doc = "x if x > 0 else negative_slope * x."
 
     def inplace_allowed(self, a):
@@ -162,6 +181,7 @@ class Sigmoid(_Act):
     name = "sigmoid"
     torch_class = "Sigmoid"
     functional = "torch.sigmoid"
+    saves = "output"
     doc = "1 / (1 + exp(-x))."
 
 
@@ -169,6 +189,7 @@ class Tanh(_Act):
     name = "tanh"
     torch_class = "Tanh"
     functional = "torch.tanh"
+    saves = "output"
     doc = "Hyperbolic tangent."
 
 
@@ -184,6 +205,11 @@ def torch_dim(d: int) -> int:
 class _Softmax(_Act):
     attrs = DimAttrs
     positional = ("dim",)
+    saves = "output"
+
+    def window(self, a, ins):
+        # over channels each pixel is its own; over a spatial dim, a unit reads that dim whole
+        return unit_windows(ins) if a.dim % len(ins[0]) == 0 else None
 
     def shape(self, a, ins):
         rank = len(ins[0])

@@ -42,6 +42,39 @@ class Shaped(NamedTuple):
     agree: tuple[Agree, ...] = ()
 
 
+class Window(NamedTuple):
+    """One spatial axis of a sliding window, as the receptive-field recurrence needs it
+    (Araujo, Norris, Sim: "Computing Receptive Fields of Convolutional Neural Networks",
+    Distill 2019): output unit ``u`` reads input units ``u*stride - padding + t*dilation``
+    for ``t`` in ``0 .. kernel-1``. Element-wise ops have the unit window ``Window()``."""
+
+    kernel: int = 1
+    stride: int = 1
+    padding: int = 0  # on the left (top); negative: the window starts inside the input
+    dilation: int = 1
+
+
+class Extra(NamedTuple):
+    """A tensor that autograd saves for an op's backward besides the op's inputs and output:
+    ``kind`` says its element type, which :mod:`archlang.analysis.memory` turns into bytes:
+    ``"activation"`` (the activations' dtype), ``"index"`` (int64), ``"mask"`` (dropout's
+    mask: the dtype on the CPU, one byte on CUDA) or ``"stats"`` (per-channel statistics,
+    float32 at least). ``per_sample``: it grows with the batch."""
+
+    elements: Count
+    kind: str = "activation"
+    per_sample: bool = True
+
+
+class Saved(NamedTuple):
+    """What autograd keeps for an op's backward in training (parameters excluded): the
+    inputs it saves (by position), whether it saves its output, and further tensors."""
+
+    inputs: tuple[int, ...] = ()
+    output: bool = False
+    extra: tuple[Extra, ...] = ()
+
+
 class Attrs(BaseModel):
     """Base of every op's attribute model: strict types, no unknown fields.
 
@@ -152,6 +185,24 @@ class Op:
 
     def macs(self, a: Any, ins: list[Shape], out: Shape) -> Count:
         return 0
+
+    def window(self, a: Any, ins: list[Shape]) -> tuple[Window, ...] | None:
+        """The window each output unit reads from every input, one :class:`Window` per
+        spatial axis of ``[C, H, W]`` (or ``[C, L]``); ``None`` when a unit may read the
+        whole input (global pooling, linear, flatten, and any op that does not say).
+        Element-wise ops return ``unit_windows(ins)``. Receptive fields are composed from
+        these by :mod:`archlang.analysis.receptive`."""
+        return None
+
+    def saved(self, a: Any, ins: list[Shape], out: Shape, inplace: bool) -> Saved:
+        """The tensors autograd saves for this op's backward in training (``inplace``: the
+        generated module runs it in place). By default every input, which is what most
+        ops with parameters keep; summed by :mod:`archlang.analysis.memory`."""
+        return Saved(inputs=tuple(range(len(ins))))
+
+    #: The output is a view of the first input (shares its storage): flatten, reshape,
+    #: narrow, identity. Memory counts a saved storage once.
+    view: ClassVar[bool] = False
 
     def init_params(self, a: Any) -> tuple[str, ...]:
         """The parameters an ``init`` statement may set on this layer (``("weight",
@@ -270,3 +321,13 @@ def require_concrete(d: Dim, what: str) -> int:
                       help=["add global or adaptive pooling before it, or give a concrete "
                             "input with --input"])
     return d
+
+
+def unit_windows(ins: list[Shape]) -> tuple[Window, ...]:
+    """An element-wise op's windows: the unit window on each spatial axis of its input."""
+    return (Window(),) * max(len(ins[0]) - 1, 0)
+
+
+def numel(shape: Shape) -> Count:
+    """Elements of one sample of a tensor of this shape."""
+    return D.product(shape)

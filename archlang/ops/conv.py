@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import model_validator
 
 from archlang.analysis import dims as D
-from archlang.ops.base import Attrs, lit, IntPair, Op, OpError, Shape, and_list, check_positive, \
-    join_args, pair, require_rank, respell, window_out
+from archlang.ops.base import Attrs, lit, IntPair, Op, OpError, Shape, Window, and_list, \
+    check_positive, join_args, pair, require_rank, respell, window_out
 
 
 class Conv2dAttrs(Attrs):
@@ -123,6 +123,11 @@ class Conv2d(Op):
         h = window_out(ins[0][1], k[0], s[0], total[0], d[0], False, left[0], "conv2d", "height")
         w = window_out(ins[0][2], k[1], s[1], total[1], d[1], False, left[1], "conv2d", "width")
         return (a.out_channels, h, w)
+
+    def window(self, a, ins):
+        k, s, d = pair(a.kernel_size), pair(a.stride), pair(a.dilation)
+        left = conv_padding(a)[1]
+        return tuple(Window(k[i], s[i], left[i], d[i]) for i in range(2))
 
     def params(self, a, ins, out):
         k = pair(a.kernel_size)

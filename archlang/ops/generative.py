@@ -12,8 +12,8 @@ from typing import Literal
 from pydantic import model_validator
 
 from archlang.analysis import dims as D
-from archlang.ops.base import Agree, Attrs, IntPair, Op, OpError, Shaped, check_positive, join_args, \
-    lit, pair, require_rank
+from archlang.ops.base import Agree, Attrs, Extra, IntPair, Op, OpError, Saved, Shaped, Window, \
+    check_positive, join_args, lit, numel, pair, require_rank, unit_windows
 from archlang.ops.conv import conv_positional_help
 from archlang.ops.structure import unify
 
@@ -117,6 +117,15 @@ class ConvTranspose2d(Op):
         h = transposed_out(ins[0][1], k[0], s[0], p[0], d[0], op[0], "height")
         w = transposed_out(ins[0][2], k[1], s[1], p[1], d[1], op[1], "width")
         return (a.out_channels, h, w)
+
+    def window(self, a, ins):
+        # With stride 1 it is a convolution whose padding is dilation*(k-1) - padding. With a
+        # larger stride a unit reads floor or ceil of (its span / stride) inputs, depending on
+        # its position: no one window, so a unit is taken to read the whole input.
+        k, s, p, d = pair(a.kernel_size), pair(a.stride), pair(a.padding), pair(a.dilation)
+        if s != (1, 1):
+            return None
+        return tuple(Window(k[i], 1, d[i] * (k[i] - 1) - p[i], d[i]) for i in range(2))
 
     def params(self, a, ins, out):
         k = pair(a.kernel_size)
@@ -222,6 +231,13 @@ class Upsample(Op):
                           "the input", label="size is symbolic here",
                           help=["give a concrete input size with --input"]) from None
 
+    def window(self, a, ins):
+        # the identity when the size is kept; otherwise units are not uniform (see above)
+        return unit_windows(ins) if self.shape(a, ins) == ins[0] else None
+
+    def saved(self, a, ins, out, inplace):
+        return Saved()  # its backward needs only sizes
+
     def _kw(self, a) -> str:
         parts = []
         if a.size is not None:
@@ -282,6 +298,13 @@ class Sample(Op):
                               help=["mu and logvar must have the same shape; split one "
                                     "tensor in two with `narrow`"])
         return Shaped(tuple(out), tuple(agree))
+
+    def window(self, a, ins):
+        return unit_windows(ins)
+
+    def saved(self, a, ins, out, inplace):
+        # training: exp(logvar / 2) (for logvar's gradient) and the noise (for mu's)
+        return Saved(extra=(Extra(D.times(numel(out), 2)),))
 
     def torch_module(self, a, ins):
         raise NotImplementedError("sample is emitted as an expression")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from archlang.ops.base import Op
+from archlang.ops.base import Op, Saved
 
 
 class Input(Op):
@@ -13,6 +13,9 @@ class Input(Op):
     has_module = False
     diagram_shape = "source"
     doc = "A network input, declared with `input NAME: [dims]`; never written as a layer."
+
+    def saved(self, a, ins, out, inplace):
+        return Saved()
 
     def shape(self, a, ins):  # pragma: no cover - an input's shape is declared, not inferred
         raise AssertionError("an input's shape is declared")

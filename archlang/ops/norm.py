@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pydantic import model_validator
 
-from archlang.ops.base import Attrs, Op, OpError, check_positive, require_concrete, require_rank
+from archlang.analysis import dims as D
+from archlang.ops.base import Attrs, Extra, Op, OpError, Saved, check_positive, numel, \
+    require_concrete, require_rank, unit_windows
 
 
 class BatchNormAttrs(Attrs):
@@ -38,6 +40,13 @@ class BatchNorm(Op):
         require_rank(ins, (1, 2, 3), "batchnorm")
         require_concrete(ins[0][0], "batchnorm's channel count")
         return ins[0]
+
+    def window(self, a, ins):
+        return unit_windows(ins)
+
+    def saved(self, a, ins, out, inplace):
+        # training: its input and the batch's mean and inverse std per channel
+        return Saved(inputs=(0,), extra=(Extra(2 * ins[0][0], "stats", per_sample=False),))
 
     def params(self, a, ins, out):
         return 2 * ins[0][0] if a.affine else 0
@@ -91,6 +100,16 @@ class LRN(Op):
             raise OpError("E023", "lrn expects an input with channels and at least one spatial "
                           "dimension", label="input has no spatial dimension")
         return ins[0]
+
+    def window(self, a, ins):
+        return unit_windows(ins)  # across channels only
+
+    def saved(self, a, ins, out, inplace):
+        # F.local_response_norm is composite: it keeps its input, the squares padded by
+        # size - 1 channels (for the average pool), the power and the divisor
+        c, rest = ins[0][0], D.product(ins[0][1:])
+        padded = D.times(rest, c + a.size - 1)
+        return Saved(inputs=(0,), extra=(Extra(padded), Extra(D.times(numel(out), 2))))
 
     def _args(self, a):
         return f"{a.size}, alpha={a.alpha!r}, beta={a.beta!r}, k={a.k!r}"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import model_validator
 
-from archlang.ops.base import Attrs, lit, IntPair, Op, OpError, and_list, check_positive, \
-    join_args, pair, require_rank, respell, window_out
+from archlang.ops.base import Attrs, Extra, lit, IntPair, Op, OpError, Saved, Window, and_list, \
+    check_positive, join_args, numel, pair, require_rank, respell, window_out
 
 
 def _src(v):
@@ -82,6 +82,12 @@ class _Pool(Op):
         w = window_out(ins[0][2], k[1], s[1], 2 * p[1], d[1], a.ceil_mode, p[1], self.name, "width")
         return (ins[0][0], h, w)
 
+    def window(self, a, ins):
+        k = pair(a.kernel_size)
+        s = pair(a.stride if a.stride is not None else a.kernel_size)
+        p, d = pair(a.padding), pair(getattr(a, "dilation", 1))
+        return tuple(Window(k[i], s[i], p[i], d[i]) for i in range(2))
+
     def _args(self, a):
         out = [_src(a.kernel_size)]
         out.append(f"stride={_src(a.stride if a.stride is not None else a.kernel_size)}")
@@ -118,6 +124,10 @@ class MaxPool2d(_Pool):
     functional = "max_pool2d"
     doc = "2-D max pooling (torch.nn.MaxPool2d); `ceil_mode` follows PyTorch's rule exactly."
 
+    def saved(self, a, ins, out, inplace):
+        # max_pool2d_with_indices: its input, and the argmax of each window (int64)
+        return Saved(inputs=(0,), extra=(Extra(numel(out), "index"),))
+
 
 class AvgPool2d(_Pool):
     name = "avgpool2d"
@@ -151,6 +161,15 @@ class _Adaptive(Op):
         o = pair(a.output_size)
         return (ins[0][0], o[0], o[1])
 
+    def window(self, a, ins):
+        # Windows are uniform only when the output size divides the input size
+        # (aten's start_index/end_index); otherwise a unit may read any part of the input.
+        o = pair(a.output_size)
+        sizes = ins[0][1:]
+        if not all(isinstance(n, int) and n % m == 0 for n, m in zip(sizes, o)):
+            return None
+        return tuple(Window(n // m, n // m) for n, m in zip(sizes, o))
+
     def torch_module(self, a, ins):
         return f"nn.{self.torch_class}({_src(a.output_size)})"
 
@@ -169,6 +188,10 @@ class AdaptiveAvgPool2d(_Adaptive):
     functional = "adaptive_avg_pool2d"
     doc = "Adaptive average pooling to a fixed output size (torch.nn.AdaptiveAvgPool2d)."
 
+    def saved(self, a, ins, out, inplace):
+        # aten computes an output of 1x1 as a mean, whose backward keeps only sizes
+        return Saved() if pair(a.output_size) == (1, 1) else Saved(inputs=(0,))
+
 
 class AdaptiveMaxPool2d(_Adaptive):
     name = "adaptive_maxpool2d"
@@ -176,6 +199,9 @@ class AdaptiveMaxPool2d(_Adaptive):
     torch_class = "AdaptiveMaxPool2d"
     functional = "adaptive_max_pool2d"
     doc = "Adaptive max pooling to a fixed output size (torch.nn.AdaptiveMaxPool2d)."
+
+    def saved(self, a, ins, out, inplace):
+        return Saved(inputs=(0,), extra=(Extra(numel(out), "index"),))
 
 
 class GlobalAvgPool(Op):
@@ -187,6 +213,9 @@ class GlobalAvgPool(Op):
     def shape(self, a, ins):
         require_rank(ins, (3,), self.name, "global pooling works on [C, H, W] images")
         return (ins[0][0], 1, 1)
+
+    def saved(self, a, ins, out, inplace):
+        return Saved()  # a mean: its backward keeps only sizes
 
     def torch_module(self, a, ins):
         return "nn.AdaptiveAvgPool2d(1)"

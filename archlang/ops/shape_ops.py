@@ -6,7 +6,7 @@ from pydantic import model_validator
 
 from archlang.analysis import dims as D
 from archlang.ops.activation import torch_dim
-from archlang.ops.base import Attrs, Op, OpError, lit
+from archlang.ops.base import Attrs, Op, OpError, Saved, Window, lit, unit_windows
 
 
 class ReshapeAttrs(Attrs):
@@ -37,6 +37,7 @@ class Reshape(Op):
     attrs = ReshapeAttrs
     positional = ("shape",)
     family = "shape"
+    view = True
     doc = ("Reshapes each sample (the batch is kept): reshape([256, 4, 4]) turns [4096] into "
            "[256, 4, 4]; one dim may be -1 (inferred).")
 
@@ -74,6 +75,9 @@ class Reshape(Op):
         raise OpError("E025", f"reshaping {D.fmt_shape(ins[0])} to {_shape_text(dims)} needs a "
                       "concrete input size", label="size is symbolic here",
                       help=["give a concrete input with --input, or pool to a fixed size first"])
+
+    def saved(self, a, ins, out, inplace):
+        return Saved()
 
     def _sizes(self, a, out) -> tuple:
         # concrete sizes where known (a loud error if the input is not as checked)
@@ -115,6 +119,7 @@ class Narrow(Op):
     positional = ("dim", "start", "length")
     family = "shape"
     has_module = False
+    view = True
     doc = ("`length` entries of `dim` (batch excluded) from `start` (torch.narrow): splits a "
            "tensor into parts, e.g. mu = h -> narrow(0, 0, 20).")
 
@@ -138,6 +143,17 @@ class Narrow(Op):
         out = list(ins[0])
         out[d] = a.length
         return tuple(out)
+
+    def window(self, a, ins):
+        windows = list(unit_windows(ins))
+        d = a.dim % len(ins[0])
+        if d > 0:  # along a spatial axis, unit u is the input's unit start + u
+            start = a.start + ins[0][d] if a.start < 0 else a.start
+            windows[d - 1] = Window(padding=-start)
+        return tuple(windows)
+
+    def saved(self, a, ins, out, inplace):
+        return Saved()
 
     def torch_module(self, a, ins):
         raise NotImplementedError("narrow is emitted as torch.narrow")

@@ -7,7 +7,7 @@ from pydantic import model_validator
 from archlang.analysis import dims as D
 from archlang.ops.activation import torch_dim
 from archlang.analysis.dims import Sym
-from archlang.ops.base import Agree, Attrs, Op, OpError, Shaped
+from archlang.ops.base import Agree, Attrs, Extra, Op, OpError, Saved, Shaped, numel, unit_windows
 
 
 class FlattenAttrs(Attrs):
@@ -20,7 +20,11 @@ class Flatten(Op):
     attrs = FlattenAttrs
     positional = ("start_dim", "end_dim")
     family = "shape"
+    view = True
     doc = "Flattens dims start_dim..end_dim (batch excluded): [C, H, W] → [C*H*W]."
+
+    def saved(self, a, ins, out, inplace):
+        return Saved()
 
     def _range(self, a, rank):
         s = a.start_dim + rank if a.start_dim < 0 else a.start_dim
@@ -106,6 +110,12 @@ class Concat(Op):
         out[d] = total
         return Shaped(tuple(out), tuple(agree))
 
+    def window(self, a, ins):
+        return unit_windows(ins) if a.dim % len(ins[0]) == 0 else None
+
+    def saved(self, a, ins, out, inplace):
+        return Saved()  # its backward splits the gradient by sizes
+
     def torch_module(self, a, ins):
         raise NotImplementedError("concat is emitted as torch.cat")
 
@@ -174,6 +184,12 @@ class Add(Op):
     def shape(self, a, ins):
         return same_shape(ins, "add", "add inputs")
 
+    def window(self, a, ins):
+        return unit_windows(ins)
+
+    def saved(self, a, ins, out, inplace):
+        return Saved()
+
     def torch_module(self, a, ins):
         raise NotImplementedError("add is emitted as +")
 
@@ -195,6 +211,12 @@ class Mean(Op):
     def shape(self, a, ins):
         return same_shape(ins, "average", "averaged inputs")
 
+    def window(self, a, ins):
+        return unit_windows(ins)
+
+    def saved(self, a, ins, out, inplace):
+        return Saved()  # a sum, divided by a number
+
     def torch_module(self, a, ins):
         raise NotImplementedError("mean is emitted as (a + b) / n")
 
@@ -208,7 +230,14 @@ class Mean(Op):
 class Identity(Op):
     name = "identity"
     family = "shape"
+    view = True
     doc = "Returns its input unchanged."
+
+    def window(self, a, ins):
+        return unit_windows(ins)
+
+    def saved(self, a, ins, out, inplace):
+        return Saved()
 
     def torch_module(self, a, ins):
         return "nn.Identity()"
@@ -233,6 +262,12 @@ class Dropout(Op):
     positional = ("p",)
     family = "reg"
     doc = "Dropout with probability `p` in training; the identity in eval mode."
+
+    def window(self, a, ins):
+        return unit_windows(ins)
+
+    def saved(self, a, ins, out, inplace):
+        return Saved(extra=(Extra(numel(out), "mask"),))
 
     def torch_module(self, a, ins):
         return f"nn.Dropout({a.p!r})" if a.p != 0.5 else "nn.Dropout()"
