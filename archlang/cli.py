@@ -322,6 +322,8 @@ Examples:
   archlang summary zoo:resnet50
   archlang summary zoo:googlenet --depth 1
   archlang summary my_net.arch --format json > summary.json
+  archlang summary zoo:resnet50 --columns +rf,stride,centre
+  archlang summary zoo:resnet50 --batch 64 --dtype bf16 --optimizer adamw
 """)
 @spec_options
 @click.option("--depth", type=click.IntRange(min=1), default=2, show_default=True,
@@ -332,14 +334,36 @@ Examples:
                    "shown layer, numbers as plain integers.")
 @click.option("--width", type=click.IntRange(min=60), default=120, show_default=True,
               help="Table width in characters.")
+@click.option("--columns", metavar="LIST",
+              help="Table columns, comma-separated, from shape, params, macs, share, rf "
+                   "(receptive field), stride (effective stride), centre (of unit 0's field), "
+                   "saved (bytes kept for backward); a leading + adds to the default "
+                   "(shape,params,macs,share).")
+@click.option("--batch", type=click.IntRange(min=1), help="Batch size of the training memory "
+              "(default 1).")
+@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16", "float64", "fp32",
+                                            "fp16", "bf16", "fp64"]),
+              help="Element type of the training memory (default float32).")
+@click.option("--optimizer", type=click.Choice(["sgd", "sgd-momentum", "adam", "adamw"]),
+              help="Optimizer whose state the training memory counts (default sgd).")
+@click.option("--device", type=click.Choice(["cuda", "cpu"]),
+              help="Where it trains (dropout's mask is 1 byte per element on cuda, the "
+                   "dtype's size on cpu; default cuda).")
 @guarded
-def summary(spec, network, sets, inputs, depth, fmt, width, **kwargs):
+def summary(spec, network, sets, inputs, depth, fmt, width, columns, batch, dtype, optimizer,
+            device, **kwargs):
     """Print a torchinfo-style summary of a network, computed without a forward pass: output
-    shapes, parameters, MACs and their share of the total, by the spec's own layer tree."""
-    from archlang.backends.summary import render
+    shapes, parameters, MACs and their share of the total, by the spec's own layer tree;
+    receptive fields with --columns, training memory with --batch, --dtype or --optimizer."""
+    from archlang.backends.summary import render, summary_options
 
+    try:
+        cols, training = summary_options(columns, batch, dtype, optimizer, device)
+    except ValueError as e:
+        raise UsageError(f"--columns: {e}", "e.g. --columns +rf,stride") from None
     result = checked(spec, network, sets, inputs, kwargs)
-    click.echo(render(result, depth=depth, format=fmt, width=width), nl=False)
+    click.echo(render(result, depth=depth, format=fmt, width=width, columns=cols,
+                      training=training), nl=False)
 
 
 @main.command("compile", short_help="Compile a network to PyTorch source.", epilog="""\b

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from archlang.analysis import dims as D
+from archlang.analysis import receptive
 from archlang.analysis.dims import Count
+from archlang.analysis.memory import Training, TrainingMemory, training_memory
 from archlang.analysis.report import BYTES_PER_ELEMENT
 
 if TYPE_CHECKING:
@@ -32,17 +34,42 @@ class Row:
     macs: Count
     training_only: bool
     folded: bool = False
+    field: receptive.Field = None  # its output's receptive field
+    saved: Count = 0  # bytes its layers' backward keeps (see analysis/memory.py)
 
 
-def rows(result: CheckResult, depth: int) -> list[Row]:
+#: the table's columns, by the name ``--columns`` gives them
+COLUMNS = {"shape": "Output shape", "params": "Params", "macs": "MACs", "share": "%",
+           "rf": "RF", "stride": "Stride", "centre": "Centre", "saved": "Saved"}
+DEFAULT_COLUMNS = ("shape", "params", "macs", "share")
+
+
+def parse_columns(text: str) -> tuple[str, ...]:
+    """``--columns``: names separated by commas; a leading ``+`` adds them to the default
+    columns (``+rf,stride``)."""
+    extra = text.startswith("+")
+    names = tuple(c.strip() for c in text.lstrip("+").split(",") if c.strip())
+    unknown = [c for c in names if c not in COLUMNS]
+    if unknown or not names:
+        raise ValueError(f"unknown column `{unknown[0] if unknown else text}`; choose from "
+                         f"{', '.join(COLUMNS)}")
+    return tuple(dict.fromkeys((DEFAULT_COLUMNS if extra else ()) + names))
+
+
+def rows(result: CheckResult, depth: int, memory: TrainingMemory | None = None) -> list[Row]:
     g = result.graph
+    fields = receptive.fields(g)
+    memory = memory or training_memory(g)
     sub_params = [0] * len(g.scopes)
     sub_macs: list[Count] = [0] * len(g.scopes)
+    sub_saved: list[Count] = [0] * len(g.scopes)
     for n in g.nodes:
         s = n.scope
+        saved = memory.saved.get(n.name, 0)
         while s is not None:
             sub_params[s] += n.params
             sub_macs[s] = D.plus(sub_macs[s], n.macs)
+            sub_saved[s] = D.plus(sub_saved[s], saved)
             s = g.scopes[s].parent
     out: list[Row] = []
 
@@ -56,14 +83,17 @@ def rows(result: CheckResult, depth: int) -> list[Row]:
                 ins = [g.nodes[j].shape for j in n.inputs]
                 label = op.label(n.attrs, ins) if n.shape is not None else n.op
                 out.append(Row(n.name, n.path[-1], label, level, n.shape, n.params, n.macs,
-                               n.training_only))
+                               n.training_only, field=fields[n.id],
+                               saved=memory.saved.get(n.name, 0)))
             else:
                 s = g.scopes[i]
                 shape = g.nodes[s.output].shape if s.output is not None else None
                 kind_name = s.name if s.kind == "block" else "group"
                 folded = level >= depth
                 out.append(Row(".".join(s.path), s.path[-1], kind_name, level, shape,
-                               sub_params[i], sub_macs[i], s.training_only, folded))
+                               sub_params[i], sub_macs[i], s.training_only, folded,
+                               fields[s.output] if s.output is not None else None,
+                               sub_saved[i]))
                 if not folded:
                     walk(i, level + 1)
 
@@ -84,9 +114,11 @@ def _bytes(c: Count) -> str:
     return f"{c} bytes"
 
 
-def to_dict(result: CheckResult, depth: int) -> dict[str, Any]:
+def to_dict(result: CheckResult, depth: int, training: Training | None = None
+            ) -> dict[str, Any]:
     t = result.totals
     g = result.graph
+    memory = training_memory(g, training)
 
     def num(c: Count):
         return c if isinstance(c, int) else str(c)
@@ -109,12 +141,14 @@ def to_dict(result: CheckResult, depth: int) -> dict[str, Any]:
         "training_outputs": list(t.training_outputs),
         "constraints": dict(t.constraints),
         "smallest_input": dict(t.smallest_input),
+        "training_memory": memory.to_dict(),
         "layers": [
             {"name": r.name, "type": r.kind, "depth": r.depth,
              "shape": [d if isinstance(d, int) else str(d) for d in r.shape]
              if r.shape is not None else None,
-             "params": r.params, "macs": num(r.macs), "training_only": r.training_only}
-            for r in rows(result, depth)
+             "params": r.params, "macs": num(r.macs), "training_only": r.training_only,
+             "receptive_field": receptive.describe(r.field), "saved_bytes": num(r.saved)}
+            for r in rows(result, depth, memory)
         ],
     }
 
@@ -127,25 +161,55 @@ def _jsonable(v):
     return str(v)
 
 
-def render(result: CheckResult, depth: int = 2, format: str = "table", width: int = 120) -> str:
+def render(result: CheckResult, depth: int = 2, format: str = "table", width: int = 120,
+           columns: tuple[str, ...] | None = None, training: Training | None = None) -> str:
+    """The summary. ``columns`` (names of :data:`COLUMNS`) chooses the table's columns and
+    adds receptive-field and saved-memory columns to the CSV; ``training`` (a batch, dtype,
+    optimizer) adds the training memory to the table and sets the JSON's figures."""
     if format == "json":
-        return json.dumps(to_dict(result, depth), indent=2) + "\n"
+        return json.dumps(to_dict(result, depth, training), indent=2) + "\n"
+    memory = training_memory(result.graph, training)
     if format == "csv":
+        extra = [c for c in columns or () if c in ("rf", "stride", "centre", "saved")]
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["name", "type", "depth", "shape", "params", "macs", "training_only"])
-        for r in rows(result, depth):
+        w.writerow(["name", "type", "depth", "shape", "params", "macs", "training_only",
+                    *extra])
+        for r in rows(result, depth, memory):
             w.writerow([r.name, r.kind, r.depth,
                         "x".join(str(d) for d in r.shape) if r.shape is not None else "",
                         r.params, r.macs if isinstance(r.macs, int) else str(r.macs),
-                        str(r.training_only).lower()])
+                        str(r.training_only).lower(),
+                        *(cell(r, c, True) for c in extra)])
         return buf.getvalue()
     if format != "table":
         raise ValueError(f"unknown format {format!r}")
-    return _table(result, depth, width)
+    return _table(result, depth, width, columns or DEFAULT_COLUMNS, memory,
+                  training is not None)
 
 
-def _table(result: CheckResult, depth: int, width: int) -> str:
+def cell(r: Row, column: str, plain: bool = False) -> str:
+    """A receptive-field or memory cell: ``35`` (or ``35x37`` when the axes differ), ``all``
+    for the whole input, ``-`` with no spatial axis."""
+    if column == "saved":
+        if plain or not isinstance(r.saved, int):
+            return str(r.saved)
+        return _bytes(r.saved) if r.saved else "-"
+    if r.field is None:
+        return "all"
+    if not r.field:
+        return "-"
+    if column == "rf":
+        values = [str(a.size) for a in r.field]
+    elif column == "stride":
+        values = [str(a.stride) for a in r.field]
+    else:
+        values = [receptive.number(a.centre) for a in r.field]
+    return values[0] if len(set(values)) == 1 else "x".join(values)
+
+
+def _table(result: CheckResult, depth: int, width: int, columns: tuple[str, ...],
+           memory: TrainingMemory, show_memory: bool) -> str:
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -155,11 +219,9 @@ def _table(result: CheckResult, depth: int, width: int) -> str:
     table = Table(box=box.SIMPLE_HEAD, title=f"{result.network}", title_justify="left",
                   show_edge=False, pad_edge=False)
     table.add_column("Layer (type)", no_wrap=True)
-    table.add_column("Output shape", no_wrap=True)
-    table.add_column("Params", justify="right", no_wrap=True)
-    table.add_column("MACs", justify="right", no_wrap=True)
-    table.add_column("%", justify="right", no_wrap=True)
-    shown = rows(result, depth)
+    for c in columns:
+        table.add_column(COLUMNS[c], justify="left" if c == "shape" else "right", no_wrap=True)
+    shown = rows(result, depth, memory)
     for r in shown:
         indent = "  " * (r.depth - 1)
         name = f"{indent}{r.label} ({r.kind})" + (" …" if r.folded else "")
@@ -169,8 +231,9 @@ def _table(result: CheckResult, depth: int, width: int) -> str:
         share = ""
         if isinstance(r.macs, int) and isinstance(total_macs, int) and total_macs:
             share = f"{100 * r.macs / total_macs:.1f}" if r.macs else ""
-        table.add_row(name, shape, f"{r.params:,}" if r.params else "-",
-                      D.fmt_count(r.macs) if r.macs else "-", share)
+        cells = {"shape": shape, "params": f"{r.params:,}" if r.params else "-",
+                 "macs": D.fmt_count(r.macs) if r.macs else "-", "share": share}
+        table.add_row(name, *(cells[c] if c in cells else cell(r, c) for c in columns))
     buf = io.StringIO()
     console = Console(file=buf, width=max(width, 60), color_system=None, force_terminal=False,
                       legacy_windows=False, soft_wrap=True, markup=False, emoji=False,
@@ -195,8 +258,31 @@ def _table(result: CheckResult, depth: int, width: int) -> str:
                      f"{D.fmt_count(t.macs_train)}")
     lines.append(f"Activations per sample (float32): {_bytes(D.times(t.activations, 4))}; "
                  f"inference peak {_bytes(D.times(t.peak_inference, 4))}")
+    if show_memory:
+        lines += memory_lines(memory)
     for name, text in t.constraints.items():
         smallest = t.smallest_input.get(name)
         lines.append(f"Input size: {text}" + (f" (smallest: {name} = {smallest})"
                                               if smallest is not None else ""))
     return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def memory_lines(m: TrainingMemory) -> list[str]:
+    s = m.setup
+    opt = {"sgd": "SGD", "sgd-momentum": "SGD with momentum", "adam": "Adam",
+           "adamw": "AdamW"}[s.optimizer]
+    return [f"Training memory (batch {s.batch}, {s.dtype}, {opt}): {_bytes(m.total)}",
+            f"  params {_bytes(m.params)}, buffers {_bytes(m.buffers)}, grads "
+            f"{_bytes(m.grads)}, optimizer state {_bytes(m.optimizer_state)}",
+            f"  activations saved for backward {_bytes(m.activations)}"]
+
+
+def summary_options(columns: str | None, batch: int | None, dtype: str | None,
+                    optimizer: str | None, device: str | None
+                    ) -> tuple[tuple[str, ...] | None, Training | None]:
+    """``archlang summary``'s ``--columns`` and training options: the columns (``None``: the
+    default) and the training setup (``None`` when no option names one)."""
+    cols = parse_columns(columns) if columns is not None else None
+    given = {k: v for k, v in (("batch", batch), ("dtype", dtype), ("optimizer", optimizer),
+                               ("device", device)) if v is not None}
+    return cols, Training(**given) if given else None
