@@ -18,8 +18,8 @@ from archlang.ops.registry import register as register_op
 from archlang.plugins import PluginError, use_plugin
 
 __all__ = ["ArchError", "CheckResult", "Diagnostic", "Limits", "PluginError", "check",
-           "compile_source", "list_models", "load", "load_class", "models", "register_op",
-           "use_plugin"]
+           "compile_source", "export_onnx", "list_models", "load", "load_class", "models",
+           "register_op", "use_plugin"]
 __version__ = "0.1.0"
 
 
@@ -33,22 +33,31 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'archlang' has no attribute {name!r}")
 
 
-def compile_source(path_or_text, network=None, **params) -> str:
-    """The generated PyTorch source for a network (what ``archlang compile`` writes)."""
+def compile_source(path_or_text, network=None, *, inference: bool = False, **params) -> str:
+    """The generated PyTorch source for a network (what ``archlang compile`` writes;
+    ``inference=True``: ``archlang compile --inference``, docs/deploy.md)."""
     from archlang.loader import compile_source as _compile
 
-    return _compile(path_or_text, network, **params)
+    return _compile(path_or_text, network, inference=inference, **params)
 
 
-def load(path_or_text, network=None, **params):
-    """Build the network as a ``torch.nn.Module`` instance from its generated source."""
+def load(path_or_text, network=None, *, inference: bool = False, **params):
+    """Build the network as a ``torch.nn.Module`` instance from its generated source
+    (``inference=True``: the inference build, which loads the same state_dict)."""
     from archlang.loader import load as _load
 
-    return _load(path_or_text, network, **params)
+    return _load(path_or_text, network, inference=inference, **params)
 
 
-def load_class(path_or_text, network=None, **params):
+def load_class(path_or_text, network=None, *, inference: bool = False, **params):
     """The generated ``torch.nn.Module`` class (construct it with no arguments)."""
     from archlang.loader import load_class as _load_class
 
-    return _load_class(path_or_text, network, **params)
+    return _load_class(path_or_text, network, inference=inference, **params)
+
+
+def export_onnx(path_or_text, path, network=None, *, opset=None, **params) -> list[str]:
+    """Export a network to an ONNX file (needs ``archlang[export]``; docs/deploy.md)."""
+    from archlang.export import DEFAULT_OPSET, export_onnx as _export
+
+    return _export(path_or_text, path, network, opset=opset or DEFAULT_OPSET, **params)

@@ -502,6 +502,73 @@ def diff_cmd(spec_a, spec_b, network, network_a, network_b, sets, sets_a, sets_b
                    color=use_color)
 
 
+@main.command("sweep", short_help="Params, MACs and memory over a grid of parameter values.",
+              epilog="""\b
+Examples:
+  archlang sweep zoo:dcgan_generator --set ngf=16,32,64,128 --set nz=50,100
+  archlang sweep examples/digits.arch --set width=8,16,32 -o width.svg
+  archlang sweep zoo:resnet50 --stages -o resnet50_stages.svg
+
+\b
+--set NAME=V1,V2,... sweeps NAME (commas inside [...] stay: --set
+layers=[2,2,2,2],[3,4,6,3]); the grid is every combination. -o draws a
+plot (.svg, .png, .pdf) with matplotlib: pip install 'archlang[plot]'.
+""")
+@spec_options
+@click.option("--stages", is_flag=True,
+              help="One network's params, MACs and activations per top-level block instead "
+                   "(each --set takes one value).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="table: for people; json: every point's figures.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str),
+              help="Also draw a plot here: .svg, .png or .pdf (needs matplotlib).")
+@click.option("--width", type=click.IntRange(min=60), default=120, show_default=True,
+              help="Table width in characters.")
+@guarded
+def sweep_cmd(spec, network, sets, inputs, stages, fmt, output, width, **kwargs):
+    """Check a network at every point of a grid of parameter values and tabulate its
+    parameters, MACs, activation memory and smallest input; or, with --stages, show where one
+    network's cost goes. Exit 1 if a point has errors (its row shows the first)."""
+    from archlang.analysis import sweep as S
+    from archlang.backends import sweep as R
+
+    path = output_path(output, R.PLOT_SUFFIXES) if output else None
+    if path is not None:
+        try:
+            R.require_matplotlib()
+        except R.MatplotlibMissing:
+            raise UsageError(f"matplotlib is needed to draw `{path}` and is not installed",
+                             R.PLOT_HELP) from None
+    plot_format = path.suffix.lower()[1:] if path is not None else None
+    if stages:
+        if len(S.grid(sets)) != 1:
+            raise UsageError("--stages shows one network", "give each --set a single value")
+        result = checked(spec, network, sets, inputs, dict(kwargs))
+        rows, name = S.stages(result), result.network
+        text = R.stages_json(rows, spec, name) if fmt == "json" else \
+            R.render_stages(rows, name, width)
+        plot, failed = (lambda: R.plot_stages(rows, name, plot_format)), False
+    else:
+        names = []
+
+        def check_point(items):
+            result = checked(spec, network, items, inputs, dict(kwargs))
+            names.append(result.network)
+            return result
+
+        points = S.sweep(sets, check_point)
+        name = names[0] if names else network or spec
+        text = R.render_json(points, spec, name) if fmt == "json" else \
+            R.render_table(points, name, width)
+        plot, failed = (lambda: R.plot_sweep(points, name, plot_format)), \
+            any(p.error for p in points)
+    click.echo(text, nl=False)
+    if path is not None:
+        write_output(path, plot())
+    if failed:
+        sys.exit(EXIT_DIAGNOSTICS)
+
+
 @main.group(short_help="List the zoo's networks; print a zoo spec.", epilog="""\b
 Examples:
   archlang zoo list

@@ -32,10 +32,10 @@ from archlang.backends.pytorch import generate, generate_named
 from archlang.graph.model import Graph
 
 
-def compile_source(path_or_text, network=None, **params) -> str:
+def compile_source(path_or_text, network=None, *, inference: bool = False, **params) -> str:
     from archlang.api import check
 
-    return generate(check(path_or_text, network, **params).graph)
+    return generate(check(path_or_text, network, **params).graph, inference=inference)
 
 
 _PACKAGE = "archlang_generated"
@@ -178,14 +178,15 @@ _MAX_CLASSES = 64
 _CLASSES_LOCK = threading.Lock()
 
 
-def _class_key(path_or_text, network, params) -> tuple:
+def _class_key(path_or_text, network, params, inference=False) -> tuple:
     spec = os.fspath(path_or_text)
     # relative paths and the imports of a spec given as text depend on the working directory
-    return spec, os.getcwd(), network, repr(sorted(params.items()))
+    return spec, os.getcwd(), network, repr(sorted(params.items())), inference
 
 
-def load_class(path_or_text, network=None, **params):
-    """The generated network class, from exactly the source ``archlang compile`` writes.
+def load_class(path_or_text, network=None, *, inference: bool = False, **params):
+    """The generated network class, from exactly the source ``archlang compile`` writes
+    (``inference=True``: ``archlang compile --inference``'s, see archlang/inference.py).
 
     Classes are memoised in the process: a second call with the same spec, network and
     parameters returns the same class without checking and generating again, as long as
@@ -194,7 +195,7 @@ def load_class(path_or_text, network=None, **params):
     from archlang.api import check
 
     require_torch()
-    key = _class_key(path_or_text, network, params)
+    key = _class_key(path_or_text, network, params, inference)
     cls = _memo_hit(key)
     if cls is not None:
         return cls
@@ -204,7 +205,7 @@ def load_class(path_or_text, network=None, **params):
             return cls
         graph = check(path_or_text, network, **params).graph
         module_attribute_clashes(graph)
-        source, class_name = generate_named(graph)
+        source, class_name = generate_named(graph, inference=inference)
         cls = _class_from_source(source, graph.network, class_name)
         with _CLASSES_LOCK:
             _CLASSES[key] = (graph.deps, cls)
@@ -262,6 +263,6 @@ def _memo_hit(key: tuple):
     return hit[1]
 
 
-def load(path_or_text, network=None, **params):
+def load(path_or_text, network=None, *, inference: bool = False, **params):
     """An instance of the generated network (every parameter exists on return)."""
-    return load_class(path_or_text, network, **params)()
+    return load_class(path_or_text, network, inference=inference, **params)()

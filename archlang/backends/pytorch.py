@@ -15,12 +15,14 @@ torch; loading does.
 from __future__ import annotations
 
 import keyword
+import re
 from dataclasses import dataclass, field
 
 from archlang.analysis import dims as D
 from archlang.codecheck import parse_python
 from archlang.graph.model import Graph, Node, Scope
 from archlang.graph.values import INITS, InitSpec
+from archlang.inference import FOLD_HELPER, Build, inference_graph
 from archlang.ops.base import lit
 from archlang.names import RESERVED
 from archlang.ops.registry import OPS
@@ -173,9 +175,10 @@ class ClassDef:
 
 
 class Generator:
-    def __init__(self, graph: Graph, inplace: bool = True):
+    def __init__(self, graph: Graph, inplace: bool = True, build: Build | None = None):
         self.g = graph
         self.inplace = inplace  # False: nothing runs in place (the reference build)
+        self.build = build  # the inference build's load-time work (archlang/inference.py)
         self.classes: list[ClassDef] = []
         self.by_body: dict[str, str] = {}  # class body text -> class name
         self.names: set[str] = set()
@@ -313,7 +316,18 @@ class Generator:
         cls.body.append(INDENT + self.doc_for(s))
         cls.body.append("")
         cls.body.append(f"{INDENT}def __init__(self) -> None:")
-        children = [src for _, src in self.sequential_children(s)]
+        named = self.sequential_children(s)
+        children = [src for _, src in named]
+        if not all(name == str(k) for k, (name, _) in enumerate(named)):
+            # the inference build left gaps (a folded BatchNorm): the names stay the
+            # training build's, so its state_dict loads
+            self.uses_ordered_dict = True
+            ind = INDENT * 2
+            cls.body += [f"{ind}super().__init__(", f"{ind}{INDENT}OrderedDict(",
+                         f"{ind}{INDENT * 2}[",
+                         *(f"{ind}{INDENT * 3}({lit(n)}, {src})," for n, src in named),
+                         f"{ind}{INDENT * 2}]", f"{ind}{INDENT})", f"{ind})"]
+            return cls
         cls.body += call_lines("", "super().__init__", children, INDENT * 2)
         return cls
 
@@ -346,6 +360,8 @@ class Generator:
                 init += expr_lines("", f"self.add_module({lit(name)}, {expr})", INDENT * 2)
         cls.body.append(INDENT + (self.network_doc() if network else self.doc_for(s)))
         cls.body.append("")
+        if network:
+            cls.body += self.build_attributes()
         cls.body.append(f"{INDENT}def __init__(self) -> None:")
         cls.body.append(f"{INDENT * 2}super().__init__()")
         cls.body += init
@@ -353,6 +369,7 @@ class Generator:
             inits = self.init_lines()
             if inits:
                 cls.body.append(f"{INDENT * 2}self.init_weights()")
+            cls.body += self.build_lines()
         cls.body.append("")
         cls.body += forward
         if network:
@@ -364,6 +381,29 @@ class Generator:
                                 '`init` statements."""')
                 cls.body += inits
         return cls
+
+    def build_attributes(self) -> list[str]:
+        """The inference build's folds and dropped layers, read by its load hook."""
+        b = self.build
+        if b is None or not (b.folds or b.dropped):
+            return []
+        lines = [f"{INDENT}#: BatchNorm folded into the layer before it when a state_dict "
+                 "loads: (layer, norm, eps)"]
+        lines += _tuple_lines("FOLDED", [lit((f.layer, f.norm, f.eps)) for f in b.folds])
+        lines.append(f"{INDENT}#: training-only layers: a training state_dict's weights for "
+                     "them are skipped")
+        lines += _tuple_lines("DROPPED", [lit(p) for p in b.dropped])
+        return [*lines, ""]
+
+    def build_lines(self) -> list[str]:
+        """The end of an inference build's ``__init__``: its layout and its load hook."""
+        b, ind = self.build, INDENT * 2
+        if b is None:
+            return []
+        lines = [f"{ind}self.to(memory_format=torch.channels_last)"] if b.channels_last else []
+        if b.folds or b.dropped:
+            lines.append(f"{ind}self.register_load_state_dict_pre_hook(fold_batchnorm)")
+        return lines
 
     def network_doc(self) -> str:
         g = self.g
@@ -515,8 +555,11 @@ class Generator:
             imports.append("from typing import NamedTuple")
         if imports:
             imports.append("")
-        body_text = "".join(cls.text() for cls in [*self.classes, net]) + \
-            "".join(self.helpers().values())
+        classes_text = "".join(cls.text() for cls in [*self.classes, net])
+        # a helper is written when the classes use it (a permute emitted as a call needs none)
+        helpers = [text for name, text in self.helpers().items()
+                   if re.search(rf"\b{name}\(", classes_text)]
+        body_text = classes_text + "".join(helpers)
         imports += ["import torch"]
         if "F." in body_text:
             imports.append("import torch.nn.functional as F")
@@ -529,7 +572,7 @@ class Generator:
             fields = [f"{INDENT}{o.name}: torch.Tensor" for o in g.outputs if not o.training]
             parts.append("\n".join([f"class {self.eval_outputs_class()}(NamedTuple):", *fields])
                          + "\n")
-        parts += self.helpers().values()
+        parts += helpers
         for cls in self.classes:
             parts.append(cls.text())
         parts.append(net.text())
@@ -544,6 +587,8 @@ class Generator:
         if self._helpers is not None:
             return self._helpers
         out: dict[str, str] = {}
+        if self.build is not None and (self.build.folds or self.build.dropped):
+            out["fold_batchnorm"] = FOLD_HELPER.strip() + "\n"
         for n in self.g.nodes:
             for name, text in n.impl.torch_helpers(n.attrs).items():
                 if out.setdefault(name, text.strip() + "\n") != text.strip() + "\n":
@@ -582,17 +627,51 @@ class Forward:
 
     def lines(self) -> tuple[list[str], str]:
         body_indent = INDENT * 2
+        blocks = self.training_blocks()
+        self.crossing = {v: b for idx, b in blocks.items() if b is not None
+                         for v in [self.gen.step_io(*self.steps[idx])[1]]
+                         if v is not None and self.last.get(v, -1) > max(
+                             j for j, c in blocks.items() if c == b)}
         for idx, (k, i) in enumerate(self.steps):
-            training = self.gen.step_training(k, i) and not self.s.training_only
+            training = blocks[idx] is not None
             if training and not self.in_training:
+                self.body += self.declarations(blocks, idx)
                 self.body.append(f"{body_indent}if self.training:")
+                self.body += self.refinements(blocks, idx)
                 self.in_training = True
             elif not training and self.in_training:
                 self.in_training = False
             self.step(idx, k, i, training)
         self.body += self.returns() if self.network else \
             [f"{body_indent}return {self.var[self.s.output]}"]
+        self.body = [f"{body_indent}{self.var[int(line[1:])]}: torch.Tensor | None = None"
+                     if line.startswith("\0") else line for line in self.body]
         return self.head() + self.input_comments() + self.body, self.out_type
+
+    def training_blocks(self) -> dict[int, int | None]:
+        """Each step's ``if self.training:`` block (numbered from 0), None outside one."""
+        out: dict[int, int | None] = {}
+        block, prev = -1, False
+        for idx, (k, i) in enumerate(self.steps):
+            training = self.gen.step_training(k, i) and not self.s.training_only
+            block += training and not prev
+            out[idx], prev = (block if training else None), training
+        return out
+
+    def declarations(self, blocks: dict[int, int | None], idx: int) -> list[str]:
+        """A value made in a training block and read after it is declared before the block
+        as optional: TorchScript needs every branch to define it (``assert`` refines it)."""
+        return [f"\0{v}" for v, b in self.crossing.items() if b == blocks[idx]]  # named later
+
+    def refinements(self, blocks: dict[int, int | None], idx: int) -> list[str]:
+        """``assert v is not None`` for the values of earlier training blocks this one reads."""
+        reads = {v for j, b in blocks.items() if b == blocks[idx]
+                 for v in self.gen.step_io(*self.steps[j])[0]}
+        return self.asserts([v for v, b in self.crossing.items()
+                             if b < blocks[idx] and v in reads], INDENT * 3)
+
+    def asserts(self, values: list[int], ind: str) -> list[str]:
+        return [f"{ind}assert {self.var[v]} is not None" for v in values]
 
     def call(self, idx: int, k: str, i: int, inputs: list[int], training: bool):
         """The step's call expression, whether it runs in place, and its output shape."""
@@ -678,6 +757,7 @@ class Forward:
             self.out_type = gen.outputs_class()
             return expr_lines("return ", f"{gen.outputs_class()}({fields})", ind)
         ret = [f"{ind}if self.training:"]
+        ret += self.asserts([o.node for o in outputs if o.node in self.crossing], ind + INDENT)
         ret += expr_lines("return ", f"{gen.outputs_class()}({fields})", ind + INDENT)
         if len(inference) == 1:
             self.out_type = f"torch.Tensor | {gen.outputs_class()}"
@@ -698,8 +778,20 @@ class Forward:
     def input_comments(self) -> list[str]:
         if not self.network:
             return []
-        return [f"{INDENT * 2}# {self.arg_vars[nid]}: {shape_comment(self.gen.node(nid).shape)}"
-                for nid in self.g.inputs.values()]
+        lines = [f"{INDENT * 2}# {self.arg_vars[nid]}: {shape_comment(self.gen.node(nid).shape)}"
+                 for nid in self.g.inputs.values()]
+        if self.gen.build is not None and self.gen.build.channels_last:
+            lines += [f"{INDENT * 2}{v} = {v}.contiguous(memory_format=torch.channels_last)"
+                      for nid, v in self.arg_vars.items() if len(self.gen.node(nid).shape) == 3]
+        return lines
+
+
+def _tuple_lines(name: str, items: list[str]) -> list[str]:
+    """A class attribute holding a tuple: on one line, or one item per line."""
+    one = f"{INDENT}{name} = ({', '.join(items)}{',' if len(items) == 1 else ''})"
+    if _fits(one):
+        return [one]
+    return [f"{INDENT}{name} = (", *(f"{INDENT * 2}{item}," for item in items), f"{INDENT})"]
 
 
 def _attribute_call(name: str, args: list[str]) -> str:
@@ -709,14 +801,19 @@ def _attribute_call(name: str, args: list[str]) -> str:
     return f"getattr(self, {lit(name)})({', '.join(args)})"
 
 
-def generate(graph: Graph, inplace: bool = True) -> str:
+def generate(graph: Graph, inplace: bool = True, inference: bool = False) -> str:
     """The Python source of a checked network (``inplace=False``: no op runs in place, the
-    reference that in-place builds are tested against)."""
-    return Generator(graph, inplace).generate()
+    reference that in-place builds are tested against; ``inference=True``: the inference
+    build, see archlang/inference.py)."""
+    return generate_named(graph, inplace, inference)[0]
 
 
-def generate_named(graph: Graph) -> tuple[str, str]:
+def generate_named(graph: Graph, inplace: bool = True,
+                   inference: bool = False) -> tuple[str, str]:
     """The Python source and the name of the network class in it."""
-    gen = Generator(graph)
+    build = None
+    if inference:
+        graph, build = inference_graph(graph)
+    gen = Generator(graph, inplace, build)
     source = gen.generate()
     return source, gen.class_name

@@ -171,6 +171,13 @@ class Op:
     #: Parameters that some attribute values remove (conv2d's ``bias=false``): an ``init`` loop
     #: guards them with ``is not None``.
     optional_params: ClassVar[tuple[str, ...]] = ()
+    #: The inference build (archlang/inference.py): a norm that eval mode turns into a fixed
+    #: per-channel affine from its running statistics (BatchNorm), folded into the layer
+    #: before it; a layer that can absorb one (its ``weight``'s first dimension is the output
+    #: channel, and a ``bias`` attribute adds a bias); an op that is the identity in eval mode.
+    foldable_norm: ClassVar[bool] = False
+    absorbs_norm: ClassVar[bool] = False
+    eval_identity: ClassVar[bool] = False
 
     # -- static analysis --------------------------------------------------------------
     def shape(self, a: Any, ins: list[Shape]) -> Shape | Shaped:

@@ -97,6 +97,7 @@ class Conv2d(Op):
     stateful = True
     inplace_safe_producer = True
     torch_classes = ("nn.Conv2d",)
+    absorbs_norm = True
     optional_params = ("bias",)
     doc = "2-D convolution (torch.nn.Conv2d); input channels are inferred."
 

@@ -26,6 +26,7 @@ class Linear(Op):
     inplace_safe_producer = True
     torch_classes = ("nn.Linear",)
     optional_params = ("bias",)
+    absorbs_norm = True
     doc = "Fully connected layer (torch.nn.Linear) on a flat [F] input; F is inferred."
 
     def init_params(self, a):

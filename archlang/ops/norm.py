@@ -33,6 +33,7 @@ class BatchNorm(Op):
     stateful = True
     inplace_safe_producer = True
     torch_classes = ("nn.BatchNorm1d", "nn.BatchNorm2d")
+    foldable_norm = True
     optional_params = ("weight", "bias")
     doc = "Batch normalisation: BatchNorm2d on [C, H, W], BatchNorm1d on [F] or [C, L]."
 

@@ -277,3 +277,4 @@ class Dropout(Op):
 
     def label(self, a, ins):
         return f"dropout {a.p}"
+    eval_identity = True

@@ -1002,11 +1002,13 @@ class GooglenetCaffe(nn.Module):
         x = self.inception3b(x)  # N x 480 x 28 x 28
         x = self.maxpool3(x)  # N x 480 x 14 x 14
         x = self.inception4a(x)  # N x 512 x 14 x 14
+        aux1: torch.Tensor | None = None
         if self.training:
             aux1 = self.aux1(x)  # N x 1000
         x = self.inception4b(x)  # N x 512 x 14 x 14
         x = self.inception4c(x)  # N x 512 x 14 x 14
         x = self.inception4d(x)  # N x 528 x 14 x 14
+        aux2: torch.Tensor | None = None
         if self.training:
             aux2 = self.aux2(x)  # N x 1000
         x = self.inception4e(x)  # N x 832 x 14 x 14
@@ -1018,5 +1020,7 @@ class GooglenetCaffe(nn.Module):
         x = torch.flatten(x, 1)  # N x 1024
         x = self.fc(x)  # N x 1000
         if self.training:
+            assert aux1 is not None
+            assert aux2 is not None
             return GooglenetCaffeOutputs(logits=x, aux1=aux1, aux2=aux2)
         return x

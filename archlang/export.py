@@ -1,0 +1,91 @@
+"""ONNX export: a network of a spec → an ``.onnx`` file whose inputs, outputs and dynamic
+axes are the spec's.
+
+The module is the one :func:`archlang.load` builds, in eval mode (training outputs are not
+exported). The example input the exporter traces with has the smallest size each symbolic
+input dimension admits (``Constraint.smallest``); every dimension that is symbolic in the spec
+(``input x: [3, H, W]``) becomes a named dynamic axis, and the batch is always dynamic
+(``batch``).
+
+Export goes through ``torch.onnx.export(..., dynamo=True)``, the exporter PyTorch maintains
+(the default since 2.9; the TorchScript-based one is deprecated). It needs ``onnx`` and
+``onnxscript`` (``pip install 'archlang[export]'``) and nothing from the network: it runs
+offline. Dynamic axes are given to it by name (``{0: "batch", 2: "H"}``), which it treats
+as ``Dim.DYNAMIC`` and writes as those names into the graph, so a spec's size constraints
+(``H % 32 == 0``) never make the export fail on a guard.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Any
+
+from archlang.analysis import dims as D
+
+#: ONNX opset written by default: the newest the dynamo exporter targets natively in
+#: torch 2.14 (older opsets are converted afterwards, with warnings, and may lose ops).
+DEFAULT_OPSET = 18
+BATCH = "batch"
+
+
+class ExportError(RuntimeError):
+    """The export cannot run: a missing package, or a network it cannot express."""
+
+
+def require_export_packages() -> None:
+    missing = [name for name in ("torch", "onnx", "onnxscript")
+               if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ExportError(f"ONNX export needs {', '.join(missing)}, which "
+                          f"{'is' if len(missing) == 1 else 'are'} not installed: "
+                          "pip install 'archlang[export]'")
+
+
+def example_shapes(graph) -> dict[str, tuple[tuple[int, ...], dict[int, str]]]:
+    """Per input: a concrete shape (batch 1, symbolic sizes at their smallest valid value)
+    and its dynamic axes by position (the batch and every symbolic dimension)."""
+    env = {name: c.smallest() or c.lower for name, c in graph.constraints.items()}
+    out = {}
+    for name, nid in graph.inputs.items():
+        shape = graph.nodes[nid].shape
+        concrete, axes = [1], {0: BATCH}
+        for k, d in enumerate(shape, start=1):
+            if isinstance(d, int):
+                concrete.append(d)
+            else:
+                concrete.append(int(D.evaluate(d, env)))
+                axes[k] = str(d) if str(d).isidentifier() else f"{name}_dim{k}"
+        out[name] = (tuple(concrete), axes)
+    return out
+
+
+def export_onnx(path_or_text, path: str | os.PathLike, network: str | None = None, *,
+                opset: int = DEFAULT_OPSET, **params: Any) -> list[str]:
+    """Export a network to ONNX at ``path``; returns the graph's output names.
+
+    >>> archlang.export_onnx("zoo:resnet18", "resnet18.onnx")  # doctest: +SKIP
+    ['logits']
+    """
+    require_export_packages()
+    import torch
+
+    from archlang.api import check
+    from archlang.loader import load
+
+    graph = check(path_or_text, network, **params).graph
+    outputs = [o.name for o in graph.outputs if not o.training]
+    model = load(path_or_text, network, **params).eval()
+    shapes = example_shapes(graph)
+    args = tuple(torch.randn(shape) for shape, _ in shapes.values())
+    dynamic = {name: axes for name, (_, axes) in shapes.items()}
+    if len(graph.inputs) == 1:  # forward's one argument is called x
+        dynamic = {"x": next(iter(dynamic.values()))}
+    try:
+        torch.onnx.export(model, args, os.fspath(path), input_names=list(shapes),
+                          output_names=outputs, opset_version=opset, dynamo=True,
+                          dynamic_shapes=dynamic, external_data=False, verbose=False)
+    except Exception as exc:  # the exporter's errors are many types, none of them ours
+        raise ExportError(f"torch.onnx.export failed for `{graph.network}`: "
+                          f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+    return outputs
