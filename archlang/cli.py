@@ -433,6 +433,39 @@ def diagram(spec, network, sets, inputs, output, depth, direction, **kwargs):
         sys.exit(EXIT_DIAGNOSTICS)
 
 
+@main.command("fmt", short_help="Format .arch files (one canonical layout).", epilog="""\b
+Examples:
+  archlang fmt my_net.arch            # rewrite in place
+  archlang fmt --check specs/         # CI: exit 1 and list files that would change
+  archlang fmt --diff my_net.arch     # show the changes, write nothing
+  archlang fmt - < my_net.arch        # standard input to standard output
+
+\b
+The rules are in docs/editors.md. Comments are kept; the meaning never changes.
+""")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--check", is_flag=True,
+              help="Write nothing; exit 1 if a file would change, listing it.")
+@click.option("--diff", is_flag=True, help="Write nothing; print a unified diff of the changes.")
+@guarded
+def fmt(files, check, diff):
+    """Format FILE... (.arch files, or directories of them) in place: 4-space indents, one
+    statement per line, canonical spacing, comments kept. `-` formats standard input."""
+    from archlang import fmt as formatter
+
+    stdin = None
+    if files == ("-",):
+        stdin = click.get_text_stream("stdin").read()
+    elif "-" in files:
+        raise UsageError("`-` cannot be mixed with file names", "format standard input alone")
+    try:
+        status = formatter.run(files, check, diff, click.echo, stdin=stdin)
+    except FileNotFoundError as e:
+        raise UsageError(f"no such file or directory: `{e.args[0]}`",
+                         "give .arch files or directories that hold them") from None
+    sys.exit(status)
+
+
 @main.command("diff", short_help="Compare two networks: layers, shapes, params, MACs.",
               epilog="""\b
 Examples:

@@ -65,10 +65,11 @@ class ParseState:
     passed on, and the bracket that nested too deep or closed nothing. One per call of
     :func:`parse`, read by its error report."""
 
-    __slots__ = ("before_previous", "previous", "stack", "text", "too_deep", "unmatched")
+    __slots__ = ("before_previous", "previous", "seen", "stack", "text", "too_deep", "unmatched")
 
-    def __init__(self, text: str = "") -> None:
+    def __init__(self, text: str = "", seen: list[Token] | None = None) -> None:
         self.text = text  # read to see a line starting with ``->`` beyond a newline
+        self.seen = seen  # when a list: every token the lexer gives, newlines included
         self.stack: list[Token] = []
         self.previous: Token | None = None
         self.before_previous: Token | None = None
@@ -109,8 +110,11 @@ class Newlines:
         text = state.text
         stack = state.stack
         max_depth = self.max_depth
+        seen = state.seen
         previous = None
         for tok in stream:
+            if seen is not None:
+                seen.append(tok)
             kind = tok.type
             if kind in OPENERS:
                 stack.append(tok)
@@ -240,14 +244,17 @@ def _token_text(tok: Token) -> str:
     return f"`{text}`" if len(text) <= 30 else f"`{text[:27]}...`"
 
 
-def parse(source: Source, max_depth: int = 64, start: str = "start") -> tuple[Tree | None,
-                                                                            list[Diagnostic]]:
+def parse(source: Source, max_depth: int = 64, start: str = "start",
+          seen: list[Token] | None = None) -> tuple[Tree | None, list[Diagnostic]]:
     """Parse one file (or, with ``start="expr"``, one expression).
 
-    Returns ``(tree, [])`` or ``(None, [one diagnostic])``.
+    Returns ``(tree, [])`` or ``(None, [one diagnostic])``. When ``seen`` is a list, every
+    token the lexer produced is appended to it, the newlines that the post-lexer drops
+    included (the formatter's token stream; comments, blanks and ``\\`` line breaks are the
+    text between these tokens).
     """
     parser, _ = _cached(max_depth)
-    state = ParseState(source.text)
+    state = ParseState(source.text, seen)
     token = _CURRENT.set(state)
     try:
         tree = parser.parse(source.text, start=start)
