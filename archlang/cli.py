@@ -349,9 +349,12 @@ Examples:
 @click.option("--device", type=click.Choice(["cuda", "cpu"]),
               help="Where it trains (dropout's mask is 1 byte per element on cuda, the "
                    "dtype's size on cpu; default cuda).")
+@click.option("--inference", is_flag=True,
+              help="Summarise the inference build (archlang compile --inference): folded "
+                   "BatchNorm, no dropout or training outputs.")
 @guarded
 def summary(spec, network, sets, inputs, depth, fmt, width, columns, batch, dtype, optimizer,
-            device, **kwargs):
+            device, inference, **kwargs):
     """Print a torchinfo-style summary of a network, computed without a forward pass: output
     shapes, parameters, MACs and their share of the total, by the spec's own layer tree;
     receptive fields with --columns, training memory with --batch, --dtype or --optimizer."""
@@ -362,6 +365,10 @@ def summary(spec, network, sets, inputs, depth, fmt, width, columns, batch, dtyp
     except ValueError as e:
         raise UsageError(f"--columns: {e}", "e.g. --columns +rf,stride") from None
     result = checked(spec, network, sets, inputs, kwargs)
+    if inference:
+        from archlang.inference import inference_result
+
+        result = inference_result(result)
     click.echo(render(result, depth=depth, format=fmt, width=width, columns=cols,
                       training=training), nl=False)
 
@@ -374,19 +381,54 @@ Examples:
 @spec_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str),
               help="Write the Python file here (default: standard output).")
+@click.option("--inference", is_flag=True,
+              help="The inference build: BatchNorm folded into the conv/linear before it, no "
+                   "dropout or training outputs, channels_last; loads the same state_dict "
+                   "(docs/deploy.md).")
 @guarded
-def compile_(spec, network, sets, inputs, output, **kwargs):
+def compile_(spec, network, sets, inputs, output, inference, **kwargs):
     """Compile a network to one standalone Python file that imports only torch: an
     nn.Module whose state_dict names are the spec's layer names."""
     from archlang.backends.pytorch import generate
 
     path = output_path(output) if output else None
     result = checked(spec, network, sets, inputs, kwargs)
-    source = generate(result.graph)
+    source = generate(result.graph, inference=inference)
     if path is not None:
         write_output(path, source)
     else:
         click.echo(source, nl=False)
+
+
+@main.command(short_help="Export a network to ONNX.", epilog="""\b
+Examples:
+  archlang export zoo:resnet50 -o resnet50.onnx
+  archlang export my_net.arch --network fcn --opset 17 -o fcn.onnx
+""")
+@spec_options
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str),
+              help="The .onnx file to write.")
+@click.option("--opset", type=click.IntRange(min=7), default=None,
+              help="ONNX opset version (default 18).")
+@guarded
+def export(spec, network, sets, inputs, output, opset, **kwargs):
+    """Export a network (eval mode) to ONNX through torch.onnx: the graph's inputs and outputs
+    are the spec's, the batch and every symbolic input size are named dynamic axes. Needs
+    pip install 'archlang[export]'."""
+    from archlang.export import DEFAULT_OPSET, ExportError, export_graph, require_export_packages
+
+    path = output_path(output, (".onnx",))
+    try:
+        require_export_packages()
+    except ExportError as e:
+        raise UsageError(str(e).split(": pip")[0], "pip install 'archlang[export]'") from None
+    result = checked(spec, network, sets, inputs, kwargs)
+    try:
+        export_graph(result.graph, path, opset=opset or DEFAULT_OPSET)
+    except ExportError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(EXIT_DIAGNOSTICS)
+    click.echo(f"wrote {path}", err=True)
 
 
 @main.command(short_help="Draw a network with Graphviz.", epilog="""\b

@@ -67,15 +67,24 @@ def export_onnx(path_or_text, path: str | os.PathLike, network: str | None = Non
     >>> archlang.export_onnx("zoo:resnet18", "resnet18.onnx")  # doctest: +SKIP
     ['logits']
     """
+    from archlang.api import check
+
+    require_export_packages()
+    return export_graph(check(path_or_text, network, **params).graph, path, opset=opset)
+
+
+def export_graph(graph, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET) -> list[str]:
+    """Export a checked graph's network (built as :func:`archlang.load` builds it)."""
     require_export_packages()
     import torch
 
-    from archlang.api import check
-    from archlang.loader import load
+    from archlang.backends.pytorch import generate_named
+    from archlang.loader import _class_from_source, module_attribute_clashes
 
-    graph = check(path_or_text, network, **params).graph
+    module_attribute_clashes(graph)
+    source, class_name = generate_named(graph)
+    model = _class_from_source(source, graph.network, class_name)().eval()
     outputs = [o.name for o in graph.outputs if not o.training]
-    model = load(path_or_text, network, **params).eval()
     shapes = example_shapes(graph)
     args = tuple(torch.randn(shape) for shape, _ in shapes.values())
     dynamic = {name: axes for name, (_, axes) in shapes.items()}

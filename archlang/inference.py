@@ -145,18 +145,18 @@ def _compact(g: Graph, replace: dict[int, int]) -> Graph:
     return g
 
 
-#: The generated inference build's load hook (a module-level function of its file, so the
-#: file stays standalone): registered by the network's ``__init__``.
-FOLD_HELPER = '''
-def fold_batchnorm(module, state_dict, prefix, *args) -> None:
+#: The generated inference build's load hook, a method of the network class (a method, so
+#: that a pickled model names it through its instance): registered by ``__init__``.
+FOLD_METHOD = '''
+def fold_batchnorm(self, module, state_dict, prefix, *args) -> None:
     """Loads a training build's state_dict into this inference build: each BatchNorm in
-    `module.FOLDED` is folded into the layer before it (weight * g and (bias - mean) * g +
-    beta, with g = gamma / sqrt(running_var + eps), computed in float64), and the weights
-    of training-only layers are skipped. This build's own state_dict loads as it is."""
+    FOLDED is folded into the layer before it (weight * g and (bias - mean) * g + beta,
+    with g = gamma / sqrt(running_var + eps), computed in float64), and the weights of
+    training-only layers are skipped. This build's own state_dict loads as it is."""
     for key in [k for k in state_dict if k.startswith(prefix)]:
-        if key[len(prefix):].startswith(module.DROPPED):
+        if key[len(prefix):].startswith(self.DROPPED):
             del state_dict[key]
-    for layer, norm, eps in module.FOLDED:
+    for layer, norm, eps in self.FOLDED:
         layer, norm = prefix + layer + ".", prefix + norm + "."
         if norm + "running_var" not in state_dict:
             continue
@@ -172,3 +172,13 @@ def fold_batchnorm(module, state_dict, prefix, *args) -> None:
         state_dict[layer + "weight"] = (weight.double() * scale).to(weight.dtype)
         state_dict[layer + "bias"] = ((bias - mean) * gain + shift).to(weight.dtype)
 '''
+
+
+def inference_result(result):
+    """A :class:`archlang.api.CheckResult` of the inference build (``archlang summary
+    --inference``): its layers, and totals without the folded and training-only ones."""
+    from archlang.analysis.report import totals
+    from archlang.api import CheckResult
+
+    graph, _ = inference_graph(result.graph)
+    return CheckResult(graph, totals(graph), result.diagnostics)

@@ -206,13 +206,61 @@ def load_class(path_or_text, network=None, *, inference: bool = False, **params)
         graph = check(path_or_text, network, **params).graph
         module_attribute_clashes(graph)
         source, class_name = generate_named(graph, inference=inference)
-        cls = _class_from_source(source, graph.network, class_name)
+        module, objs = _generated(source, graph.network)
+        recipe = (_spec_ref(path_or_text), network, dict(params), inference)
+        for obj in objs.values():
+            if isinstance(obj, type):
+                obj._archlang_recipe = recipe
+                obj.__reduce_ex__ = _reduce_generated
+        cls = objs[class_name]
         with _CLASSES_LOCK:
             _CLASSES[key] = (graph.deps, cls)
             _CLASSES.move_to_end(key)
             while len(_CLASSES) > _MAX_CLASSES:
                 _CLASSES.popitem(last=False)
     return cls
+
+
+def _spec_ref(path_or_text) -> str:
+    """How a fresh process finds the spec again: a file's absolute path, ``zoo:NAME``, or
+    the spec's text."""
+    spec = os.fspath(path_or_text)
+    if not spec.startswith("zoo:") and "\n" not in spec and os.path.isfile(spec):
+        return os.path.abspath(spec)
+    return spec
+
+
+def _reduce_generated(self, protocol):
+    """Pickling (``torch.save`` of a whole model): as ``object.__reduce_ex__`` does, except
+    that the class is named by the spec it was generated from (``_generated_instance``),
+    since a fresh process has no ``archlang_generated`` module to import."""
+    cls = type(self)
+    state = self.__getstate__() if hasattr(self, "__getstate__") else self.__dict__
+    return (_generated_instance, (cls.__module__, cls.__qualname__, cls._archlang_recipe), state)
+
+
+def _generated_instance(module: str, name: str, recipe: tuple):
+    """An empty instance of a generated class (its state follows): the live class when the
+    module is loaded in this process, else the spec is loaded again (``load_class``)."""
+    live = sys.modules.get(module)
+    cls = getattr(live, name, None) if live is not None else None
+    if cls is None:
+        spec, network, params, inference = recipe
+        load_class(spec, network, inference=inference, **params)
+        held = _generated_classes(module)
+        if name not in held:
+            raise RuntimeError(f"cannot unpickle {name}: its spec ({spec}) no longer generates "
+                               "the same source; save a state_dict instead and load it into "
+                               "archlang.load(...)")
+        cls = held[name]
+    return cls.__new__(cls)
+
+
+def _generated_classes(module: str) -> dict:
+    live = sys.modules.get(module)
+    if not isinstance(live, GeneratedModule):
+        return {}
+    return live._archlang_live() or {}
 
 
 def module_attribute_clashes(graph: Graph) -> None:

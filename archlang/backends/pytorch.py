@@ -22,7 +22,7 @@ from archlang.analysis import dims as D
 from archlang.codecheck import parse_python
 from archlang.graph.model import Graph, Node, Scope
 from archlang.graph.values import INITS, InitSpec
-from archlang.inference import FOLD_HELPER, Build, inference_graph
+from archlang.inference import FOLD_METHOD, Build, inference_graph
 from archlang.ops.base import lit
 from archlang.names import RESERVED
 from archlang.ops.registry import OPS
@@ -372,6 +372,9 @@ class Generator:
             cls.body += self.build_lines()
         cls.body.append("")
         cls.body += forward
+        if network and self.build is not None and (self.build.folds or self.build.dropped):
+            cls.body += ["", *(f"{INDENT}{line}" if line else "" for line in
+                               FOLD_METHOD.strip("\n").splitlines())]
         if network:
             inits = self.init_lines()
             if inits:
@@ -402,7 +405,7 @@ class Generator:
             return []
         lines = [f"{ind}self.to(memory_format=torch.channels_last)"] if b.channels_last else []
         if b.folds or b.dropped:
-            lines.append(f"{ind}self.register_load_state_dict_pre_hook(fold_batchnorm)")
+            lines.append(f"{ind}self.register_load_state_dict_pre_hook(self.fold_batchnorm)")
         return lines
 
     def network_doc(self) -> str:
@@ -587,8 +590,6 @@ class Generator:
         if self._helpers is not None:
             return self._helpers
         out: dict[str, str] = {}
-        if self.build is not None and (self.build.folds or self.build.dropped):
-            out["fold_batchnorm"] = FOLD_HELPER.strip() + "\n"
         for n in self.g.nodes:
             for name, text in n.impl.torch_helpers(n.attrs).items():
                 if out.setdefault(name, text.strip() + "\n") != text.strip() + "\n":
