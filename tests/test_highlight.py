@@ -67,3 +67,35 @@ def test_registered_for_pygments():
                for ep in entry_points(group="pygments.lexers"))
     assert isinstance(get_lexer_by_name("arch"), ArchLexer)
     assert isinstance(get_lexer_for_filename("resnet.arch"), ArchLexer)
+
+
+VSCODE = ROOT / "editors" / "vscode"
+
+
+def test_textmate_grammar_is_up_to_date():
+    """The TextMate grammar's op names are the registry's (python editors/vscode/make_grammar.py
+    rewrites it)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_grammar", VSCODE / "make_grammar.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert (VSCODE / "syntaxes" / "arch.tmLanguage.json").read_text(encoding="utf-8") \
+        == module.text(), "run: python editors/vscode/make_grammar.py"
+
+
+def test_textmate_grammar_scopes_every_spec():
+    """editors/vscode/test/grammar.test.js under node, with vscode-textmate."""
+    import shutil
+    import subprocess
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed (the TextMate grammar test runs under node)")
+    if not (VSCODE / "node_modules" / "vscode-textmate").is_dir() or \
+            not (VSCODE / "node_modules" / "vscode-oniguruma").is_dir():
+        pytest.skip("editors/vscode/node_modules is missing: run `npm install` in editors/vscode")
+    r = subprocess.run([node, "test/grammar.test.js"], cwd=VSCODE, capture_output=True,
+                       text=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.startswith("ok: ")
