@@ -26,7 +26,8 @@ SLOW = {
        "resnet50 in tests/test_pytorch.py"
        for name in ("alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn",
                     "vgg16_bn", "vgg19_bn", "resnet34", "resnet50", "resnet101", "resnet152",
-                    "googlenet")},
+                    "googlenet", "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d",
+                    "wide_resnet50_2", "wide_resnet101_2")},
     **{f"tests/test_zoo_goldens.py::test_forward_matches_static[{name}]":
        "a forward pass of one more big network at its full input size; nin_cifar10 stays"
        for name in ("alexnet_caffe", "vgg_a_lrn", "vgg_c", "googlenet_caffe", "resnet50_v1",

@@ -37,7 +37,8 @@ ZOO = {
     "googlenet_caffe": "specs/googlenet.arch",
     **{name: "specs/resnet.arch" for name in (
         "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
-        "resnet50_v1", "resnet101_v1", "resnet152_v1")},
+        "resnet50_v1", "resnet101_v1", "resnet152_v1", "resnext50_32x4d", "resnext101_32x8d",
+        "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2")},
 }
 # The networks without a torchvision twin, run here at their declared input size (which
 # alexnet_caffe, googlenet_caffe and nin_cifar10 need anyway: a fixed-size pool or flatten
@@ -55,7 +56,7 @@ FORWARD = {
     "resnet101_v1": 224,
     "resnet152_v1": 224,
 }
-# The networks of these five classic-CNN spec files are exactly ZOO's: one added to them must
+# The networks of these classic-CNN spec files are exactly ZOO's: one added to them must
 # be added here.
 SPECS = sorted(set(ZOO.values()))
 
@@ -76,7 +77,7 @@ def test_zoo_list_is_complete():
 
     found = {net for spec in SPECS for net in load_program(ROOT / spec, Limits()).networks}
     assert found == set(ZOO)
-    assert len(ZOO) == 23
+    assert len(ZOO) == 28
 
 
 @pytest.mark.parametrize("name", list(ZOO))

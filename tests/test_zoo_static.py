@@ -60,6 +60,14 @@ CASES = [
     ("resnet", "resnet50_v1", {}, 25_557_032, None, 3_857_973_248),
     ("resnet", "resnet101_v1", {}, 44_549_160, None, 7_570_194_432),
     ("resnet", "resnet152_v1", {}, 60_192_808, None, 11_282_415_616),
+    # ResNeXt and Wide ResNet. From here on, the exact MACs are recomputed with forward hooks
+    # on torchvision 0.29.1's models at 224 (numbers.md section 0's method); the parameter
+    # counts are its weights' `num_params` (TORCHVISION_META below).
+    ("resnet", "resnext50_32x4d", {}, 25_028_904, None, 4_230_479_872),
+    ("resnet", "resnext101_32x8d", {}, 88_791_336, None, 16_414_015_488),
+    ("resnet", "resnext101_64x4d", {}, 83_455_272, None, 15_460_270_080),
+    ("resnet", "wide_resnet50_2", {}, 68_883_240, None, 11_398_021_120),
+    ("resnet", "wide_resnet101_2", {}, 126_886_696, None, 22_753_050_624),
 ]
 
 
@@ -75,6 +83,26 @@ def test_zoo_totals(spec, network, kw, params, params_inference, macs):
     assert t.params == params
     assert t.params_inference == (params if params_inference is None else params_inference)
     assert t.macs == macs
+
+
+# torchvision 0.29.1's weight metadata of each twin added after the classics: network ->
+# (spec, `num_params`, `_ops`). `_ops` is GMACs (conv + linear, eval mode, at the crop size)
+# rounded to 3 decimals, as torchvision's docs table prints it.
+TORCHVISION_META = {
+    "resnext50_32x4d": ("resnet", 25_028_904, 4.23),
+    "resnext101_32x8d": ("resnet", 88_791_336, 16.414),
+    "resnext101_64x4d": ("resnet", 83_455_272, 15.46),
+    "wide_resnet50_2": ("resnet", 68_883_240, 11.398),
+    "wide_resnet101_2": ("resnet", 126_886_696, 22.753),
+}
+
+
+@pytest.mark.parametrize("network", list(TORCHVISION_META))
+def test_zoo_torchvision_metadata(network):
+    spec, num_params, ops = TORCHVISION_META[network]
+    t = _check(spec, network).totals
+    assert t.params == num_params
+    assert round(t.macs / 1e9, 3) == ops
 
 
 # Training-mode MACs include the auxiliary heads.

@@ -6,7 +6,8 @@ it for the zoo networks without a twin.
 
 For each twin the randomly initialised torchvision model's state_dict loads into the archlang
 module with strict=True; the outputs then agree in eval mode and, under the same seed, in
-training mode (dropout masks included, which holds only if the modules run in the same order).
+training mode (dropout masks included, which holds only if the modules run in the same order),
+and so do the gradients of every parameter after one backward pass in training mode.
 Each test builds its pair, uses it and frees it, so at most one pair (VGG-19: 2 x 143M
 parameters) is alive at a time.
 """
@@ -44,6 +45,11 @@ TWINS = {
     "resnet101": ("specs/resnet.arch", 64),
     "resnet152": ("specs/resnet.arch", 64),
     "googlenet": ("specs/googlenet.arch", 64),
+    "resnext50_32x4d": ("specs/resnet.arch", 64),
+    "resnext101_32x8d": ("specs/resnet.arch", 64),
+    "resnext101_64x4d": ("specs/resnet.arch", 64),
+    "wide_resnet50_2": ("specs/resnet.arch", 64),
+    "wide_resnet101_2": ("specs/resnet.arch", 64),
 }
 
 
@@ -97,8 +103,7 @@ def test_twin_outputs_equal(name, pair):
 
     ours.train()
     theirs.train()
-    with torch.no_grad():
-        a, b = run_both(ours, theirs, x, seed=3)
+    a, b = run_both(ours, theirs, x, seed=3)
     if name == "googlenet":
         assert a._fields == ("logits", "aux2", "aux1") == tuple(static.outputs)
         for key, value in static.outputs.items():
@@ -109,6 +114,15 @@ def test_twin_outputs_equal(name, pair):
     else:
         assert isinstance(a, torch.Tensor)
         torch.testing.assert_close(a, b)
+    # The same loss (a fixed random weighting of every output) gives the same gradients.
+    torch.manual_seed(5)
+    outs_a, outs_b = ([a], [b]) if isinstance(a, torch.Tensor) else (list(a), list(b))
+    weights = [torch.randn_like(out) for out in outs_a]
+    sum((out * w).sum() for out, w in zip(outs_a, weights)).backward()
+    sum((out * w).sum() for out, w in zip(outs_b, weights)).backward()
+    ours_params = dict(ours.named_parameters())
+    for key, value in theirs.named_parameters():
+        torch.testing.assert_close(ours_params[key].grad, value.grad, msg=key)
     # Where there is dropout, another seed gives another output: the masks compared above
     # were really drawn.
     if name.startswith(("vgg", "alexnet")):
