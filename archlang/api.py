@@ -86,6 +86,22 @@ class CheckResult:
 
         return render(self, depth=depth, format=format)
 
+    def receptive_fields(self) -> dict:
+        """Each layer's receptive field by name: a tuple of per-axis fields (size, stride,
+        start, centre), or ``None`` for the whole input (archlang/analysis/receptive.py)."""
+        from archlang.analysis.receptive import fields
+
+        f = fields(self.graph)
+        return {n.name: f[n.id] for n in self.graph.nodes if not n.is_input}
+
+    def training_memory(self, batch: int = 1, dtype: str = "float32", optimizer: str = "sgd",
+                        device: str = "cuda"):
+        """Bytes of parameters, gradients, optimizer state and the activations autograd saves
+        for backward, at this batch size and dtype (archlang/analysis/memory.py)."""
+        from archlang.analysis.memory import Training, training_memory
+
+        return training_memory(self.graph, Training(batch, dtype, optimizer, device))
+
     def diagram(self, depth: int | None = None, direction: str = "TB"):
         from archlang.backends.graphviz import Diagram
 
