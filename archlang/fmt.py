@@ -68,6 +68,7 @@ class _Item:
     newlines: int  # line breaks between the previous item and this one
     top: bool = False  # a `{`, `}` or `;` of a body outside every ( ) and [ ]
     index: int = 0  # its place in the item list
+    after: _Item | None = None  # the code item written before this one
     one_line: bool = False  # a top `{` or `}` whose body stays on one line
 
 
@@ -237,6 +238,7 @@ class _Layout:
             self.cur = (self.cur.rstrip() + " \\") if self.cur else " " * self.indent + "\\"
             self.continuing = True
             return
+        item.after = self.prev
         if not self.cur:
             self.cur = " " * self.indent + item.text
         else:
@@ -284,16 +286,13 @@ class _Layout:
                         or p in (")", "]") or p == "concat")
         if prev.type == "POW" or item.type == "POW":
             return False
-        if prev.type == "ADDOP" and self._unary(prev):
-            return False
-        return True
+        return not (prev.type == "ADDOP" and self._unary(prev))
 
-    def _unary(self, item: _Item) -> bool:
-        for before in reversed(self.items[:item.index]):
-            if before.kind == "code":
-                return not (before.type in _OPERAND_TYPES and before.text not in _WORD_OPS
-                            or before.text in _OPERAND_TEXT)
-        return True
+    @staticmethod
+    def _unary(item: _Item) -> bool:
+        before = item.after
+        return before is None or not (before.type in _OPERAND_TYPES and before.text not in
+                                      _WORD_OPS or before.text in _OPERAND_TEXT)
 
 
 def _comments(items: list[_Item]) -> list[str]:

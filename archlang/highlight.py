@@ -14,8 +14,17 @@ plugins are highlighted too and no list of op names is kept here. Pygments is in
 from __future__ import annotations
 
 from pygments.lexer import RegexLexer, bygroups, words
-from pygments.token import (Comment, Keyword, Name, Number, Operator, Punctuation, String,
-                            Text, Whitespace)
+from pygments.token import (
+    Comment,
+    Keyword,
+    Name,
+    Number,
+    Operator,
+    Punctuation,
+    String,
+    Text,
+    Whitespace,
+)
 
 from archlang.syntax.parse import RESERVED_WORDS
 
@@ -31,12 +40,12 @@ class ArchLexer(RegexLexer):
     """archlang's ``.arch`` specs."""
 
     name = "archlang"
-    aliases = ["arch", "archlang"]
-    filenames = ["*.arch"]
-    mimetypes = ["text/x-archlang"]
+    aliases = ("arch", "archlang")
+    filenames = ("*.arch",)
+    mimetypes = ("text/x-archlang",)
     url = "https://github.com/archlang/archlang"
 
-    tokens = {
+    tokens = {  # noqa: RUF012 - the form Pygments reads
         "root": [
             (r"[ \t\f]+", Whitespace),
             (r"\r?\n", Whitespace),

@@ -4,6 +4,7 @@ compiled source are the same before and after), and a fuzz test over mutated spe
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 import shutil
@@ -12,17 +13,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import Golden
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import archlang
 from archlang.fmt import FormatterBug, format_text
-from archlang.program import load_program
 from archlang.limits import Limits
+from archlang.program import load_program
 from archlang.source import Source
 from archlang.syntax.parse import _cached, parse
-
-from conftest import Golden
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "tests" / "cases"
@@ -35,7 +35,7 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 def doc_blocks():
     for path in DOCS:
-        for k, m in enumerate(re.finditer(r"```arch\n(.*?)```", path.read_text(), re.S)):
+        for k, m in enumerate(re.finditer(r"```arch\n(.*?)```", path.read_text(), re.DOTALL)):
             yield pytest.param(m.group(1), id=f"{path.name}-{k}")
 
 
@@ -99,7 +99,7 @@ def scramble(text: str, rng: random.Random) -> str:
             out.append(" " * rng.randrange(8) + line.strip())
             continue
         pieces = [" " * rng.randrange(8)]
-        for a, b in zip(toks, toks[1:]):
+        for a, b in itertools.pairwise(toks):
             pieces.append(a.value)
             gap = text[a.end_pos:b.start_pos]
             loose = a.value in ",()[]{}:;" or b.value in ",()[]{}:;"

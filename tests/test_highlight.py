@@ -11,11 +11,11 @@ import pytest
 
 pygments = pytest.importorskip("pygments", reason="pygments is in the editor and test extras")
 
-from pygments import lex  # noqa: E402
-from pygments.lexers import get_lexer_by_name, get_lexer_for_filename  # noqa: E402
-from pygments.token import Comment, Error, Keyword, Name, Number, String  # noqa: E402
+from pygments import lex
+from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
+from pygments.token import Comment, Error, Keyword, Name, Number, String
 
-from archlang.highlight import ArchLexer  # noqa: E402
+from archlang.highlight import ArchLexer
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted({*ROOT.joinpath("archlang", "zoo").glob("*.arch"),
@@ -29,7 +29,7 @@ def texts():
         yield pytest.param(path.read_bytes().decode("utf-8", "replace"),
                            id=str(path.relative_to(ROOT)))
     for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
-        for k, m in enumerate(re.finditer(r"```arch\n(.*?)```", doc.read_text(), re.S)):
+        for k, m in enumerate(re.finditer(r"```arch\n(.*?)```", doc.read_text(), re.DOTALL)):
             yield pytest.param(m.group(1), id=f"{doc.name}-{k}")
 
 
@@ -52,7 +52,7 @@ def test_token_classes():
             "    MyBlock(2)\n"
             "}\n")
     toks = [(t, v) for t, v in lex(text, ArchLexer()) if v.strip()]
-    kinds = dict((v, t) for t, v in toks)
+    kinds = {v: t for t, v in toks}
     assert kinds["import"] in Keyword and kinds["block"] in Keyword and kinds["let"] in Keyword
     assert kinds['"alexnet.arch"'] in String and kinds["'x'"] in String
     assert kinds["# a comment"] in Comment
