@@ -39,6 +39,8 @@ ZOO = {
         "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
         "resnet50_v1", "resnet101_v1", "resnet152_v1", "resnext50_32x4d", "resnext101_32x8d",
         "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2")},
+    "squeezenet1_0": "specs/squeezenet.arch",
+    "squeezenet1_1": "specs/squeezenet.arch",
 }
 # The networks without a torchvision twin, run here at their declared input size (which
 # alexnet_caffe, googlenet_caffe and nin_cifar10 need anyway: a fixed-size pool or flatten
@@ -77,7 +79,7 @@ def test_zoo_list_is_complete():
 
     found = {net for spec in SPECS for net in load_program(ROOT / spec, Limits()).networks}
     assert found == set(ZOO)
-    assert len(ZOO) == 28
+    assert len(ZOO) == 30
 
 
 @pytest.mark.parametrize("name", list(ZOO))

@@ -68,6 +68,8 @@ CASES = [
     ("resnet", "resnext101_64x4d", {}, 83_455_272, None, 15_460_270_080),
     ("resnet", "wide_resnet50_2", {}, 68_883_240, None, 11_398_021_120),
     ("resnet", "wide_resnet101_2", {}, 126_886_696, None, 22_753_050_624),
+    ("squeezenet", "squeezenet1_0", {}, 1_248_424, None, 818_924_576),
+    ("squeezenet", "squeezenet1_1", {}, 1_235_496, None, 349_151_936),
 ]
 
 
@@ -94,6 +96,8 @@ TORCHVISION_META = {
     "resnext101_64x4d": ("resnet", 83_455_272, 15.46),
     "wide_resnet50_2": ("resnet", 68_883_240, 11.398),
     "wide_resnet101_2": ("resnet", 126_886_696, 22.753),
+    "squeezenet1_0": ("squeezenet", 1_248_424, 0.819),
+    "squeezenet1_1": ("squeezenet", 1_235_496, 0.349),
 }
 
 

@@ -50,6 +50,8 @@ TWINS = {
     "resnext101_64x4d": ("specs/resnet.arch", 64),
     "wide_resnet50_2": ("specs/resnet.arch", 64),
     "wide_resnet101_2": ("specs/resnet.arch", 64),
+    "squeezenet1_0": ("specs/squeezenet.arch", 21),
+    "squeezenet1_1": ("specs/squeezenet.arch", 17),
 }
 
 
@@ -125,7 +127,7 @@ def test_twin_outputs_equal(name, pair):
         torch.testing.assert_close(ours_params[key].grad, value.grad, msg=key)
     # Where there is dropout, another seed gives another output: the masks compared above
     # were really drawn.
-    if name.startswith(("vgg", "alexnet")):
+    if name.startswith(("vgg", "alexnet", "squeezenet")):
         with torch.no_grad():
             c, _ = run_both(ours, theirs, x, seed=4)
         assert not torch.equal(a, c)
