@@ -277,20 +277,83 @@ def global_avgpool_case(draw):
 
 @st.composite
 def linear_case(draw):
-    shape = draw(shape_of_rank(1, 64))  # [C, H, W]: see test_wrong_rank
+    shape = draw(st.sampled_from([1, 1, 2, 3]).flatmap(lambda r: shape_of_rank(r, 64, 6)))
     a = {"out_features": draw(st.integers(1, 16))}
     draw(optional(a, "bias", st.booleans()))
     return draw(single("linear", shape, a, linear_ref(shape, a)))
 
 
 def linear_ref(shape: tuple[int, ...], a: dict) -> Callable[[], nn.Module]:
-    def ref():
-        if len(shape) != 1:  # torch applies it to the last dim
-            return rule_after(nn.Linear(shape[-1], a["out_features"], bias=a.get("bias", True)),
-                              "linear takes a flat [F] input (add flatten)", {"E023"})
-        return nn.Linear(shape[0], a["out_features"], bias=a.get("bias", True))
+    def ref():  # torch applies it to the last dim of any rank
+        return nn.Linear(shape[-1], a["out_features"], bias=a.get("bias", True))
 
     return ref
+
+
+@st.composite
+def layernorm_case(draw):
+    shape = draw(any_shape(cmax=8, smax=5))
+    a = {"dims": draw(st.integers(1, len(shape)))}
+    draw(optional(a, "eps", st.sampled_from([1e-5, 1e-6, 0.1])))
+    draw(optional(a, "elementwise_affine", st.booleans()))
+    draw(optional(a, "bias", st.booleans()))
+
+    def ref():
+        return nn.LayerNorm(shape[len(shape) - a["dims"]:], eps=a.get("eps", 1e-5),
+                            elementwise_affine=a.get("elementwise_affine", True),
+                            bias=a.get("bias", True))
+
+    return draw(single("layernorm", shape, a, ref))
+
+
+@st.composite
+def layernorm2d_case(draw):
+    shape = draw(image(8, 6))
+    a = {}
+    draw(optional(a, "eps", st.sampled_from([1e-5, 1e-6, 0.1])))
+    draw(optional(a, "elementwise_affine", st.booleans()))
+    draw(optional(a, "bias", st.booleans()))
+
+    def ref():  # written here from torch alone, as torchvision's LayerNorm2d does it
+        norm = nn.LayerNorm(shape[0], eps=a.get("eps", 1e-5),
+                            elementwise_affine=a.get("elementwise_affine", True),
+                            bias=a.get("bias", True))
+        return Fn(lambda x: norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2), norm)
+
+    return draw(single("layernorm2d", shape, a, ref))
+
+
+@st.composite
+def stochastic_depth_case(draw):
+    from torchvision.ops import StochasticDepth
+
+    shape = draw(any_shape())
+    a = {"p": draw(st.sampled_from([0.0, 0.1, 0.5, 1.0, 1.5, -0.1]))}
+    draw(optional(a, "mode", st.sampled_from(["row", "batch", "col"])))
+    return draw(single("stochastic_depth", shape, a,
+                       lambda: StochasticDepth(a["p"], a.get("mode", "row"))))
+
+
+@st.composite
+def permute_case(draw):
+    shape = draw(any_shape())
+    rank = draw(st.sampled_from([len(shape)] * 4 + [1, 2, 3]))
+    dims = tuple(draw(st.permutations(range(rank))))
+    if draw(st.integers(0, 9)) == 0:
+        dims = (*dims[:-1], dims[-1] + 1)  # not a permutation: torch refuses it too
+
+    def ref():
+        return Fn(lambda x: x.permute(0, *(d + 1 for d in dims)))
+
+    return draw(single("permute", shape, {"dims": list(dims)}, ref))
+
+
+@st.composite
+def channel_shuffle_case(draw):
+    shape = draw(image(12, 6))
+    a = {"groups": draw(st.integers(1, 4))}
+    return draw(single("channel_shuffle", shape, a,
+                       image_only(lambda: nn.ChannelShuffle(a["groups"]))))
 
 
 @st.composite
@@ -440,7 +503,19 @@ def check_no_broadcast(ys):
             torch.broadcast_shapes(*shapes)
         except RuntimeError:
             return  # torch rejects as well
-        raise ArchRule("add needs equal shapes; it does not broadcast", {"E020", "E021", "E023"})
+        raise ArchRule("average needs equal shapes; it does not broadcast",
+                       {"E020", "E021", "E023"})
+
+
+def check_equal_ranks(ys):
+    """add and mul broadcast sizes of 1 as torch does, between inputs of one rank only."""
+    if len({y.dim() for y in ys}) > 1:
+        try:
+            torch.broadcast_shapes(*(tuple(y.shape) for y in ys))
+        except RuntimeError:
+            return  # torch rejects as well
+        raise ArchRule("inputs of different ranks would align a batch with a per-sample dim",
+                       {"E023"})
 
 
 @st.composite
@@ -504,38 +579,54 @@ def concat_case(draw):
     return Case("concat", [("x", shape)], body, ref, draw(symbolic()))
 
 
-@st.composite
-def add_case(draw):
-    if draw(st.booleans()):
-        inputs, _ = draw(multi_inputs(2, "add"))
+def merge_case(op: str, combine):
+    """Strategy for an element-wise merge (add, mul): named inputs or branches of an image."""
+
+    @st.composite
+    def case(draw):
+        if draw(st.booleans()):
+            inputs, _ = draw(multi_inputs(2, "add"))
+
+            def ref():
+                def forward(*xs):
+                    check_equal_ranks(xs)
+                    return combine(xs)
+                return Fn(forward)
+
+            body = [f"{op}({', '.join(name for name, _ in inputs)})"]
+            return Case(op, inputs, body, ref, draw(symbolic()))
+        # a residual-like merge of branches, the image itself possibly among them
+        shape = draw(image(8, 12))
+        branches = draw(st.lists(branch(shape[0]), min_size=1, max_size=3))
+        with_x = draw(st.booleans()) or len(branches) == 1
+        body = [f"b{i} = x -> {draw(call(o, a))}" for i, (a, o, _) in enumerate(branches)]
+        names = (["x"] if with_x else []) + [f"b{i}" for i in range(len(branches))]
+        body.append(f"{op}({', '.join(names)})")
 
         def ref():
-            def forward(*xs):
-                check_no_broadcast(xs)
-                return sum(xs[1:], xs[0])
-            return Fn(forward)
+            mods = [make() for _, _, make in branches]
 
-        body = [f"add({', '.join(name for name, _ in inputs)})"]
-        return Case("add", inputs, body, ref, draw(symbolic()))
-    # a residual-like sum of branches, the image itself possibly among them
-    shape = draw(image(8, 12))
-    branches = draw(st.lists(branch(shape[0]), min_size=1, max_size=3))
-    with_x = draw(st.booleans()) or len(branches) == 1
-    body = [f"b{i} = x -> {draw(call(op, a))}" for i, (a, op, _) in enumerate(branches)]
-    names = (["x"] if with_x else []) + [f"b{i}" for i in range(len(branches))]
-    body.append(f"add({', '.join(names)})")
+            def forward(x):
+                ys = ([x] if with_x else []) + [m(x) for m in mods]
+                check_equal_ranks(ys)
+                return combine(ys)
 
-    def ref():
-        mods = [make() for _, _, make in branches]
+            return Fn(forward, *mods)
 
-        def forward(x):
-            ys = ([x] if with_x else []) + [m(x) for m in mods]
-            check_no_broadcast(ys)
-            return sum(ys[1:], ys[0])
+        return Case(op, [("x", shape)], body, ref, draw(symbolic()))
 
-        return Fn(forward, *mods)
+    return case
 
-    return Case("add", [("x", shape)], body, ref, draw(symbolic()))
+
+def _product(xs):
+    out = xs[0]
+    for x in xs[1:]:
+        out = out * x
+    return out
+
+
+add_case = merge_case("add", lambda xs: sum(xs[1:], xs[0]))
+mul_case = merge_case("mul", _product)
 
 
 @st.composite
@@ -766,6 +857,12 @@ STRATEGIES: dict[str, Callable[[], st.SearchStrategy[Case]]] = {
     "flatten": flatten_case,
     "concat": concat_case,
     "add": add_case,
+    "mul": mul_case,
+    "layernorm": layernorm_case,
+    "layernorm2d": layernorm2d_case,
+    "stochastic_depth": stochastic_depth_case,
+    "permute": permute_case,
+    "channel_shuffle": channel_shuffle_case,
     "mean": mean_case,
     "identity": identity_case,
 }
@@ -970,10 +1067,6 @@ WRONG_RANK = {
         ("global_avgpool", "global_avgpool", lambda: nn.AdaptiveAvgPool2d((1, 1))),
     ]
     for shape in [(3,), (3, 12)]
-} | {
-    f"linear-{len(shape)}d": _case("linear", shape, "linear(5)",
-                                   linear_ref(shape, {"out_features": 5}))
-    for shape in [(3, 12), (3, 4, 4)]
 }
 
 
@@ -1077,6 +1170,12 @@ VALID: dict[str, tuple[list[tuple[str, tuple[int, ...]]], str]] = {
     "flatten": ([("x", (3, 4, 4))], "flatten(1)"),
     "concat": ([("a", (2, 4, 4)), ("b", (3, 4, 4))], "concat(a, b)"),
     "add": ([("a", (3, 4, 4)), ("b", (3, 4, 4))], "add(a, b)"),
+    "mul": ([("a", (3, 4, 4)), ("b", (3, 1, 1))], "mul(a, b)"),
+    "layernorm": ([("x", (5, 8))], "layernorm(eps=1e-06)"),
+    "layernorm2d": ([("x", (8, 4, 4))], "layernorm2d(eps=1e-06)"),
+    "stochastic_depth": ([("x", (8, 4, 4))], "stochastic_depth(0.2)"),
+    "permute": ([("x", (8, 4, 5))], "permute([1, 2, 0])"),
+    "channel_shuffle": ([("x", (8, 4, 4))], "channel_shuffle(2)"),
     "mean": ([("a", (3, 4, 4)), ("b", (3, 4, 4))], "average { a -> identity; b -> identity }"),
     "identity": ([("x", (3, 4, 4))], "identity"),
 }

@@ -18,6 +18,7 @@ PACKAGE = ROOT / "archlang"
 ALLOWED = {
     "soundness.py": "writes spec text for the property test (op calls are its vocabulary)",
     "fuzz.py": "writes spec text for the fuzzer",
+    "fmt.py": "writes spec text (the formatter): the `concat { }` keyword",
     "plugins.py": "documents the oracle's spec template",
     "syntax/parse.py": "the language's reserved words (`input`, `concat`) for syntax errors",
     "syntax/ast.py": "the keyword of each construct (`concat { }`), by which ops are found",

@@ -147,6 +147,8 @@ def describe_type(ann) -> str:
     """A readable description of an attribute's type annotation."""
     if typing.get_origin(ann) is typing.Literal:
         return "one of " + ", ".join(repr(x) for x in typing.get_args(ann))
+    if typing.get_origin(ann) is tuple:
+        return "a list of ints" if ... in typing.get_args(ann) else "a pair of ints"
     parts: list[str] = []
     choices: list[str] = []
     for a in typing.get_args(ann) or (ann,):
@@ -157,7 +159,7 @@ def describe_type(ann) -> str:
         elif a in _NAMES:
             parts.append(_NAMES[a])
         elif typing.get_origin(a) is tuple:
-            parts.append("a pair of ints")
+            parts.append(describe_type(a))
         elif typing.get_args(a):
             parts.append(describe_type(a))
         else:

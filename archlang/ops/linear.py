@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pydantic import model_validator
 
-from archlang.ops.base import Attrs, Op, check_positive, require_concrete, require_rank
+from archlang.analysis import dims as D
+from archlang.ops.base import Attrs, Op, OpError, check_positive, require_concrete
 
 
 class LinearAttrs(Attrs):
@@ -25,26 +26,29 @@ class Linear(Op):
     stateful = True
     inplace_safe_producer = True
     torch_classes = ("nn.Linear",)
-    optional_params = ("bias",)
     absorbs_norm = True
-    doc = "Fully connected layer (torch.nn.Linear) on a flat [F] input; F is inferred."
+    optional_params = ("bias",)
+    doc = ("Fully connected layer (torch.nn.Linear) on the last dim: [F] -> [out], and "
+           "[L, F] -> [L, out] for tokens; F is inferred.")
 
     def init_params(self, a):
         return ("weight", "bias") if a.bias else ("weight",)
 
     def shape(self, a, ins):
-        require_rank(ins, (1,), "linear", "add `flatten` before `linear`")
-        require_concrete(ins[0][0], "linear's input size")
-        return (a.out_features,)
+        if not ins[0]:
+            raise OpError("E023", "linear needs an input with a feature dim; this one is a "
+                          "scalar per sample", label="scalar input here")
+        require_concrete(ins[0][-1], "linear's input size")
+        return (*ins[0][:-1], a.out_features)
 
     def params(self, a, ins, out):
-        return ins[0][0] * a.out_features + (a.out_features if a.bias else 0)
+        return ins[0][-1] * a.out_features + (a.out_features if a.bias else 0)
 
     def macs(self, a, ins, out):
-        return ins[0][0] * a.out_features
+        return D.times(D.product(ins[0][:-1]), ins[0][-1] * a.out_features)
 
     def torch_module(self, a, ins):
-        return f"nn.Linear({ins[0][0]}, {a.out_features}{'' if a.bias else ', bias=False'})"
+        return f"nn.Linear({ins[0][-1]}, {a.out_features}{'' if a.bias else ', bias=False'})"
 
     def label(self, a, ins):
         return f"linear {a.out_features}"

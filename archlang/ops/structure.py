@@ -142,6 +142,8 @@ def unify(x, y, axis: int, what: str, ins, agree: list[Agree], help: list[str] |
             help = ["match the branches' strides and padding"]
         elif what == "add":
             help = ["project the shortcut with a 1x1 conv2d to the same channel count"]
+        elif what == "mul":
+            help = ["give the gate the input's channel count, or 1 to broadcast it"]
         elif what == "average":
             help = ["ensemble members must produce outputs of the same shape"]
         else:
@@ -155,18 +157,26 @@ def unify(x, y, axis: int, what: str, ins, agree: list[Agree], help: list[str] |
     raise error
 
 
-def same_shape(ins, what: str, inputs: str) -> Shaped:
-    """The shape of an element-wise merge: every input the same (symbolic sizes agreeing)."""
+def same_shape(ins, what: str, inputs: str, broadcast: bool = False) -> Shaped:
+    """The shape of an element-wise merge: every input the same (symbolic sizes agreeing),
+    or, with ``broadcast``, sizes of 1 stretched as torch does (a ``[C, 1, 1]`` gate over
+    ``[C, H, W]``). Ranks must be equal: every tensor has a batch dim, and torch would align a
+    lower-rank input's batch with a per-sample dim."""
     first = ins[0]
     for i, s in enumerate(ins[1:], 1):
         if len(s) != len(first):
             raise OpError("E023", f"{inputs} have different ranks ({D.fmt_shape(first)} and "
-                          f"{D.fmt_shape(s)})", label=f"input {i} has rank {len(s)}")
+                          f"{D.fmt_shape(s)})", label=f"input {i} has rank {len(s)}",
+                          help=["give the smaller input size-1 dims (reshape) to broadcast "
+                                "it"] if broadcast else [])
     out = list(first)
     agree: list[Agree] = []
     for s in ins[1:]:
         for axis in range(len(first)):
-            out[axis] = unify(out[axis], s[axis], axis, what, ins, agree)
+            if broadcast and out[axis] == 1:
+                out[axis] = s[axis]
+            elif not (broadcast and s[axis] == 1):
+                out[axis] = unify(out[axis], s[axis], axis, what, ins, agree)
     return Shaped(tuple(out), tuple(agree))
 
 
@@ -179,10 +189,11 @@ class Add(Op):
     glyph = "+"
     construct = "residual"
     inplace_operator = "+="
-    doc = "Element-wise sum of two or more inputs of the same shape (residual connections)."
+    doc = ("Element-wise sum of two or more inputs (residual connections); sizes of 1 "
+           "broadcast as in torch, ranks are equal.")
 
     def shape(self, a, ins):
-        return same_shape(ins, "add", "add inputs")
+        return same_shape(ins, "add", "add inputs", broadcast=True)
 
     def window(self, a, ins):
         return unit_windows(ins)
@@ -197,6 +208,29 @@ class Add(Op):
         if inplace:
             return args[0] + "".join(f".add_({b})" for b in args[1:])  # (a + b) + c
         return " + ".join(args)
+
+
+class Mul(Op):
+    name = "mul"
+    family = "merge"
+    inputs = (2, None)
+    inplace_safe_producer = True
+    diagram_shape = "glyph"
+    glyph = "×"
+    doc = ("Element-wise product of two or more inputs (squeeze-and-excitation gates); sizes "
+           "of 1 broadcast as in torch, ranks are equal.")
+
+    def shape(self, a, ins):
+        return same_shape(ins, "mul", "mul inputs", broadcast=True)
+
+    def window(self, a, ins):
+        return unit_windows(ins)
+
+    def torch_module(self, a, ins):
+        raise NotImplementedError("mul is emitted as *")
+
+    def torch_call(self, a, args, ins, inplace):
+        return " * ".join(args)
 
 
 class Mean(Op):
@@ -261,6 +295,7 @@ class Dropout(Op):
     attrs = DropoutAttrs
     positional = ("p",)
     family = "reg"
+    eval_identity = True
     doc = "Dropout with probability `p` in training; the identity in eval mode."
 
     def window(self, a, ins):
@@ -277,4 +312,3 @@ class Dropout(Op):
 
     def label(self, a, ins):
         return f"dropout {a.p}"
-    eval_identity = True
