@@ -70,6 +70,11 @@ CASES = [
     ("resnet", "wide_resnet101_2", {}, 126_886_696, None, 22_753_050_624),
     ("squeezenet", "squeezenet1_0", {}, 1_248_424, None, 818_924_576),
     ("squeezenet", "squeezenet1_1", {}, 1_235_496, None, 349_151_936),
+    ("mobilenet", "mobilenet_v2", {}, 3_504_872, None, 300_774_272),
+    # other width multipliers exercise _make_divisible's rounding: torchvision's
+    # mobilenet_v2(width_mult=...) counted the same way (no weights are published for them)
+    ("mobilenet", "mobilenet_v2", {"width_mult": 0.75}, 2_636_424, None, 209_069_792),
+    ("mobilenet", "mobilenet_v2", {"width_mult": 1.4}, 6_108_776, None, 582_195_824),
 ]
 
 
@@ -98,6 +103,7 @@ TORCHVISION_META = {
     "wide_resnet101_2": ("resnet", 126_886_696, 22.753),
     "squeezenet1_0": ("squeezenet", 1_248_424, 0.819),
     "squeezenet1_1": ("squeezenet", 1_235_496, 0.349),
+    "mobilenet_v2": ("mobilenet", 3_504_872, 0.301),
 }
 
 

@@ -52,6 +52,7 @@ TWINS = {
     "wide_resnet101_2": ("specs/resnet.arch", 64),
     "squeezenet1_0": ("specs/squeezenet.arch", 21),
     "squeezenet1_1": ("specs/squeezenet.arch", 17),
+    "mobilenet_v2": ("specs/mobilenet.arch", 32),
 }
 
 
