@@ -42,6 +42,10 @@ ZOO = {
     "squeezenet1_0": "specs/squeezenet.arch",
     "squeezenet1_1": "specs/squeezenet.arch",
     "mobilenet_v2": "specs/mobilenet.arch",
+    "mnasnet0_5": "specs/mnasnet.arch",
+    "mnasnet0_75": "specs/mnasnet.arch",
+    "mnasnet1_0": "specs/mnasnet.arch",
+    "mnasnet1_3": "specs/mnasnet.arch",
 }
 # The networks without a torchvision twin, run here at their declared input size (which
 # alexnet_caffe, googlenet_caffe and nin_cifar10 need anyway: a fixed-size pool or flatten
@@ -80,7 +84,7 @@ def test_zoo_list_is_complete():
 
     found = {net for spec in SPECS for net in load_program(ROOT / spec, Limits()).networks}
     assert found == set(ZOO)
-    assert len(ZOO) == 31
+    assert len(ZOO) == 35
 
 
 @pytest.mark.parametrize("name", list(ZOO))
@@ -110,7 +114,8 @@ def _ruff() -> list[str]:
 # `nn.Conv2d(96, 96, kernel_size=3, stride=2, padding=1, groups=96, bias=False),` at
 # 12 spaces' indent is 90 columns).
 RUFF_FORMAT_DEFECTS = {
-    "mobilenet_v2": "a long nn.Sequential child is not split (call_lines)",
+    **{name: "a long nn.Sequential child is not split (call_lines)" for name in (
+        "mobilenet_v2", "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3")},
 }
 
 

@@ -75,6 +75,10 @@ CASES = [
     # mobilenet_v2(width_mult=...) counted the same way (no weights are published for them)
     ("mobilenet", "mobilenet_v2", {"width_mult": 0.75}, 2_636_424, None, 209_069_792),
     ("mobilenet", "mobilenet_v2", {"width_mult": 1.4}, 6_108_776, None, 582_195_824),
+    ("mnasnet", "mnasnet0_5", {}, 2_218_512, None, 104_455_968),
+    ("mnasnet", "mnasnet0_75", {}, 3_170_208, None, 215_493_104),
+    ("mnasnet", "mnasnet1_0", {}, 4_383_312, None, 314_415_872),
+    ("mnasnet", "mnasnet1_3", {}, 6_282_256, None, 526_362_432),
 ]
 
 
@@ -104,6 +108,10 @@ TORCHVISION_META = {
     "squeezenet1_0": ("squeezenet", 1_248_424, 0.819),
     "squeezenet1_1": ("squeezenet", 1_235_496, 0.349),
     "mobilenet_v2": ("mobilenet", 3_504_872, 0.301),
+    "mnasnet0_5": ("mnasnet", 2_218_512, 0.104),
+    "mnasnet0_75": ("mnasnet", 3_170_208, 0.215),
+    "mnasnet1_0": ("mnasnet", 4_383_312, 0.314),
+    "mnasnet1_3": ("mnasnet", 6_282_256, 0.526),
 }
 
 

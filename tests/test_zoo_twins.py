@@ -53,6 +53,10 @@ TWINS = {
     "squeezenet1_0": ("specs/squeezenet.arch", 21),
     "squeezenet1_1": ("specs/squeezenet.arch", 17),
     "mobilenet_v2": ("specs/mobilenet.arch", 32),
+    "mnasnet0_5": ("specs/mnasnet.arch", 32),
+    "mnasnet0_75": ("specs/mnasnet.arch", 32),
+    "mnasnet1_0": ("specs/mnasnet.arch", 32),
+    "mnasnet1_3": ("specs/mnasnet.arch", 32),
 }
 
 
