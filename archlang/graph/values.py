@@ -236,22 +236,17 @@ class Evaluator:
         if cur is None:
             raise SpecError("E012", "`in` is not defined here", e.span, "no current input",
                             help=["`in` refers to the input of the statement it is used in"])
-        attrs = {"channels": 0, "height": 1, "width": 2}
-        if e.attr == "shape":
-            return tuple(cur)
-        if e.attr == "rank":
-            return len(cur)
-        if e.attr == "features" and len(cur) == 1:
-            return cur[0]
-        if e.attr not in attrs:
-            raise SpecError("E012", f"`in` has no attribute `{e.attr}`", e.span, "unknown attribute",
-                            help=did_you_mean(e.attr, [*attrs, "shape", "rank", "features"])
-                            or ["use in.channels, in.height, in.width, in.shape or in.rank"])
-        index = attrs[e.attr]
-        if index >= len(cur):
-            raise SpecError("E023", f"`in.{e.attr}` needs a rank-{index + 1} input, the input is "
-                            f"{D.fmt_shape(cur)}", e.span, "no such dimension")
-        return cur[index]
+        return shape_attr(cur, e.attr, "in", e.span)
+
+    def _Attr(self, e, env, cur):
+        value = self.eval(e.value, env, cur)
+        if not isinstance(value, Tensor):
+            raise SpecError("E015", f"only layer outputs have a shape; this is {a_type(value)}",
+                            e.value.span, f"this is {a_type(value)}",
+                            help=["name a layer's output (`x = ...`) and read `x.channels`"])
+        if value.shape is None:
+            raise Poisoned()
+        return shape_attr(value.shape, e.attr, _text(e.value.span), e.span)
 
     def _num(self, v, span, what):
         if isinstance(v, bool) or not isinstance(v, (int, float, Sym)):
@@ -484,3 +479,32 @@ class Evaluator:
             return self.check_int({"int": int, "float": float, "abs": abs}[name](v), e.span)
         raise SpecError("E014", f"wrong arguments for `{name}`", e.span,
                         f"`{name}` cannot take {len(pos)} argument(s) of these types")
+
+
+#: what ``in.NAME`` and ``x.NAME`` read of a [C, H, W] (or [F]) shape
+SHAPE_ATTRS = {"channels": 0, "height": 1, "width": 2}
+
+
+def shape_attr(shape: tuple, attr: str, what: str, span) -> Any:
+    """``in.channels``, ``x.height``, ``x.shape``, ``x.rank``, ``x.features`` of a shape."""
+    if attr == "shape":
+        return tuple(shape)
+    if attr == "rank":
+        return len(shape)
+    if attr == "features" and len(shape) == 1:
+        return shape[0]
+    if attr not in SHAPE_ATTRS:
+        raise SpecError("E012", f"`{what}` has no attribute `{attr}`", span,
+                        "unknown attribute",
+                        help=did_you_mean(attr, [*SHAPE_ATTRS, "shape", "rank", "features"])
+                        or [f"use {what}.channels, {what}.height, {what}.width, {what}.shape "
+                            f"or {what}.rank"])
+    index = SHAPE_ATTRS[attr]
+    if index >= len(shape):
+        raise SpecError("E023", f"`{what}.{attr}` needs a rank-{index + 1} input, the input is "
+                        f"{D.fmt_shape(shape)}", span, "no such dimension")
+    return shape[index]
+
+
+def _text(span) -> str:
+    return span.source.text[span.start:span.end]

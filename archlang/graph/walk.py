@@ -63,13 +63,15 @@ class Walker:
         return state
 
     def branch(self, s: A.IfStmt, env: Env, ctx: Any, state: Any) -> Any:
+        """An ``if`` runs the branch its condition picks in the enclosing environment, so
+        what the branch binds (``y = ...``, ``let``) is visible after it, as in Python."""
         cond = self.condition(s.cond, env, state)
         if cond is None:
             return self.either(s, env, ctx, state)
         if cond:
-            return self.walk(s.then.stmts, env.child(), ctx, state)
+            return self.walk(s.then.stmts, env, ctx, state)
         if s.orelse is not None:
-            return self.walk(s.orelse.stmts, env.child(), ctx, state)
+            return self.walk(s.orelse.stmts, env, ctx, state)
         return state
 
     # -- what subclasses give -----------------------------------------------------------

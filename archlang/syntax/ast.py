@@ -149,6 +149,13 @@ class InAttr(Node):
     attr: str
 
 
+class Attr(Node):
+    """``x.channels``, ``x.shape``...: the shape of a named value."""
+
+    value: Expr
+    attr: str
+
+
 class BinOp(Node):
     op: str
     left: Expr
@@ -203,8 +210,8 @@ class ListLit(Node):
 
 
 Expr = Child[Union[  # noqa: UP007
-    IntLit, FloatLit, StrLit, BoolLit, Name, InAttr, BinOp, Compare, BoolOp, Unary, Cond,
-    Index, FCall, TupleLit, ListLit,
+    IntLit, FloatLit, StrLit, BoolLit, Name, InAttr, Attr, BinOp, Compare, BoolOp, Unary,
+    Cond, Index, FCall, TupleLit, ListLit,
 ]]
 
 # ---- items: the things a chain link applies to the current value ---------------------------

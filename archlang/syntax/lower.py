@@ -254,6 +254,9 @@ class _Lower:
     def name(self, meta, c):
         return self.expr(A.Name.build(span=self.sp(meta), id=str(c[0])))
 
+    def attr(self, meta, c):
+        return self.expr(A.Attr.build(span=self.sp(meta), value=c[0], attr=str(c[1])), c[0])
+
     def in_attr(self, meta, c):
         return self.expr(A.InAttr.build(span=self.sp(meta), attr=str(c[0])))
 
