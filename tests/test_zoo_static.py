@@ -79,6 +79,10 @@ CASES = [
     ("mnasnet", "mnasnet0_75", {}, 3_170_208, None, 215_493_104),
     ("mnasnet", "mnasnet1_0", {}, 4_383_312, None, 314_415_872),
     ("mnasnet", "mnasnet1_3", {}, 6_282_256, None, 526_362_432),
+    ("densenet", "densenet121", {}, 7_978_856, None, 2_834_161_664),
+    ("densenet", "densenet161", {}, 28_681_000, None, 7_727_907_072),
+    ("densenet", "densenet169", {}, 14_149_480, None, 3_359_843_328),
+    ("densenet", "densenet201", {}, 20_013_928, None, 4_291_365_888),
 ]
 
 
@@ -112,6 +116,10 @@ TORCHVISION_META = {
     "mnasnet0_75": ("mnasnet", 3_170_208, 0.215),
     "mnasnet1_0": ("mnasnet", 4_383_312, 0.314),
     "mnasnet1_3": ("mnasnet", 6_282_256, 0.526),
+    "densenet121": ("densenet", 7_978_856, 2.834),
+    "densenet161": ("densenet", 28_681_000, 7.728),
+    "densenet169": ("densenet", 14_149_480, 3.36),
+    "densenet201": ("densenet", 20_013_928, 4.291),
 }
 
 

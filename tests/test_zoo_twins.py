@@ -57,6 +57,10 @@ TWINS = {
     "mnasnet0_75": ("specs/mnasnet.arch", 32),
     "mnasnet1_0": ("specs/mnasnet.arch", 32),
     "mnasnet1_3": ("specs/mnasnet.arch", 32),
+    "densenet121": ("specs/densenet.arch", 32),
+    "densenet161": ("specs/densenet.arch", 32),
+    "densenet169": ("specs/densenet.arch", 32),
+    "densenet201": ("specs/densenet.arch", 32),
 }
 
 
