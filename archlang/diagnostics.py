@@ -216,13 +216,18 @@ class Reporter:
 
     def __init__(self) -> None:
         self.diagnostics: list[Diagnostic] = []
+        self._said: set[tuple] = set()
 
     def error(self, code: str, message: str, span: Span | None, label: str = "", *,
               notes: Iterable[str] = (), help: Iterable[str] = (),
               chain: tuple[Frame, ...] = ()) -> Diagnostic:
         assert code in CODES, code
         d = Diagnostic(code, message, span, label, list(notes), list(help), chain)
-        self.diagnostics.append(d)
+        # a loop repeating one mistake says it once
+        key = (code, message, span and (span.source.name, span.start, span.end), label)
+        if key not in self._said:
+            self._said.add(key)
+            self.diagnostics.append(d)
         return d
 
     def add(self, e: SpecError, chain: tuple[Frame, ...] = (), span: Span | None = None

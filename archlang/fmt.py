@@ -70,6 +70,7 @@ class _Item:
     index: int = 0  # its place in the item list
     after: _Item | None = None  # the code item written before this one
     one_line: bool = False  # a top `{` or `}` whose body stays on one line
+    label: bool = False  # a `{` or `}` of a computed layer name (denselayer{i + 1})
 
 
 def format_text(text: str, name: str = "<text>") -> tuple[str | None, list[Diagnostic]]:
@@ -110,6 +111,11 @@ def _scan(text: str, name: str):
         items.append(_Item("code", tok.value, tok.type, tok.start_pos, newlines))
         newlines = 0
     gap(len(text))
+    labels = [(t.meta.start_pos, t.meta.end_pos) for t in tree.iter_subtrees()
+              if t.data == "computed_label"]
+    for item in items:
+        if item.text in ("{", "}") and any(a <= item.start < b for a, b in labels):
+            item.label = True
     _mark_bodies(items)
     return items, tree, []
 
@@ -128,7 +134,7 @@ def _mark_bodies(items: list[_Item]) -> None:
         if item.kind == "code":
             inside = any(not items[j].top for j in stack)
             if item.text in _OPENERS:
-                item.top = item.text == "{" and not inside
+                item.top = item.text == "{" and not inside and not item.label
                 stack.append(i)
             elif item.text in _CLOSERS and stack:
                 j = stack.pop()
@@ -275,6 +281,8 @@ class _Layout:
             return False
         p, c = prev.text, item.text
         inside = not self.frames[-1].body
+        if item.label or (prev.label and p == "{") or (prev.label and item.type == "NAME"):
+            return False  # denselayer{i + 1}_out
         if p == "{" or c == "}":
             return not (p == "{" and c == "}")
         if c in (",", ")", "]", ":", ";", ".") or p in ("(", "[", "."):

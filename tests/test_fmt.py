@@ -59,7 +59,7 @@ def test_fmt_cases_cover_every_construct():
     # pass-through rules (`?expr`, `?atom`...) never build a tree of their own
     inlined = {n for n in built if n not in seen and n in {
         "expr", "ternary", "or_test", "and_test", "not_test", "comparison", "arith", "term",
-        "factor", "power", "postfix", "atom", "else_part"}}
+        "factor", "power", "postfix", "atom", "else_part", "label"}}
     assert built - seen - inlined == set()
 
 

@@ -12,7 +12,7 @@ from archlang.graph.bind import bind, block_signature, op_attrs
 from archlang.graph.members import Member
 from archlang.graph.model import Graph, Node, Scope
 from archlang.graph.naming import Namer
-from archlang.graph.values import POISON, Env, Evaluator, Poisoned, Tensor
+from archlang.graph.values import POISON, Env, Evaluator, Poisoned, Tensor, a_type, show, type_name
 from archlang.graph.walk import Walker
 from archlang.limits import Limits
 from archlang.ops.base import Op, Shaped
@@ -62,6 +62,8 @@ class Layers(Walker):
         return cur
 
     def apply(self, link: A.Link, env: Env, ns: Namer, cur):
+        if link.label_expr is not None:
+            link = self.computed_label(link, env, cur)
         item = link.item
         if isinstance(item, (A.Call, A.Bare)):
             return self.apply_named(item, link, env, ns, cur)
@@ -75,6 +77,21 @@ class Layers(Walker):
         if isinstance(item, A.Residual):
             return self.apply_residual(item, link, env, ns, cur)
         raise AssertionError(type(item))  # pragma: no cover
+
+    def computed_label(self, link: A.Link, env: Env, cur) -> A.Link:
+        """``denselayer{i + 1}: ...`` as the link labelled ``denselayer3``."""
+        v = self.value(link.label_expr, env, cur)
+        if isinstance(v, bool) or not isinstance(v, (int, str)):
+            raise SpecError("E015", f"a layer name is built from an int or a string, got "
+                            f"{type_name(v)} {show(v)}", link.label_expr.span,
+                            f"this is {a_type(v)}")
+        name = f"{link.label}{v}{link.label_suffix}"
+        if not (name.isidentifier() and name.isascii()):
+            raise SpecError("E018", f"`{name}` cannot name a layer: it is not a name",
+                            link.label_span, "computed name",
+                            help=["a computed name is the prefix, the value and the suffix "
+                                  "joined: letters, digits and `_`"])
+        return link.model_copy(update={"label": name, "label_expr": None})
 
     def apply_named(self, item, link: A.Link, env: Env, ns: Namer, cur):
         name = item.name

@@ -58,7 +58,8 @@ class Namer:
             rep.error("E013", f"`{label}` is already the name of a layer in this scope", span,
                       "second use of this name", notes=[f"first used at {self.labels[label]}"],
                       help=["give each layer in a block its own name; inside loops, leave "
-                            "layers unnamed or wrap them in a named group"], chain=chain)
+                            "layers unnamed, compute the name (`conv{i}: ...`) or wrap "
+                            "them in a named group"], chain=chain)
             return f"{label}_{self.index - 1}"
         why = layer_name_problem(label)
         if why is not None:

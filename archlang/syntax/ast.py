@@ -286,6 +286,9 @@ class Link(Node):
     label: str | None
     label_span: SpanField | None
     item: Item
+    #: ``denselayer{i + 1}: ...``: the label is ``label`` + the value + ``label_suffix``
+    label_expr: Expr | None = None
+    label_suffix: str = ""
 
 
 class Chain(Node):

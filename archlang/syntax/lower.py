@@ -140,8 +140,17 @@ class _Lower:
 
     def link(self, meta, c):
         label, item = c
+        if isinstance(label, tuple):  # computed: (prefix, expr, suffix, span)
+            prefix, expr, suffix, span = label
+            return A.Link.build(span=self.sp(meta), label=str(prefix), label_span=span,
+                                item=item, label_expr=expr,
+                                label_suffix=str(suffix) if suffix is not None else "")
         return A.Link.build(span=self.sp(meta), label=str(label) if label is not None else None,
                       label_span=self.tok(label) if label is not None else None, item=item)
+
+    def computed_label(self, meta, c):
+        prefix, expr, suffix = c
+        return prefix, expr, suffix, self.sp(meta)
 
     # -- items -----------------------------------------------------------------------
     def call(self, meta, c):
