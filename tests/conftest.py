@@ -29,10 +29,10 @@ SLOW = {
                     "googlenet", "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d",
                     "wide_resnet50_2", "wide_resnet101_2")},
     **{f"tests/test_zoo_twins.py::test_twin_outputs_equal[{name}]":
-       "torchvision equivalence of one more network of its family; squeezenet1_1, "
-       "mobilenet_v2, mnasnet0_5 and densenet121 stay"
-       for name in ("squeezenet1_0", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3", "densenet161",
-                    "densenet169", "densenet201")},
+       "torchvision equivalence of one more zoo network; squeezenet1_1, mobilenet_v2 and "
+       "mnasnet0_5 stay"
+       for name in ("squeezenet1_0", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3", "densenet121",
+                    "densenet161", "densenet169", "densenet201")},
     **{f"tests/test_zoo_goldens.py::test_forward_matches_static[{name}]":
        "a forward pass of one more big network at its full input size; nin_cifar10 stays"
        for name in ("alexnet_caffe", "vgg_a_lrn", "vgg_c", "googlenet_caffe", "resnet50_v1",
