@@ -508,6 +508,25 @@ def fmt(files, check, diff):
     sys.exit(status)
 
 
+@main.command("lsp", short_help="Run the language server (LSP on stdio) for editors.",
+              epilog="""\b
+Editors start it themselves; docs/editors.md shows VS Code, Neovim and any LSP client.
+Settings: archlang.network (which network of a file to show), archlang.set.
+""")
+@click.option("--stdio", is_flag=True, help="Talk LSP on standard input and output (the "
+              "only transport, accepted for clients that pass it).")
+@guarded
+def lsp(stdio):
+    """Serve the Language Server Protocol on standard input and output: diagnostics, shape
+    inlay hints, hover, definitions, completion, outline and formatting."""
+    try:
+        from archlang.lsp import serve
+    except ImportError as e:
+        raise UsageError(f"archlang lsp needs pygls ({e})",
+                         "install it with `pip install 'archlang[editor]'`") from None
+    serve()
+
+
 @main.command("diff", short_help="Compare two networks: layers, shapes, params, MACs.",
               epilog="""\b
 Examples:

@@ -275,7 +275,7 @@ def test_googlenet_first_network_and_concat(client):
 def test_broken_specs(client, tmp_path):
     c = client
     # a buffer that does not parse still gets its diagnostic
-    uri, text = open_doc(c, tmp_path / "a.arch",
+    uri, _ = open_doc(c, tmp_path / "a.arch",
                          "network n {\n    input x: [3, 32, 32]\n    conv2d(16, 3\n}\n")
     (d,) = c.diagnostics(uri)
     assert d["code"] in ("E002", "E003") and d["range"]["start"]["line"] == 3
