@@ -56,8 +56,11 @@ def load_class(path_or_text, network=None, *, inference: bool = False, **params)
     return _load_class(path_or_text, network, inference=inference, **params)
 
 
-def export_onnx(path_or_text, path, network=None, *, opset=None, **params) -> list[str]:
-    """Export a network to an ONNX file (needs ``archlang[export]``; docs/deploy.md)."""
+def export_onnx(path_or_text, path, network=None, *, opset=None, state_dict=None,
+                **params) -> list[str]:
+    """Export a network to an ONNX file, with a trained ``state_dict``'s weights (needs
+    ``archlang[export]``; docs/deploy.md)."""
     from archlang.export import DEFAULT_OPSET, export_onnx as _export
 
-    return _export(path_or_text, path, network, opset=opset or DEFAULT_OPSET, **params)
+    return _export(path_or_text, path, network, opset=opset or DEFAULT_OPSET,
+                   state_dict=state_dict, **params)

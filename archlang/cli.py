@@ -410,8 +410,10 @@ Examples:
               help="The .onnx file to write.")
 @click.option("--opset", type=click.IntRange(min=7), default=None,
               help="ONNX opset version (default 18).")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=str),
+              help="A state_dict saved with torch.save (default: freshly initialised weights).")
 @guarded
-def export(spec, network, sets, inputs, output, opset, **kwargs):
+def export(spec, network, sets, inputs, output, opset, weights, **kwargs):
     """Export a network (eval mode) to ONNX through torch.onnx: the graph's inputs and outputs
     are the spec's, the batch and every symbolic input size are named dynamic axes. Needs
     pip install 'archlang[export]'."""
@@ -424,7 +426,10 @@ def export(spec, network, sets, inputs, output, opset, **kwargs):
         raise UsageError(str(e).split(": pip")[0], "pip install 'archlang[export]'") from None
     result = checked(spec, network, sets, inputs, kwargs)
     try:
-        export_graph(result.graph, path, opset=opset or DEFAULT_OPSET)
+        import torch
+
+        state = torch.load(weights, map_location="cpu") if weights else None
+        export_graph(result.graph, path, opset=opset or DEFAULT_OPSET, state_dict=state)
     except ExportError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_DIAGNOSTICS)

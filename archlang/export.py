@@ -61,8 +61,9 @@ def example_shapes(graph) -> dict[str, tuple[tuple[int, ...], dict[int, str]]]:
 
 
 def export_onnx(path_or_text, path: str | os.PathLike, network: str | None = None, *,
-                opset: int = DEFAULT_OPSET, **params: Any) -> list[str]:
-    """Export a network to ONNX at ``path``; returns the graph's output names.
+                opset: int = DEFAULT_OPSET, state_dict=None, **params: Any) -> list[str]:
+    """Export a network to ONNX at ``path``, with the weights of ``state_dict`` (a trained
+    model's; default: freshly initialised ones); returns the graph's output names.
 
     >>> archlang.export_onnx("zoo:resnet18", "resnet18.onnx")  # doctest: +SKIP
     ['logits']
@@ -70,10 +71,12 @@ def export_onnx(path_or_text, path: str | os.PathLike, network: str | None = Non
     from archlang.api import check
 
     require_export_packages()
-    return export_graph(check(path_or_text, network, **params).graph, path, opset=opset)
+    return export_graph(check(path_or_text, network, **params).graph, path, opset=opset,
+                        state_dict=state_dict)
 
 
-def export_graph(graph, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET) -> list[str]:
+def export_graph(graph, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET,
+                 state_dict=None) -> list[str]:
     """Export a checked graph's network (built as :func:`archlang.load` builds it)."""
     require_export_packages()
     import torch
@@ -84,6 +87,8 @@ def export_graph(graph, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET) 
     module_attribute_clashes(graph)
     source, class_name = generate_named(graph)
     model = _class_from_source(source, graph.network, class_name)().eval()
+    if state_dict is not None:
+        model.load_state_dict(state_dict)
     outputs = [o.name for o in graph.outputs if not o.training]
     shapes = example_shapes(graph)
     args = tuple(torch.randn(shape) for shape, _ in shapes.values())
