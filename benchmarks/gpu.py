@@ -157,6 +157,7 @@ class Bench:
 
         if a.compile != "none":
             res.update(self.compiled(name, models, opts, x, y))
+        res.update(self.inference_build(name, tv, x))
         del models, opts, tv, al
         if self.cuda:
             torch.cuda.empty_cache()
@@ -195,6 +196,30 @@ class Bench:
                 steps[k]()
         out["infer_compiled"] = self.summarise(self.alternate(steps, a.iters, a.rounds), bs)
         out["infer_compiled"]["first_call_s"] = first
+        return out
+
+    def inference_build(self, name: str, tv, x) -> dict:
+        """torchvision (eval, channels_last like every row here) against archlang's
+        inference build (BatchNorm folded, channels_last; docs/deploy.md) with
+        torchvision's weights, eager and, with --compile all, both under torch.compile."""
+        import archlang
+
+        a = self.args
+        build = archlang.load(str(ROOT / SPECS[name]), network=name, inference=True)
+        build.load_state_dict(tv.state_dict())
+        models = {"torchvision": tv.eval(), "archlang": build.to(self.dev).eval()}
+        out: dict = {}
+        runs = [("infer_build", models)]
+        if a.compile == "all":
+            runs.append(("infer_build_compiled",
+                         {k: torch.compile(m, backend=a.compile_backend)
+                          for k, m in models.items()}))
+        for key, ms in runs:
+            steps = {k: self.infer_step(ms[k], x) for k in IMPLS}
+            for s in steps.values():
+                for _ in range(a.warmup):
+                    s()
+            out[key] = self.summarise(self.alternate(steps, a.iters, a.rounds), a.batch)
         return out
 
     def summarise(self, secs: dict[str, list[float]], batch: int) -> dict:
@@ -275,7 +300,11 @@ def tables(data: dict) -> str:
         kinds = [("train_eager", "training, eager", "macs_training", 3),
                  ("train_compiled", "training, compiled", "macs_training", 3),
                  ("infer_eager", "inference, eager", "macs_inference", 1),
-                 ("infer_compiled", "inference, compiled", "macs_inference", 1)]
+                 ("infer_compiled", "inference, compiled", "macs_inference", 1),
+                 ("infer_build", "inference, archlang's inference build", "macs_inference",
+                  1),
+                 ("infer_build_compiled", "inference build, both compiled", "macs_inference",
+                  1)]
         for key, label, macs_key, mult in kinds:
             if key not in r:
                 continue
