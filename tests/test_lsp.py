@@ -340,3 +340,34 @@ def test_garbage_never_stops_the_server(client, tmp_path):
     assert c.diagnostics(uri) == []
     assert c.call("textDocument/hover", doc(uri, position=where(text, "conv1: BasicConv", 9)))
     assert c.close() == 0
+
+
+def test_symbolic_shapes_are_hinted_as_expressions():
+    from archlang.lsp import analyse, inlay_hints
+
+    text = ("network n {\n    input x: [3, H, W]\n    conv2d(8, 3, stride=2)\n"
+            "    global_avgpool\n    output y\n}\n")
+    hints = {h.position.line: h.label for h in inlay_hints(analyse(text))}
+    assert hints == {2: "-> 8 x (H-1)//2 x (W-1)//2", 3: "-> 8 x 1 x 1"}
+
+
+def test_docs_rendering_of_inlay_hints_is_the_servers():
+    """docs/editors.md shows the hints of resnet.arch's ResNet block as text: the server's."""
+    from archlang.lsp import Settings, analyse, inlay_hints
+
+    spec = ROOT / "specs" / "resnet.arch"
+    text = spec.read_text()
+    by: dict[int, list] = {}
+    for h in inlay_hints(analyse(text, spec, Settings("resnet50"))):
+        by.setdefault(h.position.line, []).append(h)
+    lines = text.splitlines()
+    start = text[:text.index("block ResNet(")].count("\n")
+    rendered = []
+    for i in range(start, start + 21):
+        line = lines[i]
+        for h in sorted(by.get(i, []), key=lambda h: -h.position.character):
+            c = h.position.character
+            line = f"{line[:c]}  ‹{h.label}›{line[c:]}"
+        rendered.append(line)
+    docs = (ROOT / "docs" / "editors.md").read_text()
+    assert "```text\n" + "\n".join(rendered) + "\n```" in docs
