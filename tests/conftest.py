@@ -50,16 +50,12 @@ SLOW = {
     "tests/test_plugins.py::test_explicit_plugin_all_commands":
         "every command once more through --plugin; test_explicit_plugin_option (check) and "
         "test_installed_plugin_through_entry_points (every command) stay",
-    **{f"tests/test_receptive.py::test_receptive_field_matches_gradient[{name}]":
-       "the gradient of one more big network; nin_cifar10, dcgan_discriminator, resnet18, "
-       "resnet50 and googlenet_caffe stay"
-       for name in ("resnet34", "resnet50_v1", "resnet101", "resnet101_v1", "resnet18_34",
-                    "resnext50_32x4d", "googlenet")},
-    **{f"tests/test_memory.py::test_saved_activations_match_torch[{name}]":
-       "the saved tensors of one more big network; the small ones, resnet18 and "
-       "googlenet_caffe stay"
-       for name in ("resnet34", "resnet50", "resnet50_v1", "resnet101", "resnet101_v1",
-                    "resnet18_34", "resnext50_32x4d", "googlenet")},
+    "tests/test_receptive.py::test_receptive_field_matches_gradient":
+        "the gradient of every zoo network up to 60M params; "
+        "test_receptive_field_of_small_networks stays",
+    "tests/test_memory.py::test_saved_activations_match_torch":
+        "the saved tensors of every zoo network up to 60M params; "
+        "test_saved_activations_of_small_networks stays",
 }
 
 SLOW_SEEN = pytest.StashKey[set]()   # SLOW keys that matched a collected test
