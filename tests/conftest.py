@@ -56,6 +56,30 @@ SLOW = {
     "tests/test_memory.py::test_saved_activations_match_torch":
         "the saved tensors of every zoo network up to 60M params; "
         "test_saved_activations_of_small_networks stays",
+    **{f"tests/test_export.py::test_zoo_network_exports_and_runs[{name}]":
+       "ONNX export (dynamo) and ONNX Runtime of one more zoo network, seconds each; "
+       "resnet18, vae_digits and the symbolic fcn stay"
+       for name in ("alexnet", "alexnet_caffe", "alexnet_x2", "dcgan_discriminator",
+                    "dcgan_generator", "googlenet", "googlenet_caffe", "nin_cifar10",
+                    "resnet101", "resnet101_v1", "resnet152", "resnet152_v1", "resnet18_34",
+                    "resnet34", "resnet50", "resnet50_v1", "resnext101_32x8d",
+                    "resnext101_64x4d", "resnext50_32x4d", "vae", "vae_digits_decoder",
+                    "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19",
+                    "vgg19_bn", "vgg_a_lrn", "vgg_c", "wide_resnet101_2", "wide_resnet50_2")},
+    **{f"tests/test_inference.py::test_inference_build_equals_eval_mode[{name}]":
+       "the inference build of one more big network; resnet18, googlenet, vgg11_bn and the "
+       "small ones stay"
+       for name in ("resnet50", "resnet50_v1", "resnet101", "resnet101_v1", "resnet152",
+                    "resnet152_v1", "resnet18_34", "resnext50_32x4d", "resnext101_32x8d",
+                    "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2", "vgg13",
+                    "vgg16", "vgg19", "vgg13_bn", "vgg16_bn", "vgg19_bn", "vgg_a_lrn",
+                    "vgg_c")},
+    **{f"tests/test_pickle.py::test_torchscript_every_zoo_network[{name}]":
+       "torch.jit.script of one more big network; googlenet_caffe (training outputs) stays"
+       for name in ("googlenet", "resnet152", "resnet152_v1", "resnext101_64x4d",
+                    "wide_resnet101_2")},
+    "tests/test_pickle.py::test_pickle_and_torchscript_round_trip_in_a_fresh_process[False]":
+        "one more fresh-process round trip (the training build); the inference build's stays",
 }
 
 SLOW_SEEN = pytest.StashKey[set]()   # SLOW keys that matched a collected test
