@@ -38,6 +38,16 @@ def saved_storage_bytes(model, x) -> int:
     return sum(seen.values())
 
 
+#: the cases a plain `pytest` runs; every network runs with `pytest -m ''` (SLOW)
+FAST = ("nin_cifar10", "dcgan_discriminator", "dcgan_generator", "vae", "vae_digits",
+        "vae_digits_decoder", "resnet18", "googlenet_caffe")
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_saved_activations_of_small_networks(name):
+    test_saved_activations_match_torch(name)
+
+
 @pytest.mark.parametrize("name", SMALL)
 def test_saved_activations_match_torch(name):
     result = archlang.check(f"zoo:{name}")
