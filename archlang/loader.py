@@ -206,7 +206,7 @@ def load_class(path_or_text, network=None, *, inference: bool = False, **params)
         graph = check(path_or_text, network, **params).graph
         module_attribute_clashes(graph)
         source, class_name = generate_named(graph, inference=inference)
-        module, objs = _generated(source, graph.network)
+        _, objs = _generated(source, graph.network)
         recipe = (_spec_ref(path_or_text), network, dict(params), inference)
         for obj in objs.values():
             if isinstance(obj, type):

@@ -10,8 +10,8 @@ pytest.importorskip("onnxscript")
 ort = pytest.importorskip("onnxruntime")
 torch = pytest.importorskip("torch")
 
-import archlang  # noqa: E402
-from archlang.cli import main  # noqa: E402
+import archlang
+from archlang.cli import main
 
 ZOO = archlang.list_models()
 

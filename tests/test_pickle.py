@@ -17,7 +17,7 @@ ZOO = archlang.list_models()
 
 def fresh(code: str, cwd) -> str:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
+                          cwd=cwd, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

@@ -390,8 +390,8 @@ class Generator:
         b = self.build
         if b is None or not (b.folds or b.dropped):
             return []
-        lines = [f"{INDENT}#: BatchNorm folded into the layer before it when a state_dict "
-                 "loads: (layer, norm, eps)"]
+        lines = [(f"{INDENT}#: BatchNorm folded into the layer before it when a state_dict "
+                  "loads: (layer, norm, eps)")]
         lines += _tuple_lines("FOLDED", [lit((f.layer, f.norm, f.eps)) for f in b.folds])
         lines.append(f"{INDENT}#: training-only layers: a training state_dict's weights for "
                      "them are skipped")
