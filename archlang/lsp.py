@@ -52,12 +52,10 @@ from archlang.ops.registry import OPS, lookup
 from archlang.program import Program, _load_file, no_cyclic_gc
 from archlang.source import Source, Span
 from archlang.syntax import ast as A
+from archlang.syntax.parse import RESERVED_WORDS
 
 log = logging.getLogger("archlang.lsp")
 
-#: statement keywords offered by completion where a layer may be written
-KEYWORDS = ("input", "output", "training", "let", "for", "in", "if", "else", "use", "init",
-            "residual", "shortcut", "concat", "average")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 _MEAN = re.compile(r"did you mean ((?:`[^`]+`(?: or |, )?)+)\?")
 _WRITE = re.compile(r"write `([A-Za-z_][A-Za-z_0-9]*\(.*\))`")
@@ -478,7 +476,7 @@ def local_defs(d: A.BlockDef | A.NetworkDef, text: str) -> list[tuple[str, int, 
         elif isinstance(n, A.ForStmt):
             named(n.var, n.span.start + 3, "loop variable")
         elif isinstance(n, A.InputStmt):
-            named(n.name, n.span.start + 5, "input")
+            named(n.name, n.span.start + 5, "input value")
         elif isinstance(n, (A.BindStmt, A.OutputStmt)) and n.name_span is not None:
             out.append((n.name, n.name_span.start, n.name_span.end,
                         "output" if isinstance(n, A.OutputStmt) else "value"))
@@ -776,7 +774,7 @@ def completion(a: Analysis, offset: int, last_good: Analysis | None = None
                     name, kind=T.CompletionItemKind.Module,
                     detail=signature(n, n.span.source.text), sort_text=f"2{name}"))
         items += [T.CompletionItem(k, kind=T.CompletionItemKind.Keyword, sort_text=f"3{k}")
-                  for k in KEYWORDS]
+                  for k in sorted(RESERVED_WORDS)]
     return items
 
 
@@ -790,7 +788,7 @@ def symbols(a: Analysis) -> list[T.DocumentSymbol]:
         return []
     lines = Lines(a.source.text)
     kinds = {"parameter": T.SymbolKind.TypeParameter, "layer": T.SymbolKind.Field,
-             "input": T.SymbolKind.Variable, "output": T.SymbolKind.Variable,
+             "input value": T.SymbolKind.Variable, "output": T.SymbolKind.Variable,
              "value": T.SymbolKind.Variable, "let": T.SymbolKind.Constant,
              "loop variable": T.SymbolKind.Variable}
     out = []
