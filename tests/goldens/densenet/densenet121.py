@@ -11,7 +11,7 @@ from torch import nn
 
 
 class DenseLayer(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:26."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -55,7 +55,7 @@ class DenseLayer_2(nn.Module):
 
 
 class DenseLayer_3(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:28."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -77,7 +77,7 @@ class DenseLayer_3(nn.Module):
 
 
 class DenseLayer_4(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:29."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -99,7 +99,7 @@ class DenseLayer_4(nn.Module):
 
 
 class DenseLayer_5(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:30."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -121,7 +121,7 @@ class DenseLayer_5(nn.Module):
 
 
 class DenseLayer_6(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:31."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -143,7 +143,7 @@ class DenseLayer_6(nn.Module):
 
 
 class DenseBlock(nn.Module):
-    """DenseBlock(num_layers=6, k=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:94."""
+    """DenseBlock(num_layers=6, k=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:50."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -187,7 +187,7 @@ class DenseBlock(nn.Module):
 
 
 class Transition(nn.Module):
-    """Transition(out=128), from specs/densenet.arch:95."""
+    """Transition(out=128), from specs/densenet.arch:51."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -205,7 +205,7 @@ class Transition(nn.Module):
 
 
 class DenseLayer_7(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:26."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -249,7 +249,7 @@ class DenseLayer_8(nn.Module):
 
 
 class DenseLayer_9(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:28."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -271,7 +271,7 @@ class DenseLayer_9(nn.Module):
 
 
 class DenseLayer_10(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:29."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -293,7 +293,7 @@ class DenseLayer_10(nn.Module):
 
 
 class DenseLayer_11(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:30."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -315,7 +315,7 @@ class DenseLayer_11(nn.Module):
 
 
 class DenseLayer_12(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:31."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -337,7 +337,7 @@ class DenseLayer_12(nn.Module):
 
 
 class DenseLayer_13(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:32."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -359,7 +359,7 @@ class DenseLayer_13(nn.Module):
 
 
 class DenseLayer_14(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:33."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -381,7 +381,7 @@ class DenseLayer_14(nn.Module):
 
 
 class DenseLayer_15(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:34."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -403,7 +403,7 @@ class DenseLayer_15(nn.Module):
 
 
 class DenseLayer_16(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:35."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -425,7 +425,7 @@ class DenseLayer_16(nn.Module):
 
 
 class DenseLayer_17(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:36."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -447,7 +447,7 @@ class DenseLayer_17(nn.Module):
 
 
 class DenseLayer_18(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:37."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -469,7 +469,7 @@ class DenseLayer_18(nn.Module):
 
 
 class DenseBlock_2(nn.Module):
-    """DenseBlock(num_layers=12, k=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:96."""
+    """DenseBlock(num_layers=12, k=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:52."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -549,7 +549,7 @@ class DenseBlock_2(nn.Module):
 
 
 class Transition_2(nn.Module):
-    """Transition(out=256), from specs/densenet.arch:97."""
+    """Transition(out=256), from specs/densenet.arch:53."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -567,7 +567,7 @@ class Transition_2(nn.Module):
 
 
 class DenseLayer_19(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:26."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -611,7 +611,7 @@ class DenseLayer_20(nn.Module):
 
 
 class DenseLayer_21(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:28."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -633,7 +633,7 @@ class DenseLayer_21(nn.Module):
 
 
 class DenseLayer_22(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:29."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -655,7 +655,7 @@ class DenseLayer_22(nn.Module):
 
 
 class DenseLayer_23(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:30."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -677,7 +677,7 @@ class DenseLayer_23(nn.Module):
 
 
 class DenseLayer_24(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:31."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -699,7 +699,7 @@ class DenseLayer_24(nn.Module):
 
 
 class DenseLayer_25(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:32."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -721,7 +721,7 @@ class DenseLayer_25(nn.Module):
 
 
 class DenseLayer_26(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:33."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -743,7 +743,7 @@ class DenseLayer_26(nn.Module):
 
 
 class DenseLayer_27(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:34."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -765,7 +765,7 @@ class DenseLayer_27(nn.Module):
 
 
 class DenseLayer_28(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:35."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -787,7 +787,7 @@ class DenseLayer_28(nn.Module):
 
 
 class DenseLayer_29(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:36."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -809,7 +809,7 @@ class DenseLayer_29(nn.Module):
 
 
 class DenseLayer_30(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:37."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -831,7 +831,7 @@ class DenseLayer_30(nn.Module):
 
 
 class DenseLayer_31(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:38."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -853,7 +853,7 @@ class DenseLayer_31(nn.Module):
 
 
 class DenseLayer_32(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:39."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -875,7 +875,7 @@ class DenseLayer_32(nn.Module):
 
 
 class DenseLayer_33(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:40."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -897,7 +897,7 @@ class DenseLayer_33(nn.Module):
 
 
 class DenseLayer_34(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:41."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -919,7 +919,7 @@ class DenseLayer_34(nn.Module):
 
 
 class DenseLayer_35(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:42."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -941,7 +941,7 @@ class DenseLayer_35(nn.Module):
 
 
 class DenseLayer_36(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:43."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -963,7 +963,7 @@ class DenseLayer_36(nn.Module):
 
 
 class DenseLayer_37(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:44."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -985,7 +985,7 @@ class DenseLayer_37(nn.Module):
 
 
 class DenseLayer_38(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:45."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1007,7 +1007,7 @@ class DenseLayer_38(nn.Module):
 
 
 class DenseLayer_39(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:46."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1029,7 +1029,7 @@ class DenseLayer_39(nn.Module):
 
 
 class DenseLayer_40(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:47."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1051,7 +1051,7 @@ class DenseLayer_40(nn.Module):
 
 
 class DenseLayer_41(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:48."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1073,7 +1073,7 @@ class DenseLayer_41(nn.Module):
 
 
 class DenseLayer_42(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:49."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1095,7 +1095,7 @@ class DenseLayer_42(nn.Module):
 
 
 class DenseBlock_3(nn.Module):
-    """DenseBlock(num_layers=24, k=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:98."""
+    """DenseBlock(num_layers=24, k=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:54."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1247,7 +1247,7 @@ class DenseBlock_3(nn.Module):
 
 
 class Transition_3(nn.Module):
-    """Transition(out=512), from specs/densenet.arch:99."""
+    """Transition(out=512), from specs/densenet.arch:55."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1265,7 +1265,7 @@ class Transition_3(nn.Module):
 
 
 class DenseLayer_43(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:26."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1309,7 +1309,7 @@ class DenseLayer_44(nn.Module):
 
 
 class DenseLayer_45(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:28."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1331,7 +1331,7 @@ class DenseLayer_45(nn.Module):
 
 
 class DenseLayer_46(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:29."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1353,7 +1353,7 @@ class DenseLayer_46(nn.Module):
 
 
 class DenseLayer_47(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:30."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1375,7 +1375,7 @@ class DenseLayer_47(nn.Module):
 
 
 class DenseLayer_48(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:31."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1397,7 +1397,7 @@ class DenseLayer_48(nn.Module):
 
 
 class DenseLayer_49(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:32."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1419,7 +1419,7 @@ class DenseLayer_49(nn.Module):
 
 
 class DenseLayer_50(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:33."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1441,7 +1441,7 @@ class DenseLayer_50(nn.Module):
 
 
 class DenseLayer_51(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:34."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1463,7 +1463,7 @@ class DenseLayer_51(nn.Module):
 
 
 class DenseLayer_52(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:35."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1485,7 +1485,7 @@ class DenseLayer_52(nn.Module):
 
 
 class DenseLayer_53(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:36."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1507,7 +1507,7 @@ class DenseLayer_53(nn.Module):
 
 
 class DenseLayer_54(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:37."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1529,7 +1529,7 @@ class DenseLayer_54(nn.Module):
 
 
 class DenseLayer_55(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:38."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1551,7 +1551,7 @@ class DenseLayer_55(nn.Module):
 
 
 class DenseLayer_56(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:39."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1573,7 +1573,7 @@ class DenseLayer_56(nn.Module):
 
 
 class DenseLayer_57(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:40."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1595,7 +1595,7 @@ class DenseLayer_57(nn.Module):
 
 
 class DenseLayer_58(nn.Module):
-    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:41."""
+    """DenseLayer(growth_rate=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1617,7 +1617,7 @@ class DenseLayer_58(nn.Module):
 
 
 class DenseBlock_4(nn.Module):
-    """DenseBlock(num_layers=16, k=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:100."""
+    """DenseBlock(num_layers=16, k=32, bn_size=4, drop_rate=0.0), from specs/densenet.arch:56."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -11,7 +11,7 @@ from torch import nn
 
 
 class DenseLayer(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:26."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -55,7 +55,7 @@ class DenseLayer_2(nn.Module):
 
 
 class DenseLayer_3(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:28."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -77,7 +77,7 @@ class DenseLayer_3(nn.Module):
 
 
 class DenseLayer_4(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:29."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -99,7 +99,7 @@ class DenseLayer_4(nn.Module):
 
 
 class DenseLayer_5(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:30."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -121,7 +121,7 @@ class DenseLayer_5(nn.Module):
 
 
 class DenseLayer_6(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:31."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -143,7 +143,7 @@ class DenseLayer_6(nn.Module):
 
 
 class DenseBlock(nn.Module):
-    """DenseBlock(num_layers=6, k=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:94."""
+    """DenseBlock(num_layers=6, k=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:50."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -187,7 +187,7 @@ class DenseBlock(nn.Module):
 
 
 class Transition(nn.Module):
-    """Transition(out=192), from specs/densenet.arch:95."""
+    """Transition(out=192), from specs/densenet.arch:51."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -205,7 +205,7 @@ class Transition(nn.Module):
 
 
 class DenseLayer_7(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:26."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -249,7 +249,7 @@ class DenseLayer_8(nn.Module):
 
 
 class DenseLayer_9(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:28."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -271,7 +271,7 @@ class DenseLayer_9(nn.Module):
 
 
 class DenseLayer_10(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:29."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -293,7 +293,7 @@ class DenseLayer_10(nn.Module):
 
 
 class DenseLayer_11(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:30."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -315,7 +315,7 @@ class DenseLayer_11(nn.Module):
 
 
 class DenseLayer_12(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:31."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -337,7 +337,7 @@ class DenseLayer_12(nn.Module):
 
 
 class DenseLayer_13(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:32."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -359,7 +359,7 @@ class DenseLayer_13(nn.Module):
 
 
 class DenseLayer_14(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:33."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -381,7 +381,7 @@ class DenseLayer_14(nn.Module):
 
 
 class DenseLayer_15(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:34."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -403,7 +403,7 @@ class DenseLayer_15(nn.Module):
 
 
 class DenseLayer_16(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:35."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -425,7 +425,7 @@ class DenseLayer_16(nn.Module):
 
 
 class DenseLayer_17(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:36."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -447,7 +447,7 @@ class DenseLayer_17(nn.Module):
 
 
 class DenseLayer_18(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:37."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -469,7 +469,7 @@ class DenseLayer_18(nn.Module):
 
 
 class DenseBlock_2(nn.Module):
-    """DenseBlock(num_layers=12, k=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:96."""
+    """DenseBlock(num_layers=12, k=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:52."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -549,7 +549,7 @@ class DenseBlock_2(nn.Module):
 
 
 class Transition_2(nn.Module):
-    """Transition(out=384), from specs/densenet.arch:97."""
+    """Transition(out=384), from specs/densenet.arch:53."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -567,7 +567,7 @@ class Transition_2(nn.Module):
 
 
 class DenseLayer_19(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:26."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -611,7 +611,7 @@ class DenseLayer_20(nn.Module):
 
 
 class DenseLayer_21(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:28."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -633,7 +633,7 @@ class DenseLayer_21(nn.Module):
 
 
 class DenseLayer_22(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:29."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -655,7 +655,7 @@ class DenseLayer_22(nn.Module):
 
 
 class DenseLayer_23(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:30."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -677,7 +677,7 @@ class DenseLayer_23(nn.Module):
 
 
 class DenseLayer_24(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:31."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -699,7 +699,7 @@ class DenseLayer_24(nn.Module):
 
 
 class DenseLayer_25(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:32."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -721,7 +721,7 @@ class DenseLayer_25(nn.Module):
 
 
 class DenseLayer_26(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:33."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -743,7 +743,7 @@ class DenseLayer_26(nn.Module):
 
 
 class DenseLayer_27(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:34."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -765,7 +765,7 @@ class DenseLayer_27(nn.Module):
 
 
 class DenseLayer_28(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:35."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -787,7 +787,7 @@ class DenseLayer_28(nn.Module):
 
 
 class DenseLayer_29(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:36."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -809,7 +809,7 @@ class DenseLayer_29(nn.Module):
 
 
 class DenseLayer_30(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:37."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -831,7 +831,7 @@ class DenseLayer_30(nn.Module):
 
 
 class DenseLayer_31(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:38."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -853,7 +853,7 @@ class DenseLayer_31(nn.Module):
 
 
 class DenseLayer_32(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:39."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -875,7 +875,7 @@ class DenseLayer_32(nn.Module):
 
 
 class DenseLayer_33(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:40."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -897,7 +897,7 @@ class DenseLayer_33(nn.Module):
 
 
 class DenseLayer_34(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:41."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -919,7 +919,7 @@ class DenseLayer_34(nn.Module):
 
 
 class DenseLayer_35(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:42."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -941,7 +941,7 @@ class DenseLayer_35(nn.Module):
 
 
 class DenseLayer_36(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:43."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -963,7 +963,7 @@ class DenseLayer_36(nn.Module):
 
 
 class DenseLayer_37(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:44."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -985,7 +985,7 @@ class DenseLayer_37(nn.Module):
 
 
 class DenseLayer_38(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:45."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1007,7 +1007,7 @@ class DenseLayer_38(nn.Module):
 
 
 class DenseLayer_39(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:46."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1029,7 +1029,7 @@ class DenseLayer_39(nn.Module):
 
 
 class DenseLayer_40(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:47."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1051,7 +1051,7 @@ class DenseLayer_40(nn.Module):
 
 
 class DenseLayer_41(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:48."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1073,7 +1073,7 @@ class DenseLayer_41(nn.Module):
 
 
 class DenseLayer_42(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:49."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1095,7 +1095,7 @@ class DenseLayer_42(nn.Module):
 
 
 class DenseLayer_43(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:50."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1117,7 +1117,7 @@ class DenseLayer_43(nn.Module):
 
 
 class DenseLayer_44(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:51."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1139,7 +1139,7 @@ class DenseLayer_44(nn.Module):
 
 
 class DenseLayer_45(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:52."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1161,7 +1161,7 @@ class DenseLayer_45(nn.Module):
 
 
 class DenseLayer_46(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:53."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1183,7 +1183,7 @@ class DenseLayer_46(nn.Module):
 
 
 class DenseLayer_47(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:54."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1205,7 +1205,7 @@ class DenseLayer_47(nn.Module):
 
 
 class DenseLayer_48(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:55."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1227,7 +1227,7 @@ class DenseLayer_48(nn.Module):
 
 
 class DenseLayer_49(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:56."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1249,7 +1249,7 @@ class DenseLayer_49(nn.Module):
 
 
 class DenseLayer_50(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:57."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1271,7 +1271,7 @@ class DenseLayer_50(nn.Module):
 
 
 class DenseLayer_51(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:58."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1293,7 +1293,7 @@ class DenseLayer_51(nn.Module):
 
 
 class DenseLayer_52(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:59."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1315,7 +1315,7 @@ class DenseLayer_52(nn.Module):
 
 
 class DenseLayer_53(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:60."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1337,7 +1337,7 @@ class DenseLayer_53(nn.Module):
 
 
 class DenseLayer_54(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:61."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1359,7 +1359,7 @@ class DenseLayer_54(nn.Module):
 
 
 class DenseBlock_3(nn.Module):
-    """DenseBlock(num_layers=36, k=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:98."""
+    """DenseBlock(num_layers=36, k=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:54."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1583,7 +1583,7 @@ class DenseBlock_3(nn.Module):
 
 
 class Transition_3(nn.Module):
-    """Transition(out=1056), from specs/densenet.arch:99."""
+    """Transition(out=1056), from specs/densenet.arch:55."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1601,7 +1601,7 @@ class Transition_3(nn.Module):
 
 
 class DenseLayer_55(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:26."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1645,7 +1645,7 @@ class DenseLayer_56(nn.Module):
 
 
 class DenseLayer_57(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:28."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1667,7 +1667,7 @@ class DenseLayer_57(nn.Module):
 
 
 class DenseLayer_58(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:29."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1689,7 +1689,7 @@ class DenseLayer_58(nn.Module):
 
 
 class DenseLayer_59(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:30."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1711,7 +1711,7 @@ class DenseLayer_59(nn.Module):
 
 
 class DenseLayer_60(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:31."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1733,7 +1733,7 @@ class DenseLayer_60(nn.Module):
 
 
 class DenseLayer_61(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:32."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1755,7 +1755,7 @@ class DenseLayer_61(nn.Module):
 
 
 class DenseLayer_62(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:33."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1777,7 +1777,7 @@ class DenseLayer_62(nn.Module):
 
 
 class DenseLayer_63(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:34."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1799,7 +1799,7 @@ class DenseLayer_63(nn.Module):
 
 
 class DenseLayer_64(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:35."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1821,7 +1821,7 @@ class DenseLayer_64(nn.Module):
 
 
 class DenseLayer_65(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:36."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1843,7 +1843,7 @@ class DenseLayer_65(nn.Module):
 
 
 class DenseLayer_66(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:37."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1865,7 +1865,7 @@ class DenseLayer_66(nn.Module):
 
 
 class DenseLayer_67(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:38."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1887,7 +1887,7 @@ class DenseLayer_67(nn.Module):
 
 
 class DenseLayer_68(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:39."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1909,7 +1909,7 @@ class DenseLayer_68(nn.Module):
 
 
 class DenseLayer_69(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:40."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1931,7 +1931,7 @@ class DenseLayer_69(nn.Module):
 
 
 class DenseLayer_70(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:41."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1953,7 +1953,7 @@ class DenseLayer_70(nn.Module):
 
 
 class DenseLayer_71(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:42."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1975,7 +1975,7 @@ class DenseLayer_71(nn.Module):
 
 
 class DenseLayer_72(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:43."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1997,7 +1997,7 @@ class DenseLayer_72(nn.Module):
 
 
 class DenseLayer_73(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:44."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -2019,7 +2019,7 @@ class DenseLayer_73(nn.Module):
 
 
 class DenseLayer_74(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:45."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -2041,7 +2041,7 @@ class DenseLayer_74(nn.Module):
 
 
 class DenseLayer_75(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:46."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -2063,7 +2063,7 @@ class DenseLayer_75(nn.Module):
 
 
 class DenseLayer_76(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:47."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -2085,7 +2085,7 @@ class DenseLayer_76(nn.Module):
 
 
 class DenseLayer_77(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:48."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -2107,7 +2107,7 @@ class DenseLayer_77(nn.Module):
 
 
 class DenseLayer_78(nn.Module):
-    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:49."""
+    """DenseLayer(growth_rate=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:27."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -2129,7 +2129,7 @@ class DenseLayer_78(nn.Module):
 
 
 class DenseBlock_4(nn.Module):
-    """DenseBlock(num_layers=24, k=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:100."""
+    """DenseBlock(num_layers=24, k=48, bn_size=4, drop_rate=0.0), from specs/densenet.arch:56."""
 
     def __init__(self) -> None:
         super().__init__()
