@@ -23,8 +23,9 @@ from typing import Any
 
 from archlang.analysis import dims as D
 
-#: ONNX opset written by default: the newest the dynamo exporter targets natively in
-#: torch 2.14 (older opsets are converted afterwards, with warnings, and may lose ops).
+#: ONNX opset written by default: the one the dynamo exporter targets natively in torch
+#: 2.14. Newer ones work; older ones are converted afterwards, which fails for some graphs
+#: (then export raises rather than write another opset than asked for).
 DEFAULT_OPSET = 18
 BATCH = "batch"
 
@@ -102,4 +103,16 @@ def export_graph(graph, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET,
     except Exception as exc:  # the exporter's errors are many types, none of them ours
         raise ExportError(f"torch.onnx.export failed for `{graph.network}`: "
                           f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+    written = _opset(path)
+    if written != opset:  # the exporter converts down from 18, and keeps 18 when it cannot
+        os.remove(path)
+        raise ExportError(f"torch.onnx could not convert `{graph.network}` to opset {opset} "
+                          f"(it wrote opset {written}); use opset {DEFAULT_OPSET} or newer")
     return outputs
+
+
+def _opset(path) -> int:
+    import onnx
+
+    model = onnx.load(os.fspath(path), load_external_data=False)
+    return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))

@@ -82,9 +82,15 @@ def test_symbolic_sizes_are_named_dynamic_axes(tmp_path):
 def test_opset_is_configurable(tmp_path):
     onnx = pytest.importorskip("onnx")
     path = tmp_path / "fcn.onnx"
-    archlang.export_onnx(FCN, path, opset=17)
+    archlang.export_onnx(FCN, path, opset=20)
     opsets = {o.domain: o.version for o in onnx.load(str(path)).opset_import}
-    assert opsets[""] == 17
+    assert opsets[""] == 20
+    # torch.onnx converts down from 18 and keeps 18 where it cannot: never silently
+    from archlang.export import ExportError
+
+    with pytest.raises(ExportError, match="could not convert `fcn` to opset 17"):
+        archlang.export_onnx(FCN, tmp_path / "old.onnx", opset=17)
+    assert not (tmp_path / "old.onnx").exists()
 
 
 def test_cli_export(tmp_path):
