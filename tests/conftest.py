@@ -65,7 +65,10 @@ SLOW = {
                     "resnet34", "resnet50", "resnet50_v1", "resnext101_32x8d",
                     "resnext101_64x4d", "resnext50_32x4d", "vae", "vae_digits_decoder",
                     "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19",
-                    "vgg19_bn", "vgg_a_lrn", "vgg_c", "wide_resnet101_2", "wide_resnet50_2")},
+                    "vgg19_bn", "vgg_a_lrn", "vgg_c", "wide_resnet101_2", "wide_resnet50_2",
+                    "densenet121", "densenet161", "densenet169", "densenet201", "mnasnet0_5",
+                    "mnasnet0_75", "mnasnet1_0", "mnasnet1_3", "mobilenet_v2",
+                    "squeezenet1_0", "squeezenet1_1")},
     **{f"tests/test_inference.py::test_inference_build_equals_eval_mode[{name}]":
        "the inference build of one more big network; resnet18, googlenet, vgg11_bn and the "
        "small ones stay"
@@ -73,7 +76,7 @@ SLOW = {
                     "resnet152_v1", "resnet18_34", "resnext50_32x4d", "resnext101_32x8d",
                     "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2", "vgg13",
                     "vgg16", "vgg19", "vgg13_bn", "vgg16_bn", "vgg19_bn", "vgg_a_lrn",
-                    "vgg_c")},
+                    "vgg_c", "densenet161", "densenet201")},
     **{f"tests/test_pickle.py::test_torchscript_every_zoo_network[{name}]":
        "torch.jit.script of one more big network; googlenet_caffe (training outputs) stays"
        for name in ("googlenet", "resnet152", "resnet152_v1", "resnext101_64x4d",
