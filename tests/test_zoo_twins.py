@@ -22,7 +22,7 @@ import pytest
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 
-import archlang  # noqa: E402
+import archlang
 
 ROOT = Path(__file__).resolve().parent.parent
 
