@@ -625,6 +625,7 @@ class Forward:
         self.body: list[str] = []
         self.in_training = False
         self.out_type = "torch.Tensor"
+        self.bound_before: dict[int, set[str]] = {}  # names live at each training block
 
     def lines(self) -> tuple[list[str], str]:
         body_indent = INDENT * 2
@@ -645,8 +646,7 @@ class Forward:
             self.step(idx, k, i, training)
         self.body += self.returns() if self.network else \
             [f"{body_indent}return {self.var[self.s.output]}"]
-        self.body = [f"{body_indent}{self.var[int(line[1:])]}: torch.Tensor | None = None"
-                     if line.startswith("\0") else line for line in self.body]
+        self.body = [line for line in map(self.declaration, self.body) if line is not None]
         return self.head() + self.input_comments() + self.body, self.out_type
 
     def training_blocks(self) -> dict[int, int | None]:
@@ -662,7 +662,19 @@ class Forward:
     def declarations(self, blocks: dict[int, int | None], idx: int) -> list[str]:
         """A value made in a training block and read after it is declared before the block
         as optional: TorchScript needs every branch to define it (``assert`` refines it)."""
-        return [f"\0{v}" for v, b in self.crossing.items() if b == blocks[idx]]  # named later
+        self.bound_before[idx] = set(self.live_names)  # a name bound here needs none
+        return [f"\0{v} {idx}" for v, b in self.crossing.items() if b == blocks[idx]]
+
+    def declaration(self, line: str) -> str | None:
+        """A placeholder of :meth:`declarations` once the value is named (None: its name
+        already held a tensor before the block, so it is defined on both branches)."""
+        if not line.startswith("\0"):
+            return line
+        value, idx = map(int, line[1:].split())
+        name = self.var[value]
+        if name in self.bound_before[idx]:
+            return None
+        return f"{INDENT * 2}{name}: torch.Tensor | None = None"
 
     def refinements(self, blocks: dict[int, int | None], idx: int) -> list[str]:
         """``assert v is not None`` for the values of earlier training blocks this one reads."""
