@@ -68,7 +68,8 @@ SLOW = {
                     "vgg19_bn", "vgg_a_lrn", "vgg_c", "wide_resnet101_2", "wide_resnet50_2",
                     "densenet121", "densenet161", "densenet169", "densenet201", "mnasnet0_5",
                     "mnasnet0_75", "mnasnet1_0", "mnasnet1_3", "mobilenet_v2",
-                    "squeezenet1_0", "squeezenet1_1")},
+                    "squeezenet1_0", "squeezenet1_1", "mobilenet_v3_small",
+                    "mobilenet_v3_large")},
     **{f"tests/test_inference.py::test_inference_build_equals_eval_mode[{name}]":
        "the inference build of one more big network; resnet18, googlenet, vgg11_bn and the "
        "small ones stay"

@@ -42,6 +42,8 @@ ZOO = {
     "squeezenet1_0": "specs/squeezenet.arch",
     "squeezenet1_1": "specs/squeezenet.arch",
     "mobilenet_v2": "specs/mobilenet.arch",
+    "mobilenet_v3_small": "specs/mobilenet.arch",
+    "mobilenet_v3_large": "specs/mobilenet.arch",
     "mnasnet0_5": "specs/mnasnet.arch",
     "mnasnet0_75": "specs/mnasnet.arch",
     "mnasnet1_0": "specs/mnasnet.arch",
@@ -88,7 +90,7 @@ def test_zoo_list_is_complete():
 
     found = {net for spec in SPECS for net in load_program(ROOT / spec, Limits()).networks}
     assert found == set(ZOO)
-    assert len(ZOO) == 39
+    assert len(ZOO) == 41
 
 
 @pytest.mark.parametrize("name", list(ZOO))
@@ -119,7 +121,8 @@ def _ruff() -> list[str]:
 # 12 spaces' indent is 90 columns).
 RUFF_FORMAT_DEFECTS = {
     **{name: "a long nn.Sequential child is not split (call_lines)" for name in (
-        "mobilenet_v2", "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3")},
+        "mobilenet_v2", "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3",
+        "mobilenet_v3_small", "mobilenet_v3_large")},
     # the same in sequential_class's OrderedDict form (DenseNet's `features`): a long
     # `("conv0", nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)),` stays
     # on one line

@@ -53,6 +53,8 @@ TWINS = {
     "squeezenet1_0": ("specs/squeezenet.arch", 21),
     "squeezenet1_1": ("specs/squeezenet.arch", 17),
     "mobilenet_v2": ("specs/mobilenet.arch", 32),
+    "mobilenet_v3_small": ("specs/mobilenet.arch", 32),
+    "mobilenet_v3_large": ("specs/mobilenet.arch", 32),
     "mnasnet0_5": ("specs/mnasnet.arch", 32),
     "mnasnet0_75": ("specs/mnasnet.arch", 32),
     "mnasnet1_0": ("specs/mnasnet.arch", 32),
@@ -136,7 +138,7 @@ def test_twin_outputs_equal(name, pair):
         torch.testing.assert_close(ours_params[key].grad, value.grad, msg=key)
     # Where there is dropout, another seed gives another output: the masks compared above
     # were really drawn.
-    if name.startswith(("vgg", "alexnet", "squeezenet")):
+    if name.startswith(("vgg", "alexnet", "squeezenet", "mobilenet_v3")):
         with torch.no_grad():
             c, _ = run_both(ours, theirs, x, seed=4)
         assert not torch.equal(a, c)
