@@ -44,6 +44,7 @@ ZOO = {
     "mobilenet_v2": "specs/mobilenet.arch",
     "mobilenet_v3_small": "specs/mobilenet.arch",
     "mobilenet_v3_large": "specs/mobilenet.arch",
+    **{f"efficientnet_b{i}": "specs/efficientnet.arch" for i in range(8)},
     "mnasnet0_5": "specs/mnasnet.arch",
     "mnasnet0_75": "specs/mnasnet.arch",
     "mnasnet1_0": "specs/mnasnet.arch",
@@ -90,7 +91,7 @@ def test_zoo_list_is_complete():
 
     found = {net for spec in SPECS for net in load_program(ROOT / spec, Limits()).networks}
     assert found == set(ZOO)
-    assert len(ZOO) == 41
+    assert len(ZOO) == 49
 
 
 @pytest.mark.parametrize("name", list(ZOO))
@@ -122,7 +123,8 @@ def _ruff() -> list[str]:
 RUFF_FORMAT_DEFECTS = {
     **{name: "a long nn.Sequential child is not split (call_lines)" for name in (
         "mobilenet_v2", "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3",
-        "mobilenet_v3_small", "mobilenet_v3_large")},
+        "mobilenet_v3_small", "mobilenet_v3_large",
+        *(f"efficientnet_b{i}" for i in range(8)))},
     # the same in sequential_class's OrderedDict form (DenseNet's `features`): a long
     # `("conv0", nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)),` stays
     # on one line

@@ -55,6 +55,7 @@ TWINS = {
     "mobilenet_v2": ("specs/mobilenet.arch", 32),
     "mobilenet_v3_small": ("specs/mobilenet.arch", 32),
     "mobilenet_v3_large": ("specs/mobilenet.arch", 32),
+    **{f"efficientnet_b{i}": ("specs/efficientnet.arch", 32) for i in range(8)},
     "mnasnet0_5": ("specs/mnasnet.arch", 32),
     "mnasnet0_75": ("specs/mnasnet.arch", 32),
     "mnasnet1_0": ("specs/mnasnet.arch", 32),
@@ -138,10 +139,17 @@ def test_twin_outputs_equal(name, pair):
         torch.testing.assert_close(ours_params[key].grad, value.grad, msg=key)
     # Where there is dropout, another seed gives another output: the masks compared above
     # were really drawn.
-    if name.startswith(("vgg", "alexnet", "squeezenet", "mobilenet_v3")):
+    if name.startswith(("vgg", "alexnet", "squeezenet", "mobilenet_v3", "efficientnet")):
         with torch.no_grad():
             c, _ = run_both(ours, theirs, x, seed=4)
         assert not torch.equal(a, c)
+    # Stochastic depth drops with torchvision's probabilities (growing with the block's
+    # index): each of ours is the module of that name in torchvision (which also builds one,
+    # unused, in the blocks without a shortcut).
+    theirs_modules = dict(theirs.named_modules())
+    for key, module in ours.named_modules():
+        if type(module).__name__ == "StochasticDepth":
+            assert (module.p, module.mode) == (theirs_modules[key].p, theirs_modules[key].mode)
     # Batch norm's running statistics moved identically.
     ours_buffers = dict(ours.named_buffers())
     for key, value in theirs.named_buffers():
