@@ -33,7 +33,8 @@ SLOW = {
        "mnasnet0_5 stay"
        for name in ("squeezenet1_0", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3", "densenet121",
                     "densenet161", "densenet169", "densenet201",
-                    *(f"efficientnet_b{i}" for i in range(2, 8)))},
+                    *(f"efficientnet_b{i}" for i in range(2, 8)), "shufflenet_v2_x1_5",
+                    "shufflenet_v2_x2_0")},
     **{f"tests/test_zoo_goldens.py::test_forward_matches_static[{name}]":
        "a forward pass of one more big network at its full input size; nin_cifar10 stays"
        for name in ("alexnet_caffe", "vgg_a_lrn", "vgg_c", "googlenet_caffe", "resnet50_v1",
@@ -70,7 +71,9 @@ SLOW = {
                     "densenet121", "densenet161", "densenet169", "densenet201", "mnasnet0_5",
                     "mnasnet0_75", "mnasnet1_0", "mnasnet1_3", "mobilenet_v2",
                     "squeezenet1_0", "squeezenet1_1", "mobilenet_v3_small",
-                    "mobilenet_v3_large", *(f"efficientnet_b{i}" for i in range(8)))},
+                    "mobilenet_v3_large", *(f"efficientnet_b{i}" for i in range(8)),
+                    "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5",
+                    "shufflenet_v2_x2_0")},
     **{f"tests/test_inference.py::test_inference_build_equals_eval_mode[{name}]":
        "the inference build of one more big network; resnet18, googlenet, vgg11_bn and the "
        "small ones stay"

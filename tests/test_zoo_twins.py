@@ -56,6 +56,8 @@ TWINS = {
     "mobilenet_v3_small": ("specs/mobilenet.arch", 32),
     "mobilenet_v3_large": ("specs/mobilenet.arch", 32),
     **{f"efficientnet_b{i}": ("specs/efficientnet.arch", 32) for i in range(8)},
+    **{f"shufflenet_v2_{w}": ("specs/shufflenet.arch", 32)
+       for w in ("x0_5", "x1_0", "x1_5", "x2_0")},
     "mnasnet0_5": ("specs/mnasnet.arch", 32),
     "mnasnet0_75": ("specs/mnasnet.arch", 32),
     "mnasnet1_0": ("specs/mnasnet.arch", 32),
