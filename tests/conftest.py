@@ -34,7 +34,10 @@ SLOW = {
        for name in ("squeezenet1_0", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3", "densenet121",
                     "densenet161", "densenet169", "densenet201",
                     *(f"efficientnet_b{i}" for i in range(2, 8)), "shufflenet_v2_x1_5",
-                    "shufflenet_v2_x2_0")},
+                    "shufflenet_v2_x2_0", "inception_v3")},
+    "tests/test_zoo_twins.py::test_inception_v3_smallest_input":
+        "builds one more Inception v3 pair (24M parameters each); its static counts stay in "
+        "tests/test_zoo_static.py",
     **{f"tests/test_zoo_goldens.py::test_forward_matches_static[{name}]":
        "a forward pass of one more big network at its full input size; nin_cifar10 stays"
        for name in ("alexnet_caffe", "vgg_a_lrn", "vgg_c", "googlenet_caffe", "resnet50_v1",
@@ -73,7 +76,7 @@ SLOW = {
                     "squeezenet1_0", "squeezenet1_1", "mobilenet_v3_small",
                     "mobilenet_v3_large", *(f"efficientnet_b{i}" for i in range(8)),
                     "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5",
-                    "shufflenet_v2_x2_0")},
+                    "shufflenet_v2_x2_0", "inception_v3")},
     **{f"tests/test_inference.py::test_inference_build_equals_eval_mode[{name}]":
        "the inference build of one more big network; resnet18, googlenet, vgg11_bn and the "
        "small ones stay"
@@ -81,11 +84,11 @@ SLOW = {
                     "resnet152_v1", "resnet18_34", "resnext50_32x4d", "resnext101_32x8d",
                     "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2", "vgg13",
                     "vgg16", "vgg19", "vgg13_bn", "vgg16_bn", "vgg19_bn", "vgg_a_lrn",
-                    "vgg_c", "densenet161", "densenet201")},
+                    "vgg_c", "densenet161", "densenet201", "inception_v3")},
     **{f"tests/test_pickle.py::test_torchscript_every_zoo_network[{name}]":
        "torch.jit.script of one more big network; googlenet_caffe (training outputs) stays"
        for name in ("googlenet", "resnet152", "resnet152_v1", "resnext101_64x4d",
-                    "wide_resnet101_2")},
+                    "wide_resnet101_2", "inception_v3")},
     "tests/test_pickle.py::test_pickle_and_torchscript_round_trip_in_a_fresh_process[False]":
         "one more fresh-process round trip (the training build); the inference build's stays",
 }

@@ -47,6 +47,7 @@ ZOO = {
     **{f"efficientnet_b{i}": "specs/efficientnet.arch" for i in range(8)},
     **{f"shufflenet_v2_{w}": "specs/shufflenet.arch"
        for w in ("x0_5", "x1_0", "x1_5", "x2_0")},
+    "inception_v3": "specs/inception.arch",
     "mnasnet0_5": "specs/mnasnet.arch",
     "mnasnet0_75": "specs/mnasnet.arch",
     "mnasnet1_0": "specs/mnasnet.arch",
@@ -93,7 +94,7 @@ def test_zoo_list_is_complete():
 
     found = {net for spec in SPECS for net in load_program(ROOT / spec, Limits()).networks}
     assert found == set(ZOO)
-    assert len(ZOO) == 53
+    assert len(ZOO) == 54
 
 
 @pytest.mark.parametrize("name", list(ZOO))

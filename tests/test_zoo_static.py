@@ -98,6 +98,9 @@ CASES = [
     ("shufflenet", "shufflenet_v2_x1_0", {}, 2_278_604, None, 144_907_992),
     ("shufflenet", "shufflenet_v2_x1_5", {}, 3_503_624, None, 295_759_392),
     ("shufflenet", "shufflenet_v2_x2_0", {}, 7_393_996, None, 583_253_464),
+    # Inception v3 at 299: the auxiliary head is training-only
+    ("inception", "inception_v3", {}, 27_161_264, 23_834_568, 5_713_216_096),
+    ("inception", "inception_v3", {"aux_logits": False}, 23_834_568, None, 5_713_216_096),
     ("mnasnet", "mnasnet0_5", {}, 2_218_512, None, 104_455_968),
     ("mnasnet", "mnasnet0_75", {}, 3_170_208, None, 215_493_104),
     ("mnasnet", "mnasnet1_0", {}, 4_383_312, None, 314_415_872),
@@ -149,6 +152,7 @@ TORCHVISION_META = {
     "shufflenet_v2_x1_0": ("shufflenet", 2_278_604, 0.145),
     "shufflenet_v2_x1_5": ("shufflenet", 3_503_624, 0.296),
     "shufflenet_v2_x2_0": ("shufflenet", 7_393_996, 0.583),
+    "inception_v3": ("inception", 27_161_264, 5.713),
     "mnasnet0_5": ("mnasnet", 2_218_512, 0.104),
     "mnasnet0_75": ("mnasnet", 3_170_208, 0.215),
     "mnasnet1_0": ("mnasnet", 4_383_312, 0.314),

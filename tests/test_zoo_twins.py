@@ -66,12 +66,17 @@ TWINS = {
     "densenet161": ("specs/densenet.arch", 32),
     "densenet169": ("specs/densenet.arch", 32),
     "densenet201": ("specs/densenet.arch", 32),
+    # Inception v3's auxiliary head needs the 17 x 17 grid of a 299 x 299 input in training;
+    # test_inception_v3_smallest_input runs it at 75 x 75 without the head.
+    "inception_v3": ("specs/inception.arch", 299),
 }
 
 
 def torchvision_model(name: str) -> torch.nn.Module:
     if name == "googlenet":
         return torchvision.models.googlenet(aux_logits=True, init_weights=True)
+    if name == "inception_v3":
+        return torchvision.models.inception_v3(init_weights=True)
     return getattr(torchvision.models, name)()
 
 
@@ -127,6 +132,10 @@ def test_twin_outputs_equal(name, pair):
         torch.testing.assert_close(a.logits, b.logits)
         torch.testing.assert_close(a.aux1, b.aux_logits1)
         torch.testing.assert_close(a.aux2, b.aux_logits2)
+    elif name == "inception_v3":
+        assert a._fields == ("logits", "aux") == tuple(static.outputs)
+        torch.testing.assert_close(a.logits, b.logits)
+        torch.testing.assert_close(a.aux, b.aux_logits)
     else:
         assert isinstance(a, torch.Tensor)
         torch.testing.assert_close(a, b)
@@ -141,10 +150,12 @@ def test_twin_outputs_equal(name, pair):
         torch.testing.assert_close(ours_params[key].grad, value.grad, msg=key)
     # Where there is dropout, another seed gives another output: the masks compared above
     # were really drawn.
-    if name.startswith(("vgg", "alexnet", "squeezenet", "mobilenet_v3", "efficientnet")):
+    if name.startswith(("vgg", "alexnet", "squeezenet", "mobilenet_v3", "efficientnet",
+                        "inception")):
         with torch.no_grad():
             c, _ = run_both(ours, theirs, x, seed=4)
-        assert not torch.equal(a, c)
+        first = (lambda out: out if isinstance(out, torch.Tensor) else out[0])
+        assert not torch.equal(first(a), first(c))
     # Stochastic depth drops with torchvision's probabilities (growing with the block's
     # index): each of ours is the module of that name in torchvision (which also builds one,
     # unused, in the blocks without a shortcut).
@@ -156,3 +167,28 @@ def test_twin_outputs_equal(name, pair):
     ours_buffers = dict(ours.named_buffers())
     for key, value in theirs.named_buffers():
         torch.testing.assert_close(ours_buffers[key], value, msg=key)
+
+
+def test_inception_v3_smallest_input(monkeypatch):
+    """torchvision's smallest input for Inception v3, 75 x 75 (its weights' `min_size`), is too
+    small for the auxiliary head (which only training computes); without the head the
+    network is the twin of torchvision's at that size, in eval and training mode."""
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(archlang.ArchError) as err:
+        archlang.check("specs/inception.arch", "inception_v3", inputs=(3, 75, 75))
+    assert err.value.codes[0] == "E022"  # the aux head's 5x5 pool on a 3x3 grid
+    static = archlang.check("specs/inception.arch", "inception_v3", inputs=(3, 75, 75),
+                            aux_logits=False)
+    torch.manual_seed(0)
+    theirs = torchvision.models.inception_v3(aux_logits=False, init_weights=True)
+    ours = archlang.load("specs/inception.arch", "inception_v3", aux_logits=False)
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    assert sum(p.numel() for p in ours.parameters()) == static.params == 23_834_568
+    x = torch.randn(2, 3, 75, 75)
+    for mode in (False, True):
+        ours.train(mode)
+        theirs.train(mode)
+        with torch.no_grad():
+            a, b = run_both(ours, theirs, x, seed=2)
+        assert tuple(a.shape) == (2, *static.outputs["logits"])
+        torch.testing.assert_close(a, b)
