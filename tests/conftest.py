@@ -34,7 +34,8 @@ SLOW = {
        for name in ("squeezenet1_0", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3", "densenet121",
                     "densenet161", "densenet169", "densenet201",
                     *(f"efficientnet_b{i}" for i in range(2, 8)), "shufflenet_v2_x1_5",
-                    "shufflenet_v2_x2_0", "inception_v3")},
+                    "shufflenet_v2_x2_0", "inception_v3",
+                    *(f"efficientnet_v2_{size}" for size in "sml"))},
     "tests/test_zoo_twins.py::test_inception_v3_smallest_input":
         "builds one more Inception v3 pair (24M parameters each); its static counts stay in "
         "tests/test_zoo_static.py",
@@ -76,7 +77,8 @@ SLOW = {
                     "squeezenet1_0", "squeezenet1_1", "mobilenet_v3_small",
                     "mobilenet_v3_large", *(f"efficientnet_b{i}" for i in range(8)),
                     "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5",
-                    "shufflenet_v2_x2_0", "inception_v3")},
+                    "shufflenet_v2_x2_0", "inception_v3",
+                    *(f"efficientnet_v2_{size}" for size in "sml"))},
     **{f"tests/test_inference.py::test_inference_build_equals_eval_mode[{name}]":
        "the inference build of one more big network; resnet18, googlenet, vgg11_bn and the "
        "small ones stay"
@@ -84,7 +86,8 @@ SLOW = {
                     "resnet152_v1", "resnet18_34", "resnext50_32x4d", "resnext101_32x8d",
                     "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2", "vgg13",
                     "vgg16", "vgg19", "vgg13_bn", "vgg16_bn", "vgg19_bn", "vgg_a_lrn",
-                    "vgg_c", "densenet161", "densenet201", "inception_v3")},
+                    "vgg_c", "densenet161", "densenet201", "inception_v3",
+                    *(f"efficientnet_v2_{size}" for size in "sml"))},
     **{f"tests/test_pickle.py::test_torchscript_every_zoo_network[{name}]":
        "torch.jit.script of one more big network; googlenet_caffe (training outputs) stays"
        for name in ("googlenet", "resnet152", "resnet152_v1", "resnext101_64x4d",
@@ -92,6 +95,46 @@ SLOW = {
     "tests/test_pickle.py::test_pickle_and_torchscript_round_trip_in_a_fresh_process[False]":
         "one more fresh-process round trip (the training build); the inference build's stays",
 }
+
+#: The slow tests CI leaves out too (`bash scripts/test.sh --all` runs them): the same checks
+#: as slow ones, on the biggest networks or on every zoo network, minutes each on two cores.
+#: Each check keeps cases in the CI run; these are also marked slow.
+EXHAUSTIVE = {
+    **{f"tests/test_export.py::test_zoo_network_exports_and_runs[{name}]":
+       "ONNX export of a big network (up to minutes each); CI keeps resnet18, vae_digits, "
+       "googlenet, squeezenet1_1, mobilenet_v2 and the symbolic fcn"
+       for name in ("alexnet", "alexnet_caffe", "alexnet_x2", "dcgan_discriminator",
+                    "dcgan_generator", "googlenet_caffe", "nin_cifar10",
+                    "resnet101", "resnet101_v1", "resnet152", "resnet152_v1", "resnet18_34",
+                    "resnet34", "resnet50", "resnet50_v1", "resnext101_32x8d",
+                    "resnext101_64x4d", "resnext50_32x4d", "vae", "vae_digits_decoder",
+                    "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19",
+                    "vgg19_bn", "vgg_a_lrn", "vgg_c", "wide_resnet101_2", "wide_resnet50_2",
+                    "densenet121", "densenet161", "densenet169", "densenet201", "mnasnet0_5",
+                    "mnasnet0_75", "mnasnet1_0", "mnasnet1_3", "squeezenet1_0",
+                    "mobilenet_v3_small", "mobilenet_v3_large")},
+    **{f"tests/test_inference.py::test_inference_build_equals_eval_mode[{name}]":
+       "the inference build of a big network; CI keeps resnet50 and the smaller ones"
+       for name in ("resnet50_v1", "resnet101", "resnet101_v1", "resnet152", "resnet152_v1",
+                    "resnet18_34", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2",
+                    "wide_resnet101_2", "vgg13", "vgg16", "vgg19", "vgg13_bn", "vgg16_bn",
+                    "vgg19_bn", "vgg_a_lrn", "vgg_c", "densenet161", "densenet201")},
+    **{f"tests/test_pickle.py::test_torchscript_every_zoo_network[{name}]":
+       "torch.jit.script of a big network; CI keeps googlenet and the smaller ones"
+       for name in ("resnet152", "resnet152_v1", "resnext101_64x4d", "wide_resnet101_2")},
+    **{f"tests/test_zoo_twins.py::test_twin_outputs_equal[{name}]":
+       "torchvision equivalence of a network over 40M parameters or 100 layers deep; CI "
+       "keeps resnext50_32x4d, densenet121 and every smaller twin"
+       for name in ("resnet152", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2",
+                    "wide_resnet101_2", "densenet161", "densenet169", "densenet201")},
+    "tests/test_receptive.py::test_receptive_field_matches_gradient":
+        "float64 gradients of every zoo network up to 60M params; CI keeps "
+        "test_receptive_field_of_small_networks",
+    "tests/test_memory.py::test_saved_activations_match_torch":
+        "the saved tensors of every zoo network up to 60M params; CI keeps "
+        "test_saved_activations_of_small_networks",
+}
+SLOW.update(EXHAUSTIVE)
 
 SLOW_SEEN = pytest.StashKey[set]()   # SLOW keys that matched a collected test
 COLLECTED = pytest.StashKey[list]()  # every collected test id, before any deselection
@@ -119,6 +162,8 @@ def pytest_collection_modifyitems(config, items):
         key = slow_key(item.nodeid)
         if key is not None:
             item.add_marker(pytest.mark.slow)
+            if key in EXHAUSTIVE:
+                item.add_marker(pytest.mark.exhaustive)
             seen.add(key)
 
 

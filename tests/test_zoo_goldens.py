@@ -45,6 +45,7 @@ ZOO = {
     "mobilenet_v3_small": "specs/mobilenet.arch",
     "mobilenet_v3_large": "specs/mobilenet.arch",
     **{f"efficientnet_b{i}": "specs/efficientnet.arch" for i in range(8)},
+    **{f"efficientnet_v2_{size}": "specs/efficientnet.arch" for size in "sml"},
     **{f"shufflenet_v2_{w}": "specs/shufflenet.arch"
        for w in ("x0_5", "x1_0", "x1_5", "x2_0")},
     "inception_v3": "specs/inception.arch",
@@ -94,7 +95,7 @@ def test_zoo_list_is_complete():
 
     found = {net for spec in SPECS for net in load_program(ROOT / spec, Limits()).networks}
     assert found == set(ZOO)
-    assert len(ZOO) == 54
+    assert len(ZOO) == 57
 
 
 @pytest.mark.parametrize("name", list(ZOO))
@@ -127,7 +128,8 @@ RUFF_FORMAT_DEFECTS = {
     **{name: "a long nn.Sequential child is not split (call_lines)" for name in (
         "mobilenet_v2", "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3",
         "mobilenet_v3_small", "mobilenet_v3_large",
-        *(f"efficientnet_b{i}" for i in range(8)))},
+        *(f"efficientnet_b{i}" for i in range(8)),
+        *(f"efficientnet_v2_{size}" for size in "sml"))},
     # the same in sequential_class's OrderedDict form (DenseNet's `features`): a long
     # `("conv0", nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)),` stays
     # on one line

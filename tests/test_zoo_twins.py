@@ -56,6 +56,8 @@ TWINS = {
     "mobilenet_v3_small": ("specs/mobilenet.arch", 32),
     "mobilenet_v3_large": ("specs/mobilenet.arch", 32),
     **{f"efficientnet_b{i}": ("specs/efficientnet.arch", 32) for i in range(8)},
+    # 33 x 33: EfficientNetV2's smallest input (its weights' `min_size`)
+    **{f"efficientnet_v2_{size}": ("specs/efficientnet.arch", 33) for size in "sml"},
     **{f"shufflenet_v2_{w}": ("specs/shufflenet.arch", 32)
        for w in ("x0_5", "x1_0", "x1_5", "x2_0")},
     "mnasnet0_5": ("specs/mnasnet.arch", 32),
