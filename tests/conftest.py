@@ -112,21 +112,34 @@ EXHAUSTIVE = {
                     "vgg19_bn", "vgg_a_lrn", "vgg_c", "wide_resnet101_2", "wide_resnet50_2",
                     "densenet121", "densenet161", "densenet169", "densenet201", "mnasnet0_5",
                     "mnasnet0_75", "mnasnet1_0", "mnasnet1_3", "squeezenet1_0",
-                    "mobilenet_v3_small", "mobilenet_v3_large")},
+                    "mobilenet_v3_small", "mobilenet_v3_large",
+                    *(f"efficientnet_b{i}" for i in range(8)), "shufflenet_v2_x0_5",
+                    "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0",
+                    "inception_v3", *(f"efficientnet_v2_{size}" for size in "sml"))},
     **{f"tests/test_inference.py::test_inference_build_equals_eval_mode[{name}]":
        "the inference build of a big network; CI keeps resnet50 and the smaller ones"
        for name in ("resnet50_v1", "resnet101", "resnet101_v1", "resnet152", "resnet152_v1",
                     "resnet18_34", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2",
                     "wide_resnet101_2", "vgg13", "vgg16", "vgg19", "vgg13_bn", "vgg16_bn",
-                    "vgg19_bn", "vgg_a_lrn", "vgg_c", "densenet161", "densenet201")},
+                    "vgg19_bn", "vgg_a_lrn", "vgg_c", "densenet161", "densenet201",
+                    "inception_v3", "efficientnet_v2_m", "efficientnet_v2_l")},
     **{f"tests/test_pickle.py::test_torchscript_every_zoo_network[{name}]":
        "torch.jit.script of a big network; CI keeps googlenet and the smaller ones"
-       for name in ("resnet152", "resnet152_v1", "resnext101_64x4d", "wide_resnet101_2")},
+       for name in ("resnet152", "resnet152_v1", "resnext101_64x4d", "wide_resnet101_2",
+                    "inception_v3")},
     **{f"tests/test_zoo_twins.py::test_twin_outputs_equal[{name}]":
        "torchvision equivalence of a network over 40M parameters or 100 layers deep; CI "
        "keeps resnext50_32x4d, densenet121 and every smaller twin"
-       for name in ("resnet152", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2",
-                    "wide_resnet101_2", "densenet161", "densenet169", "densenet201")},
+       for name in ("resnet101", "resnet152", "resnext101_32x8d", "resnext101_64x4d",
+                    "wide_resnet50_2", "wide_resnet101_2", "densenet161", "densenet169",
+                    "densenet201", "mnasnet1_0", "mnasnet1_3",
+                    *(f"efficientnet_b{i}" for i in range(2, 8)), "efficientnet_v2_m",
+                    "efficientnet_v2_l")},
+    "tests/test_zoo_twins.py::test_inception_v3_smallest_input":
+        "inception_v3 once more, at 75 x 75 without its aux head; the 299 x 299 twin stays "
+        "in CI",
+    "tests/test_hardening.py::test_mutation_fuzz_2000_cases":
+        "2,000 mutated specs; test_grammar_fuzz and the fast fuzz stay in CI",
     "tests/test_receptive.py::test_receptive_field_matches_gradient":
         "float64 gradients of every zoo network up to 60M params; CI keeps "
         "test_receptive_field_of_small_networks",
