@@ -22,10 +22,9 @@ class StochasticDepth(nn.Module):
             return x
         survival = 1.0 - self.p
         size = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
-        noise = torch.empty(size, dtype=x.dtype, device=x.device)
-        noise = torch.Tensor.bernoulli_(noise, survival)
+        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival)
         if survival > 0.0:
-            noise = torch.Tensor.div_(noise, survival)
+            noise = noise / survival
         return x * noise
 
 
