@@ -118,24 +118,9 @@ def _ruff() -> list[str]:
     return [exe]
 
 
-# Known emitter defects, each failing its case until fixed (strict: a fixed one fails here
-# until it leaves this table). backends/pytorch.py's call_lines explodes a long
-# `super().__init__(...)` of an nn.Sequential one child per line but keeps each child on one
-# line even past 88 columns, where ruff format splits it (mobilenet_v2's depthwise
-# `nn.Conv2d(96, 96, kernel_size=3, stride=2, padding=1, groups=96, bias=False),` at
-# 12 spaces' indent is 90 columns).
-RUFF_FORMAT_DEFECTS = {
-    **{name: "a long nn.Sequential child is not split (call_lines)" for name in (
-        "mobilenet_v2", "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3",
-        "mobilenet_v3_small", "mobilenet_v3_large",
-        *(f"efficientnet_b{i}" for i in range(8)),
-        *(f"efficientnet_v2_{size}" for size in "sml"))},
-    # the same in sequential_class's OrderedDict form (DenseNet's `features`): a long
-    # `("conv0", nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)),` stays
-    # on one line
-    **{name: "a long named nn.Sequential child is not split (sequential_class)"
-       for name in ("densenet121", "densenet161", "densenet169", "densenet201")},
-}
+#: Networks whose generated code ruff format would still change (a strict xfail each, so a
+#: fix shows up): none since long children of an exploded call or list are split too.
+RUFF_FORMAT_DEFECTS: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("name", [

@@ -48,9 +48,43 @@ def call_lines(prefix: str, func: str, args: list[str], indent: str, suffix: str
     if _fits(one) or not args:
         return [one]
     lines = [f"{indent}{prefix}{func}("]
-    lines += [f"{indent}{INDENT}{a}," for a in args]
+    for a in args:
+        lines += item_lines(a, indent + INDENT)
     lines.append(f"{indent}){suffix}")
     return lines
+
+
+def item_lines(item: str, indent: str) -> list[str]:
+    """One element of an exploded argument list or list literal, with its trailing comma,
+    itself exploded as ruff format does when it is too long: a call one argument per line, a
+    tuple one element per line."""
+    if _fits(f"{indent}{item},"):
+        return [f"{indent}{item},"]
+    if item.startswith("(") and item.endswith(")") and _closes_at_end(item):
+        lines = [f"{indent}("]
+        for part in split_top(item[1:-1]):
+            lines += item_lines(part, indent + INDENT)
+        return [*lines, f"{indent}),"]
+    lines = expr_lines("", item, indent, trail=",")
+    lines[-1] += ","
+    return lines
+
+
+def _closes_at_end(text: str) -> bool:
+    """Whether the bracket opening ``text`` closes at its last character."""
+    depth, in_str = 0, None
+    for k, ch in enumerate(text):
+        if in_str:
+            in_str = None if ch == in_str else in_str
+        elif ch in "\"'":
+            in_str = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth == 0:
+                return k == len(text) - 1
+    return False
 
 
 def split_top(args: str) -> list[str]:
@@ -98,7 +132,8 @@ def expr_lines(prefix: str, expr: str, indent: str, comment: str = "",
         if len(inner) == 1 and inner[0].startswith("[") and inner[0].endswith("]"):
             items = split_top(inner[0][1:-1])
             lines = [f"{indent}{prefix}{head}(", f"{indent}{INDENT}["]
-            lines += [f"{indent}{INDENT * 2}{a}," for a in items]
+            for a in items:
+                lines += item_lines(a, indent + INDENT * 2)
             lines += [f"{indent}{INDENT}]", f"{indent})"]
         else:
             lines = [f"{indent}{prefix}{head}("]

@@ -2400,7 +2400,17 @@ class Densenet169(nn.Module):
         self.features = nn.Sequential(
             OrderedDict(
                 [
-                    ("conv0", nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)),
+                    (
+                        "conv0",
+                        nn.Conv2d(
+                            3,
+                            64,
+                            kernel_size=7,
+                            stride=2,
+                            padding=3,
+                            bias=False,
+                        ),
+                    ),
                     ("norm0", nn.BatchNorm2d(64)),
                     ("relu0", nn.ReLU(inplace=True)),
                     ("pool0", nn.MaxPool2d(3, stride=2, padding=1)),

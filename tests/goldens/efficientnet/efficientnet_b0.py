@@ -120,7 +120,15 @@ class ConvNormActivation_5(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(96, 96, kernel_size=3, stride=2, padding=1, groups=96, bias=False),
+            nn.Conv2d(
+                96,
+                96,
+                kernel_size=3,
+                stride=2,
+                padding=1,
+                groups=96,
+                bias=False,
+            ),
             nn.BatchNorm2d(96),
             nn.SiLU(inplace=True),
         )
@@ -266,7 +274,15 @@ class ConvNormActivation_10(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(144, 144, kernel_size=5, stride=2, padding=2, groups=144, bias=False),
+            nn.Conv2d(
+                144,
+                144,
+                kernel_size=5,
+                stride=2,
+                padding=2,
+                groups=144,
+                bias=False,
+            ),
             nn.BatchNorm2d(144),
             nn.SiLU(inplace=True),
         )
@@ -412,7 +428,15 @@ class ConvNormActivation_15(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(240, 240, kernel_size=3, stride=2, padding=1, groups=240, bias=False),
+            nn.Conv2d(
+                240,
+                240,
+                kernel_size=3,
+                stride=2,
+                padding=1,
+                groups=240,
+                bias=False,
+            ),
             nn.BatchNorm2d(240),
             nn.SiLU(inplace=True),
         )
@@ -713,7 +737,15 @@ class ConvNormActivation_25(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(672, 672, kernel_size=5, stride=2, padding=2, groups=672, bias=False),
+            nn.Conv2d(
+                672,
+                672,
+                kernel_size=5,
+                stride=2,
+                padding=2,
+                groups=672,
+                bias=False,
+            ),
             nn.BatchNorm2d(672),
             nn.SiLU(inplace=True),
         )

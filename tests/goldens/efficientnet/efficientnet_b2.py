@@ -188,7 +188,15 @@ class ConvNormActivation_7(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(96, 96, kernel_size=3, stride=2, padding=1, groups=96, bias=False),
+            nn.Conv2d(
+                96,
+                96,
+                kernel_size=3,
+                stride=2,
+                padding=1,
+                groups=96,
+                bias=False,
+            ),
             nn.BatchNorm2d(96),
             nn.SiLU(inplace=True),
         )
@@ -349,7 +357,15 @@ class ConvNormActivation_12(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(144, 144, kernel_size=5, stride=2, padding=2, groups=144, bias=False),
+            nn.Conv2d(
+                144,
+                144,
+                kernel_size=5,
+                stride=2,
+                padding=2,
+                groups=144,
+                bias=False,
+            ),
             nn.BatchNorm2d(144),
             nn.SiLU(inplace=True),
         )
@@ -510,7 +526,15 @@ class ConvNormActivation_17(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(288, 288, kernel_size=3, stride=2, padding=1, groups=288, bias=False),
+            nn.Conv2d(
+                288,
+                288,
+                kernel_size=3,
+                stride=2,
+                padding=1,
+                groups=288,
+                bias=False,
+            ),
             nn.BatchNorm2d(288),
             nn.SiLU(inplace=True),
         )
@@ -841,7 +865,15 @@ class ConvNormActivation_27(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(720, 720, kernel_size=5, stride=2, padding=2, groups=720, bias=False),
+            nn.Conv2d(
+                720,
+                720,
+                kernel_size=5,
+                stride=2,
+                padding=2,
+                groups=720,
+                bias=False,
+            ),
             nn.BatchNorm2d(720),
             nn.SiLU(inplace=True),
         )

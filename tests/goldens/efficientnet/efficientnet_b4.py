@@ -188,7 +188,15 @@ class ConvNormActivation_7(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(144, 144, kernel_size=3, stride=2, padding=1, groups=144, bias=False),
+            nn.Conv2d(
+                144,
+                144,
+                kernel_size=3,
+                stride=2,
+                padding=1,
+                groups=144,
+                bias=False,
+            ),
             nn.BatchNorm2d(144),
             nn.SiLU(inplace=True),
         )
@@ -364,7 +372,15 @@ class ConvNormActivation_12(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(192, 192, kernel_size=5, stride=2, padding=2, groups=192, bias=False),
+            nn.Conv2d(
+                192,
+                192,
+                kernel_size=5,
+                stride=2,
+                padding=2,
+                groups=192,
+                bias=False,
+            ),
             nn.BatchNorm2d(192),
             nn.SiLU(inplace=True),
         )
@@ -540,7 +556,15 @@ class ConvNormActivation_17(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(336, 336, kernel_size=3, stride=2, padding=1, groups=336, bias=False),
+            nn.Conv2d(
+                336,
+                336,
+                kernel_size=3,
+                stride=2,
+                padding=1,
+                groups=336,
+                bias=False,
+            ),
             nn.BatchNorm2d(336),
             nn.SiLU(inplace=True),
         )
@@ -931,7 +955,15 @@ class ConvNormActivation_27(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(960, 960, kernel_size=5, stride=2, padding=2, groups=960, bias=False),
+            nn.Conv2d(
+                960,
+                960,
+                kernel_size=5,
+                stride=2,
+                padding=2,
+                groups=960,
+                bias=False,
+            ),
             nn.BatchNorm2d(960),
             nn.SiLU(inplace=True),
         )

@@ -203,7 +203,15 @@ class ConvNormActivation_7(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(144, 144, kernel_size=3, stride=2, padding=1, groups=144, bias=False),
+            nn.Conv2d(
+                144,
+                144,
+                kernel_size=3,
+                stride=2,
+                padding=1,
+                groups=144,
+                bias=False,
+            ),
             nn.BatchNorm2d(144, eps=0.001, momentum=0.01),
             nn.SiLU(inplace=True),
         )
@@ -394,7 +402,15 @@ class ConvNormActivation_12(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(240, 240, kernel_size=5, stride=2, padding=2, groups=240, bias=False),
+            nn.Conv2d(
+                240,
+                240,
+                kernel_size=5,
+                stride=2,
+                padding=2,
+                groups=240,
+                bias=False,
+            ),
             nn.BatchNorm2d(240, eps=0.001, momentum=0.01),
             nn.SiLU(inplace=True),
         )
@@ -585,7 +601,15 @@ class ConvNormActivation_17(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(384, 384, kernel_size=3, stride=2, padding=1, groups=384, bias=False),
+            nn.Conv2d(
+                384,
+                384,
+                kernel_size=3,
+                stride=2,
+                padding=1,
+                groups=384,
+                bias=False,
+            ),
             nn.BatchNorm2d(384, eps=0.001, momentum=0.01),
             nn.SiLU(inplace=True),
         )
@@ -1006,7 +1030,15 @@ class ConvNormActivation_27(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(1056, 1056, kernel_size=5, stride=2, padding=2, groups=1056, bias=False),
+            nn.Conv2d(
+                1056,
+                1056,
+                kernel_size=5,
+                stride=2,
+                padding=2,
+                groups=1056,
+                bias=False,
+            ),
             nn.BatchNorm2d(1056, eps=0.001, momentum=0.01),
             nn.SiLU(inplace=True),
         )

@@ -203,7 +203,15 @@ class ConvNormActivation_7(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(192, 192, kernel_size=3, stride=2, padding=1, groups=192, bias=False),
+            nn.Conv2d(
+                192,
+                192,
+                kernel_size=3,
+                stride=2,
+                padding=1,
+                groups=192,
+                bias=False,
+            ),
             nn.BatchNorm2d(192, eps=0.001, momentum=0.01),
             nn.SiLU(inplace=True),
         )
@@ -409,7 +417,15 @@ class ConvNormActivation_12(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(240, 240, kernel_size=5, stride=2, padding=2, groups=240, bias=False),
+            nn.Conv2d(
+                240,
+                240,
+                kernel_size=5,
+                stride=2,
+                padding=2,
+                groups=240,
+                bias=False,
+            ),
             nn.BatchNorm2d(240, eps=0.001, momentum=0.01),
             nn.SiLU(inplace=True),
         )
@@ -615,7 +631,15 @@ class ConvNormActivation_17(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(432, 432, kernel_size=3, stride=2, padding=1, groups=432, bias=False),
+            nn.Conv2d(
+                432,
+                432,
+                kernel_size=3,
+                stride=2,
+                padding=1,
+                groups=432,
+                bias=False,
+            ),
             nn.BatchNorm2d(432, eps=0.001, momentum=0.01),
             nn.SiLU(inplace=True),
         )
@@ -1066,7 +1090,15 @@ class ConvNormActivation_27(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(1200, 1200, kernel_size=5, stride=2, padding=2, groups=1200, bias=False),
+            nn.Conv2d(
+                1200,
+                1200,
+                kernel_size=5,
+                stride=2,
+                padding=2,
+                groups=1200,
+                bias=False,
+            ),
             nn.BatchNorm2d(1200, eps=0.001, momentum=0.01),
             nn.SiLU(inplace=True),
         )

@@ -218,7 +218,15 @@ class ConvNormActivation_7(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(192, 192, kernel_size=3, stride=2, padding=1, groups=192, bias=False),
+            nn.Conv2d(
+                192,
+                192,
+                kernel_size=3,
+                stride=2,
+                padding=1,
+                groups=192,
+                bias=False,
+            ),
             nn.BatchNorm2d(192, eps=0.001, momentum=0.01),
             nn.SiLU(inplace=True),
         )
@@ -439,7 +447,15 @@ class ConvNormActivation_12(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(288, 288, kernel_size=5, stride=2, padding=2, groups=288, bias=False),
+            nn.Conv2d(
+                288,
+                288,
+                kernel_size=5,
+                stride=2,
+                padding=2,
+                groups=288,
+                bias=False,
+            ),
             nn.BatchNorm2d(288, eps=0.001, momentum=0.01),
             nn.SiLU(inplace=True),
         )
@@ -660,7 +676,15 @@ class ConvNormActivation_17(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(480, 480, kernel_size=3, stride=2, padding=1, groups=480, bias=False),
+            nn.Conv2d(
+                480,
+                480,
+                kernel_size=3,
+                stride=2,
+                padding=1,
+                groups=480,
+                bias=False,
+            ),
             nn.BatchNorm2d(480, eps=0.001, momentum=0.01),
             nn.SiLU(inplace=True),
         )
@@ -1171,7 +1195,15 @@ class ConvNormActivation_27(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(1344, 1344, kernel_size=5, stride=2, padding=2, groups=1344, bias=False),
+            nn.Conv2d(
+                1344,
+                1344,
+                kernel_size=5,
+                stride=2,
+                padding=2,
+                groups=1344,
+                bias=False,
+            ),
             nn.BatchNorm2d(1344, eps=0.001, momentum=0.01),
             nn.SiLU(inplace=True),
         )

@@ -449,7 +449,15 @@ class ConvNormActivation_12(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(384, 384, kernel_size=3, stride=2, padding=1, groups=384, bias=False),
+            nn.Conv2d(
+                384,
+                384,
+                kernel_size=3,
+                stride=2,
+                padding=1,
+                groups=384,
+                bias=False,
+            ),
             nn.BatchNorm2d(384, eps=0.001),
             nn.SiLU(inplace=True),
         )
@@ -1127,7 +1135,15 @@ class ConvNormActivation_23(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(1344, 1344, kernel_size=3, stride=2, padding=1, groups=1344, bias=False),
+            nn.Conv2d(
+                1344,
+                1344,
+                kernel_size=3,
+                stride=2,
+                padding=1,
+                groups=1344,
+                bias=False,
+            ),
             nn.BatchNorm2d(1344, eps=0.001),
             nn.SiLU(inplace=True),
         )

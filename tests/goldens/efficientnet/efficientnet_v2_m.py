@@ -374,7 +374,15 @@ class ConvNormActivation_12(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(320, 320, kernel_size=3, stride=2, padding=1, groups=320, bias=False),
+            nn.Conv2d(
+                320,
+                320,
+                kernel_size=3,
+                stride=2,
+                padding=1,
+                groups=320,
+                bias=False,
+            ),
             nn.BatchNorm2d(320, eps=0.001),
             nn.SiLU(inplace=True),
         )
@@ -932,7 +940,15 @@ class ConvNormActivation_23(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(1056, 1056, kernel_size=3, stride=2, padding=1, groups=1056, bias=False),
+            nn.Conv2d(
+                1056,
+                1056,
+                kernel_size=3,
+                stride=2,
+                padding=1,
+                groups=1056,
+                bias=False,
+            ),
             nn.BatchNorm2d(1056, eps=0.001),
             nn.SiLU(inplace=True),
         )

@@ -329,7 +329,15 @@ class ConvNormActivation_12(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(256, 256, kernel_size=3, stride=2, padding=1, groups=256, bias=False),
+            nn.Conv2d(
+                256,
+                256,
+                kernel_size=3,
+                stride=2,
+                padding=1,
+                groups=256,
+                bias=False,
+            ),
             nn.BatchNorm2d(256, eps=0.001),
             nn.SiLU(inplace=True),
         )
@@ -797,7 +805,15 @@ class ConvNormActivation_23(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(960, 960, kernel_size=3, stride=2, padding=1, groups=960, bias=False),
+            nn.Conv2d(
+                960,
+                960,
+                kernel_size=3,
+                stride=2,
+                padding=1,
+                groups=960,
+                bias=False,
+            ),
             nn.BatchNorm2d(960, eps=0.001),
             nn.SiLU(inplace=True),
         )

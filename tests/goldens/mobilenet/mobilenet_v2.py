@@ -69,7 +69,15 @@ class ConvBNReLU6_4(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(96, 96, kernel_size=3, stride=2, padding=1, groups=96, bias=False),
+            nn.Conv2d(
+                96,
+                96,
+                kernel_size=3,
+                stride=2,
+                padding=1,
+                groups=96,
+                bias=False,
+            ),
             nn.BatchNorm2d(96),
             nn.ReLU6(inplace=True),
         )
@@ -151,7 +159,15 @@ class ConvBNReLU6_7(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(144, 144, kernel_size=3, stride=2, padding=1, groups=144, bias=False),
+            nn.Conv2d(
+                144,
+                144,
+                kernel_size=3,
+                stride=2,
+                padding=1,
+                groups=144,
+                bias=False,
+            ),
             nn.BatchNorm2d(144),
             nn.ReLU6(inplace=True),
         )
@@ -233,7 +249,15 @@ class ConvBNReLU6_10(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(192, 192, kernel_size=3, stride=2, padding=1, groups=192, bias=False),
+            nn.Conv2d(
+                192,
+                192,
+                kernel_size=3,
+                stride=2,
+                padding=1,
+                groups=192,
+                bias=False,
+            ),
             nn.BatchNorm2d(192),
             nn.ReLU6(inplace=True),
         )
@@ -386,7 +410,15 @@ class ConvBNReLU6_15(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(576, 576, kernel_size=3, stride=2, padding=1, groups=576, bias=False),
+            nn.Conv2d(
+                576,
+                576,
+                kernel_size=3,
+                stride=2,
+                padding=1,
+                groups=576,
+                bias=False,
+            ),
             nn.BatchNorm2d(576),
             nn.ReLU6(inplace=True),
         )

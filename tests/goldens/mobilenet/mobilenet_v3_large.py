@@ -68,7 +68,15 @@ class ConvBNActivation_5(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(64, 64, kernel_size=3, stride=2, padding=1, groups=64, bias=False),
+            nn.Conv2d(
+                64,
+                64,
+                kernel_size=3,
+                stride=2,
+                padding=1,
+                groups=64,
+                bias=False,
+            ),
             nn.BatchNorm2d(64, eps=0.001, momentum=0.01),
             nn.ReLU(inplace=True),
         )
@@ -154,7 +162,15 @@ class ConvBNActivation_10(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(72, 72, kernel_size=5, stride=2, padding=2, groups=72, bias=False),
+            nn.Conv2d(
+                72,
+                72,
+                kernel_size=5,
+                stride=2,
+                padding=2,
+                groups=72,
+                bias=False,
+            ),
             nn.BatchNorm2d(72, eps=0.001, momentum=0.01),
             nn.ReLU(inplace=True),
         )
@@ -295,7 +311,15 @@ class ConvBNActivation_16(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(240, 240, kernel_size=3, stride=2, padding=1, groups=240, bias=False),
+            nn.Conv2d(
+                240,
+                240,
+                kernel_size=3,
+                stride=2,
+                padding=1,
+                groups=240,
+                bias=False,
+            ),
             nn.BatchNorm2d(240, eps=0.001, momentum=0.01),
             nn.Hardswish(inplace=True),
         )
@@ -571,7 +595,15 @@ class ConvBNActivation_30(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(672, 672, kernel_size=5, stride=2, padding=2, groups=672, bias=False),
+            nn.Conv2d(
+                672,
+                672,
+                kernel_size=5,
+                stride=2,
+                padding=2,
+                groups=672,
+                bias=False,
+            ),
             nn.BatchNorm2d(672, eps=0.001, momentum=0.01),
             nn.Hardswish(inplace=True),
         )

@@ -23,7 +23,15 @@ class ConvBNActivation_2(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(16, 16, kernel_size=3, stride=2, padding=1, groups=16, bias=False),
+            nn.Conv2d(
+                16,
+                16,
+                kernel_size=3,
+                stride=2,
+                padding=1,
+                groups=16,
+                bias=False,
+            ),
             nn.BatchNorm2d(16, eps=0.001, momentum=0.01),
             nn.ReLU(inplace=True),
         )
@@ -92,7 +100,15 @@ class ConvBNActivation_5(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(72, 72, kernel_size=3, stride=2, padding=1, groups=72, bias=False),
+            nn.Conv2d(
+                72,
+                72,
+                kernel_size=3,
+                stride=2,
+                padding=1,
+                groups=72,
+                bias=False,
+            ),
             nn.BatchNorm2d(72, eps=0.001, momentum=0.01),
             nn.ReLU(inplace=True),
         )
@@ -189,7 +205,15 @@ class ConvBNActivation_11(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(96, 96, kernel_size=5, stride=2, padding=2, groups=96, bias=False),
+            nn.Conv2d(
+                96,
+                96,
+                kernel_size=5,
+                stride=2,
+                padding=2,
+                groups=96,
+                bias=False,
+            ),
             nn.BatchNorm2d(96, eps=0.001, momentum=0.01),
             nn.Hardswish(inplace=True),
         )
@@ -471,7 +495,15 @@ class ConvBNActivation_23(nn.Sequential):
 
     def __init__(self) -> None:
         super().__init__(
-            nn.Conv2d(288, 288, kernel_size=5, stride=2, padding=2, groups=288, bias=False),
+            nn.Conv2d(
+                288,
+                288,
+                kernel_size=5,
+                stride=2,
+                padding=2,
+                groups=288,
+                bias=False,
+            ),
             nn.BatchNorm2d(288, eps=0.001, momentum=0.01),
             nn.Hardswish(inplace=True),
         )
