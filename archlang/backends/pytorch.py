@@ -155,20 +155,7 @@ def _single_call(expr: str) -> bool:
     head = expr.partition("(")[0]
     if not head or not all(part.isidentifier() for part in head.split(".")):
         return False
-    depth, in_str = 0, None
-    for k in range(len(head), len(expr)):
-        ch = expr[k]
-        if in_str:
-            in_str = None if ch == in_str else in_str
-        elif ch in "\"'":
-            in_str = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-            if depth == 0:
-                return k == len(expr) - 1
-    return False
+    return _closes_at_end(expr[len(head):])
 
 
 def camel(name: str) -> str:
