@@ -78,7 +78,8 @@ def _foldable(g: Graph, n: Node) -> bool:
     if not n.impl.foldable_norm or not n.attrs.track_running_stats or len(n.inputs) != 1:
         return False
     layer = g.nodes[n.inputs[0]]
-    if not layer.impl.absorbs_norm or layer.training_only:
+    if not layer.impl.absorbs_norm or layer.training_only or layer.shape is None or \
+            layer.impl.channel_axis(layer.shape) != 0:  # the norm's channels are dim 0
         return False
     readers = [m.id for m in g.nodes if layer.id in m.inputs]
     outputs = {o.node for o in g.outputs}

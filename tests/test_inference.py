@@ -62,6 +62,23 @@ def test_inference_build_equals_eval_mode(name):
         assert torch.allclose(got, want, rtol=1e-5, atol=1e-5 * want.abs().max().item())
 
 
+@pytest.mark.parametrize("spec", [
+    "network n {\n input x: [4, 8]\n linear(4)\n batchnorm\n output y\n}",  # not folded
+    "network n {\n input x: [8]\n linear(4)\n batchnorm\n output y\n}",      # folded
+])
+def test_batchnorm_folds_only_over_the_layers_channels(spec):
+    """After linear on [L, F] BatchNorm1d normalises L, not linear's output features."""
+    reference = randomised(archlang.load(spec))
+    build = archlang.load(spec, inference=True)
+    build.load_state_dict(reference.state_dict())
+    build.eval()
+    x = torch.randn(3, *archlang.check(spec).graph.nodes[0].shape)
+    with torch.no_grad():
+        assert torch.allclose(build(x), reference(x), rtol=1e-5, atol=1e-6)
+    folded = inference_graph(archlang.check(spec).graph)[1].folds
+    assert len(folded) == (0 if "[4, 8]" in spec else 1)
+
+
 def test_torchvision_checkpoint_loads_into_inference_build():
     torchvision = pytest.importorskip("torchvision")
     tv = torchvision.models.resnet18().eval()

@@ -179,6 +179,12 @@ class Op:
     absorbs_norm: ClassVar[bool] = False
     eval_identity: ClassVar[bool] = False
 
+    def channel_axis(self, out: Shape) -> int:
+        """The per-sample dim of the output that the first dim of the op's ``weight`` indexes
+        (conv2d: 0, channels; linear: the last). A norm over channels (dim 0) folds into a
+        layer only where the two agree."""
+        return 0
+
     # -- static analysis --------------------------------------------------------------
     def shape(self, a: Any, ins: list[Shape]) -> Shape | Shaped:
         """The output shape, or :class:`Shaped` with the size equalities it assumes."""

@@ -31,6 +31,9 @@ class Linear(Op):
     doc = ("Fully connected layer (torch.nn.Linear) on the last dim: [F] -> [out], and "
            "[L, F] -> [L, out] for tokens; F is inferred.")
 
+    def channel_axis(self, out):
+        return len(out) - 1  # [L, F] -> [L, out]: the features, not dim 0
+
     def init_params(self, a):
         return ("weight", "bias") if a.bias else ("weight",)
 
