@@ -27,6 +27,11 @@ class Span:
     def column(self) -> int:
         return self.source.location(self.start)[1]
 
+    @property
+    def text(self) -> str:
+        """The source text it covers, as the user wrote it."""
+        return self.source.text[self.start:self.end]
+
     def __str__(self) -> str:
         line, col = self.source.location(self.start)
         return f"{self.source.name}:{line}:{col}"

@@ -140,7 +140,7 @@ def attrs_error(op: Op, exc: ValidationError, values: dict, spans: dict[str, Spa
 
 def text(span: Span) -> str:
     """The source text of a span on one line (an argument as the user wrote it)."""
-    return " ".join(span.source.text[span.start:span.end].split())
+    return " ".join(span.text.split())
 
 
 def describe_type(ann) -> str:

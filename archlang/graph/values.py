@@ -246,7 +246,7 @@ class Evaluator:
                             help=["name a layer's output (`x = ...`) and read `x.channels`"])
         if value.shape is None:
             raise Poisoned()
-        return shape_attr(value.shape, e.attr, _text(e.value.span), e.span)
+        return shape_attr(value.shape, e.attr, e.value.span.text, e.span)
 
     def _num(self, v, span, what):
         if isinstance(v, bool) or not isinstance(v, (int, float, Sym)):
@@ -504,7 +504,3 @@ def shape_attr(shape: tuple, attr: str, what: str, span) -> Any:
         raise SpecError("E023", f"`{what}.{attr}` needs a rank-{index + 1} input, the input is "
                         f"{D.fmt_shape(shape)}", span, "no such dimension")
     return shape[index]
-
-
-def _text(span) -> str:
-    return span.source.text[span.start:span.end]
