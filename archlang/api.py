@@ -152,11 +152,18 @@ def run(path_or_text: str | os.PathLike, network: str | None = None, *,
         return None, option_errors
     state = Run(path_or_text, Options(network, params, inputs), limits)
     with no_cyclic_gc():
-        for step in PASSES:
-            step(state)
-            if state.done:
-                break
+        run_passes(state)
     return state.graph, state.rep.diagnostics
+
+
+def run_passes(state: Run, passes=PASSES) -> Run:
+    """Run ``passes`` in order on ``state`` until one ends the run (``state.done``);
+    ``PASSES[1:]`` runs the checker on a program already loaded into ``state.prog``."""
+    for step in passes:
+        step(state)
+        if state.done:
+            break
+    return state
 
 
 def check_argument_types(spec, network, inputs, limits) -> None:

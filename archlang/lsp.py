@@ -43,7 +43,7 @@ from pygls.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
 from archlang.analysis import dims as D
-from archlang.api import PASSES, validate_options
+from archlang.api import PASSES, run_passes, validate_options
 from archlang.diagnostics import Diagnostic, Reporter
 from archlang.graph.model import Graph, Node, Scope
 from archlang.graph.state import Options, Run
@@ -157,10 +157,7 @@ def analyse(text: str, path: str | Path | None = None, settings: Settings | None
 
     try:
         with no_cyclic_gc():
-            for step in (load, *PASSES[1:]):
-                step(state)
-                if state.done:
-                    break
+            run_passes(state, (load, *PASSES[1:]))
     except Exception:  # noqa: BLE001 - a checker bug: logged; the buffer keeps its answers
         return Analysis(source, path, state.prog, None, [], None, traceback.format_exc())
     return Analysis(source, path, state.prog, state.graph, state.rep.diagnostics,

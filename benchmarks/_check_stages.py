@@ -24,15 +24,11 @@ GC = {"time": 0.0, "t0": 0.0, "collections": 0}
 
 
 def _expand(prog, limits, network=None):
-    """The passes after loading (archlang.api.PASSES[1:]) on a loaded program."""
-    from archlang.api import PASSES
+    """The checker's passes after loading (archlang.api.PASSES[1:]) on a loaded program."""
+    from archlang.api import PASSES, run_passes
     from archlang.graph.state import Options, Run
 
-    state = Run(prog.main.name, Options(network), limits, prog=prog)
-    for step in PASSES[1:]:
-        step(state)
-        if state.done:
-            break
+    state = run_passes(Run(prog.main.name, Options(network), limits, prog=prog), PASSES[1:])
     return state.graph, state.rep.diagnostics
 
 
