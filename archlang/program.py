@@ -42,6 +42,12 @@ class Program:
     #: bytes of every file read so far (the spec and its imports share --max-bytes)
     bytes_read: int = 0
 
+    def calls(self, name: str) -> bool:
+        """Whether a bare ``name`` calls something: an op or a block (a spec's blocks come
+        before installed plugins' ops, which are looked up last)."""
+        return lookup(name, installed=False) is not None or name in self.blocks or \
+            lookup(name) is not None
+
 
 def read_spec(path_or_text: str | os.PathLike, limits: Limits) -> tuple[Source | None, Path | None,
                                                                            list[Diagnostic]]:
@@ -141,7 +147,7 @@ def _load_file(prog: Program, source: Source, directory: Path, root: Path,
                           "second declaration", notes=[f"first declared at {seen_params[p.name]}"])
             seen_params.setdefault(p.name, p.span)
     for b in file.blocks:
-        if lookup(b.name) is not None:
+        if lookup(b.name, installed=False) is not None:
             rep.error("E013", f"block `{b.name}` has the name of a built-in op", b.name_span,
                       "shadows the op", help=["rename the block, e.g. with a capital letter"])
         elif b.name in prog.blocks:
@@ -153,7 +159,7 @@ def _load_file(prog: Program, source: Source, directory: Path, root: Path,
         if n.name in prog.members:
             rep.error("E013", f"network `{n.name}` is defined twice", n.name_span,
                       "second definition", notes=[f"first defined at {prog.members[n.name].name_span}"])
-        elif n.name in prog.blocks or lookup(n.name) is not None:
+        elif n.name in prog.blocks or lookup(n.name, installed=False) is not None:
             rep.error("E013", f"network `{n.name}` has the name of a block or op", n.name_span,
                       "name already taken", help=["rename the network"])
         else:

@@ -296,3 +296,48 @@ def test_register_refuses_what_it_cannot_add():
         register(Callless)  # its unnamed uses would have no code to emit
     with pytest.raises(archlang.PluginError, match="not a module name"):
         archlang.use_plugin("../plugin.py")
+
+
+SCAN_PROBE = """
+import sys
+import archlang
+from archlang import plugins
+
+scans = []
+original = plugins.load_installed
+plugins.load_installed = lambda: (scans.append(1), original())[1]
+for name in ("resnet152", "googlenet", "densenet121", "efficientnet_b0", "inception_v3"):
+    archlang.check(f"zoo:{name}")
+print("scans before a plugin op:", len(scans))
+spec = sys.argv[1]
+archlang.check(spec)
+print("after:", len(scans) > 0)
+"""
+
+
+def test_a_spec_without_plugin_ops_never_scans_the_installed_packages(installed):
+    """Start-up: only a name that no built-in op, block or network has loads the installed
+    plugins; the zoo's specs (blocks named Bottleneck, inits naming layers) never do."""
+    spec = SPEC.read_text()
+    proc = subprocess.run([sys.executable, "-c", SCAN_PROBE, spec], cwd=ROOT,
+                          env=env_with(installed), capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[:2] == ["scans before a plugin op: 0", "after: True"]
+
+
+def test_a_block_comes_before_an_installed_op_of_its_name(installed):
+    """A spec's own block named like a plugin op is that block: installing a package never
+    changes what a spec that defines its own names means."""
+    spec = """block pixel_shuffle(c) { conv2d(c, 1) }
+network n {
+    input x: [8, 4, 4]
+    pixel_shuffle(3)
+    output y
+}"""
+    probe = ("import sys, archlang\nr = archlang.check(sys.argv[1])\n"
+             "print(r.outputs['y'], r.params)")
+    proc = subprocess.run([sys.executable, "-c", probe, spec], cwd=ROOT,
+                          env=env_with(installed), capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert (proc.returncode, proc.stdout.strip()) == (0, "(3, 4, 4) 27"), proc.stderr

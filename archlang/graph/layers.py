@@ -46,15 +46,14 @@ class Layers(Walker):
         first = links[0]
         if isinstance(first.item, A.Bare) and first.label is None:
             found, value = env.lookup(first.item.name)
-            callable_ = lookup(first.item.name) is not None or first.item.name in self.prog.blocks
-            if not found and not callable_ and len(links) > 1:
+            if not found and len(links) > 1 and not self.prog.calls(first.item.name):
                 values = [k for k in env.names() if isinstance(env.lookup(k)[1], Tensor)]
                 raise SpecError("E012", f"unknown value `{first.item.name}`", first.item.span,
                                 "no layer output has this name",
                                 help=did_you_mean(first.item.name, values) or
                                 ["name a layer with `name: layer` or bind `name = ...` first"])
-            if found and isinstance(value, Tensor) and (len(links) > 1 or not callable_
-                                                        or not statement):
+            if found and isinstance(value, Tensor) and (
+                    len(links) > 1 or not statement or not self.prog.calls(first.item.name)):
                 cur = value
                 links = links[1:]
         for link in links:
@@ -96,7 +95,7 @@ class Layers(Walker):
     def apply_named(self, item, link: A.Link, env: Env, ns: Namer, cur):
         name = item.name
         args = item.args if isinstance(item, A.Call) else []
-        op = lookup(name)
+        op = lookup(name, installed=False)
         if op is not None:
             return self.apply_op(op, args, link, env, ns, cur, item.span)
         block = self.prog.blocks.get(name)
@@ -105,6 +104,9 @@ class Layers(Walker):
         member = self.prog.members.get(name)
         if member is not None:
             return self.call_block(member, args, link, env, ns, cur, item.span, network=True)
+        op = lookup(name)  # an installed plugin's op, last
+        if op is not None:
+            return self.apply_op(op, args, link, env, ns, cur, item.span)
         name_span = item.name_span if isinstance(item, A.Call) else item.span
         found, value = env.lookup(name)
         if found and isinstance(value, Tensor):

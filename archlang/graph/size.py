@@ -13,7 +13,6 @@ from archlang.diagnostics import Reporter, SpecError
 from archlang.graph.bind import bind, block_signature
 from archlang.graph.values import Env, Evaluator, Poisoned
 from archlang.graph.walk import Walker, bound
-from archlang.ops.registry import lookup
 from archlang.limits import Limits
 from archlang.syntax import ast as A
 
@@ -119,9 +118,8 @@ class _Sizer(Walker):
             # a named value starts the chain, as the expander decides: not a call, even when
             # a block or network has the same name
             name = first.item.name
-            callable_ = lookup(name) is not None or name in self.prog.blocks
-            if env.lookup(VALUE + name)[0] and (len(links) > 1 or not callable_
-                                                or not statement):
+            if env.lookup(VALUE + name)[0] and (len(links) > 1 or not statement
+                                                or not self.prog.calls(name)):
                 links = links[1:]
         size = _sum(self.item(link.item, env) for link in links)
         for link in links:

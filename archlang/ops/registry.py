@@ -98,13 +98,16 @@ def _installed() -> None:
     plugins.load_installed()
 
 
-def lookup(name: str) -> Op | None:
+def lookup(name: str, installed: bool = True) -> Op | None:
     """The op a spec calls by this name or alias (never the input op).
 
-    A name that no op has loads the installed plugins first (once per process).
+    A name that no op has loads the installed plugins first (once per process), unless
+    ``installed`` is false: a spec's own blocks come before installed plugins' ops, so the
+    passes ask for those only for a name nothing else defines (a check of a spec that names
+    no plugin op never pays for scanning the installed packages).
     """
     op = OPS.get(ALIASES.get(name, name))
-    if op is None:
+    if op is None and installed:
         _installed()
         op = OPS.get(ALIASES.get(name, name))
     return None if op is None or op.source else op
