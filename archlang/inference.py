@@ -97,18 +97,10 @@ def _training_prefixes(g: Graph) -> list[str]:
                     (g.nodes[i].params or g.nodes[i].buffers):
                 out.append(g.nodes[i].name + ".")
             elif kind == "scope" and g.scopes[i].training_only:
-                inside = [n for n in g.nodes if _within(g, n.scope, i)]
+                inside = [n for n in g.nodes if i in g.lineage(n.scope)]
                 if any(n.params or n.buffers for n in inside):
                     out.append(".".join(g.scopes[i].path) + ".")
     return out
-
-
-def _within(g: Graph, scope: int, ancestor: int) -> bool:
-    while scope is not None:
-        if scope == ancestor:
-            return True
-        scope = g.scopes[scope].parent
-    return False
 
 
 def _follow(replace: dict[int, int], i: int) -> int:

@@ -366,11 +366,9 @@ def scope_totals(g: Graph) -> dict[int, tuple[int, Any]]:
     """Params and MACs of each scope, its sub-scopes included."""
     acc: dict[int, list] = {s.id: [0, 0] for s in g.scopes}
     for n in g.nodes:
-        s: int | None = n.scope
-        while s is not None:
+        for s in g.lineage(n.scope):
             acc[s][0] += n.params
             acc[s][1] = acc[s][1] + n.macs
-            s = g.scopes[s].parent
     return {k: (v[0], v[1]) for k, v in acc.items()}
 
 

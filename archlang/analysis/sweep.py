@@ -142,7 +142,7 @@ def stages(result) -> list[Stage]:
             label = n.op
         else:
             s = g.scopes[i]
-            nodes = [n for n in g.nodes if _inside(g, n.scope, i)]
+            nodes = [n for n in g.nodes if i in g.lineage(n.scope)]
             name, label = ".".join(s.path), s.name if s.kind == "block" else "group"
         macs: Count = 0
         act: Count = 0
@@ -154,9 +154,3 @@ def stages(result) -> list[Stage]:
     return out
 
 
-def _inside(g, scope: int | None, ancestor: int) -> bool:
-    while scope is not None:
-        if scope == ancestor:
-            return True
-        scope = g.scopes[scope].parent
-    return False

@@ -247,7 +247,7 @@ class Diagram:
         for n in g.nodes:
             for i in n.inputs:
                 self.consumers.setdefault(i, []).append(n.id)
-            for sid in self._lineage(n.scope):
+            for sid in self.graph.lineage(n.scope):
                 self.subtree[sid].append(n.id)
         for n in g.nodes:
             if n.error is not None:
@@ -267,14 +267,7 @@ class Diagram:
             else:
                 self.loose.append(d)
         for i in self.failed:
-            self.red_scopes.update(self._lineage(g.nodes[i].scope))
-
-    def _lineage(self, sid: int | None) -> list[int]:
-        out = []
-        while sid is not None:
-            out.append(sid)
-            sid = self.graph.scopes[sid].parent
-        return out
+            self.red_scopes.update(self.graph.lineage(g.nodes[i].scope))
 
     def _in_shape(self, s: Scope):
         return self.graph.nodes[s.input].shape if s.input is not None else None

@@ -256,12 +256,7 @@ class Generator:
         """Whether a node belongs to a step (is the step's node, or lies in its scope)."""
         if kind == "node":
             return node_id == i
-        s = self.node(node_id).scope
-        while s is not None:
-            if s == i:
-                return True
-            s = self.g.scopes[s].parent
-        return False
+        return i in self.g.lineage(self.node(node_id).scope)
 
     def inplace_safe(self, value: int) -> bool:
         return self.node(value).impl.inplace_safe_producer

@@ -64,13 +64,11 @@ def rows(result: CheckResult, depth: int, memory: TrainingMemory | None = None) 
     sub_macs: list[Count] = [0] * len(g.scopes)
     sub_saved: list[Count] = [0] * len(g.scopes)
     for n in g.nodes:
-        s = n.scope
         saved = memory.saved.get(n.name, 0)
-        while s is not None:
+        for s in g.lineage(n.scope):
             sub_params[s] += n.params
             sub_macs[s] = D.plus(sub_macs[s], n.macs)
             sub_saved[s] = D.plus(sub_saved[s], saved)
-            s = g.scopes[s].parent
     out: list[Row] = []
 
     def walk(scope_id: int, level: int) -> None:

@@ -32,12 +32,7 @@ def apply_inits(run: Run) -> None:
     for node in g.nodes:
         if not node.params:
             continue
-        lineage = []
-        s = node.scope
-        while s is not None:
-            lineage.append(s)
-            s = g.scopes[s].parent
-        for sid in reversed(lineage):
+        for sid in reversed(g.lineage(node.scope)):
             base = len(g.scopes[sid].path)
             for k, rule in by_scope.get(sid, ()):
                 selector, param = rule.target[:-1], rule.target[-1]

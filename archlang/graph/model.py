@@ -122,6 +122,14 @@ class Graph:
     def node(self, i: int) -> Node:
         return self.nodes[i]
 
+    def lineage(self, scope: int | None) -> list[int]:
+        """A scope and the scopes around it, innermost first, the network's last."""
+        out = []
+        while scope is not None:
+            out.append(scope)
+            scope = self.scopes[scope].parent
+        return out
+
     @property
     def symbols(self) -> list[str]:
         return sorted(self.constraints)

@@ -49,12 +49,11 @@ def order_outputs(run: Run) -> None:
 def check_scope_reads(g: Graph, rep: Reporter) -> None:
     """A group or block instance receives one tensor, its input: a layer inside it that
     reads another value from outside it has nothing to read in the compiled module."""
-    chains: dict[int, tuple[int, ...]] = {}  # scope id -> its scopes, root first
+    chains: dict[int, list[int]] = {}  # scope id -> its scopes, root first
 
-    def chain(sid: int) -> tuple[int, ...]:
+    def chain(sid: int) -> list[int]:
         if sid not in chains:
-            parent = g.scopes[sid].parent
-            chains[sid] = (*(chain(parent) if parent is not None else ()), sid)
+            chains[sid] = g.lineage(sid)[::-1]
         return chains[sid]
 
     for n in g.nodes:
