@@ -113,8 +113,17 @@ def _scan(text: str, name: str):
     gap(len(text))
     labels = [(t.meta.start_pos, t.meta.end_pos) for t in tree.iter_subtrees()
               if t.data == "computed_label"]
+    # a computed label is written without spaces (`block{s}-{j}`), except inside its values
+    depth = 0
     for item in items:
-        if item.text in ("{", "}") and any(a <= item.start < b for a, b in labels):
+        if not any(a < item.start < b for a, b in labels):
+            continue
+        if item.text == "{":
+            item.label, depth = depth == 0, depth + 1
+        elif item.text == "}":
+            depth -= 1
+            item.label = depth == 0
+        elif depth == 0:
             item.label = True
     _mark_bodies(items)
     return items, tree, []
@@ -181,8 +190,10 @@ class _Layout:
             if code and item.top and item.text == ";":
                 force = True
                 continue
-            # a comment after code stays there; so does the `}` of an empty body
-            trailing = item.newlines == 0 and item.kind == "comment" or item.one_line
+            # a comment after code stays there (not after a `\\`, which ends its line); so
+            # does the `}` of an empty body
+            trailing = item.newlines == 0 and item.kind == "comment" and \
+                not self.cur.endswith("\\") or item.one_line
             if self.cur and not trailing and (
                     item.newlines or force or self.ended
                     or (code and item.top and item.text == "}" and not item.one_line)):
@@ -232,6 +243,9 @@ class _Layout:
         return None
 
     def put(self, item: _Item) -> None:
+        if item.kind == "comment" and self.lines and self.lines[-1].endswith("\\") \
+                and not self.cur:
+            self.continuing = False  # the newline after this comment ends the statement
         if item.kind == "comment":
             if not self.cur:
                 self.cur = " " * self.indent + item.text
@@ -241,8 +255,10 @@ class _Layout:
                 self.cur = code + " " * max(2, column - len(code)) + item.text
             return
         if item.kind == "cont":
-            self.cur = (self.cur.rstrip() + " \\") if self.cur else " " * self.indent + "\\"
-            self.continuing = True
+            # a `\\` on a line without code, or after another, joins nothing: it goes
+            if self.cur and not self.cur.endswith("\\"):
+                self.cur = self.cur.rstrip() + " \\"
+                self.continuing = True
             return
         item.after = self.prev
         if not self.cur:

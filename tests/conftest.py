@@ -5,6 +5,13 @@ from pathlib import Path
 
 import pytest
 
+#: RegNets past the two smallest (the fast run keeps those), and those over 35M parameters
+#: (regnet_y_128gf has no twin test: see tests/test_zoo_twins.py)
+REGNETS_SLOW = tuple(f"regnet_{kind}_{size}" for kind in "xy"
+                     for size in ("800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf"))
+REGNETS_BIG = tuple(f"regnet_{kind}_{size}" for kind in "xy"
+                    for size in ("8gf", "16gf", "32gf"))
+
 # The tests that a plain `pytest` leaves out (`-m 'not slow'` in pyproject.toml's addopts;
 # `pytest -m ''` runs them). Keys are test ids: a module (`tests/test_x.py`), a test with all
 # its parameters (`tests/test_x.py::test_y`) or one parametrised case
@@ -15,6 +22,13 @@ import pytest
 SLOW = {
     "tests/test_benchmarks.py::test_gpu_script_cpu_quick":
         "runs the benchmark script end to end; tests/test_benchmarks.py's other tests stay",
+    "tests/test_deploy_benchmarks.py":
+        "runs gpu.py's dry run (every model and row, minutes) and bench_inference.py end to "
+        "end; test_benchmarks.py's quick smoke run stays in CI",
+    "tests/test_deploy_zoo.py":
+        "builds, pickles and scripts every zoo network (training and inference build) and "
+        "loads them all again in another process; test_pickle.py's GoogLeNet round trip "
+        "stays",
     "tests/test_distributed.py":
         "DDP and FSDP training, each in two spawned processes",
     "tests/test_hardening.py::test_mutation_fuzz_2000_cases":
@@ -35,7 +49,8 @@ SLOW = {
                     "densenet161", "densenet169", "densenet201",
                     *(f"efficientnet_b{i}" for i in range(2, 8)), "shufflenet_v2_x1_5",
                     "shufflenet_v2_x2_0", "inception_v3",
-                    *(f"efficientnet_v2_{size}" for size in "sml"))},
+                    *(f"efficientnet_v2_{size}" for size in "sml"), "convnext_small",
+                    "convnext_base", "convnext_large", *REGNETS_SLOW)},
     "tests/test_zoo_twins.py::test_inception_v3_smallest_input":
         "builds one more Inception v3 pair (24M parameters each); its static counts stay in "
         "tests/test_zoo_static.py",
@@ -78,7 +93,9 @@ SLOW = {
                     "mobilenet_v3_large", *(f"efficientnet_b{i}" for i in range(8)),
                     "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5",
                     "shufflenet_v2_x2_0", "inception_v3",
-                    *(f"efficientnet_v2_{size}" for size in "sml"))},
+                    *(f"efficientnet_v2_{size}" for size in "sml"),
+                    *(f"convnext_{size}" for size in ("tiny", "small", "base", "large")),
+                    "regnet_x_400mf", "regnet_y_400mf", *REGNETS_SLOW, "regnet_y_128gf")},
     **{f"tests/test_inference.py::test_inference_build_equals_eval_mode[{name}]":
        "the inference build of one more big network; resnet18, googlenet, vgg11_bn and the "
        "small ones stay"
@@ -87,11 +104,13 @@ SLOW = {
                     "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2", "vgg13",
                     "vgg16", "vgg19", "vgg13_bn", "vgg16_bn", "vgg19_bn", "vgg_a_lrn",
                     "vgg_c", "densenet161", "densenet201", "inception_v3",
-                    *(f"efficientnet_v2_{size}" for size in "sml"))},
+                    *(f"efficientnet_v2_{size}" for size in "sml"), "convnext_small",
+                    "convnext_base", "convnext_large", *REGNETS_SLOW, "regnet_y_128gf")},
     **{f"tests/test_pickle.py::test_torchscript_every_zoo_network[{name}]":
        "torch.jit.script of one more big network; googlenet_caffe (training outputs) stays"
        for name in ("googlenet", "resnet152", "resnet152_v1", "resnext101_64x4d",
-                    "wide_resnet101_2", "inception_v3")},
+                    "wide_resnet101_2", "inception_v3", "convnext_small", "convnext_base",
+                    "convnext_large", *REGNETS_BIG, "regnet_y_128gf")},
     "tests/test_pickle.py::test_pickle_and_torchscript_round_trip_in_a_fresh_process[False]":
         "one more fresh-process round trip (the training build); the inference build's stays",
 }
@@ -115,18 +134,22 @@ EXHAUSTIVE = {
                     "mobilenet_v3_small", "mobilenet_v3_large",
                     *(f"efficientnet_b{i}" for i in range(8)), "shufflenet_v2_x0_5",
                     "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0",
-                    "inception_v3", *(f"efficientnet_v2_{size}" for size in "sml"))},
+                    "inception_v3", *(f"efficientnet_v2_{size}" for size in "sml"),
+                    "convnext_small", "convnext_base", "convnext_large", "regnet_x_400mf",
+                    "regnet_y_400mf", *REGNETS_SLOW, "regnet_y_128gf")},
     **{f"tests/test_inference.py::test_inference_build_equals_eval_mode[{name}]":
        "the inference build of a big network; CI keeps resnet50 and the smaller ones"
        for name in ("resnet50_v1", "resnet101", "resnet101_v1", "resnet152", "resnet152_v1",
                     "resnet18_34", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2",
                     "wide_resnet101_2", "vgg13", "vgg16", "vgg19", "vgg13_bn", "vgg16_bn",
                     "vgg19_bn", "vgg_a_lrn", "vgg_c", "densenet161", "densenet201",
-                    "inception_v3", "efficientnet_v2_m", "efficientnet_v2_l")},
+                    "inception_v3", "efficientnet_v2_m", "efficientnet_v2_l",
+                    "convnext_base", "convnext_large", *REGNETS_BIG, "regnet_y_128gf")},
     **{f"tests/test_pickle.py::test_torchscript_every_zoo_network[{name}]":
        "torch.jit.script of a big network; CI keeps googlenet and the smaller ones"
        for name in ("resnet152", "resnet152_v1", "resnext101_64x4d", "wide_resnet101_2",
-                    "inception_v3")},
+                    "inception_v3", "convnext_base", "convnext_large", *REGNETS_BIG,
+                    "regnet_y_128gf")},
     **{f"tests/test_zoo_twins.py::test_twin_outputs_equal[{name}]":
        "torchvision equivalence of a network over 40M parameters or 100 layers deep; CI "
        "keeps resnext50_32x4d, densenet121 and every smaller twin"
@@ -134,7 +157,7 @@ EXHAUSTIVE = {
                     "wide_resnet50_2", "wide_resnet101_2", "densenet161", "densenet169",
                     "densenet201", "mnasnet1_0", "mnasnet1_3",
                     *(f"efficientnet_b{i}" for i in range(2, 8)), "efficientnet_v2_m",
-                    "efficientnet_v2_l")},
+                    "efficientnet_v2_l", "convnext_base", "convnext_large", *REGNETS_BIG)},
     "tests/test_zoo_twins.py::test_inception_v3_smallest_input":
         "inception_v3 once more, at 75 x 75 without its aux head; the 299 x 299 twin stays "
         "in CI",

@@ -96,6 +96,9 @@ class Case:
     body: list[str]
     make_ref: Callable[[], nn.Module] = field(repr=False)
     symbolic: bool = False
+    #: the op whose node ends the network, when it is not ``op`` (a held tensor is read by
+    #: a merge: the output is the merge's)
+    merged: str | None = None
 
     def dim(self, shape: tuple[int, ...], axis: int) -> str:
         sym = self.symbolic and (axis > 0 or len(shape) == 1)
@@ -629,6 +632,37 @@ add_case = merge_case("add", lambda xs: sum(xs[1:], xs[0]))
 mul_case = merge_case("mul", _product)
 
 
+class HeldRef(nn.Module):
+    """A learnable tensor merged with the input, as a spec's `parameter` then `mul`/`add`."""
+
+    def __init__(self, shape: tuple[int, ...], fill: float, merge: str, first: bool):
+        super().__init__()
+        self.p = nn.Parameter(torch.full(shape, fill))
+        self.merge, self.first = merge, first
+
+    def forward(self, x):
+        check_equal_ranks([x[0], self.p])  # ranks are equal per sample
+        a, b = (self.p, x) if self.first else (x, self.p)
+        return a * b if self.merge == "mul" else a + b
+
+
+@st.composite
+def parameter_case(draw):
+    """`p: parameter([dims], fill=f)` read by `mul` or `add` with the input: each dim the
+    input's or 1 (broadcast), sometimes of another rank (which archlang refuses)."""
+    shape = draw(any_shape())
+    rank_off = draw(st.sampled_from([0, 0, 0, 1]))
+    dims = tuple(draw(st.sampled_from([d, 1])) for d in shape)
+    if rank_off:
+        dims = dims[1:] or (1, *dims)
+    fill = draw(st.sampled_from([0.0, 1.0, 1e-6, -0.5]))
+    merge, first = draw(st.sampled_from(["mul", "add"])), draw(st.booleans())
+    args = "p, x" if first else "x, p"
+    body = [f"p: parameter({list(dims)}, fill={fmt(fill)})", f"{merge}({args})"]
+    return Case("parameter", [("x", shape)], body,
+                lambda: HeldRef(dims, fill, merge, first), draw(symbolic()), merged=merge)
+
+
 @st.composite
 def mean_case(draw):
     if draw(st.booleans()):
@@ -865,6 +899,7 @@ STRATEGIES: dict[str, Callable[[], st.SearchStrategy[Case]]] = {
     "channel_shuffle": channel_shuffle_case,
     "mean": mean_case,
     "identity": identity_case,
+    "parameter": parameter_case,
 }
 
 
@@ -999,9 +1034,12 @@ def check_case(case: Case) -> str:
         torch.manual_seed(1)
         torch.testing.assert_close(ours_eval, ref(*xs), equal_nan=True)
 
-    # the op's own node: last in the graph, its output is the network's
+    # the op's own node: last in the graph, its output is the network's (or the merge's
+    # that reads it)
     node = res.graph.nodes[-1]
-    assert node.op == case.op and node.shape == static
+    assert node.op == (case.merged or case.op) and node.shape == static
+    if case.merged:
+        (node,) = [n for n in res.graph.nodes if n.op == case.op]
 
     # MACs: conv/linear FLOPs are 2 x MACs; every other op has none
     batch = 2 if case.op == "batchnorm" else 1  # BN1d on [F] needs 2 values per channel
@@ -1178,6 +1216,7 @@ VALID: dict[str, tuple[list[tuple[str, tuple[int, ...]]], str]] = {
     "channel_shuffle": ([("x", (8, 4, 4))], "channel_shuffle(2)"),
     "mean": ([("a", (3, 4, 4)), ("b", (3, 4, 4))], "average { a -> identity; b -> identity }"),
     "identity": ([("x", (3, 4, 4))], "identity"),
+    "parameter": ([("x", (3, 4, 4))], "p: parameter([3, 1, 1], fill=0.5); mul(p, x)"),
 }
 
 
@@ -1203,10 +1242,17 @@ def test_registry_entry_is_complete(op):
     case = Case(op, inputs, [stmt], lambda: None)
     res = archlang.check(case.text())
     node = res.graph.nodes[-1]
+    if impl.held:  # read by the merge that ends the example
+        (node,) = [n for n in res.graph.nodes if n.op == op]
     assert node.op == op
     ins = [res.graph.nodes[i].shape for i in node.inputs]
     label = impl.label(node.attrs, ins)
     assert isinstance(label, str) and label.strip(), f"`{op}` has an empty label"
+    if impl.held:  # an nn.Parameter of the node's shape, the node's parameters
+        tensor = eval(impl.torch_module(node.attrs, ins), {"nn": nn, "torch": torch})
+        assert isinstance(tensor, nn.Parameter) and tuple(tensor.shape) == node.shape
+        assert tensor.numel() == node.params
+        return
 
     try:
         module_src = impl.torch_module(node.attrs, ins)

@@ -168,7 +168,33 @@ TORCHVISION_META = {
     "densenet161": ("densenet", 28_681_000, 7.728),
     "densenet169": ("densenet", 14_149_480, 3.36),
     "densenet201": ("densenet", 20_013_928, 4.291),
+    "convnext_tiny": ("convnext", 28_589_128, 4.456),
+    "convnext_small": ("convnext", 50_223_688, 8.684),
+    "convnext_base": ("convnext", 88_591_464, 15.355),
+    "convnext_large": ("convnext", 197_767_336, 34.361),
+    "regnet_x_400mf": ("regnet", 5_495_976, 0.414),
+    "regnet_x_800mf": ("regnet", 7_259_656, 0.8),
+    "regnet_x_1_6gf": ("regnet", 9_190_136, 1.603),
+    "regnet_x_3_2gf": ("regnet", 15_296_552, 3.177),
+    "regnet_x_8gf": ("regnet", 39_572_648, 7.995),
+    "regnet_x_16gf": ("regnet", 54_278_536, 15.941),
+    "regnet_x_32gf": ("regnet", 107_811_560, 31.736),
+    "regnet_y_400mf": ("regnet", 4_344_144, 0.402),
+    "regnet_y_800mf": ("regnet", 6_432_512, 0.834),
+    "regnet_y_1_6gf": ("regnet", 11_202_430, 1.612),
+    "regnet_y_3_2gf": ("regnet", 19_436_338, 3.176),
+    "regnet_y_8gf": ("regnet", 39_381_472, 8.473),
+    "regnet_y_16gf": ("regnet", 83_590_140, 15.912),
+    "regnet_y_32gf": ("regnet", 145_046_770, 32.28),
+    # the DEFAULT weights (SWAG, end to end) run at 384 x 384 (374.57 GMACs, checked below);
+    # these are IMAGENET1K_SWAG_LINEAR_V1's, at 224
+    "regnet_y_128gf": ("regnet", 644_812_894, 127.518),
 }
+
+
+def test_regnet_y_128gf_at_its_default_weights_size():
+    t = _check("regnet", "regnet_y_128gf", (("inputs", (3, 384, 384)),)).totals
+    assert round(t.macs / 1e9, 3) == 374.57
 
 
 @pytest.mark.parametrize("network", list(TORCHVISION_META))

@@ -68,6 +68,15 @@ TWINS = {
     "densenet161": ("specs/densenet.arch", 32),
     "densenet169": ("specs/densenet.arch", 32),
     "densenet201": ("specs/densenet.arch", 32),
+    # ConvNeXt downsamples by 32: 32 x 32 leaves one position in the last stage
+    **{f"convnext_{size}": ("specs/convnext.arch", 32)
+       for size in ("tiny", "small", "base", "large")},
+    # RegNet downsamples by 32 too. regnet_y_128gf (645M parameters) is checked statically
+    # only (tests/test_zoo_static.py): a pair and its gradients would take 10 GB.
+    **{f"regnet_{kind}_{size}": ("specs/regnet.arch", 32)
+       for kind, sizes in (("x", ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")),
+                           ("y", ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")))
+       for size in sizes},
     # Inception v3's auxiliary head needs the 17 x 17 grid of a 299 x 299 input in training;
     # test_inception_v3_smallest_input runs it at 75 x 75 without the head.
     "inception_v3": ("specs/inception.arch", 299),

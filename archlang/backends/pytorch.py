@@ -373,6 +373,9 @@ class Generator:
             expr = self.module_expr(k, i, inplace)
             if _safe_identifier(name):
                 init += expr_lines(f"self.{name} = ", expr, INDENT * 2)
+            elif k == "node" and self.node(i).impl.held:
+                init += expr_lines("", f"self.register_parameter({lit(name)}, {expr})",
+                                   INDENT * 2)
             else:
                 init += expr_lines("", f"self.add_module({lit(name)}, {expr})", INDENT * 2)
         cls.body.append(INDENT + (self.network_doc() if network else self.doc_for(s)))
@@ -643,6 +646,7 @@ class Forward:
         self.in_training = False
         self.out_type = "torch.Tensor"
         self.bound_before: dict[int, set[str]] = {}  # names live at each training block
+        self.held: set[int] = set()  # values read from the module (`self.layer_scale`)
 
     def lines(self) -> tuple[list[str], str]:
         body_indent = INDENT * 2
@@ -712,6 +716,8 @@ class Forward:
             return _attribute_call(self.registered[(k, i)], args_src[:1]), False, shape
         n = gen.node(i)
         if (k, i) in self.registered:
+            if n.impl.held:  # an nn.Parameter: read, not called
+                return _attribute(self.registered[(k, i)]), False, n.shape
             return _attribute_call(self.registered[(k, i)], args_src), False, n.shape
         op = n.impl
         if op.inplace_operator:
@@ -746,8 +752,15 @@ class Forward:
     def step(self, idx: int, k: str, i: int, training: bool) -> None:
         ind = INDENT * 2 + (INDENT if self.in_training else "")
         inputs, out = self.gen.step_io(k, i)
+        if k == "node" and self.gen.node(i).impl.held:
+            # a held tensor is read where it is used (`self.layer_scale * block`): no line,
+            # no variable, nothing to delete
+            self.var[out] = self.call(idx, k, i, inputs, training)[0]
+            self.held.add(out)
+            return
         call, inplace, shape = self.call(idx, k, i, inputs, training)
-        dying = [v for v in inputs if self.last.get(v) == idx and v not in self.keep]
+        dying = [v for v in inputs if self.last.get(v) == idx and v not in self.keep
+                 and v not in self.held]
         name = self.out_name(idx, k, i, inputs, out, inplace, training, dying)
         comment = shape_comment(shape)
         if inplace and k == "node" and self.gen.node(i).impl.inplace_operator:
@@ -824,11 +837,14 @@ def _tuple_lines(name: str, items: list[str]) -> list[str]:
     return [f"{INDENT}{name} = (", *(f"{INDENT * 2}{item}," for item in items), f"{INDENT})"]
 
 
+def _attribute(name: str) -> str:
+    """A registered submodule or parameter (``getattr`` when its name is no identifier)."""
+    return f"self.{name}" if _safe_identifier(name) else f"getattr(self, {lit(name)})"
+
+
 def _attribute_call(name: str, args: list[str]) -> str:
-    """A call of a registered submodule (``getattr`` when its name is no identifier)."""
-    if _safe_identifier(name):
-        return f"self.{name}({', '.join(args)})"
-    return f"getattr(self, {lit(name)})({', '.join(args)})"
+    """A call of a registered submodule."""
+    return f"{_attribute(name)}({', '.join(args)})"
 
 
 def generate(graph: Graph, inplace: bool = True, inference: bool = False) -> str:

@@ -61,7 +61,7 @@ class Layers(Walker):
         return cur
 
     def apply(self, link: A.Link, env: Env, ns: Namer, cur):
-        if link.label_expr is not None:
+        if link.label_exprs:
             link = self.computed_label(link, env, cur)
         item = link.item
         if isinstance(item, (A.Call, A.Bare)):
@@ -78,19 +78,21 @@ class Layers(Walker):
         raise AssertionError(type(item))  # pragma: no cover
 
     def computed_label(self, link: A.Link, env: Env, cur) -> A.Link:
-        """``denselayer{i + 1}: ...`` as the link labelled ``denselayer3``."""
-        v = self.value(link.label_expr, env, cur)
-        if isinstance(v, bool) or not isinstance(v, (int, str)):
-            raise SpecError("E015", f"a layer name is built from an int or a string, got "
-                            f"{type_name(v)} {show(v)}", link.label_expr.span,
-                            f"this is {a_type(v)}")
-        name = f"{link.label}{v}{link.label_suffix}"
-        if not (name.isidentifier() and name.isascii()):
+        """``denselayer{i + 1}: ...`` as the link labelled ``denselayer3``, ``block{s}-{j}``
+        as ``block1-0``."""
+        name = link.label
+        for expr, text in zip(link.label_exprs, link.label_texts):
+            v = self.value(expr, env, cur)
+            if isinstance(v, bool) or not isinstance(v, (int, str)):
+                raise SpecError("E015", f"a layer name is built from ints and strings, got "
+                                f"{type_name(v)} {show(v)}", expr.span, f"this is {a_type(v)}")
+            name += f"{v}{text}"
+        if not (name.replace("-", "_").isidentifier() and name.isascii()) or "+" in name:
             raise SpecError("E018", f"`{name}` cannot name a layer: it is not a name",
                             link.label_span, "computed name",
-                            help=["a computed name is the prefix, the value and the suffix "
-                                  "joined: letters, digits and `_`"])
-        return link.model_copy(update={"label": name, "label_expr": None})
+                            help=["a computed name joins its text and values: letters, digits, "
+                                  "`_` and `-`, starting with a letter or `_`"])
+        return link.model_copy(update={"label": name, "label_exprs": [], "label_texts": []})
 
     def apply_named(self, item, link: A.Link, env: Env, ns: Namer, cur):
         name = item.name
@@ -153,6 +155,8 @@ class Layers(Walker):
             if label:
                 env.vars[label] = POISONED
             return POISONED
+        if not op.broadcasts:
+            self.refuse_held(op, inputs, span)
         shapes = [t.shape for t in inputs]
         error, agree = None, ()
         try:
@@ -171,6 +175,19 @@ class Layers(Walker):
         if label:
             env.vars[label] = t
         return t
+
+    def refuse_held(self, op: Op, inputs: list[Tensor], span: Span) -> None:
+        """A held tensor (``parameter``) has no batch dimension: only an op that broadcasts
+        (``mul``, ``add``) may read it, or the first dim would be taken for the batch."""
+        for t in inputs:
+            if self.graph.held(t.node):
+                n = self.graph.nodes[t.node]
+                raise SpecError("E015", f"`{op.name}` cannot read the learnable tensor "
+                                f"`{n.value_name or n.path[-1]}`", span,
+                                "reads a tensor without a batch dimension",
+                                notes=[f"the tensor is declared at {n.span}"],
+                                help=["a `parameter` is read by `mul` or `add`, which broadcast "
+                                      "it over the batch: e.g. `mul(layer_scale, x)`"])
 
     def count(self, node: Node, op: Op, shapes: list) -> None:
         """A node's parameters, buffers and MACs; a huge network stops at the layer that makes

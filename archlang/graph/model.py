@@ -130,6 +130,13 @@ class Graph:
             scope = self.scopes[scope].parent
         return out
 
+    def held(self, i: int) -> bool:
+        """Whether node ``i`` makes a tensor without a batch dimension: a held tensor
+        (``parameter``), or a broadcasting merge of such tensors only."""
+        n = self.nodes[i]
+        op = n.impl
+        return op.held or (op.broadcasts and bool(n.inputs) and all(self.held(j) for j in n.inputs))
+
     @property
     def symbols(self) -> list[str]:
         return sorted(self.constraints)

@@ -150,7 +150,8 @@ class Env:
         return Env({}, self)
 
 
-BUILTINS = ("range", "len", "min", "max", "sum", "int", "float", "abs", *INITS)
+BUILTINS = ("range", "len", "min", "max", "sum", "int", "float", "abs", "round", "log",
+            *INITS)
 
 
 class WorkLimit(Exception):
@@ -385,6 +386,20 @@ class Evaluator:
     def _ListLit(self, e, env, cur):
         return [self.eval(x, env, cur) for x in e.items]
 
+    def _ListComp(self, e, env, cur):
+        seq = self.eval(e.iterable, env, cur)
+        if not isinstance(seq, (list, tuple, range)):
+            raise SpecError("E015", f"a list comprehension needs a list or range, got "
+                            f"{type_name(seq)} {show(seq)}", e.iterable.span,
+                            f"this is {a_type(seq)}")
+        out = []
+        for v in seq:
+            inner = env.child()
+            inner.vars[e.var] = v
+            if e.cond is None or self.truth(self.eval(e.cond, inner, cur), e.cond.span):
+                out.append(self.eval(e.elt, inner, cur))
+        return self.check_int(out, e.span)
+
     def _FCall(self, e, env, cur):
         func = self.eval(e.func, env, cur)
         if isinstance(func, InitSpec) and func.kind in ("zeros", "ones"):
@@ -472,11 +487,16 @@ class Evaluator:
             for v, a in zip(pos, e.args):
                 self._num(v, a.span, f"`{name}`")
             return (min if name == "min" else max)(pos)
-        if name in ("int", "float", "abs") and len(pos) == 1:
+        if name in ("int", "float", "abs", "round", "log") and len(pos) == 1:
             v = self._num(pos[0], e.args[0].span, f"`{name}`")
             if isinstance(v, Sym):
                 raise SpecError("E025", f"`{name}` of a symbolic size", e.span, "symbolic")
-            return self.check_int({"int": int, "float": float, "abs": abs}[name](v), e.span)
+            if name == "log" and v <= 0:
+                raise SpecError("E016", f"`log` of {show(v)}: the logarithm needs a positive "
+                                "number", e.args[0].span, "not positive")
+            # round: to the nearest int, halves to even (Python's and torch.round's rule)
+            fn = {"int": int, "float": float, "abs": abs, "round": round, "log": math.log}
+            return self.check_int(fn[name](v), e.span)
         raise SpecError("E014", f"wrong arguments for `{name}`", e.span,
                         f"`{name}` cannot take {len(pos)} argument(s) of these types")
 

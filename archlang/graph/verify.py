@@ -23,6 +23,7 @@ def verify(run: Run) -> None:
                   help=["add an `output` that exists in eval mode too"])
     if not rep.failed:
         check_scope_reads(g, rep)
+        check_held_outputs(g, rep)
     if rep.failed:
         mark_training_and_unused(g, Reporter())
         run.done = True
@@ -75,6 +76,17 @@ def check_scope_reads(g: Graph, rep: Reporter) -> None:
                           help=["compute the value inside the group, or move this statement "
                                 "out of the group"])
                 return
+
+
+def check_held_outputs(g: Graph, rep: Reporter) -> None:
+    """An output is a batch: a learnable tensor (``parameter``) has no batch dimension."""
+    for o in g.outputs:
+        if g.held(o.node):
+            rep.error("E015", f"output `{o.name}` is a learnable tensor, not a batch", o.span,
+                      "no batch dimension", notes=[f"the tensor is declared at "
+                                                   f"{g.nodes[o.node].span}"],
+                      help=["multiply or add it to a layer's output first: "
+                            "`mul(layer_scale, x)`"])
 
 
 def ancestors(g: Graph, roots) -> set[int]:

@@ -155,6 +155,13 @@ class Op:
     #: True for the op of the network's inputs: it makes a value from nothing, and a spec
     #: never calls it (``input x: [...]`` declares it).
     source: ClassVar[bool] = False
+    #: True for a tensor the module holds (an ``nn.Parameter`` named by the layer's label),
+    #: read as ``self.NAME`` rather than called. It has no batch dimension, so only an op
+    #: with :attr:`broadcasts` may read it (graph/verify.py).
+    held: ClassVar[bool] = False
+    #: The op broadcasts its inputs against each other as torch does (``add``, ``mul``): it
+    #: may read a held tensor.
+    broadcasts: ClassVar[bool] = False
     #: How a diagram draws it: "box" (a labelled box), "glyph" (a small circle holding
     #: :attr:`glyph`), "funnel" (a narrow merge trapezium) or "source" (an input's house).
     diagram_shape: ClassVar[str] = "box"

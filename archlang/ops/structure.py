@@ -183,6 +183,7 @@ def same_shape(ins, what: str, inputs: str, broadcast: bool = False) -> Shaped:
 class Add(Op):
     name = "add"
     family = "merge"
+    broadcasts = True
     inputs = (2, None)
     inplace_safe_producer = True
     diagram_shape = "glyph"
@@ -213,6 +214,7 @@ class Add(Op):
 class Mul(Op):
     name = "mul"
     family = "merge"
+    broadcasts = True
     inputs = (2, None)
     inplace_safe_producer = True
     diagram_shape = "glyph"

@@ -209,9 +209,18 @@ class ListLit(Node):
     items: list[Expr]
 
 
+class ListComp(Node):
+    """``[elt for var in iterable if cond]``."""
+
+    elt: Expr
+    var: str
+    iterable: Expr
+    cond: Expr | None = None
+
+
 Expr = Child[Union[  # noqa: UP007
     IntLit, FloatLit, StrLit, BoolLit, Name, InAttr, Attr, BinOp, Compare, BoolOp, Unary,
-    Cond, Index, FCall, TupleLit, ListLit,
+    Cond, Index, FCall, TupleLit, ListLit, ListComp,
 ]]
 
 # ---- items: the things a chain link applies to the current value ---------------------------
@@ -286,9 +295,10 @@ class Link(Node):
     label: str | None
     label_span: SpanField | None
     item: Item
-    #: ``denselayer{i + 1}: ...``: the label is ``label`` + the value + ``label_suffix``
-    label_expr: Expr | None = None
-    label_suffix: str = ""
+    #: ``block{s}-{j}: ...``: the label is ``label``, then each value of ``label_exprs``
+    #: followed by the text after it in ``label_texts`` (``["-", ""]``)
+    label_exprs: list[Expr] = []
+    label_texts: list[str] = []
 
 
 class Chain(Node):

@@ -140,17 +140,23 @@ class _Lower:
 
     def link(self, meta, c):
         label, item = c
-        if isinstance(label, tuple):  # computed: (prefix, expr, suffix, span)
-            prefix, expr, suffix, span = label
-            return A.Link.build(span=self.sp(meta), label=str(prefix), label_span=span,
-                                item=item, label_expr=expr,
-                                label_suffix=str(suffix) if suffix is not None else "")
+        if isinstance(label, tuple):  # computed: (texts, exprs, span)
+            texts, exprs, span = label
+            return A.Link.build(span=self.sp(meta), label=texts[0], label_span=span,
+                                item=item, label_exprs=exprs, label_texts=texts[1:])
         return A.Link.build(span=self.sp(meta), label=str(label) if label is not None else None,
                       label_span=self.tok(label) if label is not None else None, item=item)
 
     def computed_label(self, meta, c):
-        prefix, expr, suffix = c
-        return prefix, expr, suffix, self.sp(meta)
+        # texts[k] comes before exprs[k]; the last text after the last value
+        texts, exprs = [str(c[0])], []
+        for part in c[1:]:
+            if isinstance(part, Token):
+                texts[-1] += str(part)
+            else:
+                exprs.append(part)
+                texts.append("")
+        return texts, exprs, self.sp(meta)
 
     # -- items -----------------------------------------------------------------------
     def call(self, meta, c):
@@ -276,6 +282,11 @@ class _Lower:
     def list_expr(self, meta, c):
         items = [x for x in c if x is not None]
         return self.expr(A.ListLit.build(span=self.sp(meta), items=items), *items)
+
+    def list_comp(self, meta, c):
+        elt, var, iterable, cond = c
+        return self.expr(A.ListComp.build(span=self.sp(meta), elt=elt, var=str(var),
+                                          iterable=iterable, cond=cond), elt, iterable, cond)
 
     def _string(self, tok: Token) -> str:
         # The STRING terminal admits only these escapes; decoded here, not by Python's
