@@ -1,21 +1,28 @@
 """5. archlang against torchvision on a GPU: training and inference throughput, latency,
 peak memory, agreement of outputs, and the share of the card's peak bf16 FLOP/s.
 
-    python benchmarks/gpu.py                       # an H100/H200: a few minutes
+    python benchmarks/gpu.py                       # an H100/H200: every model, every row
+    python benchmarks/gpu.py --models resnet50,googlenet    # a part of the table
+    python benchmarks/gpu.py --dry-run             # every model and row on the CPU, tiny sizes
     python benchmarks/gpu.py --device cpu --quick  # a smoke run on the CPU in seconds
 
-For resnet50 and googlenet, a torchvision model and archlang's with the same weights
-(``load_state_dict``), channels_last, bf16 autocast, ``cudnn.benchmark``:
-  - outputs agree (fp32, eval, TF32 off);
+For resnet50, googlenet, vgg16, mobilenet_v2 and efficientnet_b0, a torchvision model and
+archlang's with the same weights (``load_state_dict``), channels_last, bf16 autocast,
+``cudnn.benchmark``:
+  - outputs agree (fp32, eval, TF32 off), the inference build's too;
   - training step (SGD with momentum, cross-entropy; GoogLeNet adds 0.3 x each auxiliary
     loss) at batch 256, eager and ``torch.compile(fullgraph=True)``;
   - inference at batch 256, eager and compiled;
   - batch-1 latency (eager);
+  - archlang's inference build (BatchNorm folded, channels_last; docs/deploy.md) against
+    torchvision in eval mode: batch 256 eager and, with ``--compile all``, both under
+    ``torch.compile``, and batch-1 latency eager;
   - peak memory of a training step and of an inference batch (max_memory_allocated);
   - the fraction of peak: a training image costs 3 x 2 x MACs (forward, and twice that
     backward), an inference image 2 x MACs, with the MACs from archlang's static check.
 The two implementations alternate in rounds; medians are reported. Needs only torch,
-torchvision and archlang. Writes JSON (``--out``) and prints markdown tables.
+torchvision and archlang. Writes JSON (``--out``, again after each model, so an interrupted
+run keeps the models it finished) and prints markdown tables.
 """
 
 from __future__ import annotations
@@ -35,7 +42,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: matters on 
 import torch
 from models import ROOT, SPECS, loss_fn, max_abs_diff, outputs, pair
 
-MODELS = ["resnet50", "googlenet"]
+MODELS = ["resnet50", "googlenet", "vgg16", "mobilenet_v2", "efficientnet_b0"]
+QUICK_MODELS = ["resnet50", "googlenet"]
 IMPLS = ["torchvision", "archlang"]
 #: dense bf16 peak, TFLOP/s, by a substring of the device name (first match wins)
 PEAKS = [("H100 PCIe", 756.0), ("H100", 989.4), ("H200", 989.4), ("A100", 312.0)]
@@ -119,6 +127,9 @@ class Bench:
         for m in models.values():
             m.to(self.dev).to(memory_format=torch.channels_last)
         res["agreement"] = self.agreement(models)
+        # the weights before the training steps move them (tiny batches can make them
+        # diverge); on the CPU, so that the memory rows do not count them
+        initial = {k: v.detach().to("cpu", copy=True) for k, v in tv.state_dict().items()}
         if self.cuda:
             torch.backends.cudnn.benchmark = True
         bs, it, rounds = a.batch, a.iters, a.rounds
@@ -157,7 +168,7 @@ class Bench:
 
         if a.compile != "none":
             res.update(self.compiled(name, models, opts, x, y))
-        res.update(self.inference_build(name, tv, x))
+        res.update(self.inference_build(name, tv, initial, x))
         del models, opts, tv, al
         if self.cuda:
             torch.cuda.empty_cache()
@@ -198,17 +209,28 @@ class Bench:
         out["infer_compiled"]["first_call_s"] = first
         return out
 
-    def inference_build(self, name: str, tv, x) -> dict:
+    def inference_build(self, name: str, tv, weights: dict, x) -> dict:
         """torchvision (eval, channels_last like every row here) against archlang's
-        inference build (BatchNorm folded, channels_last; docs/deploy.md) with
-        torchvision's weights, eager and, with --compile all, both under torch.compile."""
+        inference build (BatchNorm folded, channels_last; docs/deploy.md), both with
+        torchvision's initial ``weights``: eager and, with --compile all, both under
+        torch.compile, and batch-1 latency."""
         import archlang
 
         a = self.args
+        tv.load_state_dict(weights)
         build = archlang.load(str(ROOT / SPECS[name]), network=name, inference=True)
-        build.load_state_dict(tv.state_dict())
+        build.load_state_dict(weights)
         models = {"torchvision": tv.eval(), "archlang": build.to(self.dev).eval()}
-        out: dict = {}
+        out: dict = {"agreement_build": self.agreement(models, training=False)}
+        x1, _ = self.batch(1, seed=1)
+        steps = {k: self.infer_step(models[k], x1) for k in IMPLS}
+        for s in steps.values():
+            for _ in range(a.warmup):
+                s()
+        lat = self.alternate(steps, a.latency_iters, a.rounds)
+        out["latency_b1_build_ms"] = {k: statistics.median(v) * 1e3 for k, v in lat.items()}
+        out["latency_b1_build_ms"]["ratio"] = (out["latency_b1_build_ms"]["archlang"]
+                                               / out["latency_b1_build_ms"]["torchvision"])
         runs = [("infer_build", models)]
         if a.compile == "all":
             runs.append(("infer_build_compiled",
@@ -241,8 +263,9 @@ class Bench:
         peak = torch.cuda.max_memory_allocated()
         return {"peak_bytes": peak, "above_baseline_bytes": peak - base}
 
-    def agreement(self, models) -> dict:
-        """fp32 eval outputs of the two models on the same input (TF32 off)."""
+    def agreement(self, models, training: bool = True) -> dict:
+        """fp32 eval outputs of the two models on the same input (TF32 off); with
+        ``training``, also the number of outputs in training mode."""
         prev = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
                 torch.backends.cudnn.benchmark)
         torch.backends.cuda.matmul.allow_tf32 = False
@@ -258,15 +281,19 @@ class Bench:
             diff = max_abs_diff(outs["torchvision"], outs["archlang"])
             scale = max(float(o.abs().max()) for o in outputs(outs["torchvision"]))
             # training mode returns the same structure (GoogLeNet: logits, aux2, aux1)
-            for m in models.values():
-                m.train()
-            with torch.no_grad():
-                n_tv = len(outputs(models["torchvision"](x)))
-                n_al = len(outputs(models["archlang"](x)))
+            n_tv = n_al = len(outputs(outs["torchvision"]))
+            if training:
+                for m in models.values():
+                    m.train()
+                with torch.no_grad():
+                    n_tv = len(outputs(models["torchvision"](x)))
+                    n_al = len(outputs(models["archlang"](x)))
         finally:
             (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
              torch.backends.cudnn.benchmark) = prev
         ok = diff <= 1e-4 * max(scale, 1.0) and n_tv == n_al
+        for m in models.values():
+            m.eval()
         return {"max_abs_diff_fp32": diff, "output_scale": scale,
                 "training_outputs": [n_tv, n_al], "ok": ok}
 
@@ -323,13 +350,17 @@ def tables(data: dict) -> str:
                     "first call (tv / archlang)"], rows)
     rows = []
     for r in data["results"]:
-        lat = r["latency_b1_ms"]
         mt, mi = r["memory_train"], r["memory_infer"]
-        ag = r["agreement"]
-        rows.append([r["model"], f"{lat['torchvision']:.2f} ms", f"{lat['archlang']:.2f} ms",
-                     f"{lat['ratio']:.3f}", mem_cell(mt), mem_cell(mi),
-                     f"{ag['max_abs_diff_fp32']:.1e} ({'ok' if ag['ok'] else 'MISMATCH'})"])
-    out += "\n\n" + md_table(["model", "batch-1 latency, torchvision", "archlang", "ratio",
+        for label, lat, ag in (("archlang", r["latency_b1_ms"], r["agreement"]),
+                               ("inference build", r["latency_b1_build_ms"],
+                                r["agreement_build"])):
+            rows.append([r["model"], label, f"{lat['torchvision']:.2f} ms",
+                         f"{lat['archlang']:.2f} ms", f"{lat['ratio']:.3f}",
+                         mem_cell(mt) if label == "archlang" else "",
+                         mem_cell(mi) if label == "archlang" else "",
+                         f"{ag['max_abs_diff_fp32']:.1e} ({'ok' if ag['ok'] else 'MISMATCH'})"])
+    out += "\n\n" + md_table(["model", "against torchvision", "batch-1 latency, torchvision",
+                              "archlang", "ratio",
                               ("training step: peak memory, tv / archlang (above the "
                                "weights and optimizer state)"),
                               ("inference batch: peak memory, tv / archlang (above the "
@@ -342,8 +373,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda", help="cuda (default) or cpu")
     ap.add_argument("--quick", action="store_true",
-                    help="tiny batches and images, few iterations (a smoke test)")
-    ap.add_argument("--models", default=",".join(MODELS))
+                    help="tiny batches and images, few iterations (a smoke test of "
+                         f"{' and '.join(QUICK_MODELS)})")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="every model and every row on the CPU at tiny sizes: --device cpu "
+                         "--quick --dtype bf16 --compile all --compile-backend eager, all "
+                         "models")
+    ap.add_argument("--models", help=f"comma-separated (default {','.join(MODELS)}; "
+                                     f"quick: {','.join(QUICK_MODELS)})")
     ap.add_argument("--batch", type=int, help="default 256 (quick: 2)")
     ap.add_argument("--image", type=int, help="image size (default 224; quick 64)")
     ap.add_argument("--iters", type=int, help="steps per round (default 20; quick 1)")
@@ -364,7 +401,12 @@ def main(argv=None) -> int:
     ap.add_argument("--out", help="JSON path (default benchmarks/results/gpu.json, or "
                                   "gpu_cpu.json on the CPU)")
     a = ap.parse_args(argv)
+    if a.dry_run:
+        a.device, a.quick = "cpu", True
+        a.dtype, a.compile = a.dtype or "bf16", a.compile or "all"
+        a.models = a.models or ",".join(MODELS)
     q = a.quick
+    a.models = a.models or ",".join(QUICK_MODELS if q else MODELS)
     a.batch = a.batch or (2 if q else 256)
     a.image = a.image or (64 if q else 224)
     a.iters = a.iters or (1 if q else 20)
@@ -393,25 +435,26 @@ def main(argv=None) -> int:
     bench = Bench(a)
     t0 = time.perf_counter()
     results = []
-    for name in a.models.split(","):
-        print(f"  gpu.py: {name} on {device_name}", file=sys.stderr)
-        results.append(bench.run_model(name))
     data = {"device": device_name, "peak_tflops": peak, "args": vars(a),
             "versions": {"python": platform.python_version(), "torch": torch.__version__,
                          "torchvision": torchvision.__version__,
                          "archlang": archlang.__version__,
                          "cuda": torch.version.cuda,
                          "cudnn": torch.backends.cudnn.version() if not cpu else None},
-            "wall_s": time.perf_counter() - t0, "results": results}
-    data["markdown"] = tables(data)
+            "results": results}
     out = Path(a.out) if a.out else ROOT / "benchmarks" / "results" / (
         "gpu_cpu.json" if cpu else "gpu.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    for name in a.models.split(","):
+        print(f"  gpu.py: {name} on {device_name}", file=sys.stderr)
+        results.append(bench.run_model(name))
+        data["wall_s"] = time.perf_counter() - t0
+        data["markdown"] = tables(data)
+        out.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
     print(f"device: {device_name}; peak bf16: {peak or 'n/a'} TFLOP/s; "
           f"{data['wall_s']:.0f} s")
     print(data["markdown"])
-    ok = all(r["agreement"]["ok"] for r in results)
+    ok = all(r["agreement"]["ok"] and r["agreement_build"]["ok"] for r in results)
     if not ok:
         print("error: outputs disagree", file=sys.stderr)
     return 0 if ok else 1

@@ -7,7 +7,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = {"resnet50": "specs/resnet.arch", "googlenet": "specs/googlenet.arch",
-         "resnet152": "specs/resnet.arch", "vgg16": "specs/vgg.arch"}
+         "resnet152": "specs/resnet.arch", "vgg16": "specs/vgg.arch",
+         "mobilenet_v2": "specs/mobilenet.arch", "efficientnet_b0": "specs/efficientnet.arch"}
 #: loss weights of the training outputs, in the order both models return them
 AUX_WEIGHTS = {"googlenet": (1.0, 0.3, 0.3)}
 

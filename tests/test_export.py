@@ -10,6 +10,8 @@ pytest.importorskip("onnxscript")
 ort = pytest.importorskip("onnxruntime")
 torch = pytest.importorskip("torch")
 
+from test_inference import small_inputs  # zoo networks at small sizes where they allow
+
 import archlang
 from archlang.cli import main
 
@@ -48,9 +50,11 @@ def assert_close(got: np.ndarray, want: torch.Tensor) -> None:
 @pytest.mark.parametrize("name", ZOO)
 def test_zoo_network_exports_and_runs(name, tmp_path):
     path = tmp_path / f"{name}.onnx"
-    model = archlang.load(f"zoo:{name}").eval()
-    outputs = archlang.export_onnx(f"zoo:{name}", path, state_dict=model.state_dict())
-    graph = archlang.check(f"zoo:{name}").graph
+    small = small_inputs(name)
+    model = archlang.load(f"zoo:{name}", **small).eval()
+    outputs = archlang.export_onnx(f"zoo:{name}", path, state_dict=model.state_dict(),
+                                   **small)
+    graph = archlang.check(f"zoo:{name}", **small).graph
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == list(graph.inputs)
     assert [o.name for o in session.get_outputs()] == outputs
