@@ -106,6 +106,30 @@ def _ratio(a: int, b: int) -> str:
 K, R, G, V, N = ("examples/tour/kernels.arch", "examples/tour/resnet_blocks.arch",
                  "specs/googlenet.arch", "specs/vgg.arch", "specs/resnet.arch")
 RED, GAP = "examples/tour/reduce.arch", "examples/tour/gap.arch"
+SEP, EFF, MOB = ("examples/tour/separable.arch", "examples/tour/efficientnet.arch",
+                 "specs/mobilenet.arch")
+B0, CNX, REG = "specs/efficientnet.arch", "specs/convnext.arch", "specs/regnet.arch"
+
+
+def _layers(spec: str, net: str) -> list[dict]:
+    """Every row of the summary's layer tree, as `archlang summary --format json` gives it."""
+    return json.loads(run(f"summary {spec} --network {net} --depth 99 --format json"))["layers"]
+
+
+def _share(part: int, whole: int, digits: int = 1) -> str:
+    return f"{100 * part / whole:.{digits}f}"
+
+
+def _se(spec: str, net: str) -> tuple[int, int]:
+    """Params and MACs of a network's squeeze-excitation blocks, together."""
+    rows = [r for r in _layers(spec, net) if r["type"] == "SqueezeExcitation"]
+    return sum(r["params"] for r in rows), sum(r["macs"] for r in rows)
+
+
+def _scaled(**kw) -> tuple[str, str]:
+    """Params and MACs of B0 scaled by the tour's `efficientnet`, as multiples of B0's."""
+    base, scaled = archlang.check(EFF, "efficientnet"), archlang.check(EFF, "efficientnet", **kw)
+    return _ratio(scaled.params, base.params), _ratio(scaled.macs, base.macs)
 
 # Numbers the prose derives from archlang's answers (differences, ratios), recomputed.
 DERIVED = {
@@ -121,6 +145,27 @@ DERIVED = {
     "8,372,224": lambda: f"{_totals(G, 'googlenet').macs_train - _macs(G, 'googlenet'):,}",
     # section 7: what batch norm adds to VGG-11
     "5,504": lambda: f"{_params(V, 'vgg11_bn') - _params(V, 'vgg11'):,}",
+    # section 8: a 3x3 conv against a depthwise-separable one
+    "8.4": lambda: _ratio(_params(SEP, "conv3x3"), _params(SEP, "separable")),
+    # section 9: ResNet-50's MACs against MobileNetV2's
+    "13.6": lambda: _ratio(_macs(N, "resnet50"), _macs(MOB, "mobilenet_v2")),
+    # section 10: what squeeze-excitation costs in one MBConv block, and in all of B0's
+    "16.1": lambda: _share(_se(EFF, "mbconv")[0], _params(EFF, "mbconv")),
+    "0.02": lambda: _share(_se(EFF, "mbconv")[1], _macs(EFF, "mbconv"), 2),
+    "12.0": lambda: _share(_se(B0, "efficientnet_b0")[0], _params(B0, "efficientnet_b0")),
+    "0.16": lambda: _share(_se(B0, "efficientnet_b0")[1], _macs(B0, "efficientnet_b0"), 2),
+    # section 11: B0 scaled in one dimension, and in all three (B7)
+    "3.4": lambda: _scaled(width=2.0)[0],
+    "3.8": lambda: _scaled(width=2.0)[1],
+    "3.3": lambda: _scaled(depth=3.1)[0],
+    "3.5": lambda: _scaled(depth=3.1)[1],
+    "7.3": lambda: _scaled(size=600)[1],
+    "12.5": lambda: _scaled(width=2.0, depth=3.1, size=600)[0],
+    "97.8": lambda: _scaled(width=2.0, depth=3.1, size=600)[1],
+    # section 12: B0's drop probability grows by stochastic_depth_prob / blocks per block
+    "0.0125": lambda: str(archlang.check(B0, "efficientnet_b0").graph.params["stochastic_depth_prob"]
+                          / len([r for r in _layers(B0, "efficientnet_b0")
+                                 if r["type"] == "MBConv"])),
 }
 
 
@@ -163,6 +208,46 @@ def test_prose_claims():
     # section 6: the aux heads are almost half of the training parameters
     aux = _params(G, "googlenet") - _params(G, "googlenet", aux_logits=False)
     assert 0.45 < aux / _params(G, "googlenet") < 0.5
+
+
+def test_prose_claims_after_resnet():
+    # section 8: 128 * 128 * 9 weights against 128 * 9 + 128 * 128, MACs in the same ratio
+    assert (_params(SEP, "conv3x3"), _params(SEP, "separable")) \
+        == (128 * 128 * 9, 128 * 9 + 128 * 128)
+    assert _macs(SEP, "conv3x3") * _params(SEP, "separable") \
+        == _macs(SEP, "separable") * _params(SEP, "conv3x3")
+    # section 9: the block expands 24 channels six times; MobileNetV2 has about a seventh of
+    # ResNet-50's parameters
+    shapes = {r["name"]: r["shape"] for r in _layers(
+        "examples/tour/inverted_residual.arch", "inverted_residual")}
+    assert shapes["block.conv.0.0"] == [6 * 24, 56, 56] and shapes["block.add"] == [24, 56, 56]
+    assert 6.5 < _params(N, "resnet50") / _params(MOB, "mobilenet_v2") < 7.5
+    # section 10: B0 has sixteen blocks, each with a squeeze-excitation
+    b0 = _layers(B0, "efficientnet_b0")
+    blocks = [r["name"] for r in b0 if r["type"] == "MBConv"]
+    assert len(blocks) == len([r for r in b0 if r["type"] == "SqueezeExcitation"]) == 16
+    # section 11: the last row of the sweep is efficientnet_b7; the input size alone leaves
+    # the parameters as they are
+    corner = archlang.check(EFF, "efficientnet", width=2.0, depth=3.1, size=600)
+    assert (corner.params, corner.macs) == (_params(B0, "efficientnet_b7"),
+                                            _macs(B0, "efficientnet_b7"))
+    assert _params(EFF, "efficientnet", size=600) == _params(EFF, "efficientnet")
+    # section 12: nine of the sixteen blocks have a stochastic depth, block k's with
+    # probability 0.2 * k / 16, and the last has none
+    graph = archlang.check(B0, "efficientnet_b0").graph
+    drops = {".".join(n.path[:-1]): n.attrs.p for n in graph.nodes if n.op == "stochastic_depth"}
+    assert len(drops) == 9 and blocks[-1] not in drops
+    assert drops == {name: 0.2 * blocks.index(name) / 16 for name in drops}
+    assert (drops["features.2.1"], drops["features.6.3"]) == pytest.approx((0.025, 0.175))
+    # section 13: the third of convnext_tiny's stages holds 9 of its 18 blocks; the stages
+    # of regnet_x_400mf hold 1, 2, 7 and 12 blocks of 32, 64, 160 and 400 channels
+    cn = [r["name"] for r in _layers(CNX, "convnext_tiny") if r["type"] == "CNBlock"]
+    assert len(cn) == 18 and len([n for n in cn if n.startswith("features.5.")]) == 9
+    rows = _layers(REG, "regnet_x_400mf")
+    stages = [r for r in rows if r["depth"] == 2 and r["name"].startswith("trunk_output.")]
+    assert [(len([b for b in rows if b["type"] == "ResBottleneckBlock"
+                  and b["name"].startswith(s["name"] + ".")]), s["shape"][0])
+            for s in stages] == [(1, 32), (2, 64), (7, 160), (12, 400)]
 
 
 def _spec_files() -> dict[Path, str]:
