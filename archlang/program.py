@@ -13,6 +13,7 @@ import gc
 import hashlib
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,10 @@ class Program:
     deps: list[tuple[str, str, str]] = field(default_factory=list)
     #: bytes of every file read so far (the spec and its imports share --max-bytes)
     bytes_read: int = 0
+    #: how each file's text becomes its AST: :func:`parse_file`, or a parser with the same
+    #: answers that reuses earlier work (the language server's, which re-reads only the
+    #: definitions an edit changed)
+    parser: Callable[[Source, Limits], tuple[A.File | None, list[Diagnostic]]] | None = None
 
     def calls(self, name: str) -> bool:
         """Whether a bare ``name`` calls something: an op or a block (a spec's blocks come
@@ -128,11 +133,7 @@ def load_program(path_or_text, limits: Limits) -> Program:
 def _load_file(prog: Program, source: Source, directory: Path, root: Path,
                stack: tuple[Path, ...], seen: dict, rep: Reporter, limits: Limits,
                via: Span | None) -> None:
-    tree, diags = parse(source, limits.max_depth)
-    if tree is None:
-        rep.diagnostics.extend(diags)
-        return
-    file, diags = lower(tree, source)
+    file, diags = (prog.parser or parse_file)(source, limits)
     rep.diagnostics.extend(diags)
     if file is None:
         return
@@ -166,6 +167,15 @@ def _load_file(prog: Program, source: Source, directory: Path, root: Path,
             prog.members[n.name] = n
             if via is None:  # only the top-level file's networks can be checked
                 prog.networks[n.name] = n
+
+
+def parse_file(source: Source, limits: Limits) -> tuple[A.File | None, list[Diagnostic]]:
+    """One file's text, parsed and lowered: its AST (``None`` if it has errors) and its
+    diagnostics."""
+    tree, diags = parse(source, limits.max_depth)
+    if tree is None:
+        return None, diags
+    return lower(tree, source)
 
 
 def _too_large(raw: str, size: int, limits: Limits, span: Span, rep: Reporter) -> None:
