@@ -13,7 +13,11 @@ blocks and networks; every diagnostic) answers the requests:
 - hover (a layer's op, attributes, shape, params and MACs; a block's signature and comment;
   an op's documentation), go to definition and references (blocks, networks, named values,
   imported files), completion (ops, keyword arguments of the call being written, blocks,
-  names in scope), document symbols, and formatting through :mod:`archlang.fmt`.
+  names in scope), document symbols, semantic tokens (names coloured by what the AST says
+  they are), and formatting through :mod:`archlang.fmt`.
+
+After an edit, only the top-level definitions whose text changed are parsed again
+(:class:`Reparser`); the rest of the check runs as ``archlang check`` runs it.
 
 A file with several networks shows the first one, or the one the client's setting
 ``archlang.network`` names; ``archlang.set`` gives network parameters as ``--set`` does.
@@ -32,6 +36,7 @@ import os
 import re
 import sys
 import traceback
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,10 +54,11 @@ from archlang.graph.model import Graph, Node, Scope
 from archlang.graph.state import Options, Run
 from archlang.limits import Limits
 from archlang.ops.registry import OPS, lookup
-from archlang.program import Program, _load_file, no_cyclic_gc
+from archlang.program import Program, _load_file, no_cyclic_gc, parse_file
 from archlang.source import Source, Span
 from archlang.syntax import ast as A
-from archlang.syntax.parse import RESERVED_WORDS
+from archlang.syntax.lower import lower
+from archlang.syntax.parse import RESERVED_WORDS, parse
 
 log = logging.getLogger("archlang.lsp")
 
@@ -112,6 +118,11 @@ class Analysis:
                 return f
         return None
 
+    @functools.cached_property
+    def lines(self) -> Lines:
+        """LSP positions in the buffer."""
+        return Lines(self.source.text)
+
     def path_of(self, source: Source) -> Path | None:
         """The file a source in this program was read from."""
         if source is self.source:
@@ -127,9 +138,10 @@ class Analysis:
 
 
 def analyse(text: str, path: str | Path | None = None, settings: Settings | None = None,
-            limits: Limits | None = None) -> Analysis:
+            limits: Limits | None = None, parser: Reparser | None = None) -> Analysis:
     """Check ``text`` as the content of the file at ``path`` (``None``: an unsaved buffer;
-    imports then resolve in the current directory)."""
+    imports then resolve in the current directory). A :class:`Reparser` kept between calls
+    reads again only the definitions that changed since its earlier calls."""
     settings = settings or Settings()
     limits = limits or Limits()
     path = Path(path) if path is not None else None
@@ -138,7 +150,7 @@ def analyse(text: str, path: str | Path | None = None, settings: Settings | None
     chosen: list[str] = []
 
     def load(run: Run) -> None:
-        run.prog = _load_buffer(source, path, run.limits)
+        run.prog = _load_buffer(source, path, run.limits, parser)
         run.rep.diagnostics += run.prog.diagnostics
         run.done = run.rep.failed or not run.prog.networks  # a library of blocks: done
         if run.done:
@@ -173,9 +185,10 @@ def _display_name(path: Path | None) -> str:
         return str(path)
 
 
-def _load_buffer(source: Source, path: Path | None, limits: Limits) -> Program:
+def _load_buffer(source: Source, path: Path | None, limits: Limits,
+                 parser: Reparser | None = None) -> Program:
     """``program.load_program`` for text that is (or will be) the file at ``path``."""
-    prog = Program(main=source)
+    prog = Program(main=source, parser=parser)
     rep = Reporter()
     prog.bytes_read = len(source.text.encode("utf-8", "surrogatepass"))
     if prog.bytes_read > limits.max_bytes:
@@ -196,6 +209,199 @@ def _at(d: Diagnostic, span: Span) -> Diagnostic:
     return d
 
 
+# ---- reading a file again after an edit -------------------------------------------------
+
+
+class Reparser:
+    """Parses and lowers a file as :func:`archlang.program.parse_file` does, with the same
+    AST and diagnostics, but reads again only the top-level definitions whose text changed
+    since its earlier calls.
+
+    The text is cut at the separators (newlines and ``;``) outside brackets, strings and
+    comments: every piece is then one ``import`` or definition, parsed as a file of its own
+    and lowered with its positions counted from its first character. A piece read before is
+    not parsed again: its AST is copied with its spans moved onto the new text and to the
+    piece's new place (:func:`relocate`). The grammar's top level is a sequence of these
+    separated by separators, so the pieces' ASTs together are the file's AST; whenever a
+    piece does not parse alone into exactly one definition without any diagnostic (the file
+    has an error, or the cut went wrong), the whole text is parsed as a file, and the
+    diagnostics are the parser's own. tests/test_lsp_reparse.py compares both ways on every
+    spec in the repository and on mutated ones.
+    """
+
+    def __init__(self, max_chars: int = 400_000) -> None:
+        #: (bracket depth limit, a piece's text) -> its AST as a file of its own (``None``:
+        #: it does not parse alone), least recently used first
+        self.pieces: OrderedDict[tuple[int, str], A.File | None] = OrderedDict()
+        self.max_chars = max_chars  # the pieces' text kept, at most
+        self.chars = 0
+        self.scanner = _scanner()
+        self.lexer: re.Pattern | None = None  # for semantic tokens, built when first asked
+
+    def __call__(self, source: Source, limits: Limits) -> tuple[A.File | None, list[Diagnostic]]:
+        file = self.assemble(source, limits)
+        return (file, []) if file is not None else parse_file(source, limits)
+
+    def cut(self, text: str) -> tuple[list[tuple[int, int]], tuple[int, int]] | None:
+        """Where each top-level piece of ``text`` starts and ends, and where its first token
+        starts and its last one ends (separators included: the file's span, as the parser
+        gives it). ``None``: brackets that do not balance."""
+        out: list[tuple[int, int]] = []
+        depth = 0
+        start = -1  # of the piece being read
+        first = last = -1  # the tokens'
+        pos = 0
+        blank = self.scanner.blank
+        for m in self.scanner.top.finditer(text):
+            at = m.start()
+            if at > pos and not blank.fullmatch(text, pos, at):  # other tokens
+                if start < 0:
+                    start = pos
+                if first < 0:
+                    first = pos + len(text[pos:at]) - len(text[pos:at].lstrip(" \t\f"))
+                last = pos + len(text[pos:at].rstrip(" \t\f"))
+            kind = m.lastgroup
+            pos = m.end()
+            if kind == "skip":
+                continue
+            if first < 0:
+                first = at
+            last = pos
+            if kind == "sep":
+                if depth == 0 and start >= 0:
+                    out.append((start, at))
+                    start = -1
+                continue
+            if start < 0:
+                start = at
+            if kind == "open":
+                depth += 1
+            elif kind == "close":
+                depth -= 1
+                if depth < 0:
+                    return None
+        if pos < len(text) and not blank.fullmatch(text, pos):
+            if start < 0:
+                start = pos
+            if first < 0:
+                first = pos + len(text[pos:]) - len(text[pos:].lstrip(" \t\f"))
+            last = len(text[pos:].rstrip(" \t\f")) + pos
+        if depth:
+            return None
+        if start >= 0:
+            out.append((start, len(text)))
+        return out, (max(first, 0), max(last, 0))
+
+    def piece(self, text: str, max_depth: int) -> A.File | None:
+        """The AST of one piece as a file of its own, positions counted from its start."""
+        key = (max_depth, text)
+        if key in self.pieces:
+            self.pieces.move_to_end(key)
+            return self.pieces[key]
+        own = Source("<piece>", text)
+        tree, diags = parse(own, max_depth)
+        file = None
+        if tree is not None:
+            file, diags = lower(tree, own)
+        if diags or file is None or sum(len(v) for k, v in file.__dict__.items()
+                                        if isinstance(v, list)) != 1:
+            file = None
+        self.pieces[key] = file
+        self.chars += len(text)
+        while self.chars > self.max_chars and len(self.pieces) > 1:
+            (_, old), _ = self.pieces.popitem(last=False)
+            self.chars -= len(old)
+        return file
+
+    def assemble(self, source: Source, limits: Limits) -> A.File | None:
+        """The file's AST from its pieces, or ``None`` where the whole text must be parsed."""
+        found = self.cut(source.text)
+        if found is None:
+            return None
+        cuts, (first, last) = found
+        if not cuts:
+            return None  # nothing but blanks and comments: the parser says what that is
+        fields: dict[str, list] = {}
+        for start, end in cuts:
+            file = self.piece(source.text[start:end], limits.max_depth)
+            if file is None:
+                return None
+            for k, v in file.__dict__.items():
+                if isinstance(v, list):
+                    fields.setdefault(k, []).extend(relocate(x, source, start) for x in v)
+                elif k != "span":
+                    return None  # a file field that is not a list: not a sum of pieces
+        return A.File.build(span=source.span(first, last), **fields)
+
+
+@dataclass(frozen=True)
+class _Scanner:
+    top: re.Pattern  # strings, comments, separators and brackets, by group name
+    blank: re.Pattern  # what the grammar skips between tokens
+
+
+def _scanner() -> _Scanner:
+    """The scanner of :meth:`Reparser.cut`, built from the grammar's own terminals."""
+    from archlang.syntax.parse import _cached
+
+    parser = _cached(Limits().max_depth)[0]
+
+    def terminal(name: str) -> str:
+        return f"(?:{parser.get_terminal(name).pattern.to_regexp()})"
+
+    top = (f"(?P<string>{terminal('STRING')})"
+           f"|(?P<skip>{terminal('COMMENT')}|{terminal('LINE_CONT')})"
+           r"|(?P<sep>\r?\n|;)|(?P<open>[(\[{])|(?P<close>[)\]}])")
+    return _Scanner(re.compile(top), re.compile(f"{terminal('WS')}?"))
+
+
+_new = object.__new__
+_set = object.__setattr__
+_PLAIN = (str, int, float, bool, str | None, list[str])
+
+
+@functools.cache
+def _movable(cls: type[A.Node]) -> tuple[str, ...]:
+    """The fields of a node class that may hold spans or nodes (all but plain values)."""
+    return tuple(k for k, f in cls.__pydantic_fields__.items() if f.annotation not in _PLAIN)
+
+
+def relocate(node: A.Node, source: Source, shift: int) -> A.Node:
+    """A copy of ``node`` whose spans are in ``source``, ``shift`` characters further on.
+
+    Recursive: the AST is as deep as the definition's brackets and expressions, which the
+    parser and the lowering bound (``Limits.max_depth``, 100).
+    """
+
+    def span(v: Span) -> Span:
+        out = _new(Span)
+        _set(out, "__dict__", {"source": source, "start": v.start + shift, "end": v.end + shift})
+        return out
+
+    def copy(n: A.Node) -> A.Node:
+        d = n.__dict__.copy()
+        for k in _movable(type(n)):
+            v = d[k]
+            if v is None:
+                continue
+            t = type(v)
+            if t is Span:
+                d[k] = span(v)
+            elif t is list:
+                d[k] = [span(x) if type(x) is Span else copy(x) if isinstance(x, A.Node) else x
+                        for x in v]
+            elif isinstance(v, A.Node):
+                d[k] = copy(v)
+        out = _new(type(n))
+        _set(out, "__dict__", d)
+        _set(out, "__pydantic_fields_set__", n.__pydantic_fields_set__)
+        _set(out, "__pydantic_extra__", None)
+        _set(out, "__pydantic_private__", None)
+        return out
+
+    return copy(node)
+
+
 # ---- positions ------------------------------------------------------------------------
 
 
@@ -205,7 +411,10 @@ class Lines:
     def __init__(self, text: str):
         self.text = text
         self.starts = [0]
-        self.starts.extend(i + 1 for i, ch in enumerate(text) if ch == "\n")
+        i = text.find("\n")
+        while i >= 0:
+            self.starts.append(i + 1)
+            i = text.find("\n", i + 1)
 
     def position(self, offset: int) -> T.Position:
         offset = max(0, min(offset, len(self.text)))
@@ -232,6 +441,8 @@ class Lines:
 
 
 def _lines(a: Analysis, source: Source, cache: dict) -> Lines:
+    if source is a.source:
+        return a.lines
     if id(source) not in cache:
         cache[id(source)] = Lines(source.text)
     return cache[id(source)]
@@ -313,7 +524,7 @@ def _enclosing_call(file: A.File, span: Span, name: str) -> A.Call | None:
 
 
 def code_actions(a: Analysis, uri: str, rng: T.Range) -> list[T.CodeAction]:
-    lines = Lines(a.source.text)
+    lines = a.lines
     start, end = lines.offset(rng.start), lines.offset(rng.end)
     published = lsp_diagnostics(a)
     out = []
@@ -409,7 +620,7 @@ def inlay_hints(a: Analysis, rng: T.Range | None = None) -> list[T.InlayHint]:
     """The output shape after each layer of the chosen network written in the buffer."""
     if a.graph is None:
         return []
-    lines = Lines(a.source.text)
+    lines = a.lines
     lo, hi = (lines.offset(rng.start), lines.offset(rng.end)) if rng else (0, len(lines.text))
     totals = scope_totals(a.graph)
     out = []
@@ -463,8 +674,9 @@ def local_defs(d: A.BlockDef | A.NetworkDef, text: str) -> list[tuple[str, int, 
         if i >= 0:
             out.append((name, i, i + len(name), kind))
 
+    param = "block parameter" if isinstance(d, A.BlockDef) else "network parameter"
     for p in d.params:
-        out.append((p.name, p.span.start, p.span.start + len(p.name), "parameter"))
+        out.append((p.name, p.span.start, p.span.start + len(p.name), param))
     for n in walk(d.body):
         if isinstance(n, A.LetStmt):
             named(n.name, n.span.start + 3, "let")
@@ -773,6 +985,222 @@ def completion(a: Analysis, offset: int, last_good: Analysis | None = None
     return items
 
 
+# ---- semantic tokens --------------------------------------------------------------------
+
+#: the kinds of token the server tells the editor, in the legend's order
+TOKEN_TYPES = (T.SemanticTokenTypes.Keyword, T.SemanticTokenTypes.Function,
+               T.SemanticTokenTypes.Class, T.SemanticTokenTypes.Variable,
+               T.SemanticTokenTypes.Parameter, T.SemanticTokenTypes.Property,
+               T.SemanticTokenTypes.Number, T.SemanticTokenTypes.String,
+               T.SemanticTokenTypes.Comment, T.SemanticTokenTypes.Operator)
+#: ``declaration``: where a name is defined; ``defaultLibrary``: a built-in op
+TOKEN_MODIFIERS = (T.SemanticTokenModifiers.Declaration, T.SemanticTokenModifiers.DefaultLibrary)
+LEGEND = T.SemanticTokensLegend([t.value for t in TOKEN_TYPES],
+                                [m.value for m in TOKEN_MODIFIERS])
+_KIND = {t: i for i, t in enumerate(TOKEN_TYPES)}
+_DECLARATION, _LIBRARY = 1, 2
+_DEFINITION_LINE = re.compile(r"^(?:block|network|import)\b", re.MULTILINE)
+
+
+def _lexer() -> re.Pattern:
+    """Comments, strings, numbers, names and operators, by the grammar's own terminals."""
+    from archlang.syntax.parse import _cached
+
+    parser = _cached(Limits().max_depth)[0]
+
+    def terminal(name: str) -> str:
+        return parser.get_terminal(name).pattern.to_regexp()
+
+    return re.compile(
+        f"(?P<comment>{terminal('COMMENT')})|(?P<string>{terminal('STRING')})"
+        f"|(?P<number>{terminal('FLOAT')}|{terminal('INT')})|(?P<name>{terminal('NAME')})"
+        r"|(?P<operator>->|\*\*|//|[=!<>]=|[-+*/%<>=])")
+
+
+def semantic_tokens(a: Analysis, rng: T.Range | None = None, parser: Reparser | None = None,
+                    known: Analysis | None = None) -> list[int]:
+    """The buffer's tokens, delta-encoded as LSP wants them (line, start, length, type,
+    modifiers, each position relative to the token before).
+
+    Comments, strings, numbers, operators and keywords are read from the text (so a buffer
+    that does not parse is still coloured); names by what the AST says they are: ops,
+    blocks and networks, parameters, named values, layer labels. A buffer that does not
+    parse has no AST: its definitions that parse alone stand in (``parser``), and the
+    blocks of its last analysis that parsed (``known``).
+    """
+    text = a.source.text
+    defs, blocks = _definitions(a, parser, known)
+    names = _name_kinds(defs, blocks, text)
+    lo, hi = 0, len(text)
+    if rng is not None:  # from the start of the range's first line: no token is cut
+        lo = a.lines.offset(T.Position(rng.start.line, 0))
+        hi = a.lines.offset(rng.end)
+    found: list[tuple[int, int, int, int]] = []
+    for m in _lexer_of(parser).finditer(text, lo):
+        start, end = m.span()
+        if start >= hi:
+            break
+        kind = m.lastgroup
+        if kind != "name":
+            found.append((start, end, _KIND[T.SemanticTokenTypes(kind)], 0))
+            continue
+        word = m.group()
+        if start in names:
+            found.append((start, end, *names[start]))
+        elif word in RESERVED_WORDS or (word in ("block", "network", "import")
+                                        and start in defs.starts):
+            found.append((start, end, _KIND[T.SemanticTokenTypes.Keyword], 0))
+        elif lookup(word) is not None:  # an op named outside a call: `init conv2d.weight`
+            found.append((start, end, _KIND[T.SemanticTokenTypes.Function], _op_modifiers(word)))
+    return _encode(a, found)
+
+
+def _lexer_of(parser: Reparser | None) -> re.Pattern:
+    if parser is None:
+        return _lexer()
+    if parser.lexer is None:
+        parser.lexer = _lexer()
+    return parser.lexer
+
+
+@dataclass
+class _Definitions:
+    items: list[A.Node]  # imports, blocks and networks
+    starts: set[int]  # where each begins (its keyword)
+
+
+def _definitions(a: Analysis, parser: Reparser | None, known: Analysis | None
+                 ) -> tuple[_Definitions, set[str]]:
+    """The buffer's top-level definitions, and the names of every block and network it can
+    call."""
+    if a.file is not None:
+        f = a.file
+        items = [*f.imports, *f.blocks, *f.networks]
+    else:  # each definition that parses alone, cut where a line starts one
+        text = a.source.text
+        cuts = [m.start() for m in _DEFINITION_LINE.finditer(text)]
+        items = []
+        for start, end in zip(cuts, [*cuts[1:], len(text)]):
+            piece = text[start:end].rstrip()
+            own = parser.piece(piece, Limits().max_depth) if parser else _parse_piece(piece)
+            if own is not None:
+                items += [relocate(x, a.source, start) for v in own.__dict__.values()
+                          if isinstance(v, list) for x in v]
+    blocks = {d.name for d in items if isinstance(d, (A.BlockDef, A.NetworkDef))}
+    prog = a.prog if a.file is not None else (known.prog if known is not None else None)
+    if prog is not None:
+        blocks |= set(prog.blocks) | set(prog.members)
+    starts = {d.span.start for d in items}
+    starts.update(m.start() for m in _DEFINITION_LINE.finditer(a.source.text))
+    return _Definitions(items, starts), blocks
+
+
+def _parse_piece(text: str) -> A.File | None:
+    own = Source("<piece>", text)
+    file, diags = parse_file(own, Limits())
+    return file if not diags else None
+
+
+def _op_modifiers(name: str) -> int:
+    return _LIBRARY if lookup(name, installed=False) is not None else 0
+
+
+def _name_kinds(defs: _Definitions, blocks: set[str], text: str) -> dict[int, tuple[int, int]]:
+    """(type, modifiers) of each name the AST places, by its offset."""
+    K = T.SemanticTokenTypes
+    out: dict[int, tuple[int, int]] = {}
+
+    def put(start: int, kind: T.SemanticTokenTypes, mods: int = 0) -> None:
+        out[start] = (_KIND[kind], mods)
+
+    def callee(start: int, name: str) -> None:
+        if lookup(name) is not None and name not in blocks:
+            put(start, K.Function, _op_modifiers(name))
+        elif name in blocks:
+            put(start, K.Class)
+
+    for d in defs.items:
+        if not isinstance(d, (A.BlockDef, A.NetworkDef)):
+            continue
+        put(d.name_span.start, K.Class, _DECLARATION)
+        params = {p.name for p in d.params}
+        local = set()
+        for name, start, _, kind in local_defs(d, text):
+            local.add(name)
+            put(start, K.Parameter if kind in ("block parameter", "network parameter") else
+                K.Property if kind == "layer" else K.Variable, _DECLARATION)
+        for p in d.params:  # defaults may read the parameters before them
+            if p.default is not None:
+                for n in walk(p.default):
+                    if isinstance(n, A.Name):
+                        put(n.span.start, K.Parameter if n.id in params else K.Variable)
+        for n in walk(d.body):
+            if isinstance(n, A.Call):
+                callee(n.name_span.start, n.name)
+            elif isinstance(n, A.UseStmt):
+                put(n.name_span.start, K.Class)
+            elif isinstance(n, A.Bare):
+                if n.name in local:
+                    put(n.span.start, K.Parameter if n.name in params else K.Variable)
+                else:
+                    callee(n.span.start, n.name)
+            elif isinstance(n, A.FCall) and isinstance(n.func, A.Name):
+                put(n.func.span.start, K.Function, _LIBRARY)
+            elif isinstance(n, A.Name) and n.span.start not in out:
+                put(n.span.start, K.Parameter if n.id in params else K.Variable)
+            elif isinstance(n, A.Arg) and n.name_span is not None:
+                put(n.name_span.start, K.Parameter)
+            elif isinstance(n, (A.Attr, A.InAttr)):
+                put(n.span.end - len(n.attr), K.Property)
+            elif isinstance(n, A.Shortcut) and n.name_span is not None:
+                put(n.name_span.start, K.Property, _DECLARATION)
+            elif isinstance(n, A.OrderStmt):
+                for s in n.name_spans:
+                    put(s.start, K.Variable)
+            elif isinstance(n, A.InitStmt):
+                _init_kinds(n, text, put)
+    return out
+
+
+def _init_kinds(n: A.InitStmt, text: str, put) -> None:
+    """``init layer4.conv2d.weight: zeros``: the path's layers and op types, the tensor, and
+    the initialiser."""
+    K = T.SemanticTokenTypes
+    at = n.span.start + len("init")
+    for i, segment in enumerate(n.target):
+        at = text.find(segment, at, n.value.span.start)
+        if at < 0:
+            return
+        last = i == len(n.target) - 1
+        if not last and lookup(segment) is not None:
+            put(at, K.Function, _op_modifiers(segment))
+        elif not segment.isdigit():
+            put(at, K.Property)
+        at += len(segment)
+    if isinstance(n.value, A.Name):  # an initialiser without arguments
+        put(n.value.span.start, K.Function, _LIBRARY)
+
+
+def _encode(a: Analysis, found: list[tuple[int, int, int, int]]) -> list[int]:
+    text = a.source.text
+    starts = a.lines.starts
+    ascii = text.isascii()  # then a code point is one UTF-16 unit
+    data: list[int] = []
+    line = char = 0
+    for start, end, kind, mods in sorted(found):
+        at = bisect.bisect_right(starts, start) - 1
+        if ascii:
+            col, length = start - starts[at], end - start
+        else:
+            col = len(text[starts[at]:start].encode("utf-16-le")) // 2
+            length = len(text[start:end].encode("utf-16-le")) // 2
+        if at != line:
+            char = 0
+        data += [at - line, col - char, length, kind, mods]
+        line, char = at, col
+    return data
+
+
 # ---- outline, formatting ----------------------------------------------------------------
 
 
@@ -781,8 +1209,9 @@ def symbols(a: Analysis) -> list[T.DocumentSymbol]:
     file = a.file
     if file is None:
         return []
-    lines = Lines(a.source.text)
-    kinds = {"parameter": T.SymbolKind.TypeParameter, "layer": T.SymbolKind.Field,
+    lines = a.lines
+    kinds = {"block parameter": T.SymbolKind.TypeParameter,
+             "network parameter": T.SymbolKind.TypeParameter, "layer": T.SymbolKind.Field,
              "input value": T.SymbolKind.Variable, "output": T.SymbolKind.Variable,
              "value": T.SymbolKind.Variable, "let": T.SymbolKind.Constant,
              "loop variable": T.SymbolKind.Variable}
@@ -851,6 +1280,7 @@ class ArchServer(LanguageServer):
         self.settings = Settings()
         self.analyses: dict[str, tuple[str, Analysis]] = {}  # uri -> (text, analysis)
         self.good: dict[str, Analysis] = {}  # uri -> its last analysis that parsed
+        self.parser = Reparser()  # the definitions read so far, in every file
 
     def analysis(self, uri: str) -> Analysis:
         text = self.workspace.get_text_document(uri).source
@@ -858,7 +1288,7 @@ class ArchServer(LanguageServer):
         if held is not None and held[0] == text:
             return held[1]
         path = to_fs_path(uri) if uri.startswith("file:") else None
-        a = analyse(text, path, self.settings)
+        a = analyse(text, path, self.settings, parser=self.parser)
         if a.crash:
             log.error("checking %s failed:\n%s", uri, a.crash)
             self.show_message_log(f"archlang: checking {uri} failed:\n{a.crash}",
@@ -952,7 +1382,7 @@ def server() -> ArchServer:
     @guarded()
     def on_hover(ls: ArchServer, params: T.HoverParams):
         a = ls.analysis(params.text_document.uri)
-        text = hover(a, Lines(a.source.text).offset(params.position))
+        text = hover(a, a.lines.offset(params.position))
         if text is None:
             return None
         return T.Hover(T.MarkupContent(T.MarkupKind.Markdown, text))
@@ -961,14 +1391,14 @@ def server() -> ArchServer:
     @guarded(list)
     def on_definition(ls: ArchServer, params: T.DefinitionParams):
         a = ls.analysis(params.text_document.uri)
-        found = definition(a, Lines(a.source.text).offset(params.position))
+        found = definition(a, a.lines.offset(params.position))
         return [loc for loc in (_location(a, *f) for f in found) if loc is not None]
 
     @ls.feature(T.TEXT_DOCUMENT_REFERENCES)
     @guarded(list)
     def on_references(ls: ArchServer, params: T.ReferenceParams):
         a = ls.analysis(params.text_document.uri)
-        found = references(a, Lines(a.source.text).offset(params.position))
+        found = references(a, a.lines.offset(params.position))
         return [loc for loc in (_location(a, *f) for f in found) if loc is not None]
 
     @ls.feature(T.TEXT_DOCUMENT_COMPLETION,
@@ -977,7 +1407,7 @@ def server() -> ArchServer:
     def on_completion(ls: ArchServer, params: T.CompletionParams):
         uri = params.text_document.uri
         a = ls.analysis(uri)
-        offset = Lines(a.source.text).offset(params.position)
+        offset = a.lines.offset(params.position)
         return T.CompletionList(is_incomplete=False,
                                 items=completion(a, offset, ls.good.get(uri)))
 
@@ -991,6 +1421,21 @@ def server() -> ArchServer:
     def on_formatting(ls: ArchServer, params: T.DocumentFormattingParams):
         doc = ls.workspace.get_text_document(params.text_document.uri)
         return formatting(doc.source, Path(doc.path).name if doc.path else "<buffer>")
+
+    @ls.feature(T.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL, LEGEND)
+    @guarded(lambda: T.SemanticTokens(data=[]))
+    def on_semantic_tokens(ls: ArchServer, params: T.SemanticTokensParams):
+        uri = params.text_document.uri
+        a = ls.analysis(uri)
+        return T.SemanticTokens(data=semantic_tokens(a, None, ls.parser, ls.good.get(uri)))
+
+    @ls.feature(T.TEXT_DOCUMENT_SEMANTIC_TOKENS_RANGE, LEGEND)
+    @guarded(lambda: T.SemanticTokens(data=[]))
+    def on_semantic_tokens_range(ls: ArchServer, params: T.SemanticTokensRangeParams):
+        uri = params.text_document.uri
+        a = ls.analysis(uri)
+        return T.SemanticTokens(data=semantic_tokens(a, params.range, ls.parser,
+                                                     ls.good.get(uri)))
 
     @ls.feature(T.TEXT_DOCUMENT_CODE_ACTION,
                 T.CodeActionOptions(code_action_kinds=[T.CodeActionKind.QuickFix]))

@@ -106,8 +106,9 @@ class Client:
 @pytest.fixture
 def client():
     c = Client(ROOT)
-    c.call("initialize", {"processId": None, "rootUri": ROOT.as_uri(), "capabilities": {},
-                          "initializationOptions": {"network": "resnet50"}})
+    c.capabilities = c.call("initialize", {
+        "processId": None, "rootUri": ROOT.as_uri(), "capabilities": {},
+        "initializationOptions": {"network": "resnet50"}})["capabilities"]
     c.notify("initialized")
     yield c
     if c.proc.poll() is None:
@@ -321,6 +322,8 @@ def test_garbage_never_stops_the_server(client, tmp_path):
     assert "error" in c.request("textDocument/hover", {"textDocument": {}})
     uri, _ = open_doc(c, tmp_path / "g.arch", "\x00\ufffd{{{(((]]] network network ->->\n" * 50)
     assert all(d["source"] == "archlang" for d in c.diagnostics(uri))
+    data = c.call("textDocument/semanticTokens/full", doc(uri))["data"]
+    assert data and len(data) % 5 == 0
     far = {"line": 10_000, "character": 10_000}
     for method, params in [
         ("textDocument/hover", doc(uri, position=far)),
@@ -328,6 +331,10 @@ def test_garbage_never_stops_the_server(client, tmp_path):
         ("textDocument/completion", doc(uri, position=far)),
         ("textDocument/inlayHint", doc(uri, range={"start": far, "end": far})),
         ("textDocument/documentSymbol", doc(uri)),
+        ("textDocument/semanticTokens/full", doc(uri)),
+        ("textDocument/semanticTokens/range", doc(uri, range={"start": far, "end": far})),
+        ("textDocument/semanticTokens/range", doc(uri, range={
+            "start": {"line": 3, "character": 7}, "end": {"line": 1, "character": 0}})),
         ("textDocument/formatting", doc(uri, options={"tabSize": 4, "insertSpaces": True})),
         ("textDocument/hover", doc("file:///no/such/file.arch",
                                    position={"line": 0, "character": 0})),
@@ -340,6 +347,111 @@ def test_garbage_never_stops_the_server(client, tmp_path):
     assert c.diagnostics(uri) == []
     assert c.call("textDocument/hover", doc(uri, position=where(text, "conv1: BasicConv", 9)))
     assert c.close() == 0
+
+
+def decode(c: Client, text: str, data: list[int]) -> dict[tuple[int, int], tuple]:
+    """Semantic tokens by position: (text, type, modifiers), names from the server's legend."""
+    legend = c.capabilities["semanticTokensProvider"]["legend"]
+    lines = text.split("\n")
+    out = {}
+    line = char = 0
+    assert len(data) % 5 == 0
+    for i in range(0, len(data), 5):
+        dline, dchar, length, kind, mods = data[i:i + 5]
+        char = char + dchar if dline == 0 else dchar
+        line += dline
+        names = {m for b, m in enumerate(legend["tokenModifiers"]) if mods >> b & 1}
+        out[line, char] = (lines[line][char:char + length], legend["tokenTypes"][kind], names)
+    return out
+
+
+def test_semantic_tokens(client):
+    c = client
+    provider = c.capabilities["semanticTokensProvider"]
+    assert provider["full"] and provider["range"]
+    assert {"keyword", "function", "class", "variable", "parameter", "property", "number",
+            "string", "comment", "operator"} <= set(provider["legend"]["tokenTypes"])
+    uri, text = open_doc(c, ZOO / "resnet.arch")
+    assert c.diagnostics(uri) == []
+    tokens = decode(c, text, c.call("textDocument/semanticTokens/full", doc(uri))["data"])
+
+    def kind(needle: str, offset: int = 0) -> tuple:
+        return tokens[at(where(text, needle, offset))]
+
+    first = text.split("\n")[0]
+    assert tokens[0, 0] == (first, "comment", set())
+    assert kind("block Bottleneck") == ("block", "keyword", set())
+    assert kind("block Bottleneck", 6) == ("Bottleneck", "class", {"declaration"})
+    assert kind("Bottleneck(planes, stride=1", 11) == ("planes", "parameter", {"declaration"})
+    assert kind("let width") == ("let", "keyword", set())
+    assert kind("let width", 4) == ("width", "variable", {"declaration"})
+    assert kind("width_per_group // 64", 16) == ("//", "operator", set())
+    assert kind("width_per_group // 64", 19) == ("64", "number", set())
+    line = "conv1: conv2d(width, 1, stride=stride if v1 else 1, bias=false)"
+    assert kind(line) == ("conv1", "property", {"declaration"})
+    assert kind(line, 7) == ("conv2d", "function", {"defaultLibrary"})
+    assert kind(line, 14) == ("width", "variable", set())
+    assert kind(line, 24) == ("stride", "parameter", set())  # the op's argument
+    assert kind(line, 31) == ("stride", "parameter", set())  # the block's parameter
+    assert kind(line, 38) == ("if", "keyword", set())
+    assert kind(line, 41) == ("v1", "parameter", set())
+    assert kind(line, 57) == ("false", "keyword", set())
+    assert kind("in.channels != planes * 4", 3) == ("channels", "property", set())
+    assert kind("layer1: Stage(", 8) == ("Stage", "class", set())
+    assert kind("use ResNet(") == ("use", "keyword", set())
+    assert kind("use ResNet(", 4) == ("ResNet", "class", set())
+    assert kind('"fan_out"') == ('"fan_out"', "string", set())
+    assert kind("init conv2d.weight: kaiming_normal", 5) == ("conv2d", "function",
+                                                            {"defaultLibrary"})
+    assert kind("init conv2d.weight: kaiming_normal", 12) == ("weight", "property", set())
+    assert kind("init conv2d.weight: kaiming_normal", 20)[1] == "function"
+    assert kind("output logits", 7) == ("logits", "variable", {"declaration"})
+
+    # a range: the tokens of its lines, as the whole document has them
+    start, end = where(text, "block Stage")["line"], where(text, "block ResNet")["line"]
+    ranged = decode(c, text, c.call("textDocument/semanticTokens/range", doc(uri, range={
+        "start": {"line": start, "character": 0}, "end": {"line": end, "character": 0}}))["data"])
+    assert ranged and ranged == {p: t for p, t in tokens.items() if start <= p[0] < end}
+
+    # half-typed: the definition being edited is read from its text alone; the others, which
+    # still parse, keep what the AST says
+    text = text.replace("conv1: conv2d(64, 7", "conv1: conv2d((64, 7")
+    c.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": 2},
+                                        "contentChanges": [{"text": text}]})
+    assert c.diagnostics(uri)[0]["code"] == "E002"
+    tokens = decode(c, text, c.call("textDocument/semanticTokens/full", doc(uri))["data"])
+    assert kind("block Bottleneck", 6) == ("Bottleneck", "class", {"declaration"})
+    assert kind("let width", 4) == ("width", "variable", {"declaration"})
+    assert kind("block ResNet") == ("block", "keyword", set())
+    assert kind("conv1: conv2d((64", 15) == ("64", "number", set())
+    assert c.close() == 0
+
+
+def test_semantic_tokens_of_mutated_specs_are_well_formed():
+    """Broken buffers (mutated specs, most of which do not parse) get tokens, never an
+    exception: each on one line, in order, of a type in the legend."""
+    import random
+
+    from archlang.fuzz import mutate
+    from archlang.lsp import LEGEND, Reparser, analyse, semantic_tokens
+
+    rng = random.Random(3)
+    seeds = [p.read_text() for p in sorted(ZOO.glob("*.arch")) if p.stat().st_size < 6000]
+    parser = Reparser()
+    for _ in range(60):
+        text = rng.choice(seeds)
+        for _ in range(rng.randrange(1, 4)):
+            text = mutate(text, rng)
+        data = semantic_tokens(analyse(text, parser=parser), None, parser)
+        lines = text.split("\n")
+        line = char = 0
+        for i in range(0, len(data), 5):
+            dline, dchar, length, kind, mods = data[i:i + 5]
+            assert dline >= 0 and (dline > 0 or dchar > 0 or i == 0) and length > 0
+            char = char + dchar if dline == 0 else dchar
+            line += dline
+            assert char + length <= len(lines[line].encode("utf-16-le")) // 2
+            assert 0 <= kind < len(LEGEND.token_types) and 0 <= mods < 4
 
 
 def test_symbolic_shapes_are_hinted_as_expressions():
