@@ -16,6 +16,10 @@ const ops = new Set(opPattern.replace(/^\\b\(\?:/, "").replace(/\)\\b$/, "").spl
 const keywords = new Set(grammarJson.patterns.find((p) => p.name === "keyword.control.arch")
   .match.replace(/^\\b\(\?:/, "").replace(/\)\\b$/, "").split("|"));
 ["block", "network", "import"].forEach((k) => keywords.add(k));
+// `block`, `network` and `import` start a definition only when a name (a path) follows;
+// elsewhere they are names (a layer labelled `block{k + 1}`)
+const defining = new Map([["block", /^\s+[A-Za-z_]/], ["network", /^\s+[A-Za-z_]/],
+  ["import", /^\s+["']/]]);
 
 function specs(dir, out) {
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -57,6 +61,7 @@ async function main() {
         if (text.startsWith("#") && !/string/.test(scopes)) expect("comment", /comment\.line/);
         else if (/^["']/.test(text) && !/comment/.test(scopes)) expect("string", /string\.quoted/);
         else if (inText) continue;
+        else if (defining.has(text) && !defining.get(text).test(line.slice(tok.endIndex))) continue;
         else if (keywords.has(text) && !/entity\.name/.test(scopes)) expect("keyword", /keyword|storage\.type/);
         else if (/^[0-9.]/.test(text) && /^[0-9._eE+-]+$/.test(text) && text !== ".") expect("number", /constant\.numeric/);
         else if (ops.has(text) && !/\s*:/.test(line.slice(tok.endIndex, tok.endIndex + 2))) expect("op", /support\.function\.op/);
