@@ -123,6 +123,16 @@ class Analysis:
         """LSP positions in the buffer."""
         return Lines(self.source.text)
 
+    @functools.cached_property
+    def places(self) -> list[Place]:
+        """What each call of the buffer made (made when a request first needs it)."""
+        return places(self)
+
+    @functools.cached_property
+    def totals(self) -> dict[int, tuple[int, Any]]:
+        """Params and MACs of each scope of the graph."""
+        return scope_totals(self.graph) if self.graph is not None else {}
+
     def path_of(self, source: Source) -> Path | None:
         """The file a source in this program was read from."""
         if source is self.source:
@@ -622,9 +632,9 @@ def inlay_hints(a: Analysis, rng: T.Range | None = None) -> list[T.InlayHint]:
         return []
     lines = a.lines
     lo, hi = (lines.offset(rng.start), lines.offset(rng.end)) if rng else (0, len(lines.text))
-    totals = scope_totals(a.graph)
+    totals = a.totals
     out = []
-    for p in places(a):
+    for p in a.places:
         if not lo <= p.end <= hi:
             continue
         label = hint_label(a, p, totals)
@@ -764,7 +774,7 @@ def hover_place(a: Analysis, p: Place) -> str:
     g = a.graph
     assert g is not None
     if p.scopes:
-        totals = scope_totals(g)
+        totals = a.totals
         first = p.scopes[0]
         block = a.prog.blocks.get(first.name) if a.prog else None
         text = f"**{first.name}** (block)"
@@ -794,7 +804,7 @@ def hover(a: Analysis, offset: int) -> str | None:
     """Markdown for what is under ``offset``."""
     text = a.source.text
     word = word_at(text, offset)
-    inner = [p for p in places(a) if p.start <= offset <= p.end]
+    inner = [p for p in a.places if p.start <= offset <= p.end]
     if inner:
         p = min(inner, key=lambda p: p.end - p.start)
         # an argument naming an op or block (an initialiser, a network as a member) is
