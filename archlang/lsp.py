@@ -331,11 +331,14 @@ class Reparser:
         cuts, (first, last) = found
         if not cuts:
             return None  # nothing but blanks and comments: the parser says what that is
-        fields: dict[str, list] = {}
-        for start, end in cuts:
+        files = []
+        for start, end in cuts:  # every piece first: one that does not parse ends it
             file = self.piece(source.text[start:end], limits.max_depth)
             if file is None:
                 return None
+            files.append((start, file))
+        fields: dict[str, list] = {}
+        for start, file in files:
             for k, v in file.__dict__.items():
                 if isinstance(v, list):
                     fields.setdefault(k, []).extend(relocate(x, source, start) for x in v)
