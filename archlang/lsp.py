@@ -400,9 +400,10 @@ def relocate(node: A.Node, source: Source, shift: int) -> A.Node:
             t = type(v)
             if t is Span:
                 d[k] = span(v)
-            elif t is list:
-                d[k] = [span(x) if type(x) is Span else copy(x) if isinstance(x, A.Node) else x
-                        for x in v]
+            elif t is list or t is tuple:
+                items = [span(x) if type(x) is Span else copy(x) if isinstance(x, A.Node) else x
+                         for x in v]
+                d[k] = items if t is list else tuple(items)
             elif isinstance(v, A.Node):
                 d[k] = copy(v)
         out = _new(type(n))
