@@ -88,6 +88,7 @@ FAMILY_COLORS: dict[str, str] = {
     "merge": "#eeeeee",  # light grey
     "shape": "#d0e0e3",  # grey-cyan
     "reg": "#ead1dc",  # pink
+    "tensor": "#f9cb9c",  # light brown: learnable tensors
     "other": "#ffffff",  # white
     "source": "#b6d7a8",  # green: the inputs
     "output": "#a4c2f4",  # blue

@@ -49,7 +49,6 @@ class Parameter(Op):
     inputs = (0, 0)
     stateful = True
     held = True
-    diagram_shape = "source"
     doc = ("A learnable tensor of the given shape (no batch dimension), every element "
            "`fill` at first: an nn.Parameter named by its label, read by `mul` or `add` "
            "(ConvNeXt's layer scale: `layer_scale: parameter([dim, 1, 1], fill=1e-6)`, then "
