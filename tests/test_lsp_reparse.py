@@ -134,3 +134,31 @@ def test_analyses_with_and_without_reuse_agree():
             if a.graph is not None:
                 assert [(n.name, n.shape, n.params, n.span.start) for n in a.graph.nodes] == \
                     [(n.name, n.shape, n.params, n.span.start) for n in b.graph.nodes]
+
+
+def test_the_benchmarks_edits_check_clean_and_read_the_same():
+    """benchmarks/bench_lsp.py's edits keep resnet.arch valid, as the benchmark asserts."""
+    import importlib.util
+    import os
+    import sys
+
+    environ = dict(os.environ)  # benchmarks/common.py sets the benchmarks' environment
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_lsp", ROOT / "benchmarks" /
+                                                      "bench_lsp.py")
+        bench = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(bench)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+        sys.modules.pop("common", None)
+        os.environ.clear()
+        os.environ.update(environ)
+    text = bench.SPEC.read_text()
+    parser = Reparser()
+    for edit in bench.EDITS.values():
+        for i in (1, 2):
+            edited = edit(text, i)
+            assert edited != text and same_as_whole(parser, edited)
+            a = analyse(edited, bench.SPEC, Settings("resnet152"), parser=parser)
+            assert a.graph is not None and not a.diagnostics
