@@ -340,10 +340,14 @@ class Reparser:
         fields: dict[str, list] = {}
         for start, file in files:
             for k, v in file.__dict__.items():
-                if isinstance(v, list):
-                    fields.setdefault(k, []).extend(relocate(x, source, start) for x in v)
-                elif k != "span":
+                if k == "span":
+                    continue
+                if not isinstance(v, list):
                     return None  # a file field that is not a list: not a sum of pieces
+                try:
+                    fields.setdefault(k, []).extend(relocate(x, source, start) for x in v)
+                except RecursionError:  # deeper than the default limits allow
+                    return None
         return A.File.build(span=source.span(first, last), **fields)
 
 
@@ -383,7 +387,8 @@ def relocate(node: A.Node, source: Source, shift: int) -> A.Node:
     """A copy of ``node`` whose spans are in ``source``, ``shift`` characters further on.
 
     Recursive: the AST is as deep as the definition's brackets and expressions, which the
-    parser and the lowering bound (``Limits.max_depth``, 100).
+    parser and the lowering bound (``Limits.max_depth``, 100; :meth:`Reparser.assemble`
+    reads the whole text instead if a larger bracket limit lets it go too deep).
     """
 
     def span(v: Span) -> Span:
