@@ -25,8 +25,9 @@ Variants, all with torchvision's weights (the inference build loads its state_di
 The outputs of every variant are compared with torchvision's first (1e-4 relative). The
 variants then run interleaved, round after round, in an order reversed every other round,
 so a noisy neighbour slows all of them alike; min and median per variant are reported, and
-the ratios are torchvision eager's median over the variant's and, for a compiled variant,
-torchvision compiled's over it. The load average is recorded before and after each row.
+the ratios are torchvision eager's median over the variant's (also per round: torchvision's
+time over the variant's in the same round, median and quartiles) and, for a compiled
+variant, torchvision compiled's median over its own. The load average is recorded before and after each row.
 ``--out PATH`` writes the samples as JSON with the machine's facts.
 """
 
@@ -45,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: matters on a shared CPU
 
 import torch
-from common import machine, versions
+from common import machine, quantile, versions
 from models import ROOT, SPECS, torchvision_model
 
 import archlang
@@ -137,9 +138,11 @@ def rows_of(name: str, batch: int, times: dict, first: dict, load: list) -> list
     for label, ts in times.items():
         med = statistics.median(ts)
         twin = SAME_SETTING.get(label)
+        paired = [b / t for b, t in zip(times[BASE], ts)]  # the same round's two runs
         rows.append({"model": name, "batch": batch, "variant": label,
                      "min_ms": min(ts) * 1e3, "median_ms": med * 1e3,
                      "images_per_s": batch / med, "ratio": base / med,
+                     "ratio_per_round": [quantile(paired, q) for q in (0.25, 0.5, 0.75)],
                      "ratio_same_setting": statistics.median(times[twin]) / med if twin
                      else None,
                      "compile_s": first.get(label), "loadavg": load,
@@ -150,9 +153,11 @@ def rows_of(name: str, batch: int, times: dict, first: dict, load: list) -> list
 def markdown_row(r: dict) -> str:
     same = f"{r['ratio_same_setting']:.2f}x" if r["ratio_same_setting"] else ""
     comp = f"{r['compile_s']:.0f} s" if r["compile_s"] is not None else ""
+    p25, p50, p75 = r["ratio_per_round"]
     return (f"| {r['model']} | {r['batch']} | {r['variant']} | {r['min_ms']:.1f} | "
-            f"{r['median_ms']:.1f} | {r['images_per_s']:.1f} | {r['ratio']:.2f}x | {same} | "
-            f"{comp} | {r['loadavg'][0][0]:.1f} / {r['loadavg'][1][0]:.1f} |")
+            f"{r['median_ms']:.1f} | {r['images_per_s']:.1f} | {r['ratio']:.2f}x | "
+            f"{p50:.2f}x [{p25:.2f}-{p75:.2f}] | {same} | {comp} | "
+            f"{r['loadavg'][0][0]:.1f} / {r['loadavg'][1][0]:.1f} |")
 
 
 def main(argv=None) -> list[dict]:
@@ -177,8 +182,9 @@ def main(argv=None) -> list[dict]:
     print(f"{facts['cpu']}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
           f"load average at start {facts['loadavg_at_start']}")
     print("| model | batch | variant | min ms | median ms | images/s | vs torchvision eager "
-          "| vs torchvision, same setting | compile | load 1-min before / after |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| per round, median [quartiles] | vs torchvision, same setting | compile "
+          "| load 1-min before / after |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     rows: list[dict] = []
     for name in args.models:
         for batch in args.batches:
