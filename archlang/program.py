@@ -12,6 +12,7 @@ import contextlib
 import gc
 import hashlib
 import os
+import posixpath
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -169,6 +170,18 @@ def _load_file(prog: Program, source: Source, directory: Path, root: Path,
                 prog.networks[n.name] = n
 
 
+def _import_name(importer: str, raw: str, real: Path) -> str:
+    """How messages and generated code name an imported file: by the importing file's name
+    and the import's path (``archlang/zoo/resnet.arch`` for ``import "resnet.arch"`` in
+    ``archlang/zoo/ensembles.arch``), so the name, and the source generated from it, do not
+    depend on the working directory (a pickled model loads elsewhere). A spec given as text
+    names its imports relative to the working directory."""
+    if importer.startswith("<"):
+        return os.path.relpath(real, Path.cwd()) if real.is_relative_to(Path.cwd()) \
+            else real.name
+    return posixpath.normpath(posixpath.join(posixpath.dirname(importer), raw))
+
+
 def parse_file(source: Source, limits: Limits) -> tuple[A.File | None, list[Diagnostic]]:
     """One file's text, parsed and lowered: its AST (``None`` if it has errors) and its
     diagnostics."""
@@ -253,8 +266,7 @@ def _import(prog, imp: A.Import, directory: Path, root: Path, stack, seen, rep, 
     except UnicodeDecodeError:
         rep.error("E043", f"`{raw}` is not UTF-8 text", imp.span, "not a spec file")
         return
-    name = os.path.relpath(real, Path.cwd()) if real.is_relative_to(Path.cwd()) else real.name
-    source = Source(name, text)
+    source = Source(_import_name(imp.span.source.name, raw, real), text)
     seen[real] = source
     prog.deps.append((str(target), str(real), _digest(text)))
     _load_file(prog, source, real.parent, root, (*stack, real), seen, rep, limits, imp.span)

@@ -72,10 +72,6 @@ def test_every_zoo_network_round_trips_in_a_fresh_process(tmp_path, monkeypatch)
     assert done.stdout.split() == [word for file in expected for word in ("ok", file)]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "an imported file is named relative to the working directory (archlang/program.py, "
-    "the import's Source name), and the generated docstrings quote that name: a fresh "
-    "process elsewhere generates other source and refuses the pickle"))
 def test_pickle_of_a_spec_with_imports_loads_in_another_directory(tmp_path):
     """zoo:resnet18_34 imports resnet.arch: pickled here, in the repository, and loaded in
     another directory, where the import is named ``resnet.arch``, not
