@@ -851,7 +851,31 @@ def sample_case(draw):
     return Case("sample", inputs, body, lambda: SampleRef(always), draw(symbolic()))
 
 
+@st.composite
+def interpolate_case(draw):
+    """An image resized to another's height and width (both of any rank, now and then)."""
+    ranks = st.sampled_from([3, 3, 3, 1, 2])
+    x = draw(shape_of_rank(draw(ranks), 6, 9))
+    like = draw(shape_of_rank(draw(ranks), 6, 9))
+    a = {}
+    draw(optional(a, "mode", st.sampled_from(["nearest", "bilinear"])))
+    draw(optional(a, "align_corners", st.booleans()))
+    kw = "".join(f", {k}={fmt(v)}" for k, v in a.items())
+
+    def forward(xs, ref):
+        out = F.interpolate(xs, size=ref.shape[-2:], mode=a.get("mode", "nearest"),
+                            align_corners=a.get("align_corners"))
+        if xs.dim() != 4 or ref.dim() != 4:
+            raise ArchRule("interpolate works on [C, H, W] images; torch takes other ranks "
+                           "and sizes", {"E023"})
+        return out
+
+    return Case("interpolate", [("x", x), ("like", like)], [f"interpolate(x, like{kw})"],
+                lambda: Fn(forward), draw(symbolic()))
+
+
 STRATEGIES: dict[str, Callable[[], st.SearchStrategy[Case]]] = {
+    "interpolate": interpolate_case,
     "conv2d": conv2d_case,
     "conv_transpose2d": conv_transpose2d_case,
     "upsample": upsample_case,
@@ -1182,6 +1206,8 @@ VALID: dict[str, tuple[list[tuple[str, tuple[int, ...]]], str]] = {
     "reshape": ([("x", (48,))], "reshape([3, -1, 4])"),
     "narrow": ([("x", (6, 4, 4))], "narrow(0, 2, 3)"),
     "sample": ([("mu", (8,)), ("logvar", (8,))], "sample(mu, logvar)"),
+    "interpolate": ([("x", (3, 4, 5)), ("like", (2, 9, 7))],
+                    'interpolate(x, like, mode="bilinear", align_corners=false)'),
     "maxpool2d": ([("x", (3, 9, 9))], "maxpool2d(3, stride=2, padding=1, ceil_mode=true)"),
     "avgpool2d": ([("x", (3, 9, 9))], "avgpool2d(3, stride=2, count_include_pad=false)"),
     "adaptive_avgpool2d": ([("x", (3, 9, 9))], "adaptive_avgpool2d((2, 3))"),

@@ -827,9 +827,13 @@ class Forward:
             self.var[v] = name
             self.live_names.add(name)
             names.append(name)
-        shapes = ", ".join(shape_comment(self.gen.node(v).shape)
-                           for _, v in self.g.scopes[i].outs)
-        self.body += expr_lines(f"{', '.join(names)} = ", call, ind, shapes)
+        shapes = [(name, shape_comment(self.gen.node(v).shape))
+                  for name, v in self.g.scopes[i].outs]
+        comment = ", ".join(shape for _, shape in shapes)
+        if not _fits(f"{ind}# {comment}"):  # one line per output, named
+            self.body += [f"{ind}# {name}: {shape}" for name, shape in shapes]
+            comment = ""
+        self.body += expr_lines(f"{', '.join(names)} = ", call, ind, comment)
         self.release(idx, dying, "", ind)
 
     def block_returns(self) -> list[str]:
