@@ -334,7 +334,8 @@ class Generator:
         if key not in self.tuples:
             base = f"{camel(s.name)}Outputs"
             name, k = base, 2
-            while not self.free_class_name(name) or name in self.g.inputs:
+            while not self.free_class_name(name) or name in self.g.inputs or \
+                    any(name == arg for arg, _ in s.ins):
                 name, k = f"{base}_{k}", k + 1
             self.names.add(name)
             self.tuples[key] = name
@@ -662,7 +663,11 @@ class Forward:
         for name, nid in pairs:
             self.arg_vars.setdefault(nid, name)  # a value given twice: its first name
         self.var: dict[int, str] = dict(self.arg_vars)
-        self.live_names = set(self.arg_names)
+        # the module-level names this forward may call: no value takes one
+        calls = {*gen.output_classes(), *gen.helpers()}
+        if not network and len(s.outs) > 1:
+            calls.add(gen.tuple_for(s))
+        self.live_names = set(self.arg_names) | calls
         # last step index using each value (outputs live to the end)
         self.last: dict[int, int] = {}
         for idx, (k, i) in enumerate(steps):
