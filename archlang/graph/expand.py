@@ -143,7 +143,12 @@ class Expander(Layers):
             pass
         if isinstance(s, A.OutputStmt) and self.calls and not self.in_member():
             self.calls[-1].failed = True  # its value is poisoned: no cascade where it is used
-        # what the failed statement would have defined is poisoned (no cascades)
+        # what the failed statement would have defined is poisoned (no cascades): its value
+        # and the layers it labels
+        chain = getattr(s, "chain", None)
+        for link in chain.links if chain is not None else ():
+            if link.label is not None and link.label_expr is None:
+                env.vars.setdefault(link.label, POISONED)
         if isinstance(s, A.BindStmt):
             env.vars[s.name] = POISONED
         if isinstance(s, A.UnpackStmt):
