@@ -874,7 +874,29 @@ def interpolate_case(draw):
                 lambda: Fn(forward), draw(symbolic()))
 
 
+@st.composite
+def frozen_batchnorm_case(draw):
+    from torchvision.ops import FrozenBatchNorm2d
+
+    shape = draw(any_shape(cmax=16, smax=6))
+    a = {}
+    draw(optional(a, "eps", st.sampled_from([1e-5, 1e-3, 0.1, 1.0, 0.0, -0.001])))
+
+    def ref():
+        eps = a.get("eps", 1e-5)
+        norm = FrozenBatchNorm2d(shape[0], eps=eps)
+        with torch.no_grad():  # statistics and affine of a trained layer, not the identity
+            for buffer in norm.buffers():
+                buffer.copy_(torch.rand_like(buffer) + 0.5)
+        if not eps > 0:
+            return rule_after(norm, "archlang requires a positive eps", {"E016"})
+        return image_only(lambda: norm)()
+
+    return draw(single("frozen_batchnorm", shape, a, ref))
+
+
 STRATEGIES: dict[str, Callable[[], st.SearchStrategy[Case]]] = {
+    "frozen_batchnorm": frozen_batchnorm_case,
     "interpolate": interpolate_case,
     "conv2d": conv2d_case,
     "conv_transpose2d": conv_transpose2d_case,
@@ -1215,6 +1237,7 @@ VALID: dict[str, tuple[list[tuple[str, tuple[int, ...]]], str]] = {
     "global_avgpool": ([("x", (3, 9, 9))], "global_avgpool"),
     "linear": ([("x", (12,))], "linear(5, bias=false)"),
     "batchnorm": ([("x", (3, 4, 4))], "batchnorm(eps=0.001)"),
+    "frozen_batchnorm": ([("x", (3, 4, 4))], "frozen_batchnorm(eps=0.001)"),
     "lrn": ([("x", (6, 4, 4))], "lrn(5, alpha=0.0001, beta=0.75)"),
     "dropout": ([("x", (3, 4, 4))], "dropout(0.25)"),
     "relu": ([("x", (3, 4, 4))], "relu"),
