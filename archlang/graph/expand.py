@@ -147,7 +147,7 @@ class Expander(Layers):
         # and the layers it labels
         chain = getattr(s, "chain", None)
         for link in chain.links if chain is not None else ():
-            if link.label is not None and link.label_expr is None:
+            if link.label is not None and not link.label_exprs:
                 env.vars.setdefault(link.label, POISONED)
         if isinstance(s, A.BindStmt):
             env.vars[s.name] = POISONED
