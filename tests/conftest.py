@@ -132,6 +132,11 @@ SLOW = {
        "torch.jit.script of one more dense-prediction network; lraspp_mobilenet_v3_large "
        "stays"
        for name in DENSE if name != "lraspp_mobilenet_v3_large"},
+    **{f"tests/{test}[{name}]": "U-Net (31M parameters; the paper's at 572 x 572): one more "
+       "big network; its own tests/test_unet.py stays"
+       for name in ("unet", "unet_padded")
+       for test in ("test_export.py::test_zoo_network_exports_and_runs",
+                    "test_inference.py::test_inference_build_equals_eval_mode")},
     "tests/test_pickle.py::test_pickle_and_torchscript_round_trip_in_a_fresh_process[False]":
         "one more fresh-process round trip (the training build); the inference build's stays",
 }
@@ -182,6 +187,12 @@ EXHAUSTIVE = {
     "tests/test_zoo_twins.py::test_inception_v3_smallest_input":
         "inception_v3 once more, at 75 x 75 without its aux head; the 299 x 299 twin stays "
         "in CI",
+    **{f"tests/{test}[unet]": "the paper's U-Net at its 572 x 572 tile: 150 GMACs, 1.2 GB of "
+       "activations per sample; unet_padded stays"
+       for test in ("test_export.py::test_zoo_network_exports_and_runs",
+                    "test_inference.py::test_inference_build_equals_eval_mode",
+                    "test_memory.py::test_saved_activations_match_torch",
+                    "test_receptive.py::test_receptive_field_matches_gradient")},
     **{f"tests/{test}[{name}]": "a dense-prediction network over 40M parameters; CI keeps "
        "the smaller ones"
        for name in ("fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101")

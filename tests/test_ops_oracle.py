@@ -895,7 +895,30 @@ def frozen_batchnorm_case(draw):
     return draw(single("frozen_batchnorm", shape, a, ref))
 
 
+@st.composite
+def crop_case(draw):
+    """An image cut to another's height and width at its centre (now and then a larger one,
+    or not an image)."""
+    ranks = st.sampled_from([3, 3, 3, 3, 1, 2])
+    x = draw(shape_of_rank(draw(ranks), 6, 12))
+    like = draw(shape_of_rank(draw(ranks), 6, 12))
+
+    def forward(xs, ref):
+        h, w = ref.shape[-2:]
+        top, left = (xs.shape[-2] - h) // 2, (xs.shape[-1] - w) // 2
+        out = xs[..., top:top + h, left:left + w]  # torch slices whatever the ranks
+        if xs.dim() != 4 or ref.dim() != 4:
+            raise ArchRule("crop works on [C, H, W] images", {"E023"})
+        if h > xs.shape[-2] or w > xs.shape[-1]:
+            raise ArchRule("crop refuses a larger size (a slice would be short)", {"E021"})
+        return out
+
+    return Case("crop", [("x", x), ("like", like)], ["crop(x, like)"], lambda: Fn(forward),
+                draw(symbolic()))
+
+
 STRATEGIES: dict[str, Callable[[], st.SearchStrategy[Case]]] = {
+    "crop": crop_case,
     "frozen_batchnorm": frozen_batchnorm_case,
     "interpolate": interpolate_case,
     "conv2d": conv2d_case,
@@ -1228,6 +1251,7 @@ VALID: dict[str, tuple[list[tuple[str, tuple[int, ...]]], str]] = {
     "reshape": ([("x", (48,))], "reshape([3, -1, 4])"),
     "narrow": ([("x", (6, 4, 4))], "narrow(0, 2, 3)"),
     "sample": ([("mu", (8,)), ("logvar", (8,))], "sample(mu, logvar)"),
+    "crop": ([("x", (3, 9, 7)), ("like", (2, 5, 6))], "crop(x, like)"),
     "interpolate": ([("x", (3, 4, 5)), ("like", (2, 9, 7))],
                     'interpolate(x, like, mode="bilinear", align_corners=false)'),
     "maxpool2d": ([("x", (3, 9, 9))], "maxpool2d(3, stride=2, padding=1, ceil_mode=true)"),

@@ -61,6 +61,8 @@ ZOO = {
         "fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
         "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")},
     "resnet_fpn_backbone": "specs/detection.arch",
+    "unet": "specs/unet.arch",
+    "unet_padded": "specs/unet.arch",
 }
 # The networks without a torchvision twin, run here at their declared input size (which
 # alexnet_caffe, googlenet_caffe and nin_cifar10 need anyway: a fixed-size pool or flatten
@@ -99,7 +101,7 @@ def test_zoo_list_is_complete():
 
     found = {net for spec in SPECS for net in load_program(ROOT / spec, Limits()).networks}
     assert found == set(ZOO)
-    assert len(ZOO) == 64
+    assert len(ZOO) == 66
 
 
 # Networks with a symbolic input size: their summary golden is at this size (their
@@ -107,6 +109,7 @@ def test_zoo_list_is_complete():
 SUMMARY_INPUT = {
     **{name: "3x520x520" for name, spec in ZOO.items() if spec == "specs/segmentation.arch"},
     "resnet_fpn_backbone": "3x800x800",
+    "unet_padded": "1x512x512",
 }
 
 

@@ -1,4 +1,5 @@
-"""``interpolate(x, like)``: an image resized to the height and width of another.
+"""``interpolate(x, like)`` and ``crop(x, like)``: an image brought to another's height and
+width, by resizing it or by cutting out its centre.
 
 Dense prediction resizes features to another tensor's size, whatever the input size: a
 feature pyramid adds each coarser map, upsampled to the next finer one's size (Lin et al.,
@@ -6,6 +7,11 @@ arXiv 1612.03144, Fig. 3; torchvision's FeaturePyramidNetwork), and a segmentati
 logits are resized to the image's size (torchvision's FCN, DeepLabV3, LR-ASPP). The size is
 read from the second tensor when the module runs, so the output follows a symbolic input
 size exactly: ``F.interpolate(x, size=like.shape[-2:])``.
+
+U-Net (Ronneberger, Fischer, Brox, arXiv 1505.04597, Fig. 1) uses unpadded convolutions, so
+a map of the contracting path is larger than the upsampled one it is concatenated with: it
+is cropped to the centre ("copy and crop"). The checker derives the crop from the two sizes
+and the generated code slices with those numbers (``skip[:, :, 4:60, 4:60]``).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Literal
 from pydantic import model_validator
 
 from archlang.analysis import dims as D
-from archlang.ops.base import Attrs, Op, OpError, Saved, lit
+from archlang.ops.base import Attrs, NoAttrs, Op, OpError, Saved, lit
 
 
 class InterpolateAttrs(Attrs):
@@ -42,15 +48,7 @@ class Interpolate(Op):
            "\"bilinear\".")
 
     def shape(self, a, ins):
-        if len(ins) != 2:
-            raise OpError("E014", f"interpolate takes two inputs (x, like), got {len(ins)}",
-                          label="write interpolate(x, like)")
-        for shape, what in zip(ins, ("x", "like")):
-            if len(shape) != 3:
-                raise OpError("E023", f"interpolate needs [C, H, W] images, `{what}` is "
-                              f"{D.fmt_shape(shape)}", label="not an image",
-                              help=["interpolate resizes an image to another image's height "
-                                    "and width"])
+        _images("interpolate", ins)
         (c, _, _), (_, h, w) = ins
         return (c, h, w)
 
@@ -72,3 +70,62 @@ class Interpolate(Op):
 
     def label(self, a, ins):
         return "interpolate" + (", bilinear" if a.mode == "bilinear" else "")
+
+
+def _images(name: str, ins) -> None:
+    if len(ins) != 2:
+        raise OpError("E014", f"{name} takes two inputs (x, like), got {len(ins)}",
+                      label=f"write {name}(x, like)")
+    for shape, what in zip(ins, ("x", "like")):
+        if len(shape) != 3:
+            raise OpError("E023", f"{name} needs [C, H, W] images, `{what}` is "
+                          f"{D.fmt_shape(shape)}", label="not an image",
+                          help=[f"{name} brings an image to another image's height and width"])
+
+
+class Crop(Op):
+    name = "crop"
+    attrs = NoAttrs
+    family = "shape"
+    inputs = (2, 2)
+    has_module = False
+    view = True
+    doc = ("`crop(x, like)`: the centre of the [C, H, W] image x, of the height and width of the "
+           "image `like` (U-Net's copy and crop); the offsets are derived from the sizes.")
+
+    def shape(self, a, ins):
+        _images("crop", ins)
+        (c, h, w), (_, lh, lw) = ins
+        for size, want, axis in ((h, lh, "height"), (w, lw, "width")):
+            if size == want:
+                continue
+            if not (isinstance(size, int) and isinstance(want, int)):
+                raise OpError("E025", f"crop of the {axis} {size} to {want} depends on the input "
+                              "size", label="size is symbolic here",
+                              help=["give a concrete input size with --input, or pad the "
+                                    "convolutions so that the sizes agree"])
+            if want > size:
+                raise OpError("E021", f"crop to a larger {axis}: {D.fmt_shape(ins[0])} to "
+                              f"{want}", label="`like` is larger than x",
+                              help=["crop the larger map to the smaller one's size"])
+        return (c, lh, lw)
+
+    def saved(self, a, ins, out, inplace):
+        return Saved()  # its backward needs only sizes
+
+    def torch_module(self, a, ins):
+        raise NotImplementedError("crop is emitted as a slice")
+
+    def torch_call(self, a, args, ins, inplace):
+        (_, h, w), (_, lh, lw) = ins
+        if (h, w) == (lh, lw):
+            return args[0]
+        axes = [":" if size == want else f"{(size - want) // 2}:{(size - want) // 2 + want}"
+                for size, want in ((h, lh), (w, lw))]
+        return f"{args[0]}[:, :, {', '.join(axes)}]"
+
+    def label(self, a, ins):
+        (_, h, w), (_, lh, lw) = ins
+        if (h, w) == (lh, lw):
+            return "crop"
+        return f"crop at {(h - lh) // 2}, {(w - lw) // 2}"
