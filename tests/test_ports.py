@@ -241,3 +241,16 @@ def test_unpacked_names_must_match_the_outputs():
         archlang.check(SPEC.replace("p, q = pair:", "p, q, r = pair:"))
     assert [d.code for d in e.value.diagnostics] == ["E014"]
     assert "`Pair` gives 2 outputs (s, d), 3 names bind them" in str(e.value)
+
+
+def test_diagram_names_the_ports_of_a_folded_block():
+    from archlang.backends.graphviz import Diagram
+
+    dot = Diagram(archlang.check(PYRAMID).graph, depth=1).source
+    assert 'out: <BR/>c2: 16 x 32 x 32<BR/>c3: 32 x 16 x 16<BR/>c4: 64 x 8 x 8' in dot
+    assert "out: c2: 16 x 32 x 32, c3: 32 x 16 x 16, c4: 64 x 8 x 8\\n" in dot  # tooltip
+    # backbone (s1) -> top (n10), down3 (s5), down2 (s6); top -> down3's input `coarse`
+    assert 's1 -> n10 [label="c4: 64 x 8 x 8"];' in dot
+    assert 's1 -> s5 [label="c3: 32 x 16 x 16"];' in dot
+    assert 's1 -> s6 [label="c2: 16 x 32 x 32"];' in dot
+    assert 'n10 -> s5 [label="coarse: 32 x 8 x 8"];' in dot

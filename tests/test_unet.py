@@ -2,7 +2,8 @@
 1505.04597, Fig. 1), and the same network written by hand in torch.
 
 The static checks need no torch: Fig. 1's sizes at its 572 x 572 tile, the crops the
-checker derives for the skip connections, and the padded variant's input constraint. Then a
+checker derives for the skip connections, the smallest input of the unpadded U-Net (at a
+symbolic size) and the padded variant's input constraint. Then a
 U-Net written directly in torch, with the spec's layer names, loads into archlang's module
 (strict) and computes the same outputs and gradients, for both variants; a narrow one
 (`base=8`), so that the test takes a second.
@@ -25,7 +26,7 @@ def shapes(result, names) -> dict:
 
 
 def test_the_papers_figure():
-    r = archlang.check(SPEC, "unet")
+    r = archlang.check(SPEC, "unet", inputs=(1, 572, 572))
     assert r.outputs == {"logits": (2, 388, 388)}
     assert r.params == 31_030_658
     # the contracting path: 572 -> 570 -> 568, pooled 284 -> 282 -> 280, ... 32 -> 30 -> 28
@@ -41,14 +42,36 @@ def test_the_papers_figure():
 
 
 def test_the_crops_are_derived():
-    """Each skip is cropped at its centre by half the difference of the sizes: 4, 16, 40
-    and 88 pixels, written as slices in the generated code."""
-    g = archlang.check(SPEC, "unet").graph
-    crops = [n for n in g.nodes if n.op == "crop"]
-    labels = [n.impl.label(n.attrs, [g.nodes[i].shape for i in n.inputs]) for n in crops]
-    assert labels == ["crop at 4, 4", "crop at 16, 16", "crop at 40, 40", "crop at 88, 88"]
+    """Each skip is cropped at its centre by half the difference of the sizes, the same at
+    every input size: 4, 16, 40 and 88 pixels, written as slices in the generated code."""
+    for inputs in (None, (1, 572, 572)):
+        g = archlang.check(SPEC, "unet", inputs=inputs).graph
+        crops = [n for n in g.nodes if n.op == "crop"]
+        labels = [n.impl.label(n.attrs, [g.nodes[i].shape for i in n.inputs]) for n in crops]
+        assert labels == ["crop at 4, 4", "crop at 16, 16", "crop at 40, 40", "crop at 88, 88"]
     source = archlang.compile_source(SPEC, "unet")
-    assert "skip[:, :, 88:480, 88:480]" in source and "skip[:, :, 4:60, 4:60]" in source
+    assert "skip[:, :, 88:-88, 88:-88]" in source and "skip[:, :, 4:-4, 4:-4]" in source
+
+
+def test_smallest_input_of_the_unpadded_unet():
+    """Every crop must meet sizes a constant apart, so each 2x2 pool must see an even size
+    (the paper's tiling condition): H % 16 == 12, from 188 (4 x 4 out); 572 is one."""
+    r = archlang.check(SPEC, "unet")
+    assert str(r.outputs["logits"]) == "(2, H-184, W-184)"
+    assert r.totals.constraints == {"H": "H >= 185 and H % 16 == 12",
+                                    "W": "W >= 185 and W % 16 == 12"}
+    assert r.totals.smallest_input == {"H": 188, "W": 188}
+    assert archlang.check(SPEC, "unet", H=188, W=188).outputs["logits"] == (2, 4, 4)
+    with pytest.raises(archlang.ArchError):
+        archlang.check(SPEC, "unet", H=187, W=188)
+    # A size off the tiling runs too, with other margins (a pool drops a row): a concrete
+    # size is checked as it is, a symbolic one under the tiling condition, which a module
+    # built for the symbolic spec then needs.
+    r = archlang.check(SPEC, "unet", H=190, W=188)
+    labels = [n.impl.label(n.attrs, [r.graph.nodes[i].shape for i in n.inputs])
+              for n in r.graph.nodes if n.op == "crop"]
+    assert labels == ["crop at 4, 4", "crop at 16, 16", "crop at 40, 40", "crop at 89, 88"]
+    assert r.outputs["logits"] == (2, 4, 4)
 
 
 def test_padded_variant_derives_its_input_constraint():
@@ -113,16 +136,16 @@ def hand_written_unet(base: int, padding: int, num_classes: int = 2):
 
 @pytest.mark.parametrize("network, size", [("unet", 188), ("unet_padded", 48)])
 def test_equals_a_hand_written_torch_unet(network, size):
-    """188 is the valid U-Net's smallest input whose every pool sees even sizes (572 - 4 *
-    96, the paper's tiling condition): 4 x 4 out. The padded one runs at 48 x 80."""
+    """The unpadded U-Net at its smallest input, 188 x 188 (4 x 4 out); the padded one at
+    48 x 80."""
     torch = pytest.importorskip("torch")
     padding = 0 if network == "unet" else 1
     width = size if network == "unet" else 80
     torch.manual_seed(0)
     theirs = hand_written_unet(base=8, padding=padding)
-    ours = archlang.load(SPEC, network, base=8, inputs=(1, size, width))  # crops: this size
+    ours = archlang.load(SPEC, network, base=8)
     ours.load_state_dict(theirs.state_dict(), strict=True)
-    static = archlang.check(SPEC, network, inputs=(1, size, width), base=8)
+    static = archlang.check(SPEC, network, H=size, W=width, base=8)
     assert sum(p.numel() for p in ours.parameters()) == static.params
     x = torch.randn(2, 1, size, width)
     a, b = ours(x), theirs(x)

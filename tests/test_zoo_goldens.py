@@ -109,6 +109,7 @@ def test_zoo_list_is_complete():
 SUMMARY_INPUT = {
     **{name: "3x520x520" for name, spec in ZOO.items() if spec == "specs/segmentation.arch"},
     "resnet_fpn_backbone": "3x800x800",
+    "unet": "1x572x572",
     "unet_padded": "1x512x512",
 }
 

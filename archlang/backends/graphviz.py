@@ -16,6 +16,8 @@ What is drawn
 * Every edge is labelled with the shape of the tensor it carries (``fmt_shape``;
   symbolic sizes print as expressions such as ``(H+1)//2``).
 * Training-only nodes, edges, blocks and outputs are dashed.
+* A folded block with several inputs or outputs lists its outputs' shapes, and each of its
+  edges is labelled with its port: the output's or input's name before the shape.
 * Block instances are clusters labelled ``name: Block`` (``inception3a: Inception``);
   sequence groups (``[...]``, ``{...}``, a residual's shortcut) are clusters labelled
   with their name. A cluster's name is the shortest tail of its module path that starts
@@ -280,9 +282,9 @@ class Diagram:
     def _out_text(self, sid: int, sep: str) -> str:
         """A scope's output shape, or each of its outputs' (``c2: 256 x 56 x 56``)."""
         s = self.graph.scopes[sid]
-        if len(s.outs) > 1:
-            return sep + sep.join(f"{name}: {_shape(shape)}"
-                                  for name, shape in self.graph.out_shapes(s))
+        if len(s.outs) > 1:  # one a line after `out:` in a box, in a row in a tooltip
+            return ("\n" if sep == "\n" else "") + sep.join(
+                f"{name}: {_shape(shape)}" for name, shape in self.graph.out_shapes(s))
         return _shape(self.graph.nodes[self._out_node(sid)].shape)
 
     def _port(self, box: str | None, node: int, side: str) -> str:

@@ -16,6 +16,7 @@ and the generated code slices with those numbers (``skip[:, :, 4:60, 4:60]``).
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import model_validator
@@ -83,6 +84,18 @@ def _images(name: str, ins) -> None:
                           help=[f"{name} brings an image to another image's height and width"])
 
 
+def difference(x: D.Dim, y: D.Dim) -> int | None:
+    """``x - y`` when it is the same number at every input size (``None`` otherwise):
+    ``floor((a*X+b)/m) - floor((a*X+c)/m)`` is ``(b - c)/m`` whenever ``m`` divides it."""
+    if isinstance(x, int) and isinstance(y, int):
+        return x - y
+    if isinstance(x, int) or isinstance(y, int) or x.name != y.name or x.a * y.m != y.a * x.m:
+        return None
+    m = math.lcm(x.m, y.m)
+    diff = x.b * (m // x.m) - y.b * (m // y.m)
+    return diff // m if diff % m == 0 else None
+
+
 class Crop(Op):
     name = "crop"
     attrs = NoAttrs
@@ -91,20 +104,20 @@ class Crop(Op):
     has_module = False
     view = True
     doc = ("`crop(x, like)`: the centre of the [C, H, W] image x, of the height and width of the "
-           "image `like` (U-Net's copy and crop); the offsets are derived from the sizes.")
+           "image `like` (U-Net's copy and crop); the margins are derived from the sizes, which "
+           "must differ by a constant.")
 
     def shape(self, a, ins):
         _images("crop", ins)
         (c, h, w), (_, lh, lw) = ins
         for size, want, axis in ((h, lh, "height"), (w, lw, "width")):
-            if size == want:
-                continue
-            if not (isinstance(size, int) and isinstance(want, int)):
-                raise OpError("E025", f"crop of the {axis} {size} to {want} depends on the input "
-                              "size", label="size is symbolic here",
+            margin = difference(size, want)
+            if margin is None:
+                raise OpError("E025", f"crop of the {axis} {size} to {want}: the margin depends "
+                              "on the input size", label="size is symbolic here",
                               help=["give a concrete input size with --input, or pad the "
                                     "convolutions so that the sizes agree"])
-            if want > size:
+            if margin < 0:
                 raise OpError("E021", f"crop to a larger {axis}: {D.fmt_shape(ins[0])} to "
                               f"{want}", label="`like` is larger than x",
                               help=["crop the larger map to the smaller one's size"])
@@ -116,16 +129,23 @@ class Crop(Op):
     def torch_module(self, a, ins):
         raise NotImplementedError("crop is emitted as a slice")
 
-    def torch_call(self, a, args, ins, inplace):
+    @staticmethod
+    def margins(ins) -> list[tuple[int, int]]:
+        """(top, bottom) and (left, right): the centre, the extra pixel at the end."""
         (_, h, w), (_, lh, lw) = ins
-        if (h, w) == (lh, lw):
+        out = []
+        for size, want in ((h, lh), (w, lw)):
+            margin = difference(size, want)
+            out.append((margin // 2, margin - margin // 2))
+        return out
+
+    def torch_call(self, a, args, ins, inplace):
+        margins = self.margins(ins)
+        if all(end == 0 for _, end in margins):
             return args[0]
-        axes = [":" if size == want else f"{(size - want) // 2}:{(size - want) // 2 + want}"
-                for size, want in ((h, lh), (w, lw))]
+        axes = [":" if end == 0 else f"{start or ''}:{-end}" for start, end in margins]
         return f"{args[0]}[:, :, {', '.join(axes)}]"
 
     def label(self, a, ins):
-        (_, h, w), (_, lh, lw) = ins
-        if (h, w) == (lh, lw):
-            return "crop"
-        return f"crop at {(h - lh) // 2}, {(w - lw) // 2}"
+        (top, _), (left, _) = self.margins(ins)
+        return f"crop at {top}, {left}" if (top, left) != (0, 0) else "crop"

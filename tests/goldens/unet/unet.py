@@ -9,7 +9,7 @@ from torch import nn
 
 
 class DoubleConv(nn.Sequential):
-    """DoubleConv(out=64, padding=0), from specs/unet.arch:41."""
+    """DoubleConv(out=64, padding=0), from specs/unet.arch:42."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -21,7 +21,7 @@ class DoubleConv(nn.Sequential):
 
 
 class DoubleConv_2(nn.Sequential):
-    """DoubleConv(out=128, padding=0), from specs/unet.arch:42."""
+    """DoubleConv(out=128, padding=0), from specs/unet.arch:43."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -33,7 +33,7 @@ class DoubleConv_2(nn.Sequential):
 
 
 class DoubleConv_3(nn.Sequential):
-    """DoubleConv(out=256, padding=0), from specs/unet.arch:43."""
+    """DoubleConv(out=256, padding=0), from specs/unet.arch:44."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -45,7 +45,7 @@ class DoubleConv_3(nn.Sequential):
 
 
 class DoubleConv_4(nn.Sequential):
-    """DoubleConv(out=512, padding=0), from specs/unet.arch:44."""
+    """DoubleConv(out=512, padding=0), from specs/unet.arch:45."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -57,7 +57,7 @@ class DoubleConv_4(nn.Sequential):
 
 
 class DoubleConv_5(nn.Sequential):
-    """DoubleConv(out=1024, padding=0), from specs/unet.arch:45."""
+    """DoubleConv(out=1024, padding=0), from specs/unet.arch:46."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -69,7 +69,7 @@ class DoubleConv_5(nn.Sequential):
 
 
 class DoubleConv_6(nn.Sequential):
-    """DoubleConv(out=512, padding=0), from specs/unet.arch:36."""
+    """DoubleConv(out=512, padding=0), from specs/unet.arch:37."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -81,7 +81,7 @@ class DoubleConv_6(nn.Sequential):
 
 
 class Up(nn.Module):
-    """Up(out=512, padding=0), from specs/unet.arch:46."""
+    """Up(out=512, padding=0), from specs/unet.arch:47."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -89,16 +89,16 @@ class Up(nn.Module):
         self.conv = DoubleConv_6()
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = self.up(x)  # N x 512 x 56 x 56
-        out = skip[:, :, 4:60, 4:60]  # N x 512 x 56 x 56
-        out_2 = torch.cat([out, x], 1)  # N x 1024 x 56 x 56
+        x = self.up(x)  # N x 512 x (H-124)//8 x (W-124)//8
+        out = skip[:, :, 4:-4, 4:-4]  # N x 512 x (H-124)//8 x (W-124)//8
+        out_2 = torch.cat([out, x], 1)  # N x 1024 x (H-124)//8 x (W-124)//8
         del out
-        out_2 = self.conv(out_2)  # N x 512 x 52 x 52
+        out_2 = self.conv(out_2)  # N x 512 x (H-156)//8 x (W-156)//8
         return out_2
 
 
 class DoubleConv_7(nn.Sequential):
-    """DoubleConv(out=256, padding=0), from specs/unet.arch:36."""
+    """DoubleConv(out=256, padding=0), from specs/unet.arch:37."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -110,7 +110,7 @@ class DoubleConv_7(nn.Sequential):
 
 
 class Up_2(nn.Module):
-    """Up(out=256, padding=0), from specs/unet.arch:47."""
+    """Up(out=256, padding=0), from specs/unet.arch:48."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -118,16 +118,16 @@ class Up_2(nn.Module):
         self.conv = DoubleConv_7()
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = self.up(x)  # N x 256 x 104 x 104
-        out = skip[:, :, 16:120, 16:120]  # N x 256 x 104 x 104
-        out_2 = torch.cat([out, x], 1)  # N x 512 x 104 x 104
+        x = self.up(x)  # N x 256 x (H-156)//4 x (W-156)//4
+        out = skip[:, :, 16:-16, 16:-16]  # N x 256 x (H-156)//4 x (W-156)//4
+        out_2 = torch.cat([out, x], 1)  # N x 512 x (H-156)//4 x (W-156)//4
         del out
-        out_2 = self.conv(out_2)  # N x 256 x 100 x 100
+        out_2 = self.conv(out_2)  # N x 256 x (H-172)//4 x (W-172)//4
         return out_2
 
 
 class DoubleConv_8(nn.Sequential):
-    """DoubleConv(out=128, padding=0), from specs/unet.arch:36."""
+    """DoubleConv(out=128, padding=0), from specs/unet.arch:37."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -139,7 +139,7 @@ class DoubleConv_8(nn.Sequential):
 
 
 class Up_3(nn.Module):
-    """Up(out=128, padding=0), from specs/unet.arch:48."""
+    """Up(out=128, padding=0), from specs/unet.arch:49."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -147,16 +147,16 @@ class Up_3(nn.Module):
         self.conv = DoubleConv_8()
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = self.up(x)  # N x 128 x 200 x 200
-        out = skip[:, :, 40:240, 40:240]  # N x 128 x 200 x 200
-        out_2 = torch.cat([out, x], 1)  # N x 256 x 200 x 200
+        x = self.up(x)  # N x 128 x (H-172)//2 x (W-172)//2
+        out = skip[:, :, 40:-40, 40:-40]  # N x 128 x (H-172)//2 x (W-172)//2
+        out_2 = torch.cat([out, x], 1)  # N x 256 x (H-172)//2 x (W-172)//2
         del out
-        out_2 = self.conv(out_2)  # N x 128 x 196 x 196
+        out_2 = self.conv(out_2)  # N x 128 x (H-180)//2 x (W-180)//2
         return out_2
 
 
 class DoubleConv_9(nn.Sequential):
-    """DoubleConv(out=64, padding=0), from specs/unet.arch:36."""
+    """DoubleConv(out=64, padding=0), from specs/unet.arch:37."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -168,7 +168,7 @@ class DoubleConv_9(nn.Sequential):
 
 
 class Up_4(nn.Module):
-    """Up(out=64, padding=0), from specs/unet.arch:49."""
+    """Up(out=64, padding=0), from specs/unet.arch:50."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -176,11 +176,11 @@ class Up_4(nn.Module):
         self.conv = DoubleConv_9()
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = self.up(x)  # N x 64 x 392 x 392
-        out = skip[:, :, 88:480, 88:480]  # N x 64 x 392 x 392
-        out_2 = torch.cat([out, x], 1)  # N x 128 x 392 x 392
+        x = self.up(x)  # N x 64 x H-180 x W-180
+        out = skip[:, :, 88:-88, 88:-88]  # N x 64 x H-180 x W-180
+        out_2 = torch.cat([out, x], 1)  # N x 128 x H-180 x W-180
         del out
-        out_2 = self.conv(out_2)  # N x 64 x 388 x 388
+        out_2 = self.conv(out_2)  # N x 64 x H-184 x W-184
         return out_2
 
 
@@ -201,27 +201,27 @@ class Unet(nn.Module):
         self.head = nn.Conv2d(64, 2, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: N x 1 x 572 x 572
-        down1 = self.down1(x)  # N x 64 x 568 x 568
+        # x: N x 1 x H x W
+        down1 = self.down1(x)  # N x 64 x H-4 x W-4
         del x
-        out = F.max_pool2d(down1, 2, stride=2)  # N x 64 x 284 x 284
-        down2 = self.down2(out)  # N x 128 x 280 x 280
+        out = F.max_pool2d(down1, 2, stride=2)  # N x 64 x (H-4)//2 x (W-4)//2
+        down2 = self.down2(out)  # N x 128 x (H-12)//2 x (W-12)//2
         del out
-        out = F.max_pool2d(down2, 2, stride=2)  # N x 128 x 140 x 140
-        down3 = self.down3(out)  # N x 256 x 136 x 136
+        out = F.max_pool2d(down2, 2, stride=2)  # N x 128 x (H-12)//4 x (W-12)//4
+        down3 = self.down3(out)  # N x 256 x (H-28)//4 x (W-28)//4
         del out
-        out = F.max_pool2d(down3, 2, stride=2)  # N x 256 x 68 x 68
-        down4 = self.down4(out)  # N x 512 x 64 x 64
+        out = F.max_pool2d(down3, 2, stride=2)  # N x 256 x (H-28)//8 x (W-28)//8
+        down4 = self.down4(out)  # N x 512 x (H-60)//8 x (W-60)//8
         del out
-        out = F.max_pool2d(down4, 2, stride=2)  # N x 512 x 32 x 32
-        out = self.bottom(out)  # N x 1024 x 28 x 28
-        out_2 = self.up4(out, down4)  # N x 512 x 52 x 52
+        out = F.max_pool2d(down4, 2, stride=2)  # N x 512 x (H-60)//16 x (W-60)//16
+        out = self.bottom(out)  # N x 1024 x (H-124)//16 x (W-124)//16
+        out_2 = self.up4(out, down4)  # N x 512 x (H-156)//8 x (W-156)//8
         del out, down4
-        out = self.up3(out_2, down3)  # N x 256 x 100 x 100
+        out = self.up3(out_2, down3)  # N x 256 x (H-172)//4 x (W-172)//4
         del out_2, down3
-        out_2 = self.up2(out, down2)  # N x 128 x 196 x 196
+        out_2 = self.up2(out, down2)  # N x 128 x (H-180)//2 x (W-180)//2
         del out, down2
-        out = self.up1(out_2, down1)  # N x 64 x 388 x 388
+        out = self.up1(out_2, down1)  # N x 64 x H-184 x W-184
         del out_2, down1
-        out = self.head(out)  # N x 2 x 388 x 388
+        out = self.head(out)  # N x 2 x H-184 x W-184
         return out

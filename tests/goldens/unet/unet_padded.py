@@ -9,7 +9,7 @@ from torch import nn
 
 
 class DoubleConv(nn.Sequential):
-    """DoubleConv(out=64, padding=1), from specs/unet.arch:41."""
+    """DoubleConv(out=64, padding=1), from specs/unet.arch:42."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -21,7 +21,7 @@ class DoubleConv(nn.Sequential):
 
 
 class DoubleConv_2(nn.Sequential):
-    """DoubleConv(out=128, padding=1), from specs/unet.arch:42."""
+    """DoubleConv(out=128, padding=1), from specs/unet.arch:43."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -33,7 +33,7 @@ class DoubleConv_2(nn.Sequential):
 
 
 class DoubleConv_3(nn.Sequential):
-    """DoubleConv(out=256, padding=1), from specs/unet.arch:43."""
+    """DoubleConv(out=256, padding=1), from specs/unet.arch:44."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -45,7 +45,7 @@ class DoubleConv_3(nn.Sequential):
 
 
 class DoubleConv_4(nn.Sequential):
-    """DoubleConv(out=512, padding=1), from specs/unet.arch:44."""
+    """DoubleConv(out=512, padding=1), from specs/unet.arch:45."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -57,7 +57,7 @@ class DoubleConv_4(nn.Sequential):
 
 
 class DoubleConv_5(nn.Sequential):
-    """DoubleConv(out=1024, padding=1), from specs/unet.arch:45."""
+    """DoubleConv(out=1024, padding=1), from specs/unet.arch:46."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -69,7 +69,7 @@ class DoubleConv_5(nn.Sequential):
 
 
 class DoubleConv_6(nn.Sequential):
-    """DoubleConv(out=512, padding=1), from specs/unet.arch:36."""
+    """DoubleConv(out=512, padding=1), from specs/unet.arch:37."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -81,7 +81,7 @@ class DoubleConv_6(nn.Sequential):
 
 
 class Up(nn.Module):
-    """Up(out=512, padding=1), from specs/unet.arch:46."""
+    """Up(out=512, padding=1), from specs/unet.arch:47."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -96,7 +96,7 @@ class Up(nn.Module):
 
 
 class DoubleConv_7(nn.Sequential):
-    """DoubleConv(out=256, padding=1), from specs/unet.arch:36."""
+    """DoubleConv(out=256, padding=1), from specs/unet.arch:37."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -108,7 +108,7 @@ class DoubleConv_7(nn.Sequential):
 
 
 class Up_2(nn.Module):
-    """Up(out=256, padding=1), from specs/unet.arch:47."""
+    """Up(out=256, padding=1), from specs/unet.arch:48."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -123,7 +123,7 @@ class Up_2(nn.Module):
 
 
 class DoubleConv_8(nn.Sequential):
-    """DoubleConv(out=128, padding=1), from specs/unet.arch:36."""
+    """DoubleConv(out=128, padding=1), from specs/unet.arch:37."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -135,7 +135,7 @@ class DoubleConv_8(nn.Sequential):
 
 
 class Up_3(nn.Module):
-    """Up(out=128, padding=1), from specs/unet.arch:48."""
+    """Up(out=128, padding=1), from specs/unet.arch:49."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -150,7 +150,7 @@ class Up_3(nn.Module):
 
 
 class DoubleConv_9(nn.Sequential):
-    """DoubleConv(out=64, padding=1), from specs/unet.arch:36."""
+    """DoubleConv(out=64, padding=1), from specs/unet.arch:37."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -162,7 +162,7 @@ class DoubleConv_9(nn.Sequential):
 
 
 class Up_4(nn.Module):
-    """Up(out=64, padding=1), from specs/unet.arch:49."""
+    """Up(out=64, padding=1), from specs/unet.arch:50."""
 
     def __init__(self) -> None:
         super().__init__()
