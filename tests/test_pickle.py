@@ -9,6 +9,7 @@ import warnings
 
 import pytest
 import torch
+from conftest import concrete_shape
 
 import archlang
 
@@ -35,7 +36,7 @@ def test_torchscript_every_zoo_network(name):
     graph = archlang.check(f"zoo:{name}").graph
     if any(o.training for o in graph.outputs):
         shape = graph.nodes[next(iter(graph.inputs.values()))].shape
-        x = torch.randn(2, *(d if isinstance(d, int) else 64 for d in shape))  # symbolic: 64
+        x = torch.randn(2, *concrete_shape(graph, shape))
         torch.manual_seed(0)
         want = model.train()(x)
         torch.manual_seed(0)
