@@ -57,12 +57,6 @@ SLOW = {
     "tests/test_zoo_twins.py::test_inception_v3_smallest_input":
         "builds one more Inception v3 pair (24M parameters each); its static counts stay in "
         "tests/test_zoo_static.py",
-    **{f"tests/test_dense_twins.py::test_dense_twin[{name}]":
-       "torchvision equivalence of one more dense-prediction network (27M to 61M parameters); "
-       "lraspp_mobilenet_v3_large stays, and the static counts of all in "
-       "tests/test_zoo_static.py"
-       for name in ("resnet_fpn_backbone", "fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50",
-                    "deeplabv3_resnet101", "deeplabv3_mobilenet_v3_large")},
     **{f"tests/test_zoo_goldens.py::test_forward_matches_static[{name}]":
        "a forward pass of one more big network at its full input size; nin_cifar10 stays"
        for name in ("alexnet_caffe", "vgg_a_lrn", "vgg_c", "googlenet_caffe", "resnet50_v1",
@@ -190,8 +184,7 @@ EXHAUSTIVE = {
        for name in ("fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101")
        for test in ("test_export.py::test_zoo_network_exports_and_runs",
                     "test_inference.py::test_inference_build_equals_eval_mode",
-                    "test_pickle.py::test_torchscript_every_zoo_network",
-                    "test_dense_twins.py::test_dense_twin")},
+                    "test_pickle.py::test_torchscript_every_zoo_network")},
     "tests/test_hardening.py::test_mutation_fuzz_2000_cases":
         "2,000 mutated specs; test_grammar_fuzz and the fast fuzz stay in CI",
     "tests/test_receptive.py::test_receptive_field_matches_gradient":

@@ -9,7 +9,7 @@ is to another tensor's size), the outputs agree in eval mode and, under the same
 training mode (dropout masks included), the auxiliary classifier's output being a training
 output; so do the gradients of every parameter torchvision trains and the batch-norm
 statistics after the training step. The static checker's output shapes and parameter and
-buffer counts are the module's.
+buffer counts are the module's. On one thread each pair takes a second or two.
 """
 
 from __future__ import annotations
@@ -37,6 +37,15 @@ TWINS = {
     "lraspp_mobilenet_v3_large": ("specs/segmentation.arch", 3_221_538),
 }
 H, W = 67, 45  # odd: stride 8 gives 9 x 6, 16 gives 5 x 3, 64 gives 2 x 1
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: one thread is faster than a pool that waits on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def torchvision_model(name: str) -> torch.nn.Module:

@@ -35,6 +35,16 @@ def _root(monkeypatch):
     monkeypatch.chdir(ROOT)
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: one thread is faster than a pool that waits on a busy machine."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_static_shapes_of_several_outputs():
     result = archlang.check(PYRAMID, inputs=(3, 37, 45))
     assert result.outputs == {"p2": (32, 19, 23), "p3": (32, 10, 12), "p4": (32, 5, 6)}

@@ -21,6 +21,16 @@ ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "specs" / "unet.arch"
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: one thread is faster than a pool that waits on a busy machine."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def shapes(result, names) -> dict:
     return {name: result.shape(name) for name in names}
 
