@@ -72,10 +72,17 @@ def transposed_out(size: D.Dim, kernel: int, stride: int, padding: int, dilation
         return out
     scaled, exact = D.mul_exact(size, stride)
     if exact is not None:
-        agree.append(Agree(*exact, OpError(
-            "E021", f"conv_transpose2d of the {axis} {size} is exact for no input size",
-            label="size is symbolic here", help=["give a concrete input size with --input"])))
+        agree.append(Agree(*exact, inexact("conv_transpose2d", size, stride, axis)))
     return D.add(scaled, extra - stride)
+
+
+def inexact(op: str, size: D.Sym, k: int, axis: str) -> OpError:
+    """The error of an upsampling by ``k`` of a floored size that no input size makes exact
+    (with what the other layers need)."""
+    inner = D.Sym.make(size.name, size.a, size.b, 1)
+    return OpError("E021", f"{op} scales the {axis} {size} by {k} exactly only where {size.m} "
+                   f"divides {inner}", label="size is symbolic here",
+                   help=["give a concrete input size with --input"])
 
 
 class ConvTranspose2d(Op):
@@ -210,9 +217,7 @@ def _scaled(size: D.Dim, f: Scale, axis: str, agree: list[Agree]) -> D.Dim:
     if float(f).is_integer():
         scaled, exact = D.mul_exact(size, int(f))
         if exact is not None:
-            agree.append(Agree(*exact, OpError(
-                "E021", f"upsample of the {axis} {size} is exact for no input size",
-                label="size is symbolic here", help=["give a concrete input size with --input"])))
+            agree.append(Agree(*exact, inexact("upsample", size, int(f), axis)))
         return scaled
     raise OpError("E025", f"upsample by {f} of the {axis} {size} is not affine in the input",
                   label="size is symbolic here", help=["use an integer scale_factor, or give a "
