@@ -121,12 +121,17 @@ def _compact(g: Graph, replace: dict[int, int]) -> Graph:
         n.inputs = [moved(i) for i in n.inputs]
     for s in g.scopes:
         if s.training_only:  # unreachable now: no item names it
-            s.items, s.input, s.output = [], None, None
+            s.items, s.input, s.output, s.ins, s.outs = [], None, None, [], []
             continue
         s.items = [(kind, new_id[i] if kind == "node" else i) for kind, i in s.items
                    if (kind == "node" and i in new_id)
                    or (kind == "scope" and not g.scopes[i].training_only)]
         s.input, s.output = moved(s.input), moved(s.output)
+        # a block's inputs and outputs that only training outputs read are gone with them
+        s.ins = [(name, moved(v)) for name, v in s.ins if moved(v) is not None]
+        s.outs = [(name, moved(v)) for name, v in s.outs if moved(v) is not None]
+        if len(s.outs) == 1:
+            s.output = s.outs[0][1]
     for n in keep:
         n.id = new_id[n.id]
         n.init = {}  # an inference build is loaded, never initialised

@@ -602,8 +602,13 @@ def scope_totals(g: Graph) -> dict[int, tuple[int, Any]]:
     return {k: (v[0], v[1]) for k, v in acc.items()}
 
 
-def _shape(g: Graph, s: Scope) -> tuple | None:
-    return g.nodes[s.output].shape if s.output is not None else None
+def _shape(g: Graph, s: Scope) -> str | None:
+    """A block instance's output shape, or its outputs' (``c2: 8 x 16 x 16, c3: ...``)."""
+    shapes = g.out_shapes(s)
+    if not shapes or any(shape is None for _, shape in shapes):
+        return None
+    return ", ".join((f"{name}: " if name else "") + D.fmt_shape(shape)
+                     for name, shape in shapes)
 
 
 def _distinct(values: list) -> list:
@@ -621,11 +626,12 @@ def hint_label(a: Analysis, p: Place, totals: dict) -> str | None:
         shapes = _distinct([_shape(g, s) for s in p.scopes])
         counts = _distinct([totals[s.id][0] for s in p.scopes])
     else:
-        shapes = _distinct([n.shape for n in p.nodes])
+        shapes = _distinct([D.fmt_shape(n.shape) if n.shape is not None else None
+                            for n in p.nodes])
         counts = []
     if not shapes:
         return None
-    text = " | ".join(D.fmt_shape(s) for s in shapes[:_MAX_SHAPES])
+    text = " | ".join(shapes[:_MAX_SHAPES])
     if len(shapes) > _MAX_SHAPES:
         text += f" | … ({len(shapes)} shapes)"
     label = f"-> {text}"
@@ -703,6 +709,9 @@ def local_defs(d: A.BlockDef | A.NetworkDef, text: str) -> list[tuple[str, int, 
             named(n.var, n.span.start + 3, "loop variable")
         elif isinstance(n, A.InputStmt):
             named(n.name, n.span.start + 5, "input value")
+        elif isinstance(n, (A.BlockInput, A.UnpackStmt)):
+            kind = "input value" if isinstance(n, A.BlockInput) else "value"
+            out += [(name, sp.start, sp.end, kind) for name, sp in zip(n.names, n.name_spans)]
         elif isinstance(n, (A.BindStmt, A.OutputStmt)) and n.name_span is not None:
             out.append((n.name, n.name_span.start, n.name_span.end,
                         "output" if isinstance(n, A.OutputStmt) else "value"))
@@ -795,7 +804,7 @@ def hover_place(a: Analysis, p: Place) -> str:
                 text += f"\n\n{doc}"
         args = ", ".join(f"{k}={_lit(v)}" for k, v in first.args.items())
         text += f"\n\n`{'.'.join(first.path) or a.network}`: {args}" if args else ""
-        rows = [(f"`{'.'.join(s.path)}`", _shape_text(_shape(g, s)), f"{totals[s.id][0]:,}",
+        rows = [(f"`{'.'.join(s.path)}`", _shape(g, s) or "(not known)", f"{totals[s.id][0]:,}",
                  D.fmt_count(totals[s.id][1])) for s in p.scopes]
         return text + "\n\n" + _table(rows, ("instance", "output", "params", "MACs"))
     first = p.nodes[0]

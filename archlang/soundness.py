@@ -10,6 +10,9 @@ changing its inputs.
 values, merges (``add``, ``concat``, ``mean``, ``concat { }``, ``average { }``), views
 (flatten, narrow, reshape, identity), residual blocks with and without shortcuts, loops,
 conditionals, user blocks with parameters and defaults (called by name or with ``use``),
+blocks that declare two inputs and several outputs (given by position, by name or from the
+chain, unpacked into names, inlined with ``use``; an input resized to another with
+``interpolate``),
 several outputs and training-only outputs, values used several times (what in-place ops
 must respect), odd but legal names and symbolic input sizes. Shapes stay tiny, so a case
 takes milliseconds.
@@ -56,6 +59,8 @@ NETWORKS = ["n", "net", "None", "true", "self_", "model", "Net", "x", "torch_", 
 BLOCKS = ["Block", "conv_bn", "Tensor", "torch_", "F_", "Group", "NOutputs", "Net", "Unit",
           "unit", "Sequential", "Module", "x", "self_", "Outputs_", "stage", "N", "Linear"]
 PARAMS = ["width", "c", "k", "flag", "depth", "p", "w", "size_", "num_classes", "act"]
+#: the names of a block's declared inputs
+PORTS = ["skip", "low", "high", "feat", "coarse", "a_", "b_", "fine", "lateral_", "x"]
 ACTS = ["relu", "relu", "relu", "leaky_relu", "leaky_relu(0.2)", "leaky_relu(-0.5)", "elu",
         "gelu", "silu", "sigmoid", "tanh", "identity", "dropout", "dropout(0.0)",
         "dropout(0.3)", "swish", "leaky_relu(negative_slope=1.0)", "elu(alpha=0.5)"]
@@ -362,7 +367,7 @@ class SpecGen:
         if deep:
             kinds += ["group", "seq", "concat", "residual", "loop", "block", "if", "average"]
         if ctx.top:
-            kinds += ["side_output", "training_output", "reuse"]
+            kinds += ["side_output", "training_output", "reuse", "ports", "ports"]
         kind = self.pick(kinds)
         got = getattr(self, f"s_{kind}")(ctx, cur)
         return cur if got is None else got
@@ -757,6 +762,95 @@ class SpecGen:
             ctx.env[lab] = Val(out_shape, lab)
             return ctx.env[lab]
         return v
+
+    def s_ports(self, ctx: Ctx, cur: Val):
+        """A block that declares two inputs and one to three outputs (docs/language.md):
+        called with both inputs, with the chain's value as the first, by name, or with `use`;
+        its outputs unpacked into names."""
+        if ctx.loop or cur.rank not in (1, 3):
+            return None
+        a = self.named(ctx, cur)
+        others = [v for v in ctx.env.values() if v.name and v.rank == a.rank and v is not a]
+        b = self.pick(others) if others and self.chance(0.7) else a
+        name, param, (first, second), outs, labelled = self.define_ports(a, b)
+        given = [] if not param or param == "c=2" and self.chance(0.5) else ["2"]
+        form = self.pick(["all", "chain", "names", "use" if not labelled else "all"])
+        kw = [f"c={v}" for v in given]
+        if form == "all":
+            call = f"{name}({', '.join([a.name, b.name, *given])})"
+        elif form == "chain":
+            call = f"{a.name} -> {name}({', '.join([b.name, *kw])})"
+        elif form == "names":
+            call = f"{name}({', '.join([*given, f'{second}={b.name}', f'{first}={a.name}'])})"
+        else:
+            self.emit(ctx, f"use {name}({', '.join([a.name, b.name, *kw])})")
+            for oname, shape in outs:
+                ctx.env[oname] = Val(shape, oname)
+            return ctx.env[outs[0][0]] if len(outs) == 1 else Val(outs[-1][1])
+        lab = self.label(ctx, 0.5)
+        if lab and not call.startswith(f"{a.name} ->"):
+            call = f"{lab}: {call}"
+        names = [self.fresh_value(ctx) for _ in outs]
+        self.emit(ctx, f"{', '.join(names)} = {call}")
+        for n, (_, shape) in zip(names, outs):
+            ctx.env[n] = Val(shape, n)
+        return ctx.env[names[-1]]
+
+    def define_ports(self, a: Val, b: Val):
+        """A block taking values shaped like ``a`` and ``b``: (its name, its parameter, its
+        inputs' names, its outputs as (name, shape), whether it names layers)."""
+        name = None
+        for _ in range(5):
+            cand = self.pick(BLOCKS)
+            if cand not in self.block_names and cand not in self.values:
+                name = cand
+                break
+        if name is None:
+            self.counter += 1
+            name = f"Block{self.counter}"
+        self.block_names.add(name)
+        self.values.add(name)
+        first, second = self.rng.sample(PORTS, 2)
+        param = self.pick(["", "c", "c=2"])
+        values = {"c": 2} if param else {}
+        ctx = Ctx("    ", set(), {first: Val(a.shape, first), second: Val(b.shape, second)},
+                  params=values, depth=1)
+        saved, self.lines = self.lines, []
+        if self.chance(0.5):
+            self.emit(ctx, f"input {first}, {second}")
+        else:
+            self.emit(ctx, f"input {first}")
+            self.emit(ctx, f"input {second}")
+        h = self.statements(ctx, ctx.env[first], self.rng.randint(1, 2))
+        h = self.named(ctx, h)
+        outs = [(self.fresh_value(ctx), h.shape)]
+        if h.rank == 3 and b.rank == 3:  # the second input, resized and projected, added
+            side = second
+            if b.shape[1:] != h.shape[1:]:
+                side = self.fresh_value(ctx)
+                self.emit(ctx, f"{side} = interpolate({second}, {h.name})")
+            proj = self.fresh_value(ctx)
+            self.emit(ctx, f"{proj} = {side} -> conv2d({h.shape[0]}, 1)")
+            self.emit(ctx, f"output {outs[0][0]} = add({h.name}, {proj})")
+        elif h.rank == 1 and h.concrete and b.concrete:
+            proj = self.fresh_value(ctx)
+            flat = " -> flatten" if b.rank != 1 else ""
+            self.emit(ctx, f"{proj} = {second}{flat} -> linear({h.shape[0]})")
+            self.emit(ctx, f"output {outs[0][0]} = add({h.name}, {proj})")
+        else:  # the second input is given back, through a layer
+            self.emit(ctx, f"output {outs[0][0]} = {h.name}")
+            outs.append((self.fresh_value(ctx), b.shape))
+            self.emit(ctx, f"output {outs[-1][0]} = {second} -> {self.keep_op(ctx, b)}")
+        if self.chance(0.5):
+            outs.append((self.fresh_value(ctx), a.shape))
+            self.emit(ctx, f"output {outs[-1][0]} = {first} -> {self.keep_op(ctx, a)}")
+        if self.chance(0.3):
+            outs.append((self.fresh_value(ctx), b.shape))
+            self.emit(ctx, f"output {outs[-1][0]} = {second}")  # an input given back
+        body, self.lines = self.lines, saved
+        head = f"block {name}({param})" if param or self.chance(0.5) else f"block {name}"
+        self.blocks.append("\n".join([head + " {", *body, "}"]))
+        return name, param, (first, second), outs, bool(ctx.labels)
 
     def block_labels(self, name: str) -> bool:
         return self.block_has_labels.get(name, True)

@@ -19,6 +19,9 @@ REGNETS_BIG = tuple(f"regnet_{kind}_{size}" for kind in "xy"
 # is slow is the same check on more or bigger networks, whole scripts, several processes and
 # long fuzzing. docs/testing.md explains the split; tests/test_slow_marks.py checks that every
 # key names a test.
+#: the zoo's dense-prediction networks, 3M to 61M parameters at any input size
+DENSE = ("resnet_fpn_backbone", "fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50",
+         "deeplabv3_resnet101", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")
 SLOW = {
     "tests/test_benchmarks.py::test_gpu_script_cpu_quick":
         "runs the benchmark script end to end; tests/test_benchmarks.py's other tests stay",
@@ -111,6 +114,21 @@ SLOW = {
        for name in ("googlenet", "resnet152", "resnet152_v1", "resnext101_64x4d",
                     "wide_resnet101_2", "inception_v3", "convnext_small", "convnext_base",
                     "convnext_large", *REGNETS_BIG, "regnet_y_128gf")},
+    # the dense-prediction networks (specs/segmentation.arch, specs/detection.arch)
+    **{f"tests/test_export.py::test_zoo_network_exports_and_runs[{name}]":
+       "ONNX export and ONNX Runtime of one more dense-prediction network, half a minute or "
+       "more each; the symbolic fcn stays"
+       for name in DENSE},
+    **{f"tests/test_inference.py::test_inference_build_equals_eval_mode[{name}]":
+       "the inference build of one more dense-prediction network; the classifiers' stay"
+       for name in DENSE},
+    **{f"tests/test_pickle.py::test_torchscript_every_zoo_network[{name}]":
+       "torch.jit.script of one more dense-prediction network; lraspp_mobilenet_v3_large "
+       "stays"
+       for name in DENSE if name != "lraspp_mobilenet_v3_large"},
+    **{f"tests/test_export.py::test_zoo_network_exports_and_runs[{name}]":
+       "ONNX export and ONNX Runtime of U-Net; its own tests/test_unet.py stays"
+       for name in ("unet", "unet_padded")},
     "tests/test_pickle.py::test_pickle_and_torchscript_round_trip_in_a_fresh_process[False]":
         "one more fresh-process round trip (the training build); the inference build's stays",
 }
@@ -161,6 +179,12 @@ EXHAUSTIVE = {
     "tests/test_zoo_twins.py::test_inception_v3_smallest_input":
         "inception_v3 once more, at 75 x 75 without its aux head; the 299 x 299 twin stays "
         "in CI",
+    **{f"tests/{test}[{name}]": "a dense-prediction network over 40M parameters; CI keeps "
+       "the smaller ones"
+       for name in ("fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101")
+       for test in ("test_export.py::test_zoo_network_exports_and_runs",
+                    "test_inference.py::test_inference_build_equals_eval_mode",
+                    "test_pickle.py::test_torchscript_every_zoo_network")},
     "tests/test_hardening.py::test_mutation_fuzz_2000_cases":
         "2,000 mutated specs; test_grammar_fuzz and the fast fuzz stay in CI",
     "tests/test_receptive.py::test_receptive_field_matches_gradient":
@@ -206,6 +230,18 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def update_goldens(request) -> bool:
     return bool(request.config.getoption("--update-goldens"))
+
+
+def concrete_shape(graph, shape: tuple, at: int = 64) -> tuple:
+    """An input's shape with each symbolic size (the dense-prediction networks, U-Net) the
+    first size from ``at`` that the checker admits (``graph.constraints``)."""
+    out = []
+    for d in shape:
+        if not isinstance(d, int):
+            c = graph.constraints.get(d.name)
+            d = next(x for x in range(at, at + 10_000) if c is None or c.admits(x))
+        out.append(d)
+    return tuple(out)
 
 
 # ---- golden files ---------------------------------------------------------------------------

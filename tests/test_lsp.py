@@ -164,7 +164,7 @@ def test_resnet_hints_hover_definition_completion_formatting(client):
     assert hints[at(end_of(text, "maxpool: maxpool2d(3, stride=2, padding=1)"))] \
         == "-> 64 x 56 x 56"
     layer1 = "layer1: Stage(64, layers[0], 1, bottleneck, v1, zero_init_residual, groups,\n" \
-             "                  width_per_group)"
+             "                  width_per_group, frozen=frozen)"
     assert hints[at(end_of(text, layer1))] == "-> 256 x 56 x 56 · 215,808 params"
     assert hints[at(end_of(text, "fc: linear(num_classes)"))] == "-> 1000"
     # a layer of a block called 16 times: each distinct shape, in order
@@ -209,7 +209,8 @@ def test_resnet_hints_hover_definition_completion_formatting(client):
 
     # the outline: every block and network
     names = [s["name"] for s in c.call("textDocument/documentSymbol", doc(uri))]
-    assert names[:5] == ["BasicBlock", "Bottleneck", "Stage", "ResNet", "resnet18"]
+    assert names[:6] == ["BasicBlock", "Bottleneck", "Stage", "ResNetFeatures", "ResNet",
+                         "resnet18"]
 
     # the zoo is formatted: nothing to change; a scrambled line is laid out again
     assert c.call("textDocument/formatting", doc(uri, options={"tabSize": 4,
@@ -245,7 +246,7 @@ def test_edits_republish_diagnostics_with_codes_and_fixes(client):
     assert c.diagnostics(uri) == []
     hints = hints_by_position(c, uri, text)
     layer1 = "layer1: Stage(64, layers[0], 1, bottleneck, v1, zero_init_residual, groups,\n" \
-             "                  width_per_group)"
+             "                  width_per_group, frozen=frozen)"
     assert hints[at(end_of(text, layer1))] == "-> 64 x 56 x 56 · 147,968 params"
     assert hints[at(end_of(text, "fc: linear(num_classes)"))] == "-> 10"
     assert c.close() == 0
@@ -464,7 +465,8 @@ def test_symbolic_shapes_are_hinted_as_expressions():
 
 
 def test_docs_rendering_of_inlay_hints_is_the_servers():
-    """docs/editors.md shows the hints of resnet.arch's ResNet block as text: the server's."""
+    """docs/editors.md shows the hints of resnet.arch's ResNetFeatures block as text: the
+    server's."""
     from archlang.lsp import Settings, analyse, inlay_hints
 
     spec = ROOT / "specs" / "resnet.arch"
@@ -473,9 +475,9 @@ def test_docs_rendering_of_inlay_hints_is_the_servers():
     for h in inlay_hints(analyse(text, spec, Settings("resnet50"))):
         by.setdefault(h.position.line, []).append(h)
     lines = text.splitlines()
-    start = text[:text.index("block ResNet(")].count("\n")
+    start = text[:text.index("block ResNetFeatures(")].count("\n")
     rendered = []
-    for i in range(start, start + 21):
+    for i in range(start, lines.index("}", start) + 1):
         line = lines[i]
         for h in sorted(by.get(i, []), key=lambda h: -h.position.character):
             c = h.position.character

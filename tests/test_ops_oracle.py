@@ -851,7 +851,76 @@ def sample_case(draw):
     return Case("sample", inputs, body, lambda: SampleRef(always), draw(symbolic()))
 
 
+@st.composite
+def interpolate_case(draw):
+    """An image resized to another's height and width (both of any rank, now and then)."""
+    ranks = st.sampled_from([3, 3, 3, 1, 2])
+    x = draw(shape_of_rank(draw(ranks), 6, 9))
+    like = draw(shape_of_rank(draw(ranks), 6, 9))
+    a = {}
+    draw(optional(a, "mode", st.sampled_from(["nearest", "bilinear"])))
+    draw(optional(a, "align_corners", st.booleans()))
+    kw = "".join(f", {k}={fmt(v)}" for k, v in a.items())
+
+    def forward(xs, ref):
+        out = F.interpolate(xs, size=ref.shape[-2:], mode=a.get("mode", "nearest"),
+                            align_corners=a.get("align_corners"))
+        if xs.dim() != 4 or ref.dim() != 4:
+            raise ArchRule("interpolate works on [C, H, W] images; torch takes other ranks "
+                           "and sizes", {"E023"})
+        return out
+
+    return Case("interpolate", [("x", x), ("like", like)], [f"interpolate(x, like{kw})"],
+                lambda: Fn(forward), draw(symbolic()))
+
+
+@st.composite
+def frozen_batchnorm_case(draw):
+    from torchvision.ops import FrozenBatchNorm2d
+
+    shape = draw(any_shape(cmax=16, smax=6))
+    a = {}
+    draw(optional(a, "eps", st.sampled_from([1e-5, 1e-3, 0.1, 1.0, 0.0, -0.001])))
+
+    def ref():
+        eps = a.get("eps", 1e-5)
+        norm = FrozenBatchNorm2d(shape[0], eps=eps)
+        with torch.no_grad():  # statistics and affine of a trained layer, not the identity
+            for buffer in norm.buffers():
+                buffer.copy_(torch.rand_like(buffer) + 0.5)
+        if not eps > 0:
+            return rule_after(norm, "archlang requires a positive eps", {"E016"})
+        return image_only(lambda: norm)()
+
+    return draw(single("frozen_batchnorm", shape, a, ref))
+
+
+@st.composite
+def crop_case(draw):
+    """An image cut to another's height and width at its centre (now and then a larger one,
+    or not an image)."""
+    ranks = st.sampled_from([3, 3, 3, 3, 1, 2])
+    x = draw(shape_of_rank(draw(ranks), 6, 12))
+    like = draw(shape_of_rank(draw(ranks), 6, 12))
+
+    def forward(xs, ref):
+        h, w = ref.shape[-2:]
+        top, left = (xs.shape[-2] - h) // 2, (xs.shape[-1] - w) // 2
+        out = xs[..., top:top + h, left:left + w]  # torch slices whatever the ranks
+        if xs.dim() != 4 or ref.dim() != 4:
+            raise ArchRule("crop works on [C, H, W] images", {"E023"})
+        if h > xs.shape[-2] or w > xs.shape[-1]:
+            raise ArchRule("crop refuses a larger size (a slice would be short)", {"E021"})
+        return out
+
+    return Case("crop", [("x", x), ("like", like)], ["crop(x, like)"], lambda: Fn(forward),
+                draw(symbolic()))
+
+
 STRATEGIES: dict[str, Callable[[], st.SearchStrategy[Case]]] = {
+    "crop": crop_case,
+    "frozen_batchnorm": frozen_batchnorm_case,
+    "interpolate": interpolate_case,
     "conv2d": conv2d_case,
     "conv_transpose2d": conv_transpose2d_case,
     "upsample": upsample_case,
@@ -1182,6 +1251,9 @@ VALID: dict[str, tuple[list[tuple[str, tuple[int, ...]]], str]] = {
     "reshape": ([("x", (48,))], "reshape([3, -1, 4])"),
     "narrow": ([("x", (6, 4, 4))], "narrow(0, 2, 3)"),
     "sample": ([("mu", (8,)), ("logvar", (8,))], "sample(mu, logvar)"),
+    "crop": ([("x", (3, 9, 7)), ("like", (2, 5, 6))], "crop(x, like)"),
+    "interpolate": ([("x", (3, 4, 5)), ("like", (2, 9, 7))],
+                    'interpolate(x, like, mode="bilinear", align_corners=false)'),
     "maxpool2d": ([("x", (3, 9, 9))], "maxpool2d(3, stride=2, padding=1, ceil_mode=true)"),
     "avgpool2d": ([("x", (3, 9, 9))], "avgpool2d(3, stride=2, count_include_pad=false)"),
     "adaptive_avgpool2d": ([("x", (3, 9, 9))], "adaptive_avgpool2d((2, 3))"),
@@ -1189,6 +1261,7 @@ VALID: dict[str, tuple[list[tuple[str, tuple[int, ...]]], str]] = {
     "global_avgpool": ([("x", (3, 9, 9))], "global_avgpool"),
     "linear": ([("x", (12,))], "linear(5, bias=false)"),
     "batchnorm": ([("x", (3, 4, 4))], "batchnorm(eps=0.001)"),
+    "frozen_batchnorm": ([("x", (3, 4, 4))], "frozen_batchnorm(eps=0.001)"),
     "lrn": ([("x", (6, 4, 4))], "lrn(5, alpha=0.0001, beta=0.75)"),
     "dropout": ([("x", (3, 4, 4))], "dropout(0.25)"),
     "relu": ([("x", (3, 4, 4))], "relu"),

@@ -13,6 +13,7 @@ the same property for as long as asked.
 
 from __future__ import annotations
 
+import re
 import pytest
 
 from archlang import soundness
@@ -108,6 +109,19 @@ FINDINGS = {
     y = n -> relu
     output y
 }""",
+    # an output of a block unpacked into the name of the network's named tuple shadowed it
+    "unpacked_name_of_the_outputs_class": """block Two {
+    input a
+    output p = a -> relu
+    output q = a -> sigmoid
+}
+
+network n {
+    input x: [4]
+    NOutputs, y = Two(x)
+    output NOutputs
+    output y
+}""",
 }
 
 
@@ -116,6 +130,18 @@ def test_findings(name):
     o = soundness.check_property(FINDINGS[name])
     assert o.accepted and o.problem is None, o.problem
     assert soundness.lint([o.source]) == {}
+
+
+def test_generator_writes_blocks_with_several_inputs_and_outputs():
+    """Some specs of the fast sample declare block inputs and unpack several outputs, in
+    each form a call can take."""
+    texts = [soundness.generate(seed)[0] for seed in range(200)]
+    ports = [t for t in texts if "\n    input " in t.split("\nnetwork ")[0]]
+    assert len(ports) >= 30
+    calls = "\n".join(ports)
+    assert "interpolate(" in calls and "use " in calls
+    assert re.search(r"^    \w+(, \w+)+ = \w+ -> \w+\(", calls, re.M)  # chain: first input
+    assert re.search(r"^    \w+(, \w+)+ = \w+\(.*\w+=\w+\)$", calls, re.M)  # by name
 
 
 def test_lint_reports_ruff_problems():

@@ -23,13 +23,15 @@ nn = torch.nn
 
 def image_networks():
     """Zoo networks up to 60M parameters with a layer to probe (not the VAEs, which flatten
-    their input first, nor the DCGAN generator, whose input is 1x1)."""
+    their input first, nor the DCGAN generator, whose input is 1x1, nor the dense-prediction
+    networks, whose input size is symbolic)."""
     out = []
     for name in models.list_models():
         r = archlang.check(f"zoo:{name}")
         (node,) = r.graph.inputs.values()
         shape = r.graph.nodes[node].shape
-        if r.params <= 60e6 and len(shape) == 3 and shape[1] > 1 and \
+        if r.params <= 60e6 and len(shape) == 3 and isinstance(shape[1], int) and \
+                shape[1] > 1 and \
                 layers_to_probe(r, fields(r.graph)):
             out.append(name)
     return out
@@ -61,6 +63,8 @@ def layers_to_probe(result, f):
     g = result.graph
     out = []
     for kind, i in g.scopes[0].items:
+        if kind == "scope" and g.scopes[i].output is None:
+            continue  # a block with several outputs
         node = g.nodes[i] if kind == "node" else g.nodes[g.scopes[i].output]
         name = node.name if kind == "node" else ".".join(g.scopes[i].path)
         if node.is_input or not f[node.id] or node.training_only or \

@@ -57,6 +57,12 @@ ZOO = {
     "densenet161": "specs/densenet.arch",
     "densenet169": "specs/densenet.arch",
     "densenet201": "specs/densenet.arch",
+    **{name: "specs/segmentation.arch" for name in (
+        "fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
+        "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")},
+    "resnet_fpn_backbone": "specs/detection.arch",
+    "unet": "specs/unet.arch",
+    "unet_padded": "specs/unet.arch",
 }
 # The networks without a torchvision twin, run here at their declared input size (which
 # alexnet_caffe, googlenet_caffe and nin_cifar10 need anyway: a fixed-size pool or flatten
@@ -95,13 +101,24 @@ def test_zoo_list_is_complete():
 
     found = {net for spec in SPECS for net in load_program(ROOT / spec, Limits()).networks}
     assert found == set(ZOO)
-    assert len(ZOO) == 57
+    assert len(ZOO) == 66
+
+
+# Networks with a symbolic input size: their summary golden is at this size (their
+# weights' evaluation size), where every count is a number.
+SUMMARY_INPUT = {
+    **{name: "3x520x520" for name, spec in ZOO.items() if spec == "specs/segmentation.arch"},
+    "resnet_fpn_backbone": "3x800x800",
+    "unet": "1x572x572",
+    "unet_padded": "1x512x512",
+}
 
 
 @pytest.mark.parametrize("name", list(ZOO))
 def test_summary_golden(name, golden):
+    size = ["--input", SUMMARY_INPUT[name]] if name in SUMMARY_INPUT else []
     result = CliRunner().invoke(main, ["summary", ZOO[name], "--network", name,
-                                       "--depth", "2"], catch_exceptions=False)
+                                       "--depth", "2", *size], catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
     golden(ZOO[name], name, "summary.txt", result.stdout)
 

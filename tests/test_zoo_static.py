@@ -205,6 +205,37 @@ def test_zoo_torchvision_metadata(network):
     assert round(t.macs / 1e9, 3) == ops
 
 
+# The dense-prediction twins (specs/segmentation.arch) at torchvision's evaluation size, 520 x
+# 520 (their weights' transforms resize to 520): (`num_params`, `_ops`). torchvision computes
+# the auxiliary classifier in eval mode too, so its `_ops` are archlang's training MACs.
+DENSE_META = {
+    "fcn_resnet50": (35_322_218, 152.717),
+    "fcn_resnet101": (54_314_346, 232.738),
+    "deeplabv3_resnet50": (42_004_074, 178.722),
+    "deeplabv3_resnet101": (60_996_202, 258.743),
+    "deeplabv3_mobilenet_v3_large": (11_029_328, 10.452),
+    "lraspp_mobilenet_v3_large": (3_221_538, 2.086),
+}
+
+
+@pytest.mark.parametrize("network", list(DENSE_META))
+def test_dense_torchvision_metadata(network):
+    num_params, ops = DENSE_META[network]
+    t = _check("segmentation", network, (("H", 520), ("W", 520))).totals
+    assert t.params == num_params
+    assert round(t.macs_train / 1e9, 3) == ops
+    assert t.outputs["out"] == (21, 520, 520)
+
+
+def test_resnet_fpn_backbone():
+    """torchvision's resnet_fpn_backbone("resnet50"): its parameter count (frozen norms hold
+    none) and its five levels at 224, 256 channels each."""
+    t = _check("detection", "resnet_fpn_backbone", (("H", 224), ("W", 224))).totals
+    assert t.params == 26_799_296
+    assert t.outputs == {"p2": (256, 56, 56), "p3": (256, 28, 28), "p4": (256, 14, 14),
+                         "p5": (256, 7, 7), "pool": (256, 4, 4)}
+
+
 # Training-mode MACs include the auxiliary heads.
 @pytest.mark.parametrize("spec, network, macs_train", [
     ("googlenet", "googlenet", 1_506_748_416),  # numbers.md 1.1

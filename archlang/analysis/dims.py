@@ -91,6 +91,20 @@ def mul(d: Dim, k: int) -> Dim:
     return Sym.make(d.name, d.a * k, d.b * k, 1)
 
 
+def mul_exact(d: Dim, k: int) -> tuple[Dim, tuple[Dim, Dim] | None]:
+    """``k * d``, and for ``floor((a*X+b)/m)`` with ``m > 1`` the condition under which it is
+    ``floor(k*(a*X+b)/m)``: that ``m`` divides ``a*X+b``, i.e. that the floor and the ceiling
+    of ``(a*X+b)/m`` agree (the pair returned, for an ``Agree``). An upsampling after a
+    pooling is then exact for the input sizes the pools divide:
+
+    >>> mul_exact(floordiv(Sym.var("H"), 16), 2)
+    (H//8, (H//16, (H+15)//16))
+    """
+    if isinstance(d, int) or d.m == 1:
+        return mul(d, k), None
+    return Sym.make(d.name, d.a * k, d.b * k, d.m), (d, ceildiv(Sym.make(d.name, d.a, d.b, 1), d.m))
+
+
 def fmt(d: Dim) -> str:
     return str(d)
 

@@ -16,6 +16,8 @@ What is drawn
 * Every edge is labelled with the shape of the tensor it carries (``fmt_shape``;
   symbolic sizes print as expressions such as ``(H+1)//2``).
 * Training-only nodes, edges, blocks and outputs are dashed.
+* A folded block with several inputs or outputs lists its outputs' shapes, and each of its
+  edges is labelled with its port: the output's or input's name before the shape.
 * Block instances are clusters labelled ``name: Block`` (``inception3a: Inception``);
   sequence groups (``[...]``, ``{...}``, a residual's shortcut) are clusters labelled
   with their name. A cluster's name is the shortest tail of its module path that starts
@@ -277,6 +279,25 @@ class Diagram:
         s = self.graph.scopes[sid]
         return s.output if s.output is not None else self.subtree[sid][-1]
 
+    def _out_text(self, sid: int, sep: str) -> str:
+        """A scope's output shape, or each of its outputs' (``c2: 256 x 56 x 56``)."""
+        s = self.graph.scopes[sid]
+        if len(s.outs) > 1:  # one a line after `out:` in a box, in a row in a tooltip
+            return ("\n" if sep == "\n" else "") + sep.join(
+                f"{name}: {_shape(shape)}" for name, shape in self.graph.out_shapes(s))
+        return _shape(self.graph.nodes[self._out_node(sid)].shape)
+
+    def _port(self, box: str | None, node: int, side: str) -> str:
+        """The name of the input or output of a folded block (``box``) that carries
+        ``node``, with ": ", or ""."""
+        if box is None or not box.startswith("s"):
+            return ""
+        s = self.graph.scopes[self.plan.boxes[int(box[1:])].scopes[0 if side == "ins" else -1]]
+        ports = s.ins if side == "ins" else s.outs
+        if len(ports) < 2:
+            return ""
+        return next((f"{name}: " for name, v in ports if v == node), "")
+
     # -- planning ------------------------------------------------------------------------
     def _choose(self, depth: int | None) -> _Plan:
         if self.graph is None:
@@ -456,7 +477,7 @@ class Diagram:
         macs = 0
         for n in nodes:
             macs = D.plus(macs, g.nodes[n].macs)
-        lines = [head, f"out: {_shape(g.nodes[self._out_node(sids[-1])].shape)}",
+        lines = [head, f"out: {self._out_text(sids[-1], ', ')}",
                  f"params: {D.fmt_count(params)}", f"MACs: {D.fmt_count(macs)}",
                  f"layers: {len(nodes)}", str(first.span)]
         if first.training_only:
@@ -476,9 +497,9 @@ class Diagram:
             what = self._contents(first)
             shape = "folder"
         params = sum(g.nodes[n].params for sid in box.scopes for n in self.subtree[sid])
-        out_shape = _shape(g.nodes[self._out_node(box.scopes[-1])].shape)
+        outs = self._out_text(box.scopes[-1], "\n")
         label = (f"<B>{html(name)}</B><BR/>{html(what)}<BR/>"
-                 + _small(f"{D.fmt_count(params)} params") + "<BR/>" + _small(f"out: {out_shape}"))
+                 + _small(f"{D.fmt_count(params)} params") + "<BR/>" + _small(f"out: {outs}"))
         style = "filled,dashed" if first.training_only else "filled"
         tip = quote_tooltip(self._scope_tip(box.scopes))
         return (f'{box.id} [label=<{label}>, shape={shape}, style="{style}", '
@@ -563,7 +584,10 @@ class Diagram:
                     continue
                 seen.add((i, dst))
                 dashed = ", style=dashed" if n.training_only or g.nodes[i].training_only else ""
-                out.append(f"  {src} -> {dst} [label={quote(_shape(g.nodes[i].shape))}{dashed}];")
+                # a folded block with several inputs or outputs: each edge names its port
+                port = self._port(src, i, "outs") or self._port(dst, i, "ins")
+                label = quote(port + _shape(g.nodes[i].shape))
+                out.append(f"  {src} -> {dst} [label={label}{dashed}];")
         for k, o in enumerate(g.outputs):
             src = rep.get(o.node)
             if src is None:

@@ -211,6 +211,8 @@ class Generator:
         self.outputs = {o.node for o in graph.outputs}
         self.uses_ordered_dict = False
         self._helpers: dict[str, str] | None = None
+        #: the named tuples blocks with several outputs return: (block, fields) -> class name
+        self.tuples: dict[tuple[str, tuple[str, ...]], str] = {}
 
     # -- helpers ---------------------------------------------------------------------
     def node(self, i: int) -> Node:
@@ -222,11 +224,12 @@ class Generator:
     def steps(self, scope: Scope) -> list[tuple[str, int]]:
         return [(k, i) for k, i in scope.items if not (k == "node" and self.node(i).is_input)]
 
-    def step_io(self, kind: str, i: int) -> tuple[list[int], int | None]:
+    def step_io(self, kind: str, i: int) -> tuple[list[int], list[int]]:
+        """The values a step reads and those it makes."""
         if kind == "node":
-            return list(self.node(i).inputs), i
+            return list(self.node(i).inputs), [i]
         s = self.g.scopes[i]
-        return [s.input], s.output
+        return s.inputs, s.outputs
 
     def step_training(self, kind: str, i: int) -> bool:
         return self.node(i).training_only if kind == "node" else self.g.scopes[i].training_only
@@ -234,13 +237,14 @@ class Generator:
     def is_chain(self, scope: Scope) -> bool:
         """Every item feeds only the next one: a torch.nn.Sequential."""
         steps = self.steps(scope)
-        if not steps or scope.output is None:
+        if not steps or scope.output is None or len(scope.inputs) != 1:
             return False
         prev = scope.input
         for k, i in steps:
-            inputs, out = self.step_io(k, i)
-            if inputs != [prev] or out is None:
+            inputs, outs = self.step_io(k, i)
+            if inputs != [prev] or len(outs) != 1:
                 return False
+            out = outs[0]
             if k == "node" and (self.node(i).implicit or self.node(i).impl.inputs != (1, 1)
                                 or not self.node(i).impl.has_module):
                 return False
@@ -312,14 +316,30 @@ class Generator:
             return self.by_body[key]
         name = base_name
         k = 2
-        while name in self.names or name in RESERVED or name in self.output_classes() \
-                or name in self.helpers() or keyword.iskeyword(name):
+        while not self.free_class_name(name):
             name, k = f"{base_name}_{k}", k + 1
         self.names.add(name)
         cls.name = name
         self.by_body[key] = name
         self.classes.append(cls)
         return name
+
+    def free_class_name(self, name: str) -> bool:
+        return not (name in self.names or name in RESERVED or name in self.output_classes()
+                    or name in self.helpers() or keyword.iskeyword(name))
+
+    def tuple_for(self, s: Scope) -> str:
+        """The named tuple a block with several outputs returns: one per block and fields."""
+        key = (s.name, tuple(name for name, _ in s.outs))
+        if key not in self.tuples:
+            base = f"{camel(s.name)}Outputs"
+            name, k = base, 2
+            while not self.free_class_name(name) or name in self.g.inputs or \
+                    any(name == arg for arg, _ in s.ins):
+                name, k = f"{base}_{k}", k + 1
+            self.names.add(name)
+            self.tuples[key] = name
+        return self.tuples[key]
 
     def doc_for(self, s: Scope) -> str:
         args = ", ".join(f"{k}={lit(v)}" for k, v in s.args.items())
@@ -444,7 +464,8 @@ class Generator:
         never a view such as flatten or narrow, nor dropout, which returns its input in eval).
         """
         n = self.node(value)
-        if not self.inplace or value == s.input or n.is_input or value in self.outputs:
+        if not self.inplace or value in s.inputs or n.is_input or value in self.outputs \
+                or value in s.outputs:
             return False
         if not self.inplace_safe(value):
             return False
@@ -574,7 +595,7 @@ class Generator:
         imports = []
         if self.uses_ordered_dict:
             imports.append("from collections import OrderedDict")
-        if any(o.training for o in g.outputs) or len(g.outputs) > 1:
+        if any(o.training for o in g.outputs) or len(g.outputs) > 1 or self.tuples:
             imports.append("from typing import NamedTuple")
         if imports:
             imports.append("")
@@ -595,6 +616,9 @@ class Generator:
             fields = [f"{INDENT}{o.name}: torch.Tensor" for o in g.outputs if not o.training]
             parts.append("\n".join([f"class {self.eval_outputs_class()}(NamedTuple):", *fields])
                          + "\n")
+        for (_, names), name in self.tuples.items():
+            fields = [f"{INDENT}{f}: torch.Tensor" for f in names]
+            parts.append("\n".join([f"class {name}(NamedTuple):", *fields]) + "\n")
         parts += helpers
         for cls in self.classes:
             parts.append(cls.text())
@@ -628,18 +652,28 @@ class Forward:
         self.registered, self.network = registered, network
         if network:
             args = list(self.g.inputs.items())
-            self.arg_vars = {nid: ("x" if len(args) == 1 else name) for name, nid in args}
+            self.arg_names = ["x"] if len(args) == 1 else [name for name, _ in args]
+            pairs = [(name, nid) for name, (_, nid) in zip(self.arg_names, args)]
+        elif s.ins:
+            self.arg_names = [name for name, _ in s.ins]
+            pairs = [(name, nid) for name, nid in s.ins]
         else:
-            self.arg_vars = {s.input: "x"}
+            self.arg_names, pairs = ["x"], [("x", s.input)]
+        self.arg_vars: dict[int, str] = {}
+        for name, nid in pairs:
+            self.arg_vars.setdefault(nid, name)  # a value given twice: its first name
         self.var: dict[int, str] = dict(self.arg_vars)
-        self.live_names = set(self.var.values())
+        # the module-level names this forward may call: no value takes one
+        calls = {*gen.output_classes(), *gen.helpers()}
+        if not network and len(s.outs) > 1:
+            calls.add(gen.tuple_for(s))
+        self.live_names = set(self.arg_names) | calls
         # last step index using each value (outputs live to the end)
         self.last: dict[int, int] = {}
         for idx, (k, i) in enumerate(steps):
             for v in gen.step_io(k, i)[0]:
                 self.last[v] = idx
-        self.keep = {o.node for o in self.g.outputs} if network else \
-            {s.output} if s.output is not None else set()
+        self.keep = {o.node for o in self.g.outputs} if network else set(s.outputs)
         for v in self.keep:
             self.last[v] = len(steps)
         self.body: list[str] = []
@@ -652,8 +686,8 @@ class Forward:
         body_indent = INDENT * 2
         blocks = self.training_blocks()
         self.crossing = {v: b for idx, b in blocks.items() if b is not None
-                         for v in [self.gen.step_io(*self.steps[idx])[1]]
-                         if v is not None and self.last.get(v, -1) > max(
+                         for v in self.gen.step_io(*self.steps[idx])[1]
+                         if self.last.get(v, -1) > max(
                              j for j, c in blocks.items() if c == b)}
         for idx, (k, i) in enumerate(self.steps):
             training = blocks[idx] is not None
@@ -665,8 +699,7 @@ class Forward:
             elif not training and self.in_training:
                 self.in_training = False
             self.step(idx, k, i, training)
-        self.body += self.returns() if self.network else \
-            [f"{body_indent}return {self.var[self.s.output]}"]
+        self.body += self.returns() if self.network else self.block_returns()
         self.body = [line for line in map(self.declaration, self.body) if line is not None]
         return self.head() + self.input_comments() + self.body, self.out_type
 
@@ -713,7 +746,7 @@ class Forward:
         if k == "scope":
             sc = self.g.scopes[i]
             shape = gen.node(sc.output).shape if sc.output is not None else None
-            return _attribute_call(self.registered[(k, i)], args_src[:1]), False, shape
+            return _attribute_call(self.registered[(k, i)], args_src), False, shape
         n = gen.node(i)
         if (k, i) in self.registered:
             if n.impl.held:  # an nn.Parameter: read, not called
@@ -742,6 +775,9 @@ class Forward:
                           for c in gen.consumers.get(out, []))
         if inplace:
             return var[inputs[0]]
+        declared = next((name for name, v in self.s.outs if v == out), None)
+        if not self.network and declared is not None and declared not in self.live_names:
+            return declared  # a block's output, named as the block names it
         if labelled and (feeds_merge or training) and label not in self.live_names:
             return label
         if len(set(inputs)) == 1 and dying and (var[dying[0]] not in self.arg_vars.values()
@@ -751,16 +787,19 @@ class Forward:
 
     def step(self, idx: int, k: str, i: int, training: bool) -> None:
         ind = INDENT * 2 + (INDENT if self.in_training else "")
-        inputs, out = self.gen.step_io(k, i)
+        inputs, outs = self.gen.step_io(k, i)
         if k == "node" and self.gen.node(i).impl.held:
             # a held tensor is read where it is used (`self.layer_scale * block`): no line,
             # no variable, nothing to delete
-            self.var[out] = self.call(idx, k, i, inputs, training)[0]
-            self.held.add(out)
+            self.var[i] = self.call(idx, k, i, inputs, training)[0]
+            self.held.add(i)
             return
         call, inplace, shape = self.call(idx, k, i, inputs, training)
         dying = [v for v in inputs if self.last.get(v) == idx and v not in self.keep
                  and v not in self.held]
+        if k == "scope" and self.g.scopes[i].outs and len(outs) > 1:
+            return self.unpack(idx, i, call, dying, ind)
+        (out,) = outs
         name = self.out_name(idx, k, i, inputs, out, inplace, training, dying)
         comment = shape_comment(shape)
         if inplace and k == "node" and self.gen.node(i).impl.inplace_operator:
@@ -777,6 +816,39 @@ class Forward:
         self.var[out] = name
         self.live_names.add(name)
         self.release(idx, dying, name, ind)
+
+    def unpack(self, idx: int, i: int, call: str, dying: list[int], ind: str) -> None:
+        """A block with several outputs: ``c2, c3 = self.body(x)``, each output named by
+        what the spec binds it to (or by the block's name for it); ``_`` when unused here."""
+        names: list[str] = []
+        for declared, v in self.g.scopes[i].outs:
+            if v in self.var or self.last.get(v, -1) <= idx:
+                names.append("_")  # already named here, or not read again
+                continue
+            bound = self.gen.node(v).value_name
+            name = next((c for c in (bound, declared) if c and _safe_identifier(c)
+                         and c not in self.live_names and c not in RESERVED),
+                        None) or Generator.fresh(self.live_names, "out")
+            self.var[v] = name
+            self.live_names.add(name)
+            names.append(name)
+        shapes = [(name, shape_comment(self.gen.node(v).shape))
+                  for name, v in self.g.scopes[i].outs]
+        comment = ", ".join(shape for _, shape in shapes)
+        if not _fits(f"{ind}# {comment}"):  # one line per output, named
+            self.body += [f"{ind}# {name}: {shape}" for name, shape in shapes]
+            comment = ""
+        self.body += expr_lines(f"{', '.join(names)} = ", call, ind, comment)
+        self.release(idx, dying, "", ind)
+
+    def block_returns(self) -> list[str]:
+        """A block's return: its value, or the named tuple of its outputs."""
+        s, ind = self.s, INDENT * 2
+        if len(s.outs) <= 1:
+            return [f"{ind}return {self.var[s.outputs[0]]}"]
+        self.out_type = self.gen.tuple_for(s)
+        fields = ", ".join(f"{name}={self.var[v]}" for name, v in s.outs)
+        return expr_lines("return ", f"{self.out_type}({fields})", ind)
 
     def release(self, idx: int, dying: list[int], name: str, ind: str) -> None:
         """``del`` what died at this step, unless it was overwritten or is an argument."""
@@ -810,12 +882,12 @@ class Forward:
         return ret + expr_lines("return ", f"{gen.eval_outputs_class()}({fields})", ind)
 
     def head(self) -> list[str]:
-        sig = ", ".join(f"{n}: torch.Tensor" for n in self.arg_vars.values())
+        sig = ", ".join(f"{n}: torch.Tensor" for n in self.arg_names)
         head = f"{INDENT}def forward(self, {sig}) -> {self.out_type}:"
         if _fits(head):
             return [head]
         return [f"{INDENT}def forward(", f"{INDENT * 2}self,",
-                *(f"{INDENT * 2}{a}: torch.Tensor," for a in self.arg_vars.values()),
+                *(f"{INDENT * 2}{a}: torch.Tensor," for a in self.arg_names),
                 f"{INDENT}) -> {self.out_type}:"]
 
     def input_comments(self) -> list[str]:

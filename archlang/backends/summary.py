@@ -36,6 +36,15 @@ class Row:
     folded: bool = False
     field: receptive.Field = None  # its output's receptive field
     saved: Count = 0  # bytes its layers' backward keeps (see analysis/memory.py)
+    #: a block with several outputs: each one's name and shape (``shape`` is then None)
+    ports: list[tuple[str, tuple | None]] | None = None
+
+    def shape_text(self, sep: str = "\n", fmt=D.fmt_shape) -> str:
+        """The output shape, or each output's (``name: shape``); ``?`` when unknown."""
+        if self.ports:
+            return sep.join(f"{name}: {fmt(shape) if shape is not None else '?'}"
+                            for name, shape in self.ports)
+        return fmt(self.shape) if self.shape is not None else "?"
 
 
 #: the table's columns, by the name ``--columns`` gives them
@@ -88,10 +97,11 @@ def rows(result: CheckResult, depth: int, memory: TrainingMemory | None = None) 
                 shape = g.nodes[s.output].shape if s.output is not None else None
                 kind_name = s.name if s.kind == "block" else "group"
                 folded = level >= depth
+                ports = g.out_shapes(s) if len(s.outs) > 1 else None
                 out.append(Row(".".join(s.path), s.path[-1], kind_name, level, shape,
                                sub_params[i], sub_macs[i], s.training_only, folded,
                                fields[s.output] if s.output is not None else None,
-                               sub_saved[i]))
+                               sub_saved[i], ports))
                 if not folded:
                     walk(i, level + 1)
 
@@ -142,13 +152,18 @@ def to_dict(result: CheckResult, depth: int, training: Training | None = None
         "training_memory": memory.to_dict(),
         "layers": [
             {"name": r.name, "type": r.kind, "depth": r.depth,
-             "shape": [d if isinstance(d, int) else str(d) for d in r.shape]
-             if r.shape is not None else None,
+             "shape": _json_shape(r.shape),
+             **({"outputs": {name: _json_shape(shape) for name, shape in r.ports}}
+                if r.ports else {}),
              "params": r.params, "macs": num(r.macs), "training_only": r.training_only,
              "receptive_field": receptive.describe(r.field), "saved_bytes": num(r.saved)}
             for r in rows(result, depth, memory)
         ],
     }
+
+
+def _json_shape(shape):
+    return [d if isinstance(d, int) else str(d) for d in shape] if shape is not None else None
 
 
 def _jsonable(v):
@@ -175,7 +190,8 @@ def render(result: CheckResult, depth: int = 2, format: str = "table", width: in
                     *extra])
         for r in rows(result, depth, memory):
             w.writerow([r.name, r.kind, r.depth,
-                        "x".join(str(d) for d in r.shape) if r.shape is not None else "",
+                        r.shape_text(";", lambda sh: "x".join(map(str, sh)))
+                        if r.shape is not None or r.ports else "",
                         r.params, r.macs if isinstance(r.macs, int) else str(r.macs),
                         str(r.training_only).lower(),
                         *(cell(r, c, True) for c in extra)])
@@ -225,7 +241,7 @@ def _table(result: CheckResult, depth: int, width: int, columns: tuple[str, ...]
         name = f"{indent}{r.label} ({r.kind})" + (" …" if r.folded else "")
         if r.training_only:
             name = f"{indent}*{name[len(indent):]}"
-        shape = D.fmt_shape(r.shape) if r.shape is not None else "?"
+        shape = r.shape_text()
         share = ""
         if isinstance(r.macs, int) and isinstance(total_macs, int) and total_macs:
             share = f"{100 * r.macs / total_macs:.1f}" if r.macs else ""

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from archlang.analysis.dims import Sym
 from archlang.diagnostics import SpecError, did_you_mean
-from archlang.graph.values import a_type, show, type_name
+from archlang.graph.values import Tensor, a_type, show, type_name
 from archlang.ops.base import Op
 from archlang.source import Span
 from archlang.syntax import ast as A
@@ -95,10 +95,94 @@ def _op_signature(op: Op) -> Signature:
 
 
 def block_signature(block: A.BlockDef) -> Signature:
+    """A block's parameters (its inputs, if it declares any, are bound by :func:`bind_inputs`;
+    the text shows them first, as a call gives them)."""
     parts = [p.name if p.default is None else f"{p.name}=..." for p in block.params]
     names = [p.name for p in block.params]
+    inputs = [name for name, _ in block.inputs]
     return Signature(f"`{block.name}`", f"block `{block.name}` has no parameter", names, names,
-                     [], f"{block.name}({', '.join(parts)})")
+                     [], f"{block.name}({', '.join([*inputs, *parts])})")
+
+
+def bind_inputs(block: A.BlockDef, args: list[tuple[Any, A.Arg]], current: Tensor | None,
+                span: Span, piped: bool = False
+                ) -> tuple[list[tuple[str, Tensor]], list[tuple[Any, A.Arg]]]:
+    """The tensors a call gives a block that declares its inputs, by input name in order, and
+    the call's other arguments (for :func:`bind`).
+
+    Tensors bind the inputs by position (in declaration order) or by name. When the call gives
+    one fewer than the block declares and leaves the first out, the first is the chain's
+    current value: ``bottom -> Up(skip)`` is ``Up(bottom, skip)``. ``piped``: the call follows
+    a ``->``, so the chain's value must be one of them.
+    """
+    check_inputs(block)
+    names = [name for name, _ in block.inputs]
+    given, positional, rest = _split_args(block, names, args)
+    free = [n for n in names if n not in given]
+    if free and free[0] == names[0] and len(positional) == len(free) - 1 \
+            and current is not None:
+        given[names[0]] = current
+        free = free[1:]
+    elif piped and len(positional) == len(free):
+        raise SpecError("E014", f"the call gives every input of `{block.name}`, so the value "
+                        "before `->` is not used", span, "all inputs given here",
+                        help=[f"leave `{names[0]}` out of the call to apply the block to the "
+                              f"chain's value: {block_signature(block).text}"])
+    if len(positional) > len(free):
+        raise SpecError("E014", f"`{block.name}` takes {len(names)} tensor arguments, got more",
+                        positional[len(free)][1].span, "one too many",
+                        help=[block_signature(block).text])
+    for (v, _), name in zip(positional, free):
+        given[name] = v
+    missing = [n for n in names if n not in given]
+    if missing:
+        chained = missing[0] == names[0] and current is not None and len(missing) > 1
+        shown = missing[1:] if chained else missing
+        raise SpecError("E014", f"`{block.name}` needs its input `{shown[0]}`", span,
+                        f"missing {', '.join(shown)}",
+                        help=[block_signature(block).text + (
+                            f": the chain's value is `{names[0]}` when the call gives the "
+                            f"others" if chained else "")])
+    return [(n, given[n]) for n in names], rest
+
+
+def check_inputs(block: A.BlockDef) -> None:
+    """A block's inputs have names of their own."""
+    seen: set[str] = set()
+    for name, where in block.inputs:
+        if name in seen:
+            raise SpecError("E013", f"input `{name}` is declared twice", where, "second one")
+        seen.add(name)
+        if any(p.name == name for p in block.params):
+            raise SpecError("E013", f"`{name}` is both a parameter and an input of "
+                            f"`{block.name}`", where, "also a parameter",
+                            help=["rename the input or the parameter"])
+
+
+def _split_args(block: A.BlockDef, names: list[str], args: list[tuple[Any, A.Arg]]):
+    """A call's arguments as (inputs given by name, tensors given by position, the rest)."""
+    keyword = False
+    given: dict[str, Tensor] = {}
+    positional: list[tuple[Tensor, A.Arg]] = []
+    rest: list[tuple[Any, A.Arg]] = []
+    for v, a in args:
+        if a.name is None and keyword:
+            raise SpecError("E014", "positional argument after keyword arguments", a.span,
+                            "move it before the keywords")
+        keyword = keyword or a.name is not None
+        if a.name is not None and a.name in names:
+            if not isinstance(v, Tensor):
+                raise SpecError("E015", f"input `{a.name}` of `{block.name}` takes a layer "
+                                f"output, got {a_type(v)}", a.span, f"this is {a_type(v)}")
+            if a.name in given:
+                raise SpecError("E014", f"`{a.name}` is given twice", a.name_span or a.span,
+                                "second value")
+            given[a.name] = v
+        elif a.name is None and isinstance(v, Tensor):
+            positional.append((v, a))
+        else:
+            rest.append((v, a))
+    return given, positional, rest
 
 
 def op_attrs(op: Op, args: list[tuple[Any, A.Arg]], span: Span, ins=None):

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from archlang.analysis.dims import Sym
 from archlang.diagnostics import Frame, SpecError, did_you_mean
-from archlang.graph.layers import POISONED, Abort, Layers, shape_of
+from archlang.graph.layers import POISONED, Abort, BlockCall, Layers, one_value, shape_of
 from archlang.graph.members import Member, member_input
 from archlang.graph.model import Graph, Output, Scope
 from archlang.graph.naming import Namer, check_identifier
 from archlang.graph.size import WORK_PER_NODE, estimate
 from archlang.graph.state import InitRule, Run
 from archlang.graph.values import INITS, Budget, Builtin, Env, Evaluator, InitSpec, \
-    Poisoned, Tensor, WorkLimit, a_type, show, type_name
+    Poisoned, Several, Tensor, WorkLimit, a_type, show, type_name
 from archlang.ops.registry import input_op
 from archlang.syntax import ast as A
 
@@ -77,6 +77,7 @@ class Expander(Layers):
         self.chain: tuple[Frame, ...] = ()
         self.graph: Graph | None = None
         self.members: list[Member] = []  # networks being used as layers, innermost last
+        self.calls: list[BlockCall] = []  # blocks being expanded, innermost last
         self.input_overrides: dict[str, tuple[int, ...]] = {}
 
     # -- the network -------------------------------------------------------------------
@@ -140,26 +141,44 @@ class Expander(Layers):
             self.rep.add(e, self.chain)
         except Poisoned:
             pass
-        # what the failed statement would have defined is poisoned (no cascades)
+        if isinstance(s, A.OutputStmt) and self.calls and not self.in_member():
+            self.calls[-1].failed = True  # its value is poisoned: no cascade where it is used
+        # what the failed statement would have defined is poisoned (no cascades): its value
+        # and the layers it labels
+        chain = getattr(s, "chain", None)
+        for link in chain.links if chain is not None else ():
+            if link.label is not None and not link.label_exprs:
+                env.vars.setdefault(link.label, POISONED)
         if isinstance(s, A.BindStmt):
             env.vars[s.name] = POISONED
-        if isinstance(s, A.InputStmt):
-            env.vars.setdefault(s.name, POISONED)
+        if isinstance(s, A.UnpackStmt):
+            env.vars.update(dict.fromkeys(s.names, POISONED))
+        if isinstance(s, (A.InputStmt, A.BlockInput)):
+            names = s.names if isinstance(s, A.BlockInput) else [s.name]
+            env.vars.update({n: POISONED for n in names if n not in env.vars})
             return POISONED if cur is None else cur
-        return POISONED if isinstance(s, (A.ChainStmt, A.BindStmt, A.UseStmt)) else cur
+        return POISONED if isinstance(s, (A.ChainStmt, A.BindStmt, A.UnpackStmt, A.UseStmt)) \
+            else cur
 
     def statement(self, s, env: Env, ns: Namer, cur):
         if isinstance(s, A.ChainStmt):
-            return self.exec_chain(s.chain, env, ns, cur, statement=True)
+            out = self.exec_chain(s.chain, env, ns, cur, statement=True)
+            one_value(out, s.span)
+            return out
         if isinstance(s, A.BindStmt):
             out = self.exec_chain(s.chain, env, ns, cur)
+            one_value(out, s.chain.span)
             env.vars[s.name] = out
             if out is not None and out.shape is not None:
                 self.graph.nodes[out.node].value_name = s.name
             return out
+        if isinstance(s, A.UnpackStmt):
+            return self.exec_unpack(s, env, ns, cur)
         if isinstance(s, A.InputStmt):
             return self.exec_input(s, env, ns, cur)
-        if isinstance(s, A.OutputStmt):
+        if isinstance(s, A.BlockInput):
+            self.exec_block_input(s)
+        elif isinstance(s, A.OutputStmt):
             self.exec_output(s, env, ns, cur)
         elif isinstance(s, A.OrderStmt):
             self.exec_order(s, ns)
@@ -185,9 +204,9 @@ class Expander(Layers):
     def exec_order(self, s: A.OrderStmt, ns: Namer) -> None:
         if self.in_member():
             return
-        if ns.scope.kind != "network":
-            raise SpecError("E017", "outputs are declared in networks, not blocks", s.span,
-                            "not allowed in a block")
+        if ns.scope.kind != "network" or self.chain:
+            raise SpecError("E017", "a block's outputs come in the order it declares them",
+                            s.span, "not allowed in a block")
         seen: set[str] = set()
         for name, span in zip(s.names, s.name_spans):
             if name in seen:
@@ -219,9 +238,11 @@ class Expander(Layers):
         if self.in_member():
             return member_input(self.members[-1], s, env, self.ev)
         if ns.scope.kind != "network" or ns.scope.parent is not None or self.chain:
-            raise SpecError("E017", "inputs are declared in networks, not blocks", s.span,
-                            "not allowed here",
-                            help=["a block's input is the value it is applied to"])
+            raise SpecError("E017", "a block's inputs take their shapes from the call", s.span,
+                            "a shape in a block" if self.chain else "not allowed here",
+                            help=[f"declare it without a shape: `input {s.name}`"
+                                  if self.chain else "declare inputs at the network's top "
+                                  "level"])
         if s.name in g.inputs:
             raise SpecError("E013", f"input `{s.name}` is declared twice", s.span,
                             "second declaration")
@@ -258,9 +279,12 @@ class Expander(Layers):
             if self.members[-1].take_output(s):
                 self.members[-1].out = self.output_value(s, env, ns, cur)
             return None
-        if ns.scope.kind != "network" or self.chain:
-            raise SpecError("E017", "outputs are declared in networks, not blocks", s.span,
-                            "not allowed in a block", help=["a block returns its last value"])
+        if self.chain:
+            return self.block_output(s, env, ns, cur)
+        if ns.scope.kind != "network":
+            raise SpecError("E017", "outputs are declared at the network's top level", s.span,
+                            "inside a group",
+                            help=["declare the output after the group: `output y = name`"])
         check_identifier(s.name, s.name_span, "an output")
         value = self.output_value(s, env, ns, cur, strict=True)
         if any(o.name == s.name for o in self.graph.outputs):
@@ -271,11 +295,68 @@ class Expander(Layers):
         self.graph.outputs.append(Output(s.name, value.node, s.training, s.name_span))
         env.vars.setdefault(s.name, value)
 
+    def block_output(self, s: A.OutputStmt, env: Env, ns: Namer, cur) -> None:
+        """``output y = ...`` in a block: one of its declared outputs."""
+        call = self.calls[-1]
+        if s.training:
+            raise SpecError("E017", "a block's outputs exist in eval mode too", s.span,
+                            "`training` in a block",
+                            help=["return the value, and declare the training output in the "
+                                  "network"])
+        if ns.scope.id != call.scope:
+            raise SpecError("E017", "a block declares its outputs at its own level, not inside "
+                            "a group", s.span, "inside a group",
+                            help=["declare the output after the group: `output y = name`"])
+        check_identifier(s.name, s.name_span, "an output")
+        if any(name == s.name for name, _ in call.outputs):
+            raise SpecError("E031", f"output `{s.name}` is declared twice", s.name_span,
+                            "second declaration")
+        value = self.output_value(s, env, ns, cur, strict=True)
+        call.outputs.append((s.name, value))
+        env.vars.setdefault(s.name, value)
+
+    def exec_block_input(self, s: A.BlockInput) -> None:
+        """``input a, b``: bound when the block is called; only placed here."""
+        if not self.chain or self.in_member():
+            raise SpecError("E017", "a network's input declares its shape", s.span,
+                            "no shape", help=[f"e.g. `input {s.names[0]}: [3, 224, 224]`"])
+        if not any(s is t for t in self.calls[-1].block.body.stmts):
+            raise SpecError("E017", "a block declares its inputs at its top level", s.span,
+                            "nested here", help=["move `input` out of the `for`, `if` or group"])
+
+    def exec_unpack(self, s: A.UnpackStmt, env: Env, ns: Namer, cur):
+        """``a, b = chain``: each output of a block with several, bound to a name; the last
+        becomes the current value."""
+        for k, name in enumerate(s.names):
+            if name in s.names[:k]:
+                raise SpecError("E013", f"`{name}` is bound twice", s.name_spans[k],
+                                "second time")
+        out = self.exec_chain(s.chain, env, ns, cur)
+        if isinstance(out, Tensor) and out.shape is None:
+            raise Poisoned()
+        if not isinstance(out, Several):
+            raise SpecError("E015", f"`{', '.join(s.names)} = ...` binds the outputs of a "
+                            "block that declares several; this is one value", s.chain.span,
+                            "one value", help=[f"bind it to one name: `{s.names[0]} = ...`"])
+        if len(out.items) != len(s.names):
+            raise SpecError("E014", f"`{out.block}` gives {len(out.items)} outputs "
+                            f"({', '.join(out.names)}), {len(s.names)} names bind them",
+                            s.span.source.span(s.name_spans[0].start, s.name_spans[-1].end),
+                            f"{len(s.names)} names",
+                            help=[f"bind every output: `{', '.join(out.names)} = ...`"])
+        for name, (_, t) in zip(s.names, out.items):
+            env.vars[name] = t
+            if t.shape is not None and self.graph.nodes[t.node].value_name is None:
+                self.graph.nodes[t.node].value_name = name
+        return out.items[-1][1]
+
     def output_value(self, s: A.OutputStmt, env: Env, ns: Namer, cur, strict=False):
         """``output y`` names the current value or the value `y`; ``output y: chain`` runs the
         chain first."""
         if s.chain is not None:
-            return self.exec_chain(s.chain, env, ns, cur)
+            out = self.exec_chain(s.chain, env, ns, cur)
+            one_value(out, s.chain.span)
+            return out
         found, value = env.lookup(s.name)
         if not strict:
             return value if found and isinstance(value, Tensor) else cur
@@ -283,6 +364,7 @@ class Expander(Layers):
             if cur is None:
                 raise SpecError("E012", f"unknown value `{s.name}`", s.name_span, "not defined")
             return cur  # `output logits` names the current value
+        one_value(value, s.name_span)
         if not isinstance(value, Tensor):
             raise SpecError("E015", f"`{s.name}` is {a_type(value)}, not a layer output",
                             s.name_span, "not a tensor")

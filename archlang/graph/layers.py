@@ -7,12 +7,15 @@ rule; size equalities a rule assumes are kept on the node for :mod:`archlang.gra
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from archlang.diagnostics import Frame, Reporter, SpecError, did_you_mean
-from archlang.graph.bind import bind, block_signature, op_attrs
+from archlang.graph.bind import bind, bind_inputs, block_signature, op_attrs
 from archlang.graph.members import Member
 from archlang.graph.model import Graph, Node, Scope
 from archlang.graph.naming import Namer
-from archlang.graph.values import POISON, Env, Evaluator, Poisoned, Tensor, a_type, show, type_name
+from archlang.graph.values import POISON, Env, Evaluator, Poisoned, Several, Tensor, a_type, \
+    show, type_name
 from archlang.graph.walk import Walker
 from archlang.limits import Limits
 from archlang.ops.base import Op, Shaped
@@ -38,6 +41,7 @@ class Layers(Walker):
     graph: Graph
     chain: tuple[Frame, ...]
     members: list[Member]
+    calls: list[BlockCall]
     weights: int
     rep: Reporter
 
@@ -52,20 +56,22 @@ class Layers(Walker):
                                 "no layer output has this name",
                                 help=did_you_mean(first.item.name, values) or
                                 ["name a layer with `name: layer` or bind `name = ...` first"])
-            if found and isinstance(value, Tensor) and (
+            if found and isinstance(value, (Tensor, Several)) and (
                     len(links) > 1 or not statement or not self.prog.calls(first.item.name)):
                 cur = value
                 links = links[1:]
-        for link in links:
-            cur = self.apply(link, env, ns, cur)
+        for k, link in enumerate(links):
+            one_value(cur, link.span)
+            cur = self.apply(link, env, ns, cur, piped=k > 0 or links is not chain.links)
         return cur
 
-    def apply(self, link: A.Link, env: Env, ns: Namer, cur):
+    def apply(self, link: A.Link, env: Env, ns: Namer, cur, piped: bool = False):
+        """One link of a chain; ``piped``: it follows a ``->``."""
         if link.label_exprs:
             link = self.computed_label(link, env, cur)
         item = link.item
         if isinstance(item, (A.Call, A.Bare)):
-            return self.apply_named(item, link, env, ns, cur)
+            return self.apply_named(item, link, env, ns, cur, piped)
         if isinstance(item, (A.Group, A.Seq)):
             return self.apply_group(item, link, env, ns, cur)
         if isinstance(item, (A.ConcatBlock, A.AverageBlock)):
@@ -94,7 +100,7 @@ class Layers(Walker):
                                   "`_` and `-`, starting with a letter or `_`"])
         return link.model_copy(update={"label": name, "label_exprs": [], "label_texts": []})
 
-    def apply_named(self, item, link: A.Link, env: Env, ns: Namer, cur):
+    def apply_named(self, item, link: A.Link, env: Env, ns: Namer, cur, piped: bool = False):
         name = item.name
         args = item.args if isinstance(item, A.Call) else []
         op = lookup(name, installed=False)
@@ -102,7 +108,7 @@ class Layers(Walker):
             return self.apply_op(op, args, link, env, ns, cur, item.span)
         block = self.prog.blocks.get(name)
         if block is not None:
-            return self.call_block(block, args, link, env, ns, cur, item.span)
+            return self.call_block(block, args, link, env, ns, cur, item.span, piped=piped)
         member = self.prog.members.get(name)
         if member is not None:
             return self.call_block(member, args, link, env, ns, cur, item.span, network=True)
@@ -111,6 +117,7 @@ class Layers(Walker):
             return self.apply_op(op, args, link, env, ns, cur, item.span)
         name_span = item.name_span if isinstance(item, A.Call) else item.span
         found, value = env.lookup(name)
+        one_value(value, name_span)
         if found and isinstance(value, Tensor):
             raise SpecError("E015", f"`{name}` is a value; it cannot be applied as a layer",
                             name_span, "a value, not a layer",
@@ -287,24 +294,28 @@ class Layers(Walker):
 
     def call_block(self, block, args: list[A.Arg], link: A.Link | None, env: Env,
                    ns: Namer, cur, span: Span, inline: bool = False,
-                   network: bool = False) -> Tensor:
-        """A block call, or a network used as a layer (an ensemble member)."""
-        need_input(cur, span)
-        if cur.shape is None:
-            raise Poisoned()
+                   network: bool = False, piped: bool = False) -> Tensor | Several:
+        """A block call, or a network used as a layer (an ensemble member).
+
+        Its value is the block's declared output, the :class:`Several` of them when it declares
+        several, or else its last value. ``use`` (``inline``) runs it in the current scope and
+        binds its declared outputs as names there."""
         if any(f.block == block.name for f in self.chain):
             raise SpecError("E055", f"block `{block.name}` calls itself", span, "recursive call",
                             help=["use `for` to repeat layers; blocks cannot recurse"])
         if len(self.chain) >= self.limits.max_depth:
             raise SpecError("E051", f"blocks nested more than {self.limits.max_depth} deep",
                             span, "too deep")
-        benv = self.block_env(block, args, env, cur, span)
+        benv, ins = self.block_args(block, args, env, cur, span, network, piped)
+        cur = ins[0][1] if ins else cur
         if inline:
             inner = ns
         else:
             inner = self.new_scope("block", block.name, ns, link.label, link.label_span, span,
-                                   args=dict(benv.vars))
+                                   args={k: v for k, v in benv.vars.items()
+                                         if not isinstance(v, Tensor)})
             inner.scope.input = cur.node
+            inner.scope.ins = [(name, t.node) for name, t in ins]
         saved = self.chain
         self.chain = (*saved, Frame(block.name, ".".join(inner.scope.path) or
                                     self.graph.network, span))
@@ -312,29 +323,78 @@ class Layers(Walker):
             inner.scope.chain = self.chain
         if network:
             self.members.append(Member(cur, block))
+        else:
+            self.calls.append(BlockCall(block, inner.scope.id))
         try:
             out = self.walk(block.body.stmts, benv, inner, cur)
             if network:
                 out = self.members[-1].result(span)
         finally:
             self.chain = saved
-            if network:
-                self.members.pop()
-        if not inline:
+            call = self.members.pop() if network else self.calls.pop()
+        if not network:
+            out = self.block_value(call, out, inner.scope, env, inline)
+        elif not inline:
             inner.scope.output = out.node if out is not None else None
         if link is not None and link.label and out is not None:
             env.vars[link.label] = out
+        return out
+
+    def block_args(self, block, args: list[A.Arg], env: Env, cur, span: Span, network: bool,
+                   piped: bool) -> tuple[Env, list[tuple[str, Tensor]]]:
+        """A block's environment (its parameters and declared inputs) and its inputs."""
+        if network or not block.inputs:
+            need_input(cur, span)
+            if cur.shape is None:
+                raise Poisoned()
+            return self.block_env(block, args, env, cur, span), []
+        given = [(self.value(a.value, env, cur), a) for a in args]
+        ins, rest = bind_inputs(block, given, cur if isinstance(cur, Tensor) else None, span,
+                                piped)
+        if any(t.shape is None for _, t in ins):
+            raise Poisoned()
+        benv = self.block_params(block, rest, ins[0][1], span)
+        benv.vars.update(ins)
+        return benv, ins
+
+    def block_value(self, call: BlockCall, out, scope: Scope, env: Env, inline: bool):
+        """What a block call gives: its declared output(s), else its last value; ``use``
+        binds the declared outputs as names of the current scope."""
+        declared, out = call.outputs, POISONED if call.failed else out
+        if call.failed:
+            declared = [(name, POISONED) for name, _ in declared]
+        if inline:
+            env.vars.update(declared)
+            return declared[0][1] if len(declared) == 1 else out
+        if declared:
+            scope.outs = [(name, t.node) for name, t in declared]
+            out = declared[0][1] if len(declared) == 1 else Several(call.block.name,
+                                                                    tuple(declared))
+        scope.output = out.node if isinstance(out, Tensor) else None
         return out
 
     def block_env(self, block: A.BlockDef, args: list[A.Arg], env: Env, cur, span) -> Env:
         """A block's environment: its parameters bound to the call's arguments, then
         defaults (which may use earlier parameters)."""
         given = [(self.value(a.value, env, cur), a) for a in args]
+        for v, a in given:
+            if isinstance(v, Tensor):
+                where = f"block argument `{a.name}`" if a.name else "a block argument"
+                raise SpecError("E015", f"{where} cannot be a tensor", a.span,
+                                "a layer output",
+                                help=[f"apply the block to it: `{a.value.span.text} -> "
+                                      f"{block.name}(...)`",
+                                      f"or declare the block's inputs: `input x, skip` in "
+                                      f"`{block.name}`"])
+        return self.block_params(block, given, cur, span)
+
+    def block_params(self, block: A.BlockDef, given: list, cur, span) -> Env:
         bound = bind(block_signature(block), given, span)
         for n, (v, _) in bound.items():
             if isinstance(v, Tensor):
                 raise SpecError("E015", f"block argument `{n}` cannot be a tensor", span,
-                                "blocks take their input from the chain")
+                                "a layer output",
+                                help=[f"declare it as an input of `{block.name}`: `input {n}`"])
         benv = Env({}, None)
         for p in block.params:
             if p.name in bound:
@@ -345,6 +405,16 @@ class Layers(Walker):
                 raise SpecError("E014", f"`{block.name}` needs `{p.name}`", span,
                                 f"missing {p.name}", help=[block_signature(block).text])
         return benv
+
+
+@dataclass
+class BlockCall:
+    """A block being expanded: the outputs its ``output`` statements declared so far."""
+
+    block: A.BlockDef
+    scope: int  # the scope its statements name layers in (the caller's for `use`)
+    outputs: list[tuple[str, Tensor]] = field(default_factory=list)
+    failed: bool = False  # an `output` statement failed: the call's value is poisoned
 
 
 class Branches(Walker):
@@ -383,6 +453,15 @@ def shape_of(cur: Tensor | None):
     if cur is None:
         return None
     return POISON if cur.shape is None else cur.shape
+
+
+def one_value(v, span) -> None:
+    """A block's several outputs, where one value is needed: an error that shows the fix."""
+    if isinstance(v, Several):
+        names = ", ".join(v.names)
+        raise SpecError("E015", f"`{v.block}` gives {len(v.items)} outputs ({names}); they "
+                        "are not one value", span, f"{len(v.items)} outputs here",
+                        help=[f"bind each to a name: `{names} = ...`"])
 
 
 def need_input(cur, span) -> None:

@@ -59,10 +59,28 @@ class Scope:
     span: Span
     args: dict[str, Any] = field(default_factory=dict)
     items: list[tuple[str, int]] = field(default_factory=list)  # ("node"|"scope", id)
-    input: int | None = None
-    output: int | None = None
+    input: int | None = None  # the value it is applied to (a block's first input)
+    output: int | None = None  # its value; None for a block with several outputs
     chain: tuple[Frame, ...] = ()
     training_only: bool = False
+    #: a block's declared inputs and outputs (``input a, b``, ``output y = ...``) as
+    #: (name, value), in order; empty when it takes or gives the one value above
+    ins: list[tuple[str, int]] = field(default_factory=list)
+    outs: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def inputs(self) -> list[int]:
+        """The values its module's ``forward`` receives, in order."""
+        if self.ins:
+            return [v for _, v in self.ins]
+        return [] if self.input is None else [self.input]
+
+    @property
+    def outputs(self) -> list[int]:
+        """The values its module's ``forward`` returns, in order."""
+        if self.outs:
+            return [v for _, v in self.outs]
+        return [] if self.output is None else [self.output]
 
 
 @dataclass
@@ -121,6 +139,12 @@ class Graph:
 
     def node(self, i: int) -> Node:
         return self.nodes[i]
+
+    def out_shapes(self, scope: Scope) -> list[tuple[str | None, tuple | None]]:
+        """A scope's output shapes, each with its name when the block declares several."""
+        if len(scope.outs) > 1:
+            return [(name, self.nodes[v].shape) for name, v in scope.outs]
+        return [(None, self.nodes[v].shape) for v in scope.outputs]
 
     def lineage(self, scope: int | None) -> list[int]:
         """A scope and the scopes around it, innermost first, the network's last."""

@@ -101,11 +101,15 @@ class _Sizer(Walker):
         elif isinstance(s, A.BindStmt):
             size = self.chain(s.chain, env)
             env.vars[VALUE + s.name] = True
+        elif isinstance(s, A.UnpackStmt):
+            size = self.chain(s.chain, env)
+            env.vars.update(dict.fromkeys((VALUE + name for name in s.names), True))
         elif isinstance(s, A.InputStmt):
             env.vars[VALUE + s.name] = True
             size = (1, 0)
-        elif isinstance(s, A.OutputStmt) and s.chain is not None:
-            size = self.chain(s.chain, env)
+        elif isinstance(s, A.OutputStmt):
+            size = self.chain(s.chain, env) if s.chain is not None else (0, 0)
+            env.vars[VALUE + s.name] = True
         elif isinstance(s, A.UseStmt):
             block = self.prog.blocks.get(s.name)
             size = self.block(block, s.args, env, s.span) if block is not None else (0, 0)
@@ -155,12 +159,17 @@ class _Sizer(Walker):
             self.rep.error("E051", f"blocks nested more than {self.limits.max_depth} deep", span,
                            "too deep")
             raise _Stop
+        inputs = [name for name, _ in block.inputs]
+        # a block's inputs are given named values; its parameters the other arguments
+        args = [a for a in args if not (a.name in inputs or a.name is None and inputs and
+                                        isinstance(a.value, A.Name) and
+                                        env.lookup(VALUE + a.value.id)[0])]
         try:
             bound_ = bind(block_signature(block), [(self.value(a.value, env), a) for a in args],
                           span)
         except SpecError:
             return 0, 0  # the expander reports it, and does not expand this call
-        benv = Env({}, None)
+        benv = Env(dict.fromkeys((VALUE + name for name in inputs), True), None)
         for p in block.params:
             benv.vars[p.name] = bound_[p.name][0] if p.name in bound_ else \
                 self.value(p.default, benv) if p.default is not None else UNKNOWN

@@ -56,9 +56,14 @@ def _agree(graph: Graph, eq: Agree, budget: Budget, n: Node) -> None:
     c = graph.constraints.setdefault(x.name, Constraint(x.name))
     new_period = math.lcm(c.period, period)
     budget.spend(new_period, n.span)
-    c.residues = frozenset(r for r in range(new_period)
-                           if r % c.period in c.residues and r % period in residues)
-    c.period = new_period
+    both = frozenset(r for r in range(new_period)
+                     if r % c.period in c.residues and r % period in residues)
+    if not both:  # each holds for some sizes, but not with what earlier layers need
+        e = eq.error
+        raise SpecError(e.code, e.message, e.span, e.label, notes=[
+            *e.notes, f"it needs `{x}` and `{y}` to agree, which no size that earlier layers "
+            f"allow does ({c.describe()})"], help=e.help, arg=e.arg)
+    c.residues, c.period = both, new_period
 
 
 def _lower_bounds(graph: Graph) -> None:

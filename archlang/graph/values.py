@@ -42,6 +42,21 @@ class Tensor:
 
 
 @dataclass(frozen=True)
+class Several:
+    """The outputs of a block that declares several, in order: bound with ``a, b = ...``."""
+
+    block: str
+    items: tuple[tuple[str, Tensor], ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.items]
+
+    def __repr__(self) -> str:
+        return f"<{len(self.items)} outputs of {self.block}: {', '.join(self.names)}>"
+
+
+@dataclass(frozen=True)
 class InitSpec:
     """An initialiser: ``kaiming_normal(mode="fan_out", nonlinearity="relu")``."""
 
@@ -83,6 +98,8 @@ class Builtin:
 def a_type(v: Any) -> str:
     """``an int``, ``a list``: the type of a value with its article."""
     name = type_name(v)
+    if isinstance(v, Several):
+        return f"the {len(v.items)} outputs of `{v.block}`"
     return ("an " if name[0] in "aeiou" else "a ") + name
 
 
@@ -101,6 +118,8 @@ def type_name(v: Any) -> str:
         return "tuple"
     if isinstance(v, Tensor):
         return "tensor"
+    if isinstance(v, Several):
+        return "outputs"
     if isinstance(v, Sym):
         return "symbolic size"
     if isinstance(v, InitSpec):

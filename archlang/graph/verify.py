@@ -48,8 +48,9 @@ def order_outputs(run: Run) -> None:
 
 
 def check_scope_reads(g: Graph, rep: Reporter) -> None:
-    """A group or block instance receives one tensor, its input: a layer inside it that
-    reads another value from outside it has nothing to read in the compiled module."""
+    """A group or block instance receives its input (a block, the inputs it declares): a
+    layer inside it that reads another value from outside it has nothing to read in the
+    compiled module."""
     chains: dict[int, list[int]] = {}  # scope id -> its scopes, root first
 
     def chain(sid: int) -> list[int]:
@@ -65,7 +66,7 @@ def check_scope_reads(g: Graph, rep: Reporter) -> None:
             theirs = set(chain(g.nodes[i].scope))
             for sid in mine[1:]:
                 sc = g.scopes[sid]
-                if sid in theirs or i == sc.input:
+                if sid in theirs or i in sc.inputs:
                     continue
                 made = g.nodes[i].span
                 rep.error("E017", f"`{'.'.join(sc.path)}` reads a value from outside it",
@@ -73,8 +74,10 @@ def check_scope_reads(g: Graph, rep: Reporter) -> None:
                           notes=[*([f"the value is made at {made}"] if made else []),
                                  "a named group or block instance compiles to a module whose "
                                  "forward receives only its input"],
-                          help=["compute the value inside the group, or move this statement "
-                                "out of the group"])
+                          help=[f"declare it as an input of `{sc.name}`: `input x, skip`, "
+                                f"and give it in the call"] if sc.kind == "block" else
+                          ["compute the value inside the group, or move this statement out "
+                           "of the group"])
                 return
 
 

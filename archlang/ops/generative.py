@@ -58,8 +58,10 @@ class ConvTranspose2dAttrs(Attrs):
 
 
 def transposed_out(size: D.Dim, kernel: int, stride: int, padding: int, dilation: int,
-                   output_padding: int, axis: str) -> D.Dim:
-    """``(in - 1)*stride - 2*padding + dilation*(kernel - 1) + output_padding + 1``."""
+                   output_padding: int, axis: str, agree: list[Agree]) -> D.Dim:
+    """``(in - 1)*stride - 2*padding + dilation*(kernel - 1) + output_padding + 1``. A
+    symbolic ``in`` that a pool or a stride floored (``H//16``) is multiplied exactly for the
+    input sizes that the floor divides: that condition is added to ``agree``."""
     extra = dilation * (kernel - 1) + output_padding + 1 - 2 * padding
     if isinstance(size, int):
         out = (size - 1) * stride + extra
@@ -68,12 +70,19 @@ def transposed_out(size: D.Dim, kernel: int, stride: int, padding: int, dilation
                           f"stride {stride}, padding {padding})", label="size reaches zero here",
                           help=["use less padding or a larger input"])
         return out
-    try:
-        return D.add(D.mul(D.add(size, -1), stride), extra)
-    except D.NotAffine:
-        raise OpError("E025", f"conv_transpose2d with stride {stride} on the {axis} {size} gives "
-                      "a size that is not affine in the input", label="size is symbolic here",
-                      help=["give a concrete input size with --input"]) from None
+    scaled, exact = D.mul_exact(size, stride)
+    if exact is not None:
+        agree.append(Agree(*exact, inexact("conv_transpose2d", size, stride, axis)))
+    return D.add(scaled, extra - stride)
+
+
+def inexact(op: str, size: D.Sym, k: int, axis: str) -> OpError:
+    """The error of an upsampling by ``k`` of a floored size that no input size makes exact
+    (with what the other layers need)."""
+    inner = D.Sym.make(size.name, size.a, size.b, 1)
+    return OpError("E021", f"{op} scales the {axis} {size} by {k} exactly only where {size.m} "
+                   f"divides {inner}", label="size is symbolic here",
+                   help=["give a concrete input size with --input"])
 
 
 class ConvTranspose2d(Op):
@@ -114,9 +123,10 @@ class ConvTranspose2d(Op):
                                               f"({a.out_channels})"])
         k, s, p = pair(a.kernel_size), pair(a.stride), pair(a.padding)
         d, op = pair(a.dilation), pair(a.output_padding)
-        h = transposed_out(ins[0][1], k[0], s[0], p[0], d[0], op[0], "height")
-        w = transposed_out(ins[0][2], k[1], s[1], p[1], d[1], op[1], "width")
-        return (a.out_channels, h, w)
+        agree: list[Agree] = []
+        h = transposed_out(ins[0][1], k[0], s[0], p[0], d[0], op[0], "height", agree)
+        w = transposed_out(ins[0][2], k[1], s[1], p[1], d[1], op[1], "width", agree)
+        return Shaped((a.out_channels, h, w), tuple(agree))
 
     def window(self, a, ins):
         # With stride 1 it is a convolution whose padding is dilation*(k-1) - padding. With a
@@ -194,8 +204,10 @@ class UpsampleAttrs(Attrs):
         return self
 
 
-def _scaled(size: D.Dim, f: Scale, axis: str) -> D.Dim:
-    """``floor(size * f)``, as PyTorch computes it (in double precision)."""
+def _scaled(size: D.Dim, f: Scale, axis: str, agree: list[Agree]) -> D.Dim:
+    """``floor(size * f)``, as PyTorch computes it (in double precision); a symbolic size
+    that a pool floored is scaled exactly for the input sizes it divides (see
+    :func:`transposed_out`)."""
     if isinstance(size, int):
         out = math.floor(size * float(f))
         if out < 1:
@@ -203,7 +215,10 @@ def _scaled(size: D.Dim, f: Scale, axis: str) -> D.Dim:
                           label="size reaches zero here", help=["use a larger scale_factor"])
         return out
     if float(f).is_integer():
-        return D.mul(size, int(f))  # a Sym times an int stays affine when m == 1
+        scaled, exact = D.mul_exact(size, int(f))
+        if exact is not None:
+            agree.append(Agree(*exact, inexact("upsample", size, int(f), axis)))
+        return scaled
     raise OpError("E025", f"upsample by {f} of the {axis} {size} is not affine in the input",
                   label="size is symbolic here", help=["use an integer scale_factor, or give a "
                                                  "concrete input size with --input"])
@@ -224,8 +239,10 @@ class Upsample(Op):
             oh, ow = pair(a.size)
             return (c, oh, ow)
         f = a.scale_factor if isinstance(a.scale_factor, tuple) else (a.scale_factor,) * 2
+        agree: list[Agree] = []
         try:
-            return (c, _scaled(h, f[0], "height"), _scaled(w, f[1], "width"))
+            out = (c, _scaled(h, f[0], "height", agree), _scaled(w, f[1], "width", agree))
+            return Shaped(out, tuple(agree)) if agree else out
         except D.NotAffine:
             raise OpError("E025", f"upsample of the size {D.fmt_shape(ins[0])} is not affine in "
                           "the input", label="size is symbolic here",

@@ -313,6 +313,13 @@ class InputStmt(Node):
     shape: Child[ListLit]
 
 
+class BlockInput(Node):
+    """``input skip`` in a block: named inputs, given by each call (``Up(x, skip)``)."""
+
+    names: list[str]
+    name_spans: list[SpanField]
+
+
 class OutputStmt(Node):
     name: str
     name_span: SpanField
@@ -350,6 +357,14 @@ class BindStmt(Node):
     chain: Child[Chain]
 
 
+class UnpackStmt(Node):
+    """``c2, c3 = Backbone()``: each output of a block with several, bound to a name."""
+
+    names: list[str]
+    name_spans: list[SpanField]
+    chain: Child[Chain]
+
+
 class InitStmt(Node):
     target: list[str]
     value: Expr
@@ -368,8 +383,8 @@ class ChainStmt(Node):
 
 
 Stmt = Child[Union[  # noqa: UP007
-    InputStmt, OutputStmt, OrderStmt, ForStmt, IfStmt, LetStmt, BindStmt, InitStmt, UseStmt,
-    ChainStmt,
+    InputStmt, BlockInput, OutputStmt, OrderStmt, ForStmt, IfStmt, LetStmt, BindStmt,
+    UnpackStmt, InitStmt, UseStmt, ChainStmt,
 ]]
 
 
@@ -395,12 +410,24 @@ class BlockDef(Node):
     params: list[Child[Param]]
     body: Child[Body]
 
+    @property
+    def inputs(self) -> list[tuple[str, Span]]:
+        """The inputs it declares (``input a, b`` at its top level), in order: empty when the
+        block takes the one value it is applied to."""
+        return [(name, span) for s in self.body.stmts if isinstance(s, BlockInput)
+                for name, span in zip(s.names, s.name_spans)]
+
 
 class NetworkDef(Node):
     name: str
     name_span: SpanField
     params: list[Child[Param]]
     body: Child[Body]
+
+    @property
+    def inputs(self) -> list[tuple[str, Span]]:
+        """Used as a layer, a network takes the value it is applied to (see BlockDef)."""
+        return []
 
 
 class File(Node):

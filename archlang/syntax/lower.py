@@ -96,6 +96,10 @@ class _Lower:
     def input_stmt(self, meta, c):
         return A.InputStmt.build(span=self.sp(meta), name=str(c[0]), shape=c[1])
 
+    def block_input(self, meta, c):
+        return A.BlockInput.build(span=self.sp(meta), names=[str(t) for t in c],
+                                  name_spans=[self.tok(t) for t in c])
+
     def output_stmt(self, meta, c):
         training, name, chain = c
         return A.OutputStmt.build(span=self.sp(meta), name=str(name), name_span=self.tok(name),
@@ -120,6 +124,11 @@ class _Lower:
 
     def bind_stmt(self, meta, c):
         return A.BindStmt.build(span=self.sp(meta), name=str(c[0]), name_span=self.tok(c[0]), chain=c[1])
+
+    def unpack_stmt(self, meta, c):
+        *names, chain = c
+        return A.UnpackStmt.build(span=self.sp(meta), names=[str(t) for t in names],
+                                  name_spans=[self.tok(t) for t in names], chain=chain)
 
     def init_stmt(self, meta, c):
         return A.InitStmt.build(span=self.sp(meta), target=c[0], value=c[1])

@@ -8,7 +8,7 @@ from torch import nn
 
 
 class ConvBNActivation(nn.Sequential):
-    """ConvBNActivation(out=16, k=3, stride=2, groups=1, dilation=1, activation='hardswish'), from specs/mobilenet.arch:175."""
+    """ConvBNActivation(out=16, k=3, stride=2, groups=1, dilation=1, activation='hardswish'), from specs/mobilenet.arch:173."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -40,7 +40,7 @@ class ConvBNActivation_3(nn.Sequential):
 
 
 class BneckV3(nn.Module):
-    """BneckV3(kernel=3, expanded=16, out=16, use_se=False, activation='relu', stride=1, dilation=1), from specs/mobilenet.arch:182."""
+    """BneckV3(kernel=3, expanded=16, out=16, use_se=False, activation='relu', stride=1, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -93,7 +93,7 @@ class ConvBNActivation_6(nn.Sequential):
 
 
 class BneckV3_2(nn.Module):
-    """BneckV3(kernel=3, expanded=64, out=24, use_se=False, activation='relu', stride=2, dilation=1), from specs/mobilenet.arch:182."""
+    """BneckV3(kernel=3, expanded=64, out=24, use_se=False, activation='relu', stride=2, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -141,7 +141,7 @@ class ConvBNActivation_9(nn.Sequential):
 
 
 class BneckV3_3(nn.Module):
-    """BneckV3(kernel=3, expanded=72, out=24, use_se=False, activation='relu', stride=1, dilation=1), from specs/mobilenet.arch:182."""
+    """BneckV3(kernel=3, expanded=72, out=24, use_se=False, activation='relu', stride=1, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -208,7 +208,7 @@ class ConvBNActivation_11(nn.Sequential):
 
 
 class BneckV3_4(nn.Module):
-    """BneckV3(kernel=5, expanded=72, out=40, use_se=True, activation='relu', stride=2, dilation=1), from specs/mobilenet.arch:182."""
+    """BneckV3(kernel=5, expanded=72, out=40, use_se=True, activation='relu', stride=2, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -278,7 +278,7 @@ class ConvBNActivation_14(nn.Sequential):
 
 
 class BneckV3_5(nn.Module):
-    """BneckV3(kernel=5, expanded=120, out=40, use_se=True, activation='relu', stride=1, dilation=1), from specs/mobilenet.arch:182."""
+    """BneckV3(kernel=5, expanded=120, out=40, use_se=True, activation='relu', stride=1, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -336,7 +336,7 @@ class ConvBNActivation_17(nn.Sequential):
 
 
 class BneckV3_6(nn.Module):
-    """BneckV3(kernel=3, expanded=240, out=80, use_se=False, activation='hardswish', stride=2, dilation=1), from specs/mobilenet.arch:182."""
+    """BneckV3(kernel=3, expanded=240, out=80, use_se=False, activation='hardswish', stride=2, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -384,7 +384,7 @@ class ConvBNActivation_20(nn.Sequential):
 
 
 class BneckV3_7(nn.Module):
-    """BneckV3(kernel=3, expanded=200, out=80, use_se=False, activation='hardswish', stride=1, dilation=1), from specs/mobilenet.arch:182."""
+    """BneckV3(kernel=3, expanded=200, out=80, use_se=False, activation='hardswish', stride=1, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -433,7 +433,7 @@ class ConvBNActivation_23(nn.Sequential):
 
 
 class BneckV3_8(nn.Module):
-    """BneckV3(kernel=3, expanded=184, out=80, use_se=False, activation='hardswish', stride=1, dilation=1), from specs/mobilenet.arch:182."""
+    """BneckV3(kernel=3, expanded=184, out=80, use_se=False, activation='hardswish', stride=1, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -503,7 +503,7 @@ class ConvBNActivation_26(nn.Sequential):
 
 
 class BneckV3_9(nn.Module):
-    """BneckV3(kernel=3, expanded=480, out=112, use_se=True, activation='hardswish', stride=1, dilation=1), from specs/mobilenet.arch:182."""
+    """BneckV3(kernel=3, expanded=480, out=112, use_se=True, activation='hardswish', stride=1, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -573,7 +573,7 @@ class ConvBNActivation_29(nn.Sequential):
 
 
 class BneckV3_10(nn.Module):
-    """BneckV3(kernel=3, expanded=672, out=112, use_se=True, activation='hardswish', stride=1, dilation=1), from specs/mobilenet.arch:182."""
+    """BneckV3(kernel=3, expanded=672, out=112, use_se=True, activation='hardswish', stride=1, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -641,7 +641,7 @@ class ConvBNActivation_31(nn.Sequential):
 
 
 class BneckV3_11(nn.Module):
-    """BneckV3(kernel=5, expanded=672, out=160, use_se=True, activation='hardswish', stride=2, dilation=1), from specs/mobilenet.arch:182."""
+    """BneckV3(kernel=5, expanded=672, out=160, use_se=True, activation='hardswish', stride=2, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -711,7 +711,7 @@ class ConvBNActivation_34(nn.Sequential):
 
 
 class BneckV3_12(nn.Module):
-    """BneckV3(kernel=5, expanded=960, out=160, use_se=True, activation='hardswish', stride=1, dilation=1), from specs/mobilenet.arch:182."""
+    """BneckV3(kernel=5, expanded=960, out=160, use_se=True, activation='hardswish', stride=1, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -729,7 +729,7 @@ class BneckV3_12(nn.Module):
 
 
 class ConvBNActivation_35(nn.Sequential):
-    """ConvBNActivation(out=960, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from specs/mobilenet.arch:187."""
+    """ConvBNActivation(out=960, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from specs/mobilenet.arch:186."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -739,12 +739,11 @@ class ConvBNActivation_35(nn.Sequential):
         )
 
 
-class MobilenetV3Large(nn.Module):
-    """Network `mobilenet_v3_large`(num_classes=1000, width_mult=1.0, reduced_tail=False, dilated=False, dropout=0.2), from specs/mobilenet.arch."""
+class MobileNetV3LargeFeatures(nn.Sequential):
+    """MobileNetV3LargeFeatures(width_mult=1.0, reduced_tail=False, dilated=False, low_stage=-1), from specs/mobilenet.arch:268."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
+        super().__init__(
             ConvBNActivation(),
             BneckV3(),
             BneckV3_2(),
@@ -763,6 +762,14 @@ class MobilenetV3Large(nn.Module):
             BneckV3_12(),
             ConvBNActivation_35(),
         )
+
+
+class MobilenetV3Large(nn.Module):
+    """Network `mobilenet_v3_large`(num_classes=1000, width_mult=1.0, reduced_tail=False, dilated=False, dropout=0.2), from specs/mobilenet.arch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = MobileNetV3LargeFeatures()
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(
             nn.Linear(960, 1280),

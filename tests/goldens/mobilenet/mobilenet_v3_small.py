@@ -8,7 +8,7 @@ from torch import nn
 
 
 class ConvBNActivation(nn.Sequential):
-    """ConvBNActivation(out=16, k=3, stride=2, groups=1, dilation=1, activation='hardswish'), from specs/mobilenet.arch:175."""
+    """ConvBNActivation(out=16, k=3, stride=2, groups=1, dilation=1, activation='hardswish'), from specs/mobilenet.arch:173."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -69,7 +69,7 @@ class ConvBNActivation_3(nn.Sequential):
 
 
 class BneckV3(nn.Module):
-    """BneckV3(kernel=3, expanded=16, out=16, use_se=True, activation='relu', stride=2, dilation=1), from specs/mobilenet.arch:182."""
+    """BneckV3(kernel=3, expanded=16, out=16, use_se=True, activation='relu', stride=2, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -125,7 +125,7 @@ class ConvBNActivation_6(nn.Sequential):
 
 
 class BneckV3_2(nn.Module):
-    """BneckV3(kernel=3, expanded=72, out=24, use_se=False, activation='relu', stride=2, dilation=1), from specs/mobilenet.arch:182."""
+    """BneckV3(kernel=3, expanded=72, out=24, use_se=False, activation='relu', stride=2, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -173,7 +173,7 @@ class ConvBNActivation_9(nn.Sequential):
 
 
 class BneckV3_3(nn.Module):
-    """BneckV3(kernel=3, expanded=88, out=24, use_se=False, activation='relu', stride=1, dilation=1), from specs/mobilenet.arch:182."""
+    """BneckV3(kernel=3, expanded=88, out=24, use_se=False, activation='relu', stride=1, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -251,7 +251,7 @@ class ConvBNActivation_12(nn.Sequential):
 
 
 class BneckV3_4(nn.Module):
-    """BneckV3(kernel=5, expanded=96, out=40, use_se=True, activation='hardswish', stride=2, dilation=1), from specs/mobilenet.arch:182."""
+    """BneckV3(kernel=5, expanded=96, out=40, use_se=True, activation='hardswish', stride=2, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -321,7 +321,7 @@ class ConvBNActivation_15(nn.Sequential):
 
 
 class BneckV3_5(nn.Module):
-    """BneckV3(kernel=5, expanded=240, out=40, use_se=True, activation='hardswish', stride=1, dilation=1), from specs/mobilenet.arch:182."""
+    """BneckV3(kernel=5, expanded=240, out=40, use_se=True, activation='hardswish', stride=1, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -392,7 +392,7 @@ class ConvBNActivation_18(nn.Sequential):
 
 
 class BneckV3_6(nn.Module):
-    """BneckV3(kernel=5, expanded=120, out=48, use_se=True, activation='hardswish', stride=1, dilation=1), from specs/mobilenet.arch:182."""
+    """BneckV3(kernel=5, expanded=120, out=48, use_se=True, activation='hardswish', stride=1, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -462,7 +462,7 @@ class ConvBNActivation_21(nn.Sequential):
 
 
 class BneckV3_7(nn.Module):
-    """BneckV3(kernel=5, expanded=144, out=48, use_se=True, activation='hardswish', stride=1, dilation=1), from specs/mobilenet.arch:182."""
+    """BneckV3(kernel=5, expanded=144, out=48, use_se=True, activation='hardswish', stride=1, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -541,7 +541,7 @@ class ConvBNActivation_24(nn.Sequential):
 
 
 class BneckV3_8(nn.Module):
-    """BneckV3(kernel=5, expanded=288, out=96, use_se=True, activation='hardswish', stride=2, dilation=1), from specs/mobilenet.arch:182."""
+    """BneckV3(kernel=5, expanded=288, out=96, use_se=True, activation='hardswish', stride=2, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -611,7 +611,7 @@ class ConvBNActivation_27(nn.Sequential):
 
 
 class BneckV3_9(nn.Module):
-    """BneckV3(kernel=5, expanded=576, out=96, use_se=True, activation='hardswish', stride=1, dilation=1), from specs/mobilenet.arch:182."""
+    """BneckV3(kernel=5, expanded=576, out=96, use_se=True, activation='hardswish', stride=1, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -629,7 +629,7 @@ class BneckV3_9(nn.Module):
 
 
 class ConvBNActivation_28(nn.Sequential):
-    """ConvBNActivation(out=576, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from specs/mobilenet.arch:187."""
+    """ConvBNActivation(out=576, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from specs/mobilenet.arch:186."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -639,12 +639,11 @@ class ConvBNActivation_28(nn.Sequential):
         )
 
 
-class MobilenetV3Small(nn.Module):
-    """Network `mobilenet_v3_small`(num_classes=1000, width_mult=1.0, reduced_tail=False, dilated=False, dropout=0.2), from specs/mobilenet.arch."""
+class MobileNetV3SmallFeatures(nn.Sequential):
+    """MobileNetV3SmallFeatures(width_mult=1.0, reduced_tail=False, dilated=False), from specs/mobilenet.arch:276."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
+        super().__init__(
             ConvBNActivation(),
             BneckV3(),
             BneckV3_2(),
@@ -659,6 +658,14 @@ class MobilenetV3Small(nn.Module):
             BneckV3_9(),
             ConvBNActivation_28(),
         )
+
+
+class MobilenetV3Small(nn.Module):
+    """Network `mobilenet_v3_small`(num_classes=1000, width_mult=1.0, reduced_tail=False, dilated=False, dropout=0.2), from specs/mobilenet.arch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = MobileNetV3SmallFeatures()
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(
             nn.Linear(576, 1024),

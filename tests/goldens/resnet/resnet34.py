@@ -9,7 +9,7 @@ from torch import nn
 
 
 class BasicBlock(nn.Module):
-    """BasicBlock(planes=64, stride=1, zero_init=False), from specs/resnet.arch:62."""
+    """BasicBlock(planes=64, stride=1, zero_init=False, frozen=False), from specs/resnet.arch:76."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -30,14 +30,14 @@ class BasicBlock(nn.Module):
 
 
 class Stage(nn.Sequential):
-    """Stage(planes=64, blocks=3, stride=1, bottleneck=False, v1=False, zero_init=False, groups=1, width_per_group=64), from specs/resnet.arch:73."""
+    """Stage(planes=64, blocks=3, stride=1, bottleneck=False, v1=False, zero_init=False, groups=1, width_per_group=64, dilate=False, dilation=1, frozen=False), from specs/resnet.arch:92."""
 
     def __init__(self) -> None:
         super().__init__(BasicBlock(), BasicBlock(), BasicBlock())
 
 
 class BasicBlock_2(nn.Module):
-    """BasicBlock(planes=128, stride=2, zero_init=False), from specs/resnet.arch:62."""
+    """BasicBlock(planes=128, stride=2, zero_init=False, frozen=False), from specs/resnet.arch:76."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -64,7 +64,7 @@ class BasicBlock_2(nn.Module):
 
 
 class BasicBlock_3(nn.Module):
-    """BasicBlock(planes=128, stride=1, zero_init=False), from specs/resnet.arch:62."""
+    """BasicBlock(planes=128, stride=1, zero_init=False, frozen=False), from specs/resnet.arch:76."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -85,14 +85,14 @@ class BasicBlock_3(nn.Module):
 
 
 class Stage_2(nn.Sequential):
-    """Stage(planes=128, blocks=4, stride=2, bottleneck=False, v1=False, zero_init=False, groups=1, width_per_group=64), from specs/resnet.arch:75."""
+    """Stage(planes=128, blocks=4, stride=2, bottleneck=False, v1=False, zero_init=False, groups=1, width_per_group=64, dilate=False, dilation=1, frozen=False), from specs/resnet.arch:95."""
 
     def __init__(self) -> None:
         super().__init__(BasicBlock_2(), BasicBlock_3(), BasicBlock_3(), BasicBlock_3())
 
 
 class BasicBlock_4(nn.Module):
-    """BasicBlock(planes=256, stride=2, zero_init=False), from specs/resnet.arch:62."""
+    """BasicBlock(planes=256, stride=2, zero_init=False, frozen=False), from specs/resnet.arch:76."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -119,7 +119,7 @@ class BasicBlock_4(nn.Module):
 
 
 class BasicBlock_5(nn.Module):
-    """BasicBlock(planes=256, stride=1, zero_init=False), from specs/resnet.arch:62."""
+    """BasicBlock(planes=256, stride=1, zero_init=False, frozen=False), from specs/resnet.arch:76."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -140,7 +140,7 @@ class BasicBlock_5(nn.Module):
 
 
 class Stage_3(nn.Sequential):
-    """Stage(planes=256, blocks=6, stride=2, bottleneck=False, v1=False, zero_init=False, groups=1, width_per_group=64), from specs/resnet.arch:77."""
+    """Stage(planes=256, blocks=6, stride=2, bottleneck=False, v1=False, zero_init=False, groups=1, width_per_group=64, dilate=False, dilation=1, frozen=False), from specs/resnet.arch:98."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -154,7 +154,7 @@ class Stage_3(nn.Sequential):
 
 
 class BasicBlock_6(nn.Module):
-    """BasicBlock(planes=512, stride=2, zero_init=False), from specs/resnet.arch:62."""
+    """BasicBlock(planes=512, stride=2, zero_init=False, frozen=False), from specs/resnet.arch:76."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -181,7 +181,7 @@ class BasicBlock_6(nn.Module):
 
 
 class BasicBlock_7(nn.Module):
-    """BasicBlock(planes=512, stride=1, zero_init=False), from specs/resnet.arch:62."""
+    """BasicBlock(planes=512, stride=1, zero_init=False, frozen=False), from specs/resnet.arch:76."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -202,7 +202,7 @@ class BasicBlock_7(nn.Module):
 
 
 class Stage_4(nn.Sequential):
-    """Stage(planes=512, blocks=3, stride=2, bottleneck=False, v1=False, zero_init=False, groups=1, width_per_group=64), from specs/resnet.arch:79."""
+    """Stage(planes=512, blocks=3, stride=2, bottleneck=False, v1=False, zero_init=False, groups=1, width_per_group=64, dilate=False, dilation=1, frozen=False), from specs/resnet.arch:101."""
 
     def __init__(self) -> None:
         super().__init__(BasicBlock_6(), BasicBlock_7(), BasicBlock_7())

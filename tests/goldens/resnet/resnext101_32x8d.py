@@ -9,7 +9,7 @@ from torch import nn
 
 
 class Bottleneck(nn.Module):
-    """Bottleneck(planes=64, stride=1, v1=False, zero_init=False, groups=32, width_per_group=8), from specs/resnet.arch:59."""
+    """Bottleneck(planes=64, stride=1, v1=False, zero_init=False, groups=32, width_per_group=8, dilation=1, frozen=False), from specs/resnet.arch:72."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -48,7 +48,7 @@ class Bottleneck(nn.Module):
 
 
 class Bottleneck_2(nn.Module):
-    """Bottleneck(planes=64, stride=1, v1=False, zero_init=False, groups=32, width_per_group=8), from specs/resnet.arch:59."""
+    """Bottleneck(planes=64, stride=1, v1=False, zero_init=False, groups=32, width_per_group=8, dilation=1, frozen=False), from specs/resnet.arch:72."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -81,14 +81,14 @@ class Bottleneck_2(nn.Module):
 
 
 class Stage(nn.Sequential):
-    """Stage(planes=64, blocks=3, stride=1, bottleneck=True, v1=False, zero_init=False, groups=32, width_per_group=8), from specs/resnet.arch:73."""
+    """Stage(planes=64, blocks=3, stride=1, bottleneck=True, v1=False, zero_init=False, groups=32, width_per_group=8, dilate=False, dilation=1, frozen=False), from specs/resnet.arch:92."""
 
     def __init__(self) -> None:
         super().__init__(Bottleneck(), Bottleneck_2(), Bottleneck_2())
 
 
 class Bottleneck_3(nn.Module):
-    """Bottleneck(planes=128, stride=2, v1=False, zero_init=False, groups=32, width_per_group=8), from specs/resnet.arch:59."""
+    """Bottleneck(planes=128, stride=2, v1=False, zero_init=False, groups=32, width_per_group=8, dilation=1, frozen=False), from specs/resnet.arch:72."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -128,7 +128,7 @@ class Bottleneck_3(nn.Module):
 
 
 class Bottleneck_4(nn.Module):
-    """Bottleneck(planes=128, stride=1, v1=False, zero_init=False, groups=32, width_per_group=8), from specs/resnet.arch:59."""
+    """Bottleneck(planes=128, stride=1, v1=False, zero_init=False, groups=32, width_per_group=8, dilation=1, frozen=False), from specs/resnet.arch:72."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -161,14 +161,14 @@ class Bottleneck_4(nn.Module):
 
 
 class Stage_2(nn.Sequential):
-    """Stage(planes=128, blocks=4, stride=2, bottleneck=True, v1=False, zero_init=False, groups=32, width_per_group=8), from specs/resnet.arch:75."""
+    """Stage(planes=128, blocks=4, stride=2, bottleneck=True, v1=False, zero_init=False, groups=32, width_per_group=8, dilate=False, dilation=1, frozen=False), from specs/resnet.arch:95."""
 
     def __init__(self) -> None:
         super().__init__(Bottleneck_3(), Bottleneck_4(), Bottleneck_4(), Bottleneck_4())
 
 
 class Bottleneck_5(nn.Module):
-    """Bottleneck(planes=256, stride=2, v1=False, zero_init=False, groups=32, width_per_group=8), from specs/resnet.arch:59."""
+    """Bottleneck(planes=256, stride=2, v1=False, zero_init=False, groups=32, width_per_group=8, dilation=1, frozen=False), from specs/resnet.arch:72."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -208,7 +208,7 @@ class Bottleneck_5(nn.Module):
 
 
 class Bottleneck_6(nn.Module):
-    """Bottleneck(planes=256, stride=1, v1=False, zero_init=False, groups=32, width_per_group=8), from specs/resnet.arch:59."""
+    """Bottleneck(planes=256, stride=1, v1=False, zero_init=False, groups=32, width_per_group=8, dilation=1, frozen=False), from specs/resnet.arch:72."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -241,7 +241,7 @@ class Bottleneck_6(nn.Module):
 
 
 class Stage_3(nn.Sequential):
-    """Stage(planes=256, blocks=23, stride=2, bottleneck=True, v1=False, zero_init=False, groups=32, width_per_group=8), from specs/resnet.arch:77."""
+    """Stage(planes=256, blocks=23, stride=2, bottleneck=True, v1=False, zero_init=False, groups=32, width_per_group=8, dilate=False, dilation=1, frozen=False), from specs/resnet.arch:98."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -272,7 +272,7 @@ class Stage_3(nn.Sequential):
 
 
 class Bottleneck_7(nn.Module):
-    """Bottleneck(planes=512, stride=2, v1=False, zero_init=False, groups=32, width_per_group=8), from specs/resnet.arch:59."""
+    """Bottleneck(planes=512, stride=2, v1=False, zero_init=False, groups=32, width_per_group=8, dilation=1, frozen=False), from specs/resnet.arch:72."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -312,7 +312,7 @@ class Bottleneck_7(nn.Module):
 
 
 class Bottleneck_8(nn.Module):
-    """Bottleneck(planes=512, stride=1, v1=False, zero_init=False, groups=32, width_per_group=8), from specs/resnet.arch:59."""
+    """Bottleneck(planes=512, stride=1, v1=False, zero_init=False, groups=32, width_per_group=8, dilation=1, frozen=False), from specs/resnet.arch:72."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -345,7 +345,7 @@ class Bottleneck_8(nn.Module):
 
 
 class Stage_4(nn.Sequential):
-    """Stage(planes=512, blocks=3, stride=2, bottleneck=True, v1=False, zero_init=False, groups=32, width_per_group=8), from specs/resnet.arch:79."""
+    """Stage(planes=512, blocks=3, stride=2, bottleneck=True, v1=False, zero_init=False, groups=32, width_per_group=8, dilate=False, dilation=1, frozen=False), from specs/resnet.arch:101."""
 
     def __init__(self) -> None:
         super().__init__(Bottleneck_7(), Bottleneck_8(), Bottleneck_8())
