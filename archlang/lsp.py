@@ -138,12 +138,7 @@ class Analysis:
         if source is self.source:
             return self.path
         if self.prog is not None:
-            cwd = Path.cwd()
-            for _, real, _ in self.prog.deps:
-                p = Path(real)
-                name = os.path.relpath(p, cwd) if p.is_relative_to(cwd) else p.name
-                if name == source.name:
-                    return p
+            return self.prog.imported.get(source.name)
         return None
 
 

@@ -41,6 +41,8 @@ class Program:
     #: every file read, as (path as reached, resolved path, sha256 of its bytes): enough to
     #: tell later whether re-reading the spec would give the same program
     deps: list[tuple[str, str, str]] = field(default_factory=list)
+    #: the file each imported source was read from, by the source's name
+    imported: dict[str, Path] = field(default_factory=dict)
     #: bytes of every file read so far (the spec and its imports share --max-bytes)
     bytes_read: int = 0
     #: how each file's text becomes its AST: :func:`parse_file`, or a parser with the same
@@ -267,6 +269,7 @@ def _import(prog, imp: A.Import, directory: Path, root: Path, stack, seen, rep, 
         rep.error("E043", f"`{raw}` is not UTF-8 text", imp.span, "not a spec file")
         return
     source = Source(_import_name(imp.span.source.name, raw, real), text)
+    prog.imported[source.name] = real
     seen[real] = source
     prog.deps.append((str(target), str(real), _digest(text)))
     _load_file(prog, source, real.parent, root, (*stack, real), seen, rep, limits, imp.span)

@@ -62,7 +62,7 @@ class FrozenBatchNorm2d(nn.Module):
 
 
 class Bottleneck(nn.Module):
-    """Bottleneck(planes=64, stride=1, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=1, frozen=True), from archlang/zoo/resnet.arch:72."""
+    """Bottleneck(planes=64, stride=1, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=1, frozen=True), from specs/resnet.arch:72."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -94,7 +94,7 @@ class Bottleneck(nn.Module):
 
 
 class Bottleneck_2(nn.Module):
-    """Bottleneck(planes=64, stride=1, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=1, frozen=True), from archlang/zoo/resnet.arch:72."""
+    """Bottleneck(planes=64, stride=1, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=1, frozen=True), from specs/resnet.arch:72."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -120,14 +120,14 @@ class Bottleneck_2(nn.Module):
 
 
 class Stage(nn.Sequential):
-    """Stage(planes=64, blocks=3, stride=1, bottleneck=True, v1=False, zero_init=False, groups=1, width_per_group=64, dilate=False, dilation=1, frozen=True), from archlang/zoo/resnet.arch:92."""
+    """Stage(planes=64, blocks=3, stride=1, bottleneck=True, v1=False, zero_init=False, groups=1, width_per_group=64, dilate=False, dilation=1, frozen=True), from specs/resnet.arch:92."""
 
     def __init__(self) -> None:
         super().__init__(Bottleneck(), Bottleneck_2(), Bottleneck_2())
 
 
 class Bottleneck_3(nn.Module):
-    """Bottleneck(planes=128, stride=2, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=1, frozen=True), from archlang/zoo/resnet.arch:72."""
+    """Bottleneck(planes=128, stride=2, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=1, frozen=True), from specs/resnet.arch:72."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -159,7 +159,7 @@ class Bottleneck_3(nn.Module):
 
 
 class Bottleneck_4(nn.Module):
-    """Bottleneck(planes=128, stride=1, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=1, frozen=True), from archlang/zoo/resnet.arch:72."""
+    """Bottleneck(planes=128, stride=1, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=1, frozen=True), from specs/resnet.arch:72."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -185,14 +185,14 @@ class Bottleneck_4(nn.Module):
 
 
 class Stage_2(nn.Sequential):
-    """Stage(planes=128, blocks=4, stride=2, bottleneck=True, v1=False, zero_init=False, groups=1, width_per_group=64, dilate=False, dilation=1, frozen=True), from archlang/zoo/resnet.arch:95."""
+    """Stage(planes=128, blocks=4, stride=2, bottleneck=True, v1=False, zero_init=False, groups=1, width_per_group=64, dilate=False, dilation=1, frozen=True), from specs/resnet.arch:95."""
 
     def __init__(self) -> None:
         super().__init__(Bottleneck_3(), Bottleneck_4(), Bottleneck_4(), Bottleneck_4())
 
 
 class Bottleneck_5(nn.Module):
-    """Bottleneck(planes=256, stride=2, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=1, frozen=True), from archlang/zoo/resnet.arch:72."""
+    """Bottleneck(planes=256, stride=2, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=1, frozen=True), from specs/resnet.arch:72."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -224,7 +224,7 @@ class Bottleneck_5(nn.Module):
 
 
 class Bottleneck_6(nn.Module):
-    """Bottleneck(planes=256, stride=1, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=1, frozen=True), from archlang/zoo/resnet.arch:72."""
+    """Bottleneck(planes=256, stride=1, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=1, frozen=True), from specs/resnet.arch:72."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -250,7 +250,7 @@ class Bottleneck_6(nn.Module):
 
 
 class Stage_3(nn.Sequential):
-    """Stage(planes=256, blocks=6, stride=2, bottleneck=True, v1=False, zero_init=False, groups=1, width_per_group=64, dilate=False, dilation=1, frozen=True), from archlang/zoo/resnet.arch:98."""
+    """Stage(planes=256, blocks=6, stride=2, bottleneck=True, v1=False, zero_init=False, groups=1, width_per_group=64, dilate=False, dilation=1, frozen=True), from specs/resnet.arch:98."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -264,7 +264,7 @@ class Stage_3(nn.Sequential):
 
 
 class Bottleneck_7(nn.Module):
-    """Bottleneck(planes=512, stride=2, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=1, frozen=True), from archlang/zoo/resnet.arch:72."""
+    """Bottleneck(planes=512, stride=2, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=1, frozen=True), from specs/resnet.arch:72."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -296,7 +296,7 @@ class Bottleneck_7(nn.Module):
 
 
 class Bottleneck_8(nn.Module):
-    """Bottleneck(planes=512, stride=1, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=1, frozen=True), from archlang/zoo/resnet.arch:72."""
+    """Bottleneck(planes=512, stride=1, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=1, frozen=True), from specs/resnet.arch:72."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -322,7 +322,7 @@ class Bottleneck_8(nn.Module):
 
 
 class Stage_4(nn.Sequential):
-    """Stage(planes=512, blocks=3, stride=2, bottleneck=True, v1=False, zero_init=False, groups=1, width_per_group=64, dilate=False, dilation=1, frozen=True), from archlang/zoo/resnet.arch:101."""
+    """Stage(planes=512, blocks=3, stride=2, bottleneck=True, v1=False, zero_init=False, groups=1, width_per_group=64, dilate=False, dilation=1, frozen=True), from specs/resnet.arch:101."""
 
     def __init__(self) -> None:
         super().__init__(Bottleneck_7(), Bottleneck_8(), Bottleneck_8())

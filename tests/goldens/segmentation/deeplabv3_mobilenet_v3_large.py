@@ -21,7 +21,7 @@ class MobileNetV3LargeFeaturesOutputs(NamedTuple):
 
 
 class ConvBNActivation(nn.Sequential):
-    """ConvBNActivation(out=16, k=3, stride=2, groups=1, dilation=1, activation='hardswish'), from archlang/zoo/mobilenet.arch:173."""
+    """ConvBNActivation(out=16, k=3, stride=2, groups=1, dilation=1, activation='hardswish'), from specs/mobilenet.arch:173."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -32,7 +32,7 @@ class ConvBNActivation(nn.Sequential):
 
 
 class ConvBNActivation_2(nn.Sequential):
-    """ConvBNActivation(out=16, k=3, stride=1, groups=16, dilation=1, activation='relu'), from archlang/zoo/mobilenet.arch:141."""
+    """ConvBNActivation(out=16, k=3, stride=1, groups=16, dilation=1, activation='relu'), from specs/mobilenet.arch:141."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -43,7 +43,7 @@ class ConvBNActivation_2(nn.Sequential):
 
 
 class ConvBNActivation_3(nn.Sequential):
-    """ConvBNActivation(out=16, k=1, stride=1, groups=1, dilation=1, activation='none'), from archlang/zoo/mobilenet.arch:147."""
+    """ConvBNActivation(out=16, k=1, stride=1, groups=1, dilation=1, activation='none'), from specs/mobilenet.arch:147."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -53,7 +53,7 @@ class ConvBNActivation_3(nn.Sequential):
 
 
 class BneckV3(nn.Module):
-    """BneckV3(kernel=3, expanded=16, out=16, use_se=False, activation='relu', stride=1, dilation=1), from archlang/zoo/mobilenet.arch:181."""
+    """BneckV3(kernel=3, expanded=16, out=16, use_se=False, activation='relu', stride=1, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -66,7 +66,7 @@ class BneckV3(nn.Module):
 
 
 class ConvBNActivation_4(nn.Sequential):
-    """ConvBNActivation(out=64, k=1, stride=1, groups=1, dilation=1, activation='relu'), from archlang/zoo/mobilenet.arch:139."""
+    """ConvBNActivation(out=64, k=1, stride=1, groups=1, dilation=1, activation='relu'), from specs/mobilenet.arch:139."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -77,7 +77,7 @@ class ConvBNActivation_4(nn.Sequential):
 
 
 class ConvBNActivation_5(nn.Sequential):
-    """ConvBNActivation(out=64, k=3, stride=2, groups=64, dilation=1, activation='relu'), from archlang/zoo/mobilenet.arch:141."""
+    """ConvBNActivation(out=64, k=3, stride=2, groups=64, dilation=1, activation='relu'), from specs/mobilenet.arch:141."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -96,7 +96,7 @@ class ConvBNActivation_5(nn.Sequential):
 
 
 class ConvBNActivation_6(nn.Sequential):
-    """ConvBNActivation(out=24, k=1, stride=1, groups=1, dilation=1, activation='none'), from archlang/zoo/mobilenet.arch:147."""
+    """ConvBNActivation(out=24, k=1, stride=1, groups=1, dilation=1, activation='none'), from specs/mobilenet.arch:147."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -106,7 +106,7 @@ class ConvBNActivation_6(nn.Sequential):
 
 
 class BneckV3_2(nn.Module):
-    """BneckV3(kernel=3, expanded=64, out=24, use_se=False, activation='relu', stride=2, dilation=1), from archlang/zoo/mobilenet.arch:181."""
+    """BneckV3(kernel=3, expanded=64, out=24, use_se=False, activation='relu', stride=2, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -122,7 +122,7 @@ class BneckV3_2(nn.Module):
 
 
 class ConvBNActivation_7(nn.Sequential):
-    """ConvBNActivation(out=72, k=1, stride=1, groups=1, dilation=1, activation='relu'), from archlang/zoo/mobilenet.arch:139."""
+    """ConvBNActivation(out=72, k=1, stride=1, groups=1, dilation=1, activation='relu'), from specs/mobilenet.arch:139."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -133,7 +133,7 @@ class ConvBNActivation_7(nn.Sequential):
 
 
 class ConvBNActivation_8(nn.Sequential):
-    """ConvBNActivation(out=72, k=3, stride=1, groups=72, dilation=1, activation='relu'), from archlang/zoo/mobilenet.arch:141."""
+    """ConvBNActivation(out=72, k=3, stride=1, groups=72, dilation=1, activation='relu'), from specs/mobilenet.arch:141."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -144,7 +144,7 @@ class ConvBNActivation_8(nn.Sequential):
 
 
 class ConvBNActivation_9(nn.Sequential):
-    """ConvBNActivation(out=24, k=1, stride=1, groups=1, dilation=1, activation='none'), from archlang/zoo/mobilenet.arch:147."""
+    """ConvBNActivation(out=24, k=1, stride=1, groups=1, dilation=1, activation='none'), from specs/mobilenet.arch:147."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -154,7 +154,7 @@ class ConvBNActivation_9(nn.Sequential):
 
 
 class BneckV3_3(nn.Module):
-    """BneckV3(kernel=3, expanded=72, out=24, use_se=False, activation='relu', stride=1, dilation=1), from archlang/zoo/mobilenet.arch:181."""
+    """BneckV3(kernel=3, expanded=72, out=24, use_se=False, activation='relu', stride=1, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -171,7 +171,7 @@ class BneckV3_3(nn.Module):
 
 
 class ConvBNActivation_10(nn.Sequential):
-    """ConvBNActivation(out=72, k=5, stride=2, groups=72, dilation=1, activation='relu'), from archlang/zoo/mobilenet.arch:141."""
+    """ConvBNActivation(out=72, k=5, stride=2, groups=72, dilation=1, activation='relu'), from specs/mobilenet.arch:141."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -190,7 +190,7 @@ class ConvBNActivation_10(nn.Sequential):
 
 
 class SqueezeExcitation(nn.Module):
-    """SqueezeExcitation(squeeze=24, activation='relu', gate='hardsigmoid'), from archlang/zoo/mobilenet.arch:144."""
+    """SqueezeExcitation(squeeze=24, activation='relu', gate='hardsigmoid'), from specs/mobilenet.arch:144."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -211,7 +211,7 @@ class SqueezeExcitation(nn.Module):
 
 
 class ConvBNActivation_11(nn.Sequential):
-    """ConvBNActivation(out=40, k=1, stride=1, groups=1, dilation=1, activation='none'), from archlang/zoo/mobilenet.arch:147."""
+    """ConvBNActivation(out=40, k=1, stride=1, groups=1, dilation=1, activation='none'), from specs/mobilenet.arch:147."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -221,7 +221,7 @@ class ConvBNActivation_11(nn.Sequential):
 
 
 class BneckV3_4(nn.Module):
-    """BneckV3(kernel=5, expanded=72, out=40, use_se=True, activation='relu', stride=2, dilation=1), from archlang/zoo/mobilenet.arch:181."""
+    """BneckV3(kernel=5, expanded=72, out=40, use_se=True, activation='relu', stride=2, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -238,7 +238,7 @@ class BneckV3_4(nn.Module):
 
 
 class ConvBNActivation_12(nn.Sequential):
-    """ConvBNActivation(out=120, k=1, stride=1, groups=1, dilation=1, activation='relu'), from archlang/zoo/mobilenet.arch:139."""
+    """ConvBNActivation(out=120, k=1, stride=1, groups=1, dilation=1, activation='relu'), from specs/mobilenet.arch:139."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -249,7 +249,7 @@ class ConvBNActivation_12(nn.Sequential):
 
 
 class ConvBNActivation_13(nn.Sequential):
-    """ConvBNActivation(out=120, k=5, stride=1, groups=120, dilation=1, activation='relu'), from archlang/zoo/mobilenet.arch:141."""
+    """ConvBNActivation(out=120, k=5, stride=1, groups=120, dilation=1, activation='relu'), from specs/mobilenet.arch:141."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -260,7 +260,7 @@ class ConvBNActivation_13(nn.Sequential):
 
 
 class SqueezeExcitation_2(nn.Module):
-    """SqueezeExcitation(squeeze=32, activation='relu', gate='hardsigmoid'), from archlang/zoo/mobilenet.arch:144."""
+    """SqueezeExcitation(squeeze=32, activation='relu', gate='hardsigmoid'), from specs/mobilenet.arch:144."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -281,7 +281,7 @@ class SqueezeExcitation_2(nn.Module):
 
 
 class ConvBNActivation_14(nn.Sequential):
-    """ConvBNActivation(out=40, k=1, stride=1, groups=1, dilation=1, activation='none'), from archlang/zoo/mobilenet.arch:147."""
+    """ConvBNActivation(out=40, k=1, stride=1, groups=1, dilation=1, activation='none'), from specs/mobilenet.arch:147."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -291,7 +291,7 @@ class ConvBNActivation_14(nn.Sequential):
 
 
 class BneckV3_5(nn.Module):
-    """BneckV3(kernel=5, expanded=120, out=40, use_se=True, activation='relu', stride=1, dilation=1), from archlang/zoo/mobilenet.arch:181."""
+    """BneckV3(kernel=5, expanded=120, out=40, use_se=True, activation='relu', stride=1, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -309,7 +309,7 @@ class BneckV3_5(nn.Module):
 
 
 class ConvBNActivation_15(nn.Sequential):
-    """ConvBNActivation(out=240, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from archlang/zoo/mobilenet.arch:139."""
+    """ConvBNActivation(out=240, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from specs/mobilenet.arch:139."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -320,7 +320,7 @@ class ConvBNActivation_15(nn.Sequential):
 
 
 class ConvBNActivation_16(nn.Sequential):
-    """ConvBNActivation(out=240, k=3, stride=2, groups=240, dilation=1, activation='hardswish'), from archlang/zoo/mobilenet.arch:141."""
+    """ConvBNActivation(out=240, k=3, stride=2, groups=240, dilation=1, activation='hardswish'), from specs/mobilenet.arch:141."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -339,7 +339,7 @@ class ConvBNActivation_16(nn.Sequential):
 
 
 class ConvBNActivation_17(nn.Sequential):
-    """ConvBNActivation(out=80, k=1, stride=1, groups=1, dilation=1, activation='none'), from archlang/zoo/mobilenet.arch:147."""
+    """ConvBNActivation(out=80, k=1, stride=1, groups=1, dilation=1, activation='none'), from specs/mobilenet.arch:147."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -349,7 +349,7 @@ class ConvBNActivation_17(nn.Sequential):
 
 
 class BneckV3_6(nn.Module):
-    """BneckV3(kernel=3, expanded=240, out=80, use_se=False, activation='hardswish', stride=2, dilation=1), from archlang/zoo/mobilenet.arch:181."""
+    """BneckV3(kernel=3, expanded=240, out=80, use_se=False, activation='hardswish', stride=2, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -365,7 +365,7 @@ class BneckV3_6(nn.Module):
 
 
 class ConvBNActivation_18(nn.Sequential):
-    """ConvBNActivation(out=200, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from archlang/zoo/mobilenet.arch:139."""
+    """ConvBNActivation(out=200, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from specs/mobilenet.arch:139."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -376,7 +376,7 @@ class ConvBNActivation_18(nn.Sequential):
 
 
 class ConvBNActivation_19(nn.Sequential):
-    """ConvBNActivation(out=200, k=3, stride=1, groups=200, dilation=1, activation='hardswish'), from archlang/zoo/mobilenet.arch:141."""
+    """ConvBNActivation(out=200, k=3, stride=1, groups=200, dilation=1, activation='hardswish'), from specs/mobilenet.arch:141."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -387,7 +387,7 @@ class ConvBNActivation_19(nn.Sequential):
 
 
 class ConvBNActivation_20(nn.Sequential):
-    """ConvBNActivation(out=80, k=1, stride=1, groups=1, dilation=1, activation='none'), from archlang/zoo/mobilenet.arch:147."""
+    """ConvBNActivation(out=80, k=1, stride=1, groups=1, dilation=1, activation='none'), from specs/mobilenet.arch:147."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -397,7 +397,7 @@ class ConvBNActivation_20(nn.Sequential):
 
 
 class BneckV3_7(nn.Module):
-    """BneckV3(kernel=3, expanded=200, out=80, use_se=False, activation='hardswish', stride=1, dilation=1), from archlang/zoo/mobilenet.arch:181."""
+    """BneckV3(kernel=3, expanded=200, out=80, use_se=False, activation='hardswish', stride=1, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -414,7 +414,7 @@ class BneckV3_7(nn.Module):
 
 
 class ConvBNActivation_21(nn.Sequential):
-    """ConvBNActivation(out=184, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from archlang/zoo/mobilenet.arch:139."""
+    """ConvBNActivation(out=184, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from specs/mobilenet.arch:139."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -425,7 +425,7 @@ class ConvBNActivation_21(nn.Sequential):
 
 
 class ConvBNActivation_22(nn.Sequential):
-    """ConvBNActivation(out=184, k=3, stride=1, groups=184, dilation=1, activation='hardswish'), from archlang/zoo/mobilenet.arch:141."""
+    """ConvBNActivation(out=184, k=3, stride=1, groups=184, dilation=1, activation='hardswish'), from specs/mobilenet.arch:141."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -436,7 +436,7 @@ class ConvBNActivation_22(nn.Sequential):
 
 
 class ConvBNActivation_23(nn.Sequential):
-    """ConvBNActivation(out=80, k=1, stride=1, groups=1, dilation=1, activation='none'), from archlang/zoo/mobilenet.arch:147."""
+    """ConvBNActivation(out=80, k=1, stride=1, groups=1, dilation=1, activation='none'), from specs/mobilenet.arch:147."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -446,7 +446,7 @@ class ConvBNActivation_23(nn.Sequential):
 
 
 class BneckV3_8(nn.Module):
-    """BneckV3(kernel=3, expanded=184, out=80, use_se=False, activation='hardswish', stride=1, dilation=1), from archlang/zoo/mobilenet.arch:181."""
+    """BneckV3(kernel=3, expanded=184, out=80, use_se=False, activation='hardswish', stride=1, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -463,7 +463,7 @@ class BneckV3_8(nn.Module):
 
 
 class ConvBNActivation_24(nn.Sequential):
-    """ConvBNActivation(out=480, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from archlang/zoo/mobilenet.arch:139."""
+    """ConvBNActivation(out=480, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from specs/mobilenet.arch:139."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -474,7 +474,7 @@ class ConvBNActivation_24(nn.Sequential):
 
 
 class ConvBNActivation_25(nn.Sequential):
-    """ConvBNActivation(out=480, k=3, stride=1, groups=480, dilation=1, activation='hardswish'), from archlang/zoo/mobilenet.arch:141."""
+    """ConvBNActivation(out=480, k=3, stride=1, groups=480, dilation=1, activation='hardswish'), from specs/mobilenet.arch:141."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -485,7 +485,7 @@ class ConvBNActivation_25(nn.Sequential):
 
 
 class SqueezeExcitation_3(nn.Module):
-    """SqueezeExcitation(squeeze=120, activation='relu', gate='hardsigmoid'), from archlang/zoo/mobilenet.arch:144."""
+    """SqueezeExcitation(squeeze=120, activation='relu', gate='hardsigmoid'), from specs/mobilenet.arch:144."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -506,7 +506,7 @@ class SqueezeExcitation_3(nn.Module):
 
 
 class ConvBNActivation_26(nn.Sequential):
-    """ConvBNActivation(out=112, k=1, stride=1, groups=1, dilation=1, activation='none'), from archlang/zoo/mobilenet.arch:147."""
+    """ConvBNActivation(out=112, k=1, stride=1, groups=1, dilation=1, activation='none'), from specs/mobilenet.arch:147."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -516,7 +516,7 @@ class ConvBNActivation_26(nn.Sequential):
 
 
 class BneckV3_9(nn.Module):
-    """BneckV3(kernel=3, expanded=480, out=112, use_se=True, activation='hardswish', stride=1, dilation=1), from archlang/zoo/mobilenet.arch:181."""
+    """BneckV3(kernel=3, expanded=480, out=112, use_se=True, activation='hardswish', stride=1, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -533,7 +533,7 @@ class BneckV3_9(nn.Module):
 
 
 class ConvBNActivation_27(nn.Sequential):
-    """ConvBNActivation(out=672, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from archlang/zoo/mobilenet.arch:139."""
+    """ConvBNActivation(out=672, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from specs/mobilenet.arch:139."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -544,7 +544,7 @@ class ConvBNActivation_27(nn.Sequential):
 
 
 class ConvBNActivation_28(nn.Sequential):
-    """ConvBNActivation(out=672, k=3, stride=1, groups=672, dilation=1, activation='hardswish'), from archlang/zoo/mobilenet.arch:141."""
+    """ConvBNActivation(out=672, k=3, stride=1, groups=672, dilation=1, activation='hardswish'), from specs/mobilenet.arch:141."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -555,7 +555,7 @@ class ConvBNActivation_28(nn.Sequential):
 
 
 class SqueezeExcitation_4(nn.Module):
-    """SqueezeExcitation(squeeze=168, activation='relu', gate='hardsigmoid'), from archlang/zoo/mobilenet.arch:144."""
+    """SqueezeExcitation(squeeze=168, activation='relu', gate='hardsigmoid'), from specs/mobilenet.arch:144."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -576,7 +576,7 @@ class SqueezeExcitation_4(nn.Module):
 
 
 class ConvBNActivation_29(nn.Sequential):
-    """ConvBNActivation(out=112, k=1, stride=1, groups=1, dilation=1, activation='none'), from archlang/zoo/mobilenet.arch:147."""
+    """ConvBNActivation(out=112, k=1, stride=1, groups=1, dilation=1, activation='none'), from specs/mobilenet.arch:147."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -586,7 +586,7 @@ class ConvBNActivation_29(nn.Sequential):
 
 
 class BneckV3_10(nn.Module):
-    """BneckV3(kernel=3, expanded=672, out=112, use_se=True, activation='hardswish', stride=1, dilation=1), from archlang/zoo/mobilenet.arch:181."""
+    """BneckV3(kernel=3, expanded=672, out=112, use_se=True, activation='hardswish', stride=1, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -604,7 +604,7 @@ class BneckV3_10(nn.Module):
 
 
 class ConvBNActivation_30(nn.Sequential):
-    """ConvBNActivation(out=672, k=5, stride=1, groups=672, dilation=2, activation='hardswish'), from archlang/zoo/mobilenet.arch:141."""
+    """ConvBNActivation(out=672, k=5, stride=1, groups=672, dilation=2, activation='hardswish'), from specs/mobilenet.arch:141."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -623,7 +623,7 @@ class ConvBNActivation_30(nn.Sequential):
 
 
 class ConvBNActivation_31(nn.Sequential):
-    """ConvBNActivation(out=160, k=1, stride=1, groups=1, dilation=1, activation='none'), from archlang/zoo/mobilenet.arch:147."""
+    """ConvBNActivation(out=160, k=1, stride=1, groups=1, dilation=1, activation='none'), from specs/mobilenet.arch:147."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -633,7 +633,7 @@ class ConvBNActivation_31(nn.Sequential):
 
 
 class BneckV3_11(nn.Module):
-    """BneckV3(kernel=5, expanded=672, out=160, use_se=True, activation='hardswish', stride=2, dilation=2), from archlang/zoo/mobilenet.arch:181."""
+    """BneckV3(kernel=5, expanded=672, out=160, use_se=True, activation='hardswish', stride=2, dilation=2), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -650,7 +650,7 @@ class BneckV3_11(nn.Module):
 
 
 class ConvBNActivation_32(nn.Sequential):
-    """ConvBNActivation(out=960, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from archlang/zoo/mobilenet.arch:139."""
+    """ConvBNActivation(out=960, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from specs/mobilenet.arch:139."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -661,7 +661,7 @@ class ConvBNActivation_32(nn.Sequential):
 
 
 class ConvBNActivation_33(nn.Sequential):
-    """ConvBNActivation(out=960, k=5, stride=1, groups=960, dilation=2, activation='hardswish'), from archlang/zoo/mobilenet.arch:141."""
+    """ConvBNActivation(out=960, k=5, stride=1, groups=960, dilation=2, activation='hardswish'), from specs/mobilenet.arch:141."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -680,7 +680,7 @@ class ConvBNActivation_33(nn.Sequential):
 
 
 class SqueezeExcitation_5(nn.Module):
-    """SqueezeExcitation(squeeze=240, activation='relu', gate='hardsigmoid'), from archlang/zoo/mobilenet.arch:144."""
+    """SqueezeExcitation(squeeze=240, activation='relu', gate='hardsigmoid'), from specs/mobilenet.arch:144."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -701,7 +701,7 @@ class SqueezeExcitation_5(nn.Module):
 
 
 class ConvBNActivation_34(nn.Sequential):
-    """ConvBNActivation(out=160, k=1, stride=1, groups=1, dilation=1, activation='none'), from archlang/zoo/mobilenet.arch:147."""
+    """ConvBNActivation(out=160, k=1, stride=1, groups=1, dilation=1, activation='none'), from specs/mobilenet.arch:147."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -711,7 +711,7 @@ class ConvBNActivation_34(nn.Sequential):
 
 
 class BneckV3_12(nn.Module):
-    """BneckV3(kernel=5, expanded=960, out=160, use_se=True, activation='hardswish', stride=1, dilation=2), from archlang/zoo/mobilenet.arch:181."""
+    """BneckV3(kernel=5, expanded=960, out=160, use_se=True, activation='hardswish', stride=1, dilation=2), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -729,7 +729,7 @@ class BneckV3_12(nn.Module):
 
 
 class ConvBNActivation_35(nn.Sequential):
-    """ConvBNActivation(out=960, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from archlang/zoo/mobilenet.arch:186."""
+    """ConvBNActivation(out=960, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from specs/mobilenet.arch:186."""
 
     def __init__(self) -> None:
         super().__init__(

@@ -23,7 +23,7 @@ class ResNetFeaturesOutputs(NamedTuple):
 
 
 class Bottleneck(nn.Module):
-    """Bottleneck(planes=64, stride=1, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=1, frozen=False), from archlang/zoo/resnet.arch:72."""
+    """Bottleneck(planes=64, stride=1, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=1, frozen=False), from specs/resnet.arch:72."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -55,7 +55,7 @@ class Bottleneck(nn.Module):
 
 
 class Bottleneck_2(nn.Module):
-    """Bottleneck(planes=64, stride=1, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=1, frozen=False), from archlang/zoo/resnet.arch:72."""
+    """Bottleneck(planes=64, stride=1, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=1, frozen=False), from specs/resnet.arch:72."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -81,14 +81,14 @@ class Bottleneck_2(nn.Module):
 
 
 class Stage(nn.Sequential):
-    """Stage(planes=64, blocks=3, stride=1, bottleneck=True, v1=False, zero_init=False, groups=1, width_per_group=64, dilate=False, dilation=1, frozen=False), from archlang/zoo/resnet.arch:92."""
+    """Stage(planes=64, blocks=3, stride=1, bottleneck=True, v1=False, zero_init=False, groups=1, width_per_group=64, dilate=False, dilation=1, frozen=False), from specs/resnet.arch:92."""
 
     def __init__(self) -> None:
         super().__init__(Bottleneck(), Bottleneck_2(), Bottleneck_2())
 
 
 class Bottleneck_3(nn.Module):
-    """Bottleneck(planes=128, stride=2, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=1, frozen=False), from archlang/zoo/resnet.arch:72."""
+    """Bottleneck(planes=128, stride=2, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=1, frozen=False), from specs/resnet.arch:72."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -120,7 +120,7 @@ class Bottleneck_3(nn.Module):
 
 
 class Bottleneck_4(nn.Module):
-    """Bottleneck(planes=128, stride=1, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=1, frozen=False), from archlang/zoo/resnet.arch:72."""
+    """Bottleneck(planes=128, stride=1, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=1, frozen=False), from specs/resnet.arch:72."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -146,14 +146,14 @@ class Bottleneck_4(nn.Module):
 
 
 class Stage_2(nn.Sequential):
-    """Stage(planes=128, blocks=4, stride=2, bottleneck=True, v1=False, zero_init=False, groups=1, width_per_group=64, dilate=False, dilation=1, frozen=False), from archlang/zoo/resnet.arch:95."""
+    """Stage(planes=128, blocks=4, stride=2, bottleneck=True, v1=False, zero_init=False, groups=1, width_per_group=64, dilate=False, dilation=1, frozen=False), from specs/resnet.arch:95."""
 
     def __init__(self) -> None:
         super().__init__(Bottleneck_3(), Bottleneck_4(), Bottleneck_4(), Bottleneck_4())
 
 
 class Bottleneck_5(nn.Module):
-    """Bottleneck(planes=256, stride=1, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=1, frozen=False), from archlang/zoo/resnet.arch:72."""
+    """Bottleneck(planes=256, stride=1, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=1, frozen=False), from specs/resnet.arch:72."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -185,7 +185,7 @@ class Bottleneck_5(nn.Module):
 
 
 class Bottleneck_6(nn.Module):
-    """Bottleneck(planes=256, stride=1, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=2, frozen=False), from archlang/zoo/resnet.arch:72."""
+    """Bottleneck(planes=256, stride=1, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=2, frozen=False), from specs/resnet.arch:72."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -218,7 +218,7 @@ class Bottleneck_6(nn.Module):
 
 
 class Stage_3(nn.Sequential):
-    """Stage(planes=256, blocks=6, stride=2, bottleneck=True, v1=False, zero_init=False, groups=1, width_per_group=64, dilate=True, dilation=1, frozen=False), from archlang/zoo/resnet.arch:98."""
+    """Stage(planes=256, blocks=6, stride=2, bottleneck=True, v1=False, zero_init=False, groups=1, width_per_group=64, dilate=True, dilation=1, frozen=False), from specs/resnet.arch:98."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -232,7 +232,7 @@ class Stage_3(nn.Sequential):
 
 
 class Bottleneck_7(nn.Module):
-    """Bottleneck(planes=512, stride=1, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=2, frozen=False), from archlang/zoo/resnet.arch:72."""
+    """Bottleneck(planes=512, stride=1, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=2, frozen=False), from specs/resnet.arch:72."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -271,7 +271,7 @@ class Bottleneck_7(nn.Module):
 
 
 class Bottleneck_8(nn.Module):
-    """Bottleneck(planes=512, stride=1, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=4, frozen=False), from archlang/zoo/resnet.arch:72."""
+    """Bottleneck(planes=512, stride=1, v1=False, zero_init=False, groups=1, width_per_group=64, dilation=4, frozen=False), from specs/resnet.arch:72."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -304,7 +304,7 @@ class Bottleneck_8(nn.Module):
 
 
 class Stage_4(nn.Sequential):
-    """Stage(planes=512, blocks=3, stride=2, bottleneck=True, v1=False, zero_init=False, groups=1, width_per_group=64, dilate=True, dilation=2, frozen=False), from archlang/zoo/resnet.arch:101."""
+    """Stage(planes=512, blocks=3, stride=2, bottleneck=True, v1=False, zero_init=False, groups=1, width_per_group=64, dilate=True, dilation=2, frozen=False), from specs/resnet.arch:101."""
 
     def __init__(self) -> None:
         super().__init__(Bottleneck_7(), Bottleneck_8(), Bottleneck_8())

@@ -16,7 +16,7 @@ class MobileNetV3LargeFeaturesOutputs(NamedTuple):
 
 
 class ConvBNActivation(nn.Sequential):
-    """ConvBNActivation(out=16, k=3, stride=2, groups=1, dilation=1, activation='hardswish'), from archlang/zoo/mobilenet.arch:173."""
+    """ConvBNActivation(out=16, k=3, stride=2, groups=1, dilation=1, activation='hardswish'), from specs/mobilenet.arch:173."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -27,7 +27,7 @@ class ConvBNActivation(nn.Sequential):
 
 
 class ConvBNActivation_2(nn.Sequential):
-    """ConvBNActivation(out=16, k=3, stride=1, groups=16, dilation=1, activation='relu'), from archlang/zoo/mobilenet.arch:141."""
+    """ConvBNActivation(out=16, k=3, stride=1, groups=16, dilation=1, activation='relu'), from specs/mobilenet.arch:141."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -38,7 +38,7 @@ class ConvBNActivation_2(nn.Sequential):
 
 
 class ConvBNActivation_3(nn.Sequential):
-    """ConvBNActivation(out=16, k=1, stride=1, groups=1, dilation=1, activation='none'), from archlang/zoo/mobilenet.arch:147."""
+    """ConvBNActivation(out=16, k=1, stride=1, groups=1, dilation=1, activation='none'), from specs/mobilenet.arch:147."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -48,7 +48,7 @@ class ConvBNActivation_3(nn.Sequential):
 
 
 class BneckV3(nn.Module):
-    """BneckV3(kernel=3, expanded=16, out=16, use_se=False, activation='relu', stride=1, dilation=1), from archlang/zoo/mobilenet.arch:181."""
+    """BneckV3(kernel=3, expanded=16, out=16, use_se=False, activation='relu', stride=1, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -61,7 +61,7 @@ class BneckV3(nn.Module):
 
 
 class ConvBNActivation_4(nn.Sequential):
-    """ConvBNActivation(out=64, k=1, stride=1, groups=1, dilation=1, activation='relu'), from archlang/zoo/mobilenet.arch:139."""
+    """ConvBNActivation(out=64, k=1, stride=1, groups=1, dilation=1, activation='relu'), from specs/mobilenet.arch:139."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -72,7 +72,7 @@ class ConvBNActivation_4(nn.Sequential):
 
 
 class ConvBNActivation_5(nn.Sequential):
-    """ConvBNActivation(out=64, k=3, stride=2, groups=64, dilation=1, activation='relu'), from archlang/zoo/mobilenet.arch:141."""
+    """ConvBNActivation(out=64, k=3, stride=2, groups=64, dilation=1, activation='relu'), from specs/mobilenet.arch:141."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -91,7 +91,7 @@ class ConvBNActivation_5(nn.Sequential):
 
 
 class ConvBNActivation_6(nn.Sequential):
-    """ConvBNActivation(out=24, k=1, stride=1, groups=1, dilation=1, activation='none'), from archlang/zoo/mobilenet.arch:147."""
+    """ConvBNActivation(out=24, k=1, stride=1, groups=1, dilation=1, activation='none'), from specs/mobilenet.arch:147."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -101,7 +101,7 @@ class ConvBNActivation_6(nn.Sequential):
 
 
 class BneckV3_2(nn.Module):
-    """BneckV3(kernel=3, expanded=64, out=24, use_se=False, activation='relu', stride=2, dilation=1), from archlang/zoo/mobilenet.arch:181."""
+    """BneckV3(kernel=3, expanded=64, out=24, use_se=False, activation='relu', stride=2, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -117,7 +117,7 @@ class BneckV3_2(nn.Module):
 
 
 class ConvBNActivation_7(nn.Sequential):
-    """ConvBNActivation(out=72, k=1, stride=1, groups=1, dilation=1, activation='relu'), from archlang/zoo/mobilenet.arch:139."""
+    """ConvBNActivation(out=72, k=1, stride=1, groups=1, dilation=1, activation='relu'), from specs/mobilenet.arch:139."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -128,7 +128,7 @@ class ConvBNActivation_7(nn.Sequential):
 
 
 class ConvBNActivation_8(nn.Sequential):
-    """ConvBNActivation(out=72, k=3, stride=1, groups=72, dilation=1, activation='relu'), from archlang/zoo/mobilenet.arch:141."""
+    """ConvBNActivation(out=72, k=3, stride=1, groups=72, dilation=1, activation='relu'), from specs/mobilenet.arch:141."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -139,7 +139,7 @@ class ConvBNActivation_8(nn.Sequential):
 
 
 class ConvBNActivation_9(nn.Sequential):
-    """ConvBNActivation(out=24, k=1, stride=1, groups=1, dilation=1, activation='none'), from archlang/zoo/mobilenet.arch:147."""
+    """ConvBNActivation(out=24, k=1, stride=1, groups=1, dilation=1, activation='none'), from specs/mobilenet.arch:147."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -149,7 +149,7 @@ class ConvBNActivation_9(nn.Sequential):
 
 
 class BneckV3_3(nn.Module):
-    """BneckV3(kernel=3, expanded=72, out=24, use_se=False, activation='relu', stride=1, dilation=1), from archlang/zoo/mobilenet.arch:181."""
+    """BneckV3(kernel=3, expanded=72, out=24, use_se=False, activation='relu', stride=1, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -166,7 +166,7 @@ class BneckV3_3(nn.Module):
 
 
 class ConvBNActivation_10(nn.Sequential):
-    """ConvBNActivation(out=72, k=5, stride=2, groups=72, dilation=1, activation='relu'), from archlang/zoo/mobilenet.arch:141."""
+    """ConvBNActivation(out=72, k=5, stride=2, groups=72, dilation=1, activation='relu'), from specs/mobilenet.arch:141."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -185,7 +185,7 @@ class ConvBNActivation_10(nn.Sequential):
 
 
 class SqueezeExcitation(nn.Module):
-    """SqueezeExcitation(squeeze=24, activation='relu', gate='hardsigmoid'), from archlang/zoo/mobilenet.arch:144."""
+    """SqueezeExcitation(squeeze=24, activation='relu', gate='hardsigmoid'), from specs/mobilenet.arch:144."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -206,7 +206,7 @@ class SqueezeExcitation(nn.Module):
 
 
 class ConvBNActivation_11(nn.Sequential):
-    """ConvBNActivation(out=40, k=1, stride=1, groups=1, dilation=1, activation='none'), from archlang/zoo/mobilenet.arch:147."""
+    """ConvBNActivation(out=40, k=1, stride=1, groups=1, dilation=1, activation='none'), from specs/mobilenet.arch:147."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -216,7 +216,7 @@ class ConvBNActivation_11(nn.Sequential):
 
 
 class BneckV3_4(nn.Module):
-    """BneckV3(kernel=5, expanded=72, out=40, use_se=True, activation='relu', stride=2, dilation=1), from archlang/zoo/mobilenet.arch:181."""
+    """BneckV3(kernel=5, expanded=72, out=40, use_se=True, activation='relu', stride=2, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -233,7 +233,7 @@ class BneckV3_4(nn.Module):
 
 
 class ConvBNActivation_12(nn.Sequential):
-    """ConvBNActivation(out=120, k=1, stride=1, groups=1, dilation=1, activation='relu'), from archlang/zoo/mobilenet.arch:139."""
+    """ConvBNActivation(out=120, k=1, stride=1, groups=1, dilation=1, activation='relu'), from specs/mobilenet.arch:139."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -244,7 +244,7 @@ class ConvBNActivation_12(nn.Sequential):
 
 
 class ConvBNActivation_13(nn.Sequential):
-    """ConvBNActivation(out=120, k=5, stride=1, groups=120, dilation=1, activation='relu'), from archlang/zoo/mobilenet.arch:141."""
+    """ConvBNActivation(out=120, k=5, stride=1, groups=120, dilation=1, activation='relu'), from specs/mobilenet.arch:141."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -255,7 +255,7 @@ class ConvBNActivation_13(nn.Sequential):
 
 
 class SqueezeExcitation_2(nn.Module):
-    """SqueezeExcitation(squeeze=32, activation='relu', gate='hardsigmoid'), from archlang/zoo/mobilenet.arch:144."""
+    """SqueezeExcitation(squeeze=32, activation='relu', gate='hardsigmoid'), from specs/mobilenet.arch:144."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -276,7 +276,7 @@ class SqueezeExcitation_2(nn.Module):
 
 
 class ConvBNActivation_14(nn.Sequential):
-    """ConvBNActivation(out=40, k=1, stride=1, groups=1, dilation=1, activation='none'), from archlang/zoo/mobilenet.arch:147."""
+    """ConvBNActivation(out=40, k=1, stride=1, groups=1, dilation=1, activation='none'), from specs/mobilenet.arch:147."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -286,7 +286,7 @@ class ConvBNActivation_14(nn.Sequential):
 
 
 class BneckV3_5(nn.Module):
-    """BneckV3(kernel=5, expanded=120, out=40, use_se=True, activation='relu', stride=1, dilation=1), from archlang/zoo/mobilenet.arch:181."""
+    """BneckV3(kernel=5, expanded=120, out=40, use_se=True, activation='relu', stride=1, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -304,7 +304,7 @@ class BneckV3_5(nn.Module):
 
 
 class ConvBNActivation_15(nn.Sequential):
-    """ConvBNActivation(out=240, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from archlang/zoo/mobilenet.arch:139."""
+    """ConvBNActivation(out=240, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from specs/mobilenet.arch:139."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -315,7 +315,7 @@ class ConvBNActivation_15(nn.Sequential):
 
 
 class ConvBNActivation_16(nn.Sequential):
-    """ConvBNActivation(out=240, k=3, stride=2, groups=240, dilation=1, activation='hardswish'), from archlang/zoo/mobilenet.arch:141."""
+    """ConvBNActivation(out=240, k=3, stride=2, groups=240, dilation=1, activation='hardswish'), from specs/mobilenet.arch:141."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -334,7 +334,7 @@ class ConvBNActivation_16(nn.Sequential):
 
 
 class ConvBNActivation_17(nn.Sequential):
-    """ConvBNActivation(out=80, k=1, stride=1, groups=1, dilation=1, activation='none'), from archlang/zoo/mobilenet.arch:147."""
+    """ConvBNActivation(out=80, k=1, stride=1, groups=1, dilation=1, activation='none'), from specs/mobilenet.arch:147."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -344,7 +344,7 @@ class ConvBNActivation_17(nn.Sequential):
 
 
 class BneckV3_6(nn.Module):
-    """BneckV3(kernel=3, expanded=240, out=80, use_se=False, activation='hardswish', stride=2, dilation=1), from archlang/zoo/mobilenet.arch:181."""
+    """BneckV3(kernel=3, expanded=240, out=80, use_se=False, activation='hardswish', stride=2, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -360,7 +360,7 @@ class BneckV3_6(nn.Module):
 
 
 class ConvBNActivation_18(nn.Sequential):
-    """ConvBNActivation(out=200, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from archlang/zoo/mobilenet.arch:139."""
+    """ConvBNActivation(out=200, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from specs/mobilenet.arch:139."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -371,7 +371,7 @@ class ConvBNActivation_18(nn.Sequential):
 
 
 class ConvBNActivation_19(nn.Sequential):
-    """ConvBNActivation(out=200, k=3, stride=1, groups=200, dilation=1, activation='hardswish'), from archlang/zoo/mobilenet.arch:141."""
+    """ConvBNActivation(out=200, k=3, stride=1, groups=200, dilation=1, activation='hardswish'), from specs/mobilenet.arch:141."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -382,7 +382,7 @@ class ConvBNActivation_19(nn.Sequential):
 
 
 class ConvBNActivation_20(nn.Sequential):
-    """ConvBNActivation(out=80, k=1, stride=1, groups=1, dilation=1, activation='none'), from archlang/zoo/mobilenet.arch:147."""
+    """ConvBNActivation(out=80, k=1, stride=1, groups=1, dilation=1, activation='none'), from specs/mobilenet.arch:147."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -392,7 +392,7 @@ class ConvBNActivation_20(nn.Sequential):
 
 
 class BneckV3_7(nn.Module):
-    """BneckV3(kernel=3, expanded=200, out=80, use_se=False, activation='hardswish', stride=1, dilation=1), from archlang/zoo/mobilenet.arch:181."""
+    """BneckV3(kernel=3, expanded=200, out=80, use_se=False, activation='hardswish', stride=1, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -409,7 +409,7 @@ class BneckV3_7(nn.Module):
 
 
 class ConvBNActivation_21(nn.Sequential):
-    """ConvBNActivation(out=184, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from archlang/zoo/mobilenet.arch:139."""
+    """ConvBNActivation(out=184, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from specs/mobilenet.arch:139."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -420,7 +420,7 @@ class ConvBNActivation_21(nn.Sequential):
 
 
 class ConvBNActivation_22(nn.Sequential):
-    """ConvBNActivation(out=184, k=3, stride=1, groups=184, dilation=1, activation='hardswish'), from archlang/zoo/mobilenet.arch:141."""
+    """ConvBNActivation(out=184, k=3, stride=1, groups=184, dilation=1, activation='hardswish'), from specs/mobilenet.arch:141."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -431,7 +431,7 @@ class ConvBNActivation_22(nn.Sequential):
 
 
 class ConvBNActivation_23(nn.Sequential):
-    """ConvBNActivation(out=80, k=1, stride=1, groups=1, dilation=1, activation='none'), from archlang/zoo/mobilenet.arch:147."""
+    """ConvBNActivation(out=80, k=1, stride=1, groups=1, dilation=1, activation='none'), from specs/mobilenet.arch:147."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -441,7 +441,7 @@ class ConvBNActivation_23(nn.Sequential):
 
 
 class BneckV3_8(nn.Module):
-    """BneckV3(kernel=3, expanded=184, out=80, use_se=False, activation='hardswish', stride=1, dilation=1), from archlang/zoo/mobilenet.arch:181."""
+    """BneckV3(kernel=3, expanded=184, out=80, use_se=False, activation='hardswish', stride=1, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -458,7 +458,7 @@ class BneckV3_8(nn.Module):
 
 
 class ConvBNActivation_24(nn.Sequential):
-    """ConvBNActivation(out=480, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from archlang/zoo/mobilenet.arch:139."""
+    """ConvBNActivation(out=480, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from specs/mobilenet.arch:139."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -469,7 +469,7 @@ class ConvBNActivation_24(nn.Sequential):
 
 
 class ConvBNActivation_25(nn.Sequential):
-    """ConvBNActivation(out=480, k=3, stride=1, groups=480, dilation=1, activation='hardswish'), from archlang/zoo/mobilenet.arch:141."""
+    """ConvBNActivation(out=480, k=3, stride=1, groups=480, dilation=1, activation='hardswish'), from specs/mobilenet.arch:141."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -480,7 +480,7 @@ class ConvBNActivation_25(nn.Sequential):
 
 
 class SqueezeExcitation_3(nn.Module):
-    """SqueezeExcitation(squeeze=120, activation='relu', gate='hardsigmoid'), from archlang/zoo/mobilenet.arch:144."""
+    """SqueezeExcitation(squeeze=120, activation='relu', gate='hardsigmoid'), from specs/mobilenet.arch:144."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -501,7 +501,7 @@ class SqueezeExcitation_3(nn.Module):
 
 
 class ConvBNActivation_26(nn.Sequential):
-    """ConvBNActivation(out=112, k=1, stride=1, groups=1, dilation=1, activation='none'), from archlang/zoo/mobilenet.arch:147."""
+    """ConvBNActivation(out=112, k=1, stride=1, groups=1, dilation=1, activation='none'), from specs/mobilenet.arch:147."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -511,7 +511,7 @@ class ConvBNActivation_26(nn.Sequential):
 
 
 class BneckV3_9(nn.Module):
-    """BneckV3(kernel=3, expanded=480, out=112, use_se=True, activation='hardswish', stride=1, dilation=1), from archlang/zoo/mobilenet.arch:181."""
+    """BneckV3(kernel=3, expanded=480, out=112, use_se=True, activation='hardswish', stride=1, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -528,7 +528,7 @@ class BneckV3_9(nn.Module):
 
 
 class ConvBNActivation_27(nn.Sequential):
-    """ConvBNActivation(out=672, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from archlang/zoo/mobilenet.arch:139."""
+    """ConvBNActivation(out=672, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from specs/mobilenet.arch:139."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -539,7 +539,7 @@ class ConvBNActivation_27(nn.Sequential):
 
 
 class ConvBNActivation_28(nn.Sequential):
-    """ConvBNActivation(out=672, k=3, stride=1, groups=672, dilation=1, activation='hardswish'), from archlang/zoo/mobilenet.arch:141."""
+    """ConvBNActivation(out=672, k=3, stride=1, groups=672, dilation=1, activation='hardswish'), from specs/mobilenet.arch:141."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -550,7 +550,7 @@ class ConvBNActivation_28(nn.Sequential):
 
 
 class SqueezeExcitation_4(nn.Module):
-    """SqueezeExcitation(squeeze=168, activation='relu', gate='hardsigmoid'), from archlang/zoo/mobilenet.arch:144."""
+    """SqueezeExcitation(squeeze=168, activation='relu', gate='hardsigmoid'), from specs/mobilenet.arch:144."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -571,7 +571,7 @@ class SqueezeExcitation_4(nn.Module):
 
 
 class ConvBNActivation_29(nn.Sequential):
-    """ConvBNActivation(out=112, k=1, stride=1, groups=1, dilation=1, activation='none'), from archlang/zoo/mobilenet.arch:147."""
+    """ConvBNActivation(out=112, k=1, stride=1, groups=1, dilation=1, activation='none'), from specs/mobilenet.arch:147."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -581,7 +581,7 @@ class ConvBNActivation_29(nn.Sequential):
 
 
 class BneckV3_10(nn.Module):
-    """BneckV3(kernel=3, expanded=672, out=112, use_se=True, activation='hardswish', stride=1, dilation=1), from archlang/zoo/mobilenet.arch:181."""
+    """BneckV3(kernel=3, expanded=672, out=112, use_se=True, activation='hardswish', stride=1, dilation=1), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -599,7 +599,7 @@ class BneckV3_10(nn.Module):
 
 
 class ConvBNActivation_30(nn.Sequential):
-    """ConvBNActivation(out=672, k=5, stride=1, groups=672, dilation=2, activation='hardswish'), from archlang/zoo/mobilenet.arch:141."""
+    """ConvBNActivation(out=672, k=5, stride=1, groups=672, dilation=2, activation='hardswish'), from specs/mobilenet.arch:141."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -618,7 +618,7 @@ class ConvBNActivation_30(nn.Sequential):
 
 
 class ConvBNActivation_31(nn.Sequential):
-    """ConvBNActivation(out=160, k=1, stride=1, groups=1, dilation=1, activation='none'), from archlang/zoo/mobilenet.arch:147."""
+    """ConvBNActivation(out=160, k=1, stride=1, groups=1, dilation=1, activation='none'), from specs/mobilenet.arch:147."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -628,7 +628,7 @@ class ConvBNActivation_31(nn.Sequential):
 
 
 class BneckV3_11(nn.Module):
-    """BneckV3(kernel=5, expanded=672, out=160, use_se=True, activation='hardswish', stride=2, dilation=2), from archlang/zoo/mobilenet.arch:181."""
+    """BneckV3(kernel=5, expanded=672, out=160, use_se=True, activation='hardswish', stride=2, dilation=2), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -645,7 +645,7 @@ class BneckV3_11(nn.Module):
 
 
 class ConvBNActivation_32(nn.Sequential):
-    """ConvBNActivation(out=960, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from archlang/zoo/mobilenet.arch:139."""
+    """ConvBNActivation(out=960, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from specs/mobilenet.arch:139."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -656,7 +656,7 @@ class ConvBNActivation_32(nn.Sequential):
 
 
 class ConvBNActivation_33(nn.Sequential):
-    """ConvBNActivation(out=960, k=5, stride=1, groups=960, dilation=2, activation='hardswish'), from archlang/zoo/mobilenet.arch:141."""
+    """ConvBNActivation(out=960, k=5, stride=1, groups=960, dilation=2, activation='hardswish'), from specs/mobilenet.arch:141."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -675,7 +675,7 @@ class ConvBNActivation_33(nn.Sequential):
 
 
 class SqueezeExcitation_5(nn.Module):
-    """SqueezeExcitation(squeeze=240, activation='relu', gate='hardsigmoid'), from archlang/zoo/mobilenet.arch:144."""
+    """SqueezeExcitation(squeeze=240, activation='relu', gate='hardsigmoid'), from specs/mobilenet.arch:144."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -696,7 +696,7 @@ class SqueezeExcitation_5(nn.Module):
 
 
 class ConvBNActivation_34(nn.Sequential):
-    """ConvBNActivation(out=160, k=1, stride=1, groups=1, dilation=1, activation='none'), from archlang/zoo/mobilenet.arch:147."""
+    """ConvBNActivation(out=160, k=1, stride=1, groups=1, dilation=1, activation='none'), from specs/mobilenet.arch:147."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -706,7 +706,7 @@ class ConvBNActivation_34(nn.Sequential):
 
 
 class BneckV3_12(nn.Module):
-    """BneckV3(kernel=5, expanded=960, out=160, use_se=True, activation='hardswish', stride=1, dilation=2), from archlang/zoo/mobilenet.arch:181."""
+    """BneckV3(kernel=5, expanded=960, out=160, use_se=True, activation='hardswish', stride=1, dilation=2), from specs/mobilenet.arch:181."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -724,7 +724,7 @@ class BneckV3_12(nn.Module):
 
 
 class ConvBNActivation_35(nn.Sequential):
-    """ConvBNActivation(out=960, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from archlang/zoo/mobilenet.arch:186."""
+    """ConvBNActivation(out=960, k=1, stride=1, groups=1, dilation=1, activation='hardswish'), from specs/mobilenet.arch:186."""
 
     def __init__(self) -> None:
         super().__init__(
