@@ -137,6 +137,9 @@ SLOW = {
 #: as slow ones, on the biggest networks or on every zoo network, minutes each on two cores.
 #: Each check keeps cases in the CI run; these are also marked slow.
 EXHAUSTIVE = {
+    "tests/test_deploy_benchmarks.py":
+        "gpu.py's dry run takes minutes on two cores; the benchmark scripts' own quick run "
+        "(tests/test_benchmarks.py) stays in CI",
     **{f"tests/test_export.py::test_zoo_network_exports_and_runs[{name}]":
        "ONNX export of a big network (up to minutes each); CI keeps resnet18, vae_digits, "
        "googlenet, squeezenet1_1, mobilenet_v2 and the symbolic fcn"
