@@ -210,6 +210,12 @@ class SpecError(Exception):
         self.code, self.message, self.span, self.label = code, message, span, label
         self.help, self.notes, self.arg = list(help or ()), list(notes or ()), arg
 
+    def __reduce__(self):
+        # copy and pickle rebuild it from all its fields (a graph holds some, in the size
+        # equalities its shape rules assume), not from the message alone
+        return (SpecError, (self.code, self.message, self.span, self.label, self.help,
+                            self.notes, self.arg))
+
 
 class Reporter:
     """Collects diagnostics for one stage; ``error`` returns the diagnostic it adds."""
