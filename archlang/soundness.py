@@ -796,9 +796,8 @@ class SpecGen:
             ctx.env[n] = Val(shape, n)
         return ctx.env[names[-1]]
 
-    def define_ports(self, a: Val, b: Val):
-        """A block taking values shaped like ``a`` and ``b``: (its name, its parameter, its
-        inputs' names, its outputs as (name, shape), whether it names layers)."""
+    def block_name(self) -> str:
+        """A new block's name: a common one not taken yet, else a numbered one."""
         name = None
         for _ in range(5):
             cand = self.pick(BLOCKS)
@@ -810,6 +809,12 @@ class SpecGen:
             name = f"Block{self.counter}"
         self.block_names.add(name)
         self.values.add(name)
+        return name
+
+    def define_ports(self, a: Val, b: Val):
+        """A block taking values shaped like ``a`` and ``b``: (its name, its parameter, its
+        inputs' names, its outputs as (name, shape), whether it names layers)."""
+        name = self.block_name()
         first, second = self.rng.sample(PORTS, 2)
         param = self.pick(["", "c", "c=2"])
         values = {"c": 2} if param else {}
@@ -856,17 +861,7 @@ class SpecGen:
         return self.block_has_labels.get(name, True)
 
     def define_block(self, cur: Val):
-        name = None
-        for _ in range(5):
-            cand = self.pick(BLOCKS)
-            if cand not in self.block_names and cand not in self.values:
-                name = cand
-                break
-        if name is None:
-            self.counter += 1
-            name = f"Block{self.counter}"
-        self.block_names.add(name)
-        self.values.add(name)
+        name = self.block_name()
         params = []
         pnames = self.rng.sample(PARAMS, self.rng.randint(0, 3))
         values = {}

@@ -93,7 +93,7 @@ class Layers(Walker):
                 raise SpecError("E015", f"a layer name is built from ints and strings, got "
                                 f"{type_name(v)} {show(v)}", expr.span, f"this is {a_type(v)}")
             name += f"{v}{text}"
-        if not (name.replace("-", "_").isidentifier() and name.isascii()) or "+" in name:
+        if not (name.replace("-", "_").isidentifier() and name.isascii()):
             raise SpecError("E018", f"`{name}` cannot name a layer: it is not a name",
                             link.label_span, "computed name",
                             help=["a computed name joins its text and values: letters, digits, "
