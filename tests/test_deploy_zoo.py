@@ -16,7 +16,6 @@ import subprocess
 import sys
 import warnings
 
-import pytest
 import torch
 
 import archlang

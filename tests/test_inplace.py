@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 import archlang
-from archlang.backends.pytorch import generate_named, Generator
+from archlang.backends.pytorch import Generator
 from archlang.loader import _module_from_source
 
 torch = pytest.importorskip("torch")
