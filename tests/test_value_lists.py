@@ -442,6 +442,24 @@ def test_fpn_under_torch_compile_fullgraph(torch):
             torch.testing.assert_close(mine, other)
 
 
+def test_the_soundness_generator_writes_loops_that_carry_values_and_lists():
+    """tests/test_property.py's fast sample (seeds 0 to 199) holds each form."""
+    import re
+
+    from archlang.soundness import generate
+
+    texts = [generate(seed)[0] for seed in range(200)]
+    forms = {
+        "carried": r"\n( +)(\w+) = \2 -> .*\n(?:\1.*\n)*?\1(?:let )?(\w+) = \3 \+ \[\2\]",
+        "prepended": r"(\w+) = \[\w+\] \+ \1\n",
+        "whole list": r"(?:concat|add|mean)\(\w+\)\n",
+        "indexed": r"\w+\[-?\d+\], \w+\[-1\]",
+        "reversed": r"for \w+ in range\((?:len\(\w+\)|\d+) - 2, -1, -1\)",
+    }
+    for form, pattern in forms.items():
+        assert sum(bool(re.search(pattern, t)) for t in texts) >= 5, form
+
+
 @pytest.mark.parametrize("spec", [FPN, """network n {
     input x: [4, 8, 8]
     a = x -> conv2d(8, 1)

@@ -16,7 +16,7 @@ from archlang.graph.model import Graph, Node, Scope
 from archlang.graph.naming import Namer
 from archlang.graph.values import POISON, Env, Evaluator, Poisoned, Several, Tensor, a_type, \
     holds_tensor, show, type_name, value_list
-from archlang.graph.walk import Walker, list_literal
+from archlang.graph.walk import Walker, list_literal, names_value
 from archlang.limits import Limits
 from archlang.ops.base import Op, Shaped
 from archlang.ops.registry import all_names, construct_op, lookup
@@ -48,7 +48,7 @@ class Layers(Walker):
     def exec_chain(self, chain: A.Chain, env: Env, ns: Namer, cur, statement=False):
         """A chain's value: a tensor, a block's several outputs, or (not as a statement of
         its own) a list of values, ``[c2, c3]``."""
-        elements = None if statement else list_literal(chain, env)
+        elements = None if statement else list_literal(chain, env, self.prog.calls)
         if elements is not None:
             return self.check_list([self.element(link, env, cur) for link in elements],
                                    chain.span)
@@ -83,17 +83,18 @@ class Layers(Walker):
     def element(self, link: A.Link, env: Env, cur):
         """One element of a list of values: a named value or ``feats[i]``."""
         item = link.item
-        if isinstance(item, A.Indexed):
+        if isinstance(item, A.Indexed) and link.label is None:
             v = self.value(item.value, env, cur)
+            if isinstance(v, Tensor) or value_list(v):
+                return v
+            what = f"`{item.span.text}` is {a_type(v)}"
         else:
             found, v = env.lookup(item.name) if isinstance(item, A.Bare) else (False, None)
-            if found and isinstance(v, Several):
-                one_value(v, item.span)
-        if isinstance(v, Tensor) or value_list(v):
-            return v
-        what = f"`{item.span.text}` is {a_type(v)}" if isinstance(item, A.Indexed) or found \
-            else f"`{item.span.text}` is a layer"
-        raise SpecError("E015", f"a list of values holds layer outputs; {what}", item.span,
+            if names_value(link, env, self.prog.calls):
+                return v
+            what = f"`{item.span.text}` is {a_type(v)}" if found and link.label is None \
+                and not self.prog.calls(item.name) else f"`{link.span.text}` is a layer"
+        raise SpecError("E015", f"a list of values holds layer outputs; {what}", link.span,
                         "not a layer output",
                         help=["apply layers to a value first: `y = a -> relu`, then `[..., y]`"])
 

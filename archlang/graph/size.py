@@ -134,7 +134,7 @@ class _Sizer(Walker):
     def chain(self, chain: A.Chain, env: Env, statement: bool = False
               ) -> tuple[tuple[int, int], object]:
         """The size of a chain and its value: :data:`SIZED`, a list, or unknown."""
-        elements = None if statement else list_literal(chain, env)
+        elements = None if statement else list_literal(chain, env, self.prog.calls)
         if elements is not None:
             return (0, 0), [self.element(link, env) for link in elements]
         links = chain.links

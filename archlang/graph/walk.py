@@ -17,7 +17,7 @@ bodies have environments of their own.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -44,31 +44,33 @@ def loop_variable(env: Env, s: A.ForStmt) -> Iterator[None]:
             env.vars[s.var] = saved
 
 
-def names_value(link: A.Link, env: Env) -> bool:
-    """Whether a link names a value rather than applying a layer: ``feats[i]``, or a name
-    bound to a layer output or a list of them."""
+def names_value(link: A.Link, env: Env, calls: Callable[[str], bool]) -> bool:
+    """Whether a link in brackets names a value rather than a layer: ``feats[i]``, or a name
+    bound to a layer output or a list of them that calls no op or block (in brackets, as in
+    a group, a layer's name is the layer)."""
     if link.label is not None:
         return False
     if isinstance(link.item, A.Indexed):
         return True
     if isinstance(link.item, A.Bare):
         found, v = env.lookup(link.item.name)
-        return found and (isinstance(v, Tensor) or value_list(v))
+        return found and (isinstance(v, Tensor) or value_list(v)) and not calls(link.item.name)
     return False
 
 
-def list_literal(chain: A.Chain, env: Env) -> list[A.Link] | None:
+def list_literal(chain: A.Chain, env: Env, calls: Callable[[str], bool]) -> list[A.Link] | None:
     """The elements of ``[c2, c3, feats[0]]`` when a chain is a list of values, else None.
 
     Brackets after ``=`` hold a list of layers (a group) or a list of values: they are values
     when one of them names a value (``[]`` is the empty list), so ``[relu, conv2d(8, 1)]``
-    stays a group. Every walker decides with this function, so they agree."""
+    stays a group. ``calls(name)``: whether a name calls an op or block. Every walker decides
+    with this function, so they agree."""
     if len(chain.links) != 1 or chain.links[0].label is not None:
         return None
     seq = chain.links[0].item
     if not isinstance(seq, A.Seq):
         return None
-    if not seq.links or any(names_value(link, env) for link in seq.links):
+    if not seq.links or any(names_value(link, env, calls) for link in seq.links):
         return seq.links
     return None
 
