@@ -116,7 +116,7 @@ def a_type(v: Any) -> str:
     name = type_name(v)
     if isinstance(v, Several):
         return f"the {len(v.items)} outputs of `{v.block}`"
-    if v and value_list(v):
+    if isinstance(v, list) and v and value_list(v):
         return f"a list of {len(v)} value{'s' if len(v) > 1 else ''}"
     return ("an " if name[0] in "aeiou" else "a ") + name
 
