@@ -18,7 +18,7 @@ from archlang.graph.naming import Namer, check_identifier
 from archlang.graph.size import WORK_PER_NODE, estimate
 from archlang.graph.state import InitRule, Run
 from archlang.graph.values import INITS, TENSOR_ARITHMETIC, Budget, Builtin, Env, Evaluator, \
-    InitSpec, Poisoned, Several, Tensor, WorkLimit, a_type, poisoned, show, type_name
+    InitSpec, Poisoned, Several, Tensor, Values, WorkLimit, a_type, poisoned, show, type_name
 from archlang.ops.registry import input_op
 from archlang.syntax import ast as A
 
@@ -170,7 +170,7 @@ class Expander(Layers):
             if s.joins:
                 out = self.joined(s, out, env, ns, cur)
             if isinstance(out, Several):  # feats = Backbone(x): the list of its outputs
-                out = [t for _, t in out.items]
+                out = Values(t for _, t in out.items)
             if isinstance(out, list):  # a list of values; the current value stays
                 env.vars[s.name] = out
                 return cur
@@ -350,8 +350,8 @@ class Expander(Layers):
                                       f"`add({', '.join(c.span.text for _, c in parts)})`"]
                                 if tensors else
                                 [f"put it in a list: `[{chain.span.text}]`"])
-        joined = [t for v, _ in parts
-                  for t in (v if isinstance(v, list) else [t for _, t in v.items])]
+        joined = Values(t for v, _ in parts
+                        for t in (v if isinstance(v, list) else [t for _, t in v.items]))
         return self.check_list(joined, s.span)
 
     def exec_unpack(self, s: A.UnpackStmt, env: Env, ns: Namer, cur):

@@ -14,8 +14,8 @@ from archlang.graph.bind import bind, bind_inputs, block_signature, op_attrs
 from archlang.graph.members import Member
 from archlang.graph.model import Graph, Node, Scope
 from archlang.graph.naming import Namer
-from archlang.graph.values import POISON, Env, Evaluator, Poisoned, Several, Tensor, a_type, \
-    holds_tensor, show, type_name, value_list
+from archlang.graph.values import POISON, Env, Evaluator, Poisoned, Several, Tensor, Values, \
+    a_type, holds_tensor, show, type_name, value_list
 from archlang.graph.walk import Walker, list_literal, names_value
 from archlang.limits import Limits
 from archlang.ops.base import Op, Shaped
@@ -100,7 +100,7 @@ class Layers(Walker):
 
     def check_list(self, values: list, span: Span) -> list:
         """A list of values built by a chain: within the repeat limit."""
-        return self.ev.check_int(values, span)
+        return self.ev.check_int(Values(values), span)
 
     def apply(self, link: A.Link, env: Env, ns: Namer, cur, piped: bool = False):
         """One link of a chain; ``piped``: it follows a ``->``."""

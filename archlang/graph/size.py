@@ -18,7 +18,8 @@ from typing import Any
 
 from archlang.diagnostics import Reporter, SpecError
 from archlang.graph.bind import bind, block_signature
-from archlang.graph.values import Env, Evaluator, Poisoned, Tensor, holds_tensor, value_list
+from archlang.graph.values import Env, Evaluator, Poisoned, Tensor, Values, holds_tensor, \
+    value_list
 from archlang.graph.walk import Walker, list_literal, loop_variable
 from archlang.limits import Limits
 from archlang.syntax import ast as A
@@ -114,8 +115,8 @@ class _Sizer(Walker):
             for j in s.joins:
                 more, part = self.chain(j.chain, env)
                 size = _sum((size, more))
-                value = value + part if isinstance(value, list) and isinstance(part, list) \
-                    else UNKNOWN
+                value = Values(value + part) if isinstance(value, list) and \
+                    isinstance(part, list) else UNKNOWN
             env.vars[s.name] = value
         elif isinstance(s, A.UnpackStmt):
             size, _ = self.chain(s.chain, env)
@@ -136,7 +137,7 @@ class _Sizer(Walker):
         """The size of a chain and its value: :data:`SIZED`, a list, or unknown."""
         elements = None if statement else list_literal(chain, env, self.prog.calls)
         if elements is not None:
-            return (0, 0), [self.element(link, env) for link in elements]
+            return (0, 0), Values(self.element(link, env) for link in elements)
         links = chain.links
         first, value = links[0], SIZED
         if isinstance(first.item, A.Indexed) and first.label is None:
@@ -173,7 +174,7 @@ class _Sizer(Walker):
         if any(isinstance(n, A.OutputStmt) for s in block.body.stmts
                if isinstance(s, (A.ForStmt, A.IfStmt)) for n in _statements(s)):
             return UNKNOWN  # outputs declared in a loop or a branch: not counted here
-        return [SIZED] * len(outs) if len(outs) > 1 else SIZED
+        return Values([SIZED] * len(outs)) if len(outs) > 1 else SIZED
 
     def item(self, item, env: Env) -> tuple[int, int]:
         if isinstance(item, (A.Call, A.Bare)):

@@ -95,15 +95,38 @@ class Builtin:
         return f"built-in `{self.name}`"
 
 
+class Values(list):
+    """A list of values: layer outputs (``feats = [c2, c3]``) or lists of them (``levels[i][j]``).
+
+    Its own type, made where such a list is written or joined, so that telling it from a
+    list of numbers is one ``isinstance``, however long or deep it is (a loop may grow one
+    on every iteration). A list holds values or plain data, never both."""
+
+    __slots__ = ()
+
+
 def value_list(v: Any) -> bool:
-    """Whether ``v`` is a list of values: layer outputs (``feats = [c2, c3]``), or lists of
-    them (``levels[i][j]``); ``[]`` is one, ready to grow."""
-    return isinstance(v, list) and all(isinstance(x, Tensor) or value_list(x) for x in v)
+    """Whether ``v`` is a list of values; an empty list is one, ready to grow."""
+    return isinstance(v, Values) or isinstance(v, list) and not v
 
 
 def holds_tensor(v: Any) -> bool:
-    """Whether ``v`` is a tensor or a list or tuple with one somewhere inside."""
-    return isinstance(v, Tensor) or isinstance(v, (list, tuple)) and any(map(holds_tensor, v))
+    """Whether ``v`` is a layer output or a list of them."""
+    return isinstance(v, (Tensor, Values))
+
+
+def values_of(items: list, spans: list) -> list:
+    """``items`` as :class:`Values` when they are values, else as they are (plain data); a
+    list of both is an error at the first item of the other kind (``spans``: the items')."""
+    kinds = [holds_tensor(x) for x in items]
+    if not any(kinds):
+        return items
+    if all(kinds):
+        return Values(items)
+    k = next(i for i, kind in enumerate(kinds) if kind != kinds[0])
+    raise SpecError("E015", "a list holds layer outputs or plain values, not both",
+                    spans[k], f"this is {a_type(items[k])}",
+                    help=["keep layer outputs and numbers in lists of their own"])
 
 
 def poisoned(v: Any) -> bool:
@@ -324,6 +347,9 @@ class Evaluator:
         left = self.eval(e.left, env, cur)
         right = self.eval(e.right, env, cur)
         op = e.op
+        if op == "+" and (isinstance(left, Values) or isinstance(right, Values)) and \
+                value_list(left) and value_list(right):
+            return self.check_int(Values(left + right), e.span)
         if op == "+" and isinstance(left, (list, tuple, str)) and type(left) is type(right):
             return self.check_int(left + right, e.span)
         if op == "+" and (value_list(left) or value_list(right)) and \
@@ -334,7 +360,7 @@ class Evaluator:
             if right * len(left) > self.max_repeat:
                 raise SpecError("E052", f"list repetition gives {right * len(left)} elements, "
                                 f"more than the repeat limit ({self.max_repeat})", e.span, "too long")
-            return left * max(right, 0)
+            return type(left)(left * max(right, 0))
         self._num(left, e.left.span, f"`{op}`")
         self._num(right, e.right.span, f"`{op}`")
         if isinstance(left, Sym) or isinstance(right, Sym):
@@ -475,10 +501,16 @@ class Evaluator:
         return obj[index]
 
     def _TupleLit(self, e, env, cur):
-        return tuple(self.eval(x, env, cur) for x in e.items)
+        out = tuple(self.eval(x, env, cur) for x in e.items)
+        for x, item in zip(out, e.items):
+            if holds_tensor(x):
+                raise SpecError("E015", "a tuple holds numbers; layer outputs go in a list",
+                                item.span, f"this is {a_type(x)}",
+                                help=[f"write a list: `[{', '.join(i.span.text for i in e.items)}]`"])
+        return out
 
     def _ListLit(self, e, env, cur):
-        return [self.eval(x, env, cur) for x in e.items]
+        return values_of([self.eval(x, env, cur) for x in e.items], [x.span for x in e.items])
 
     def _ListComp(self, e, env, cur):
         seq = self.eval(e.iterable, env, cur)
@@ -492,7 +524,7 @@ class Evaluator:
             inner.vars[e.var] = v
             if e.cond is None or self.truth(self.eval(e.cond, inner, cur), e.cond.span):
                 out.append(self.eval(e.elt, inner, cur))
-        return self.check_int(out, e.span)
+        return self.check_int(values_of(out, [e.elt.span] * len(out)), e.span)
 
     def _FCall(self, e, env, cur):
         func = self.eval(e.func, env, cur)
