@@ -49,6 +49,33 @@ def nodes_of(result, op: str) -> list:
     return [n for n in result.graph.nodes if n.op == op]
 
 
+# ---- the syntax --------------------------------------------------------------------------
+
+
+def test_elements_and_joins_lower_to_their_nodes():
+    from archlang.limits import Limits
+    from archlang.program import load_program
+    from archlang.syntax import ast as A
+
+    text = """network n {
+    input x: [3, 8, 8]
+    levels = [[x], []]
+    feats = levels[0] + [x] - [ x ]
+    output y = levels[0][ len(feats) - 2 ] -> relu
+}"""
+    stmts = load_program(text, Limits()).networks["n"].body.stmts
+    bind, join, out = stmts[1:]
+    (link,) = bind.chain.links
+    assert isinstance(link.item, A.Seq) and [type(x.item) for x in link.item.links] == [A.Seq, A.Seq]
+    assert [(j.op, j.chain.span.text) for j in join.joins] == [("+", "[x]"), ("-", "[ x ]")]
+    head = out.chain.links[0].item
+    assert isinstance(head, A.Indexed) and head.span.text == "levels[0][ len(feats) - 2 ]"
+    outer = head.value
+    assert outer.span.text == head.span.text and outer.index.span.text == "len(feats) - 2"
+    assert outer.obj.span.text == "levels[0]" and outer.obj.obj.id == "levels"
+    assert codes(text) == ["E015"]  # `-` does not join lists
+
+
 # ---- loops carry values ------------------------------------------------------------------
 
 
@@ -189,6 +216,14 @@ def test_n_ary_merges_take_a_whole_list():
         ((16, 8, 8), (16, 8, 8), (16, 8, 8), (48, 8, 8), (64, 8, 8))
     assert o["rows"] == (2 * 8 * 16 * 16,)
     assert len(nodes_of(result, "add")[0].inputs) == 3
+
+
+def test_a_merge_of_an_empty_list_has_too_few_inputs():
+    assert codes("""network n {
+    input x: [3, 8, 8]
+    feats = []
+    output y = concat(feats)
+}""") == ["E014"]
 
 
 def test_several_outputs_bound_to_one_name_are_a_list():

@@ -195,7 +195,8 @@ class Layers(Walker):
             need_input(cur, span)
         inputs = tensors if tensors or spread else [cur]
         if len(inputs) < op.inputs[0]:
-            raise SpecError("E014", f"`{op.name}` needs at least {op.inputs[0]} inputs, got "
+            raise SpecError("E014", f"`{op.name}` needs at least {op.inputs[0]} "
+                            f"input{'s' if op.inputs[0] != 1 else ''}, got "
                             f"{len(inputs)}", span, "too few inputs",
                             help=[f"e.g. `{op.name}(a, b)` with named values a and b"])
         name = ns.name(link.label, link.label_span, self.rep, self.chain)
