@@ -75,7 +75,7 @@ def layers_to_probe(result, f):
 
 NETWORKS = image_networks()
 #: the cases a plain `pytest` runs; every network runs with `pytest -m ''` (SLOW)
-FAST = ("nin_cifar10", "resnet18")
+FAST = ("nin_cifar10",)
 
 
 @pytest.mark.parametrize("name", FAST)
