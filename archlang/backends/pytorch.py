@@ -213,6 +213,8 @@ class Generator:
         self._helpers: dict[str, str] | None = None
         #: the named tuples blocks with several outputs return: (block, fields) -> class name
         self.tuples: dict[tuple[str, tuple[str, ...]], str] = {}
+        #: the lists registered as ``nn.ModuleDict`` (their indices have gaps): (scope, name)
+        self.keyed: set[tuple[int, str]] = set()
 
     # -- helpers ---------------------------------------------------------------------
     def node(self, i: int) -> Node:
@@ -247,6 +249,8 @@ class Generator:
             out = outs[0]
             if k == "node" and (self.node(i).implicit or self.node(i).impl.inputs != (1, 1)
                                 or not self.node(i).impl.has_module):
+                return False
+            if "." in self.g.local(k, i):  # an item of a list: the list is one module
                 return False
             if self.step_training(k, i) != scope.training_only:
                 return False
@@ -287,7 +291,7 @@ class Generator:
     def sequential_children(self, s: Scope) -> list[tuple[str, str]]:
         out = []
         for k, i in self.steps(s):
-            name = self.node(i).path[-1] if k == "node" else self.g.scopes[i].path[-1]
+            name = self.g.local(k, i)
             ok = k == "node" and self.relu_inplace(self.node(i), s)
             out.append((name, self.module_expr(k, i, ok)))
         return out
@@ -306,8 +310,7 @@ class Generator:
         base_name = camel(s.name) if s.kind == "block" else camel(s.path[-1]) if s.path and \
             not s.path[-1].isdigit() else "Group"
         if s.kind == "block" and self.is_chain(s) and all(
-                (self.node(i).path[-1] if k == "node" else self.g.scopes[i].path[-1]).isdigit()
-                for k, i in self.steps(s)):
+                self.g.local(k, i).isdigit() for k, i in self.steps(s)):
             cls = self.sequential_class(s)
         else:
             cls = self.module_class(s)
@@ -375,22 +378,24 @@ class Generator:
         # which steps need a registered module
         registered: dict[tuple[str, int], str] = {}
         for k, i in steps:
+            local = self.g.local(k, i)
             if k == "scope":
-                sc = self.g.scopes[i]
-                registered[(k, i)] = sc.path[-1]
+                registered[(k, i)] = local
                 continue
             n = self.node(i)
             op = n.impl
-            labelled = not n.implicit and not n.path[-1].isdigit()
+            labelled = not n.implicit and not local.isdigit()
             if op.stateful or (labelled and op.inputs == (1, 1) and op.has_module):
-                registered[(k, i)] = n.path[-1]
+                registered[(k, i)] = local
+        lists = self.lists(s, registered)
         forward, out_type = self.forward(s, steps, registered, network)
         for (k, i), name in registered.items():
-            inplace = False
-            if k == "node":
-                n = self.node(i)
-                inplace = self.relu_inplace(n, s)
-            expr = self.module_expr(k, i, inplace)
+            if "." in name:  # an item of a list: the whole list, where its first item is
+                items = lists.pop(name.partition(".")[0], None)
+                if items is not None:
+                    init += self.list_lines(name.partition(".")[0], items, s)
+                continue
+            expr = self.module_expr(k, i, k == "node" and self.relu_inplace(self.node(i), s))
             if _safe_identifier(name):
                 init += expr_lines(f"self.{name} = ", expr, INDENT * 2)
             elif k == "node" and self.node(i).impl.held:
@@ -424,6 +429,36 @@ class Generator:
                                 '`init` statements."""')
                 cls.body += inits
         return cls
+
+    def lists(self, s: Scope, registered: dict[tuple[str, int], str]
+              ) -> dict[str, list[tuple[str, str, int]]]:
+        """The lists of a scope's class (``convs.{i}: ...``): each list's items (index, step),
+        in index order. A list whose indices are not 0, 1, ... (the inference build dropped
+        a folded BatchNorm) is an ``nn.ModuleDict``, so the others keep their names."""
+        out: dict[str, list[tuple[str, str, int]]] = {}
+        for (k, i), name in registered.items():
+            if "." in name:
+                base, _, index = name.partition(".")
+                out.setdefault(base, []).append((index, k, i))
+        for base, items in out.items():
+            items.sort(key=lambda item: int(item[0]))
+            if [index for index, _, _ in items] != [str(j) for j in range(len(items))]:
+                self.keyed.add((s.id, base))
+        return out
+
+    def list_lines(self, name: str, items: list[tuple[str, str, int]], s: Scope) -> list[str]:
+        """``self.convs = nn.ModuleList([...])``: a list of the scope, registered where its
+        first item is applied, as torch registers it where ``__init__`` assigns it."""
+        exprs = [self.module_expr(k, i, k == "node" and self.relu_inplace(self.node(i), s))
+                 for _, k, i in items]
+        if (s.id, name) in self.keyed:
+            pairs = ", ".join(f"{lit(index)}: {e}" for (index, _, _), e in zip(items, exprs))
+            expr = f"nn.ModuleDict({{{pairs}}})"
+        else:
+            expr = f"nn.ModuleList([{', '.join(exprs)}])"
+        if _safe_identifier(name):
+            return expr_lines(f"self.{name} = ", expr, INDENT * 2)
+        return expr_lines("", f"self.add_module({lit(name)}, {expr})", INDENT * 2)
 
     def build_attributes(self) -> list[str]:
         """The inference build's folds and dropped layers, read by its load hook."""
@@ -746,12 +781,12 @@ class Forward:
         if k == "scope":
             sc = self.g.scopes[i]
             shape = gen.node(sc.output).shape if sc.output is not None else None
-            return _attribute_call(self.registered[(k, i)], args_src), False, shape
+            return f"{self.module(k, i)}({', '.join(args_src)})", False, shape
         n = gen.node(i)
         if (k, i) in self.registered:
             if n.impl.held:  # an nn.Parameter: read, not called
-                return _attribute(self.registered[(k, i)]), False, n.shape
-            return _attribute_call(self.registered[(k, i)], args_src), False, n.shape
+                return self.module(k, i), False, n.shape
+            return f"{self.module(k, i)}({', '.join(args_src)})", False, n.shape
         op = n.impl
         if op.inplace_operator:
             first = inputs[0]
@@ -764,12 +799,21 @@ class Forward:
             inplace = gen.relu_inplace(n, self.s) and self.last.get(inputs[0]) == idx
         return op.torch_call(n.attrs, args_src, gen.ins(n), inplace), inplace, n.shape
 
+    def module(self, k: str, i: int) -> str:
+        """A registered step's module: ``self.conv1``, or ``self.convs[0]`` in a list."""
+        name = self.registered[(k, i)]
+        base, dot, index = name.partition(".")
+        if not dot:
+            return _attribute(name)
+        key = lit(index) if (self.s.id, base) in self.gen.keyed else index
+        return f"{_attribute(base)}[{key}]"
+
     def out_name(self, idx: int, k: str, i: int, inputs: list[int], out, inplace: bool,
                  training: bool, dying: list[int]) -> str:
         """The variable the step's value gets: its input's, when that dies here (so memory is
         reused), a group's label, or a fresh ``out``."""
         gen, var = self.gen, self.var
-        label = gen.node(i).path[-1] if k == "node" else self.g.scopes[i].path[-1]
+        label = self.g.local(k, i)
         labelled = k == "scope" and not label.isdigit() and _safe_identifier(label)
         feeds_merge = any(gen.node(c).impl.inputs != (1, 1)
                           for c in gen.consumers.get(out, []))
@@ -912,11 +956,6 @@ def _tuple_lines(name: str, items: list[str]) -> list[str]:
 def _attribute(name: str) -> str:
     """A registered submodule or parameter (``getattr`` when its name is no identifier)."""
     return f"self.{name}" if _safe_identifier(name) else f"getattr(self, {lit(name)})"
-
-
-def _attribute_call(name: str, args: list[str]) -> str:
-    """A call of a registered submodule."""
-    return f"{_attribute(name)}({', '.join(args)})"
 
 
 def generate(graph: Graph, inplace: bool = True, inference: bool = False) -> str:

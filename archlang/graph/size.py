@@ -118,7 +118,7 @@ class _Sizer(Walker):
     def chain(self, chain: A.Chain, env: Env, statement: bool = False) -> tuple[int, int]:
         links = chain.links
         first = links[0]
-        if isinstance(first.item, A.Bare) and first.label is None:
+        if isinstance(first.item, A.Bare) and first.label is None and not first.unnumbered:
             # a named value starts the chain, as the expander decides: not a call, even when
             # a block or network has the same name
             name = first.item.name
@@ -127,7 +127,7 @@ class _Sizer(Walker):
                 links = links[1:]
         size = _sum(self.item(link.item, env) for link in links)
         for link in links:
-            if link.label is not None:
+            if link.label is not None and link.index is None:  # a list's item binds no value
                 env.vars[VALUE + link.label] = True
         return size
 
