@@ -2,8 +2,9 @@
 
 The generated source is parsed and every import, call and attribute is checked against what
 archlang's code generator writes (torch and the typing helpers, calls rooted at ``nn``,
-``F``, ``torch``, ``self`` and the generated classes, no dunders, no ``eval``/``exec``/
-``open``). Used by the fuzzers and the tests; see SECURITY.md.
+``F``, ``torch``, ``self`` (an item of a list too, ``self.convs[0]``) and the generated
+classes, no dunders, no ``eval``/``exec``/``open``). Used by the fuzzers and the tests; see
+SECURITY.md.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def unsafe_code(source: str) -> str | None:
                 return f"dunder attribute {node.attr}"
         elif isinstance(node, ast.Call):
             root = node.func
+            if isinstance(root, ast.Subscript) and isinstance(root.slice, ast.Constant):
+                root = root.value  # an item of a list: self.convs[0](x)
             while isinstance(root, ast.Attribute):
                 root = root.value
             if isinstance(root, ast.Call):

@@ -883,6 +883,8 @@ def definition(a: Analysis, offset: int) -> list[tuple[Source | Path, int, int]]
         mine = [t for t in local_defs(d, a.source.text) if t[0] == name]
         before = [t for t in mine if t[1] <= offset]
         chosen = (before or mine)[-1:] if not before else before[-1:]
+        if chosen and chosen[0][3] == "list":  # a list is made where its first item is
+            chosen = [t for t in mine if t[3] == "list"][:1]
         if chosen and not _is_call_name(file, word[1], name):
             return [(a.source, chosen[0][1], chosen[0][2])]
     if a.prog is not None:

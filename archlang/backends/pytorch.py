@@ -54,6 +54,18 @@ def call_lines(prefix: str, func: str, args: list[str], indent: str, suffix: str
     return lines
 
 
+def list_call_lines(func: str, items: list[str], indent: str) -> list[str]:
+    """``func([items])`` on one line, or as ruff format explodes it: the list on its own
+    lines, one item per line."""
+    one = f"{indent}{func}([{', '.join(items)}])"
+    if _fits(one):
+        return [one]
+    lines = [f"{indent}{func}(", f"{indent}{INDENT}["]
+    for item in items:
+        lines += item_lines(item, indent + INDENT * 2)
+    return [*lines, f"{indent}{INDENT}]", f"{indent})"]
+
+
 def item_lines(item: str, indent: str) -> list[str]:
     """One element of an exploded argument list or list literal, with its trailing comma,
     itself exploded as ruff format does when it is too long: a call one argument per line, a
@@ -215,6 +227,8 @@ class Generator:
         self.tuples: dict[tuple[str, tuple[str, ...]], str] = {}
         #: the lists registered as ``nn.ModuleDict`` (their indices have gaps): (scope, name)
         self.keyed: set[tuple[int, str]] = set()
+        #: the scopes whose class is an ``nn.ModuleList`` (its modules numbered 0, 1, ...)
+        self.indexed: set[int] = set()
 
     # -- helpers ---------------------------------------------------------------------
     def node(self, i: int) -> Node:
@@ -388,8 +402,18 @@ class Generator:
             if op.stateful or (labelled and op.inputs == (1, 1) and op.has_module):
                 registered[(k, i)] = local
         lists = self.lists(s, registered)
+        # modules numbered 0, 1, ... and no other: an nn.ModuleList with a forward, its items
+        # called as self[0] (DETR's MLP: linears in a ModuleList, F.relu between them)
+        indexed = not network and bool(registered) and list(registered.values()) == [
+            str(k) for k in range(len(registered))] and not any(
+            k == "node" and self.node(i).impl.held for k, i in registered)
+        if indexed:
+            self.indexed.add(s.id)
+            cls.base = "nn.ModuleList"
         forward, out_type = self.forward(s, steps, registered, network)
         for (k, i), name in registered.items():
+            if indexed:
+                break
             if "." in name:  # an item of a list: the whole list, where its first item is
                 items = lists.pop(name.partition(".")[0], None)
                 if items is not None:
@@ -408,8 +432,13 @@ class Generator:
         if network:
             cls.body += self.build_attributes()
         cls.body.append(f"{INDENT}def __init__(self) -> None:")
-        cls.body.append(f"{INDENT * 2}super().__init__()")
-        cls.body += init
+        if indexed:
+            exprs = [self.module_expr(k, i, k == "node" and self.relu_inplace(self.node(i), s))
+                     for k, i in registered]
+            cls.body += list_call_lines("super().__init__", exprs, INDENT * 2)
+        else:
+            cls.body.append(f"{INDENT * 2}super().__init__()")
+            cls.body += init
         if network:
             inits = self.init_lines()
             if inits:
@@ -800,8 +829,11 @@ class Forward:
         return op.torch_call(n.attrs, args_src, gen.ins(n), inplace), inplace, n.shape
 
     def module(self, k: str, i: int) -> str:
-        """A registered step's module: ``self.conv1``, or ``self.convs[0]`` in a list."""
+        """A registered step's module: ``self.conv1``, ``self.convs[0]`` in a list, or
+        ``self[0]`` in a class that is an ``nn.ModuleList``."""
         name = self.registered[(k, i)]
+        if self.s.id in self.gen.indexed:
+            return f"self[{name}]"
         base, dot, index = name.partition(".")
         if not dot:
             return _attribute(name)

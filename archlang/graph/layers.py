@@ -167,8 +167,9 @@ class Layers(Walker):
                             help=[f"e.g. `{op.name}(a, b)` with named values a and b"])
         if label.unnumbered:
             if op.stateful or op.held:
-                raise SpecError("E018", f"`{op.name}` holds weights, which need a name, not `_`",
-                                label.span, "no name for its weights",
+                raise SpecError("E018", f"`{op.name}` is always a module (it holds weights or "
+                                "state), which needs a name, not `_`", label.span,
+                                "a module without a name",
                                 help=[f"name it (`{op.name}1: {op.name}(...)`), or leave the "
                                       "label out to number it"])
             return self.make_node(op, attrs, inputs, (ns.implicit(op.name),), None, ns, span,
