@@ -11,11 +11,19 @@
 packages: ``register_op`` and ``use_plugin`` (docs/plugins.md).
 """
 
-from archlang.api import CheckResult, check
-from archlang.diagnostics import ArchError, Diagnostic
-from archlang.limits import Limits
-from archlang.ops.registry import register as register_op
-from archlang.plugins import PluginError, use_plugin
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from archlang import models
+    from archlang.api import CheckResult, check
+    from archlang.diagnostics import ArchError, Diagnostic
+    from archlang.limits import Limits
+    from archlang.models import list_models
+    from archlang.ops.registry import register as register_op
+    from archlang.plugins import PluginError, use_plugin
 
 __all__ = ["ArchError", "CheckResult", "Diagnostic", "Limits", "PluginError", "check",
            "compile_source", "export_onnx", "list_models", "load", "load_class", "models",
@@ -23,14 +31,34 @@ __all__ = ["ArchError", "CheckResult", "Diagnostic", "Limits", "PluginError", "c
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):
-    # the zoo's module is imported when first asked for: checking a spec file never needs it
-    if name in ("models", "list_models"):
-        import importlib
+#: what ``archlang.NAME`` is, imported on first use: ``import archlang`` itself imports
+#: nothing, so a command that needs none of it (``archlang check`` replaying an unchanged
+#: result, :mod:`archlang.cache`) does not pay for the checker, pydantic or lark
+_LAZY = {
+    "CheckResult": ("archlang.api", "CheckResult"), "check": ("archlang.api", "check"),
+    "ArchError": ("archlang.diagnostics", "ArchError"),
+    "Diagnostic": ("archlang.diagnostics", "Diagnostic"), "Limits": ("archlang.limits", "Limits"),
+    "register_op": ("archlang.ops.registry", "register"),
+    "PluginError": ("archlang.plugins", "PluginError"),
+    "use_plugin": ("archlang.plugins", "use_plugin"),
+    "models": ("archlang.models", None), "list_models": ("archlang.models", "list_models"),
+}
 
-        models = importlib.import_module("archlang.models")
-        return models if name == "models" else models.list_models
-    raise AttributeError(f"module 'archlang' has no attribute {name!r}")
+
+def __getattr__(name: str):
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'archlang' has no attribute {name!r}") from None
+    value = importlib.import_module(module)
+    if attr is not None:
+        value = getattr(value, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 def compile_source(path_or_text, network=None, *, inference: bool = False, **params) -> str:
@@ -60,7 +88,8 @@ def export_onnx(path_or_text, path, network=None, *, opset=None, state_dict=None
                 **params) -> list[str]:
     """Export a network to an ONNX file, with a trained ``state_dict``'s weights (needs
     ``archlang[export]``; docs/deploy.md)."""
-    from archlang.export import DEFAULT_OPSET, export_onnx as _export
+    from archlang.export import DEFAULT_OPSET
+    from archlang.export import export_onnx as _export
 
     return _export(path_or_text, path, network, opset=opset or DEFAULT_OPSET,
                    state_dict=state_dict, **params)

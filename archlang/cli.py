@@ -19,7 +19,6 @@ from typing import Any
 import click
 
 from archlang.diagnostics import COMMAND_CODES, ArchError, Diagnostic, Reporter, render_all
-from archlang.limits import Limits
 
 EXIT_DIAGNOSTICS = 1
 EXIT_USAGE = 2
@@ -53,6 +52,7 @@ def parse_set(items: tuple[str, ...]) -> dict[str, Any]:
     ``false``, ``"fan_out"``); a bare word is taken as a string."""
     from archlang.diagnostics import SpecError
     from archlang.graph.values import Env, Evaluator
+    from archlang.limits import Limits
     from archlang.source import Source
     from archlang.syntax import ast as A
     from archlang.syntax.lower import lower_expr
@@ -107,7 +107,9 @@ def parse_inputs(items: tuple[str, ...]) -> dict[str, tuple[int, ...]] | None:
     return out
 
 
-def _limits(kw: dict) -> Limits:
+def _limits(kw: dict):
+    from archlang.limits import Limits
+
     values = {k: kw.pop(k) for k in list(kw) if k.startswith("max_")}
     return Limits(**{k: v for k, v in values.items() if v is not None})
 
@@ -197,6 +199,10 @@ def use_plugins(modules: tuple[str, ...]) -> None:
             raise UsageError(f"--plugin {module}: {e}") from None
 
 
+#: how many warnings this process has printed (a result printed with one is not cached)
+_WARNINGS_SHOWN = [0]
+
+
 @contextlib.contextmanager
 def plugin_warnings_as_lines():
     """Print a skipped installed plugin (:class:`archlang.plugins.PluginWarning`) as one
@@ -207,6 +213,7 @@ def plugin_warnings_as_lines():
         def show_plugin_warning(message, category, filename, lineno, file=None, line=None):
             from archlang.plugins import PluginWarning
 
+            _WARNINGS_SHOWN[0] += 1
             if issubclass(category, PluginWarning):
                 click.echo(f"warning: {message}", err=True)
             else:
@@ -232,6 +239,35 @@ def checked(spec, network, sets, inputs, kwargs):
         err.graph = graph
         raise err
     return CheckResult(graph, totals(graph), diags)
+
+
+NO_CACHE = click.option(
+    "--no-cache", is_flag=True,
+    help="Work afresh, even if nothing has changed since the last clean run with these "
+         "options (whose output is otherwise printed again; README: Commands).")
+
+
+class Replay:
+    """What a command printed for a clean spec, printed again while nothing it was computed
+    from has changed (:mod:`archlang.cache`): the spec and its imports, the options, the
+    environment, archlang's code. ``--plugin`` runs, and runs that warned, are not kept."""
+
+    def __init__(self, command: str, options: dict[str, Any], no_cache: bool):
+        from archlang import cache
+
+        self.cache, self.name, self.warned = cache, None, _WARNINGS_SHOWN[0]
+        if not no_cache and not options.get("plugins") and cache.enabled():
+            self.name = cache.key(command, options)
+
+    def recorded(self) -> str | None:
+        return None if self.name is None else self.cache.replay(self.name)
+
+    def emit(self, out: str, result) -> None:
+        """Print ``out``, the output for ``result`` (whose graph names the files read)."""
+        click.echo(out, nl=False)
+        specs = [real for _, real, _ in result.graph.deps]
+        if self.name is not None and specs and _WARNINGS_SHOWN[0] == self.warned:
+            self.cache.record(self.name, out, specs)
 
 
 def output_path(output: str, suffixes: tuple[str, ...] | None = None) -> Path:
@@ -304,17 +340,24 @@ Examples:
               default="text", show_default=True,
               help="text: a one-line verdict or rendered diagnostics; json: the diagnostics "
                    "and the verdict as a JSON object.")
+@NO_CACHE
 @guarded
-def check(spec, network, sets, inputs, diagnostics_format, **kwargs):
+def check(spec, network, sets, inputs, diagnostics_format, no_cache, **kwargs):
     """Check a spec statically, without running it: every shape, the parameter count and the
     MACs. Prints a one-line verdict, or every error (exit 1)."""
+    replay = Replay("check", dict(spec=spec, network=network, sets=sets, inputs=inputs,
+                                  format=diagnostics_format, **kwargs), no_cache)
+    if (out := replay.recorded()) is not None:
+        click.echo(out, nl=False)
+        return
     result = checked(spec, network, sets, inputs, kwargs)
     if diagnostics_format == "json":
         import json
 
-        click.echo(json.dumps({"diagnostics": [], "verdict": result.verdict()}, indent=2))
+        out = json.dumps({"diagnostics": [], "verdict": result.verdict()}, indent=2) + "\n"
     else:
-        click.echo(result.verdict())
+        out = result.verdict() + "\n"
+    replay.emit(out, result)
 
 
 @main.command(short_help="Print a summary table (shapes, params, MACs, memory).", epilog="""\b
@@ -352,12 +395,20 @@ Examples:
 @click.option("--inference", is_flag=True,
               help="Summarise the inference build (archlang compile --inference): folded "
                    "BatchNorm, no dropout or training outputs.")
+@NO_CACHE
 @guarded
 def summary(spec, network, sets, inputs, depth, fmt, width, columns, batch, dtype, optimizer,
-            device, inference, **kwargs):
+            device, inference, no_cache, **kwargs):
     """Print a torchinfo-style summary of a network, computed without a forward pass: output
     shapes, parameters, MACs and their share of the total, by the spec's own layer tree;
     receptive fields with --columns, training memory with --batch, --dtype or --optimizer."""
+    replay = Replay("summary", dict(
+        spec=spec, network=network, sets=sets, inputs=inputs, depth=depth, format=fmt,
+        width=width, columns=columns, batch=batch, dtype=dtype, optimizer=optimizer,
+        device=device, inference=inference, **kwargs), no_cache)
+    if (out := replay.recorded()) is not None:
+        click.echo(out, nl=False)
+        return
     from archlang.backends.summary import render, summary_options
 
     try:
@@ -365,12 +416,13 @@ def summary(spec, network, sets, inputs, depth, fmt, width, columns, batch, dtyp
     except ValueError as e:
         raise UsageError(f"--columns: {e}", "e.g. --columns +rf,stride") from None
     result = checked(spec, network, sets, inputs, kwargs)
+    shown = result
     if inference:
         from archlang.inference import inference_result
 
-        result = inference_result(result)
-    click.echo(render(result, depth=depth, format=fmt, width=width, columns=cols,
-                      training=training), nl=False)
+        shown = inference_result(result)
+    replay.emit(render(shown, depth=depth, format=fmt, width=width, columns=cols,
+                       training=training), result)
 
 
 @main.command("compile", short_help="Compile a network to PyTorch source.", epilog="""\b

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import difflib
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -217,6 +220,26 @@ def slow_key(nodeid: str) -> str | None:
         if key in SLOW:
             return key
     return None
+
+
+def pytest_configure(config):
+    # archlang's cache directory (the built parser, replayed checks: archlang/cache.py) is
+    # the session's own, so no test reads or writes the one in the user's home
+    os.environ["XDG_CACHE_HOME"] = where = tempfile.mkdtemp(prefix="archlang-test-cache-")
+    config.add_cleanup(lambda: shutil.rmtree(where, ignore_errors=True))
+
+
+@pytest.fixture(autouse=True)
+def _check_afresh(request, monkeypatch):
+    """A command run in the test's own process always checks afresh: a test that changes
+    archlang's behaviour (monkeypatch) must see its change. Commands in subprocesses use
+    the session's cache; tests/test_check_cache.py tests it."""
+    if request.module.__name__.rpartition(".")[2] == "test_check_cache":
+        return
+    from archlang import cache
+
+    monkeypatch.setattr(cache, "replay", lambda name: None)
+    monkeypatch.setattr(cache, "record", lambda name, stdout, specs: None)
 
 
 def pytest_addoption(parser):

@@ -144,3 +144,18 @@ def test_svg_renders(tmp_path):
     assert r.exit_code == 0, r.output
     root = ET.parse(tmp_path / "d.svg").getroot()
     assert root.tag.endswith("svg")
+
+
+def test_computed_floats_read_as_people_write_them(tmp_path):
+    """0.1 * 0.75 is 0.07500000000000001 in floating point; the diff and the layer type show
+    0.075, and the generated code keeps the exact value."""
+    from click.testing import CliRunner
+
+    from archlang.cli import main
+
+    spec = tmp_path / "d.arch"
+    spec.write_text("network a(p=0.1) {\n    input x: [3, 8, 8]\n    conv2d(4, 3)\n"
+                    "    dropout(p * 0.75)\n    flatten\n    linear(2)\n    output y\n}\n")
+    out = CliRunner().invoke(main, ["diff", str(spec), "--set-b", "p=0.2"]).output
+    assert "~ 1 (dropout 0.15)   p: 0.075 → 0.15" in out, out
+    assert "0.0750000" not in out and "0.1500000" not in out

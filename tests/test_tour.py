@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shlex
@@ -109,11 +110,25 @@ RED, GAP = "examples/tour/reduce.arch", "examples/tour/gap.arch"
 SEP, EFF, MOB = ("examples/tour/separable.arch", "examples/tour/efficientnet.arch",
                  "specs/mobilenet.arch")
 B0, CNX, REG = "specs/efficientnet.arch", "specs/convnext.arch", "specs/regnet.arch"
+SEG, DET, UNET = "specs/segmentation.arch", "specs/detection.arch", "specs/unet.arch"
+AT_520 = (3, 520, 520)   # torchvision's evaluation size of its segmentation weights
 
 
 def _layers(spec: str, net: str) -> list[dict]:
     """Every row of the summary's layer tree, as `archlang summary --format json` gives it."""
     return json.loads(run(f"summary {spec} --network {net} --depth 99 --format json"))["layers"]
+
+
+@functools.cache
+def _macs_by_layer(spec: str, net: str, size: str) -> dict[str, int]:
+    rows = json.loads(run(f"summary {spec} --network {net} --input {size} --depth 99 "
+                          "--format json"))["layers"]
+    return {r["name"]: r["macs"] for r in rows}
+
+
+def _layer_macs(spec: str, net: str, name: str, size: str = "3x520x520") -> int:
+    """MACs of one row of the summary's layer tree at an input size."""
+    return _macs_by_layer(spec, net, size)[name]
 
 
 def _share(part: int, whole: int, digits: int = 1) -> str:
@@ -166,28 +181,42 @@ DERIVED = {
     "0.0125": lambda: str(archlang.check(B0, "efficientnet_b0").graph.params["stochastic_depth_prob"]
                           / len([r for r in _layers(B0, "efficientnet_b0")
                                  if r["type"] == "MBConv"])),
+    # section 14: what an upsampling by two would give P4 at 800 x 1333, beside P3's 167
+    "168": lambda: str(2 * archlang.check(DET, "resnet_fpn_backbone", inputs=(3, 800, 1333))
+                       .outputs["p4"][2]),
+    # section 15: the dilated backbone against the classifier at 520 x 520 (its layer4, and
+    # the whole backbone against the whole classifier); LR-ASPP against DeepLabV3-ResNet-50
+    "13.3": lambda: _ratio(_layer_macs(SEG, "deeplabv3_resnet50", "backbone.layer4"),
+                           _layer_macs(N, "resnet50", "layer4")),
+    "4.5": lambda: _ratio(_layer_macs(SEG, "deeplabv3_resnet50", "backbone"),
+                          _macs(N, "resnet50", inputs=AT_520)),
+    "80.9": lambda: _ratio(_macs(SEG, "deeplabv3_resnet50", inputs=AT_520),
+                           _macs(SEG, "lraspp_mobilenet_v3_large", inputs=AT_520)),
 }
 
 
-def test_derived_numbers_are_recomputed():
-    text = prose(TOUR.read_text())
-    for number, compute in DERIVED.items():
-        assert compute() == number, number
-        assert number in NUMBER.findall(text), \
-            f"{number} is no longer quoted in docs/tour.md: remove it from DERIVED"
+@pytest.mark.parametrize("number", list(DERIVED))
+def test_derived_numbers_are_recomputed(number):
+    assert DERIVED[number]() == number
+    assert number in NUMBER.findall(prose(TOUR.read_text())), \
+        f"{number} is no longer quoted in docs/tour.md: remove it from DERIVED"
 
 
-def test_prose_numbers_are_printed_by_archlang():
-    failures = []
-    for heading, text in sections():
-        outputs = "".join(run(cmd) for m in CONSOLE.finditer(text)
-                          for cmd, _ in commands(m.group(1)))
-        printed = set(NUMBER.findall(outputs))
-        for number in NUMBER.findall(prose(text)):
-            if number not in printed and number not in DERIVED:
-                failures.append(f"{heading}: {number}")
-    assert not failures, "numbers in docs/tour.md's prose that archlang does not print " \
-        "in the same section:\n" + "\n".join(failures)
+def _section_id(heading: str) -> str:
+    m = re.match(r"## (\d+)\.", heading)
+    return f"section{m.group(1)}" if m else "introduction"
+
+
+@pytest.mark.parametrize("heading", [h for h, _ in sections()], ids=_section_id)
+def test_prose_numbers_are_printed_by_archlang(heading):
+    text = dict(sections())[heading]
+    outputs = "".join(run(cmd) for m in CONSOLE.finditer(text)
+                      for cmd, _ in commands(m.group(1)))
+    printed = set(NUMBER.findall(outputs))
+    failures = [number for number in NUMBER.findall(prose(text))
+                if number not in printed and number not in DERIVED]
+    assert not failures, f"numbers in the prose of docs/tour.md's {heading!r} that archlang " \
+        f"does not print in the same section: {failures}"
 
 
 def test_prose_claims():
@@ -248,6 +277,41 @@ def test_prose_claims_after_resnet():
     assert [(len([b for b in rows if b["type"] == "ResBottleneckBlock"
                   and b["name"].startswith(s["name"] + ".")]), s["shape"][0])
             for s in stages] == [(1, 32), (2, 64), (7, 160), (12, 400)]
+
+
+def test_prose_claims_dense_prediction():
+    # section 14: the frozen norms' scale, shift, mean and variance are four buffers per
+    # channel, and all of the network's buffers
+    fpn = archlang.check(DET, "resnet_fpn_backbone", inputs=(3, 224, 224))
+    frozen = [n for n in fpn.graph.nodes if n.op == "frozen_batchnorm"]
+    assert frozen and fpn.totals.buffers == 4 * sum(n.shape[0] for n in frozen)
+    assert [fpn.outputs[k] for k in ("p2", "pool")] == [(256, 56, 56), (256, 4, 4)]
+    # section 15: the dilated backbone has ResNet-50's weights less fc's; at any size the
+    # output has the input's; LR-ASPP does five times fewer MACs than DeepLabV3 on the same
+    # backbone
+    rows = {r["name"]: r for r in _layers(N, "resnet50")}
+    deeplab = {r["name"]: r for r in _layers(SEG, "deeplabv3_resnet50")}
+    assert deeplab["backbone"]["params"] == _params(N, "resnet50") - rows["fc"]["params"]
+    assert str(archlang.check(SEG, "deeplabv3_resnet50").outputs["out"]) == "(21, H, W)"
+    ratio = (_macs(SEG, "deeplabv3_mobilenet_v3_large", inputs=AT_520)
+             / _macs(SEG, "lraspp_mobilenet_v3_large", inputs=AT_520))
+    assert 4.95 < ratio < 5.05
+    # section 16: the crops are 4, 16, 40 and 88 at 572, at 188 and at a symbolic size, where
+    # the deepest skip is (H-60)//8 high and the upsampled bottom (H-124)//8; 572 is
+    # 35 x 16 + 12; half the width has about a quarter of the parameters; padding changes no
+    # parameter
+    for inputs in ((1, 572, 572), (1, 188, 188), None):
+        g = archlang.check(UNET, "unet", inputs=inputs).graph
+        crops = [n for n in g.nodes if n.op == "crop"]
+        assert [n.impl.label(n.attrs, [g.nodes[i].shape for i in n.inputs]) for n in crops] \
+            == [f"crop at {m}, {m}" for m in (4, 16, 40, 88)]
+    unet = archlang.check(UNET, "unet")
+    assert [str(unet.shape(name)[1]) for name in ("down4", "up4.up")] \
+        == ["(H-60)//8", "(H-124)//8"]
+    assert 572 == 35 * 16 + 12
+    assert 3.9 < _params(UNET, "unet") / _params(UNET, "unet", base=32) < 4.1
+    assert _params(UNET, "unet_padded") == _params(UNET, "unet")
+    assert str(archlang.check(UNET, "unet_padded").outputs["logits"]) == "(2, H, W)"
 
 
 def _spec_files() -> dict[Path, str]:

@@ -307,4 +307,15 @@ def _show(v: Any) -> str:
         return "x".join(str(d) for d in v)
     if v is None:
         return "-"
-    return show(v)
+    return show(readable(v))
+
+
+def readable(v: Any) -> Any:
+    """Floats to 12 significant digits, for people: a width computed as ``0.1 * 0.75``
+    shows as 0.075, not 0.07500000000000001 (no two values a spec could mean apart look
+    alike at that precision)."""
+    if isinstance(v, float):
+        return float(f"{v:.12g}")
+    if type(v) in (list, tuple):
+        return type(v)(readable(x) for x in v)
+    return v

@@ -313,4 +313,4 @@ class Dropout(Op):
         return f"F.dropout({args[0]}, {a.p!r}, self.training)"
 
     def label(self, a, ins):
-        return f"dropout {a.p}"
+        return f"dropout {float(f'{a.p:.12g}')}"

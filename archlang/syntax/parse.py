@@ -155,34 +155,24 @@ def _grammar() -> str:
 def _cache_path() -> str | bool:
     """A private cache file for the built parser, or False when none can be trusted.
 
-    Lark's cache is a pickle, so it lives only in a directory that this user owns and no one
-    else can write (never a shared temp directory), named by the grammar's and Lark's hash.
+    Lark's cache is a pickle, so it lives only in archlang's cache directory, which this user
+    owns and no one else can write (:mod:`archlang.cache`), named by the grammar's and
+    Lark's hash.
     """
     import hashlib
-    import os
-    import stat
-    from pathlib import Path
 
     import lark
 
-    if os.environ.get("ARCHLANG_NO_CACHE"):
+    from archlang import cache
+
+    directory = cache.directory()
+    if directory is None:
         return False
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    directory = Path(base) / "archlang"
-    try:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        info = directory.stat()
-        if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            return False
-        key = hashlib.sha256((_grammar() + lark.__version__).encode()).hexdigest()[:16]
-        path = directory / f"grammar-{key}.lark-cache"
-        if path.exists():
-            info = path.stat()
-            if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-                return False
-        return str(path)
-    except (OSError, AttributeError):
+    key = hashlib.sha256((_grammar() + lark.__version__).encode()).hexdigest()[:16]
+    path = directory / f"grammar-{key}.lark-cache"
+    if path.exists() and not cache.trusted(path):
         return False
+    return str(path)
 
 
 def _parser(max_depth: int) -> tuple[Lark, Newlines]:
