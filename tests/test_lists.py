@@ -233,3 +233,15 @@ def test_summary_and_language_server():
     block = next(s for s in symbols(a) if s.name == "Split")
     assert [(c.name, c.detail) for c in block.children if c.detail == "list"] == [
         ("convs", "list"), ("bns", "list"), ("convs", "list")]
+
+
+def test_init_targets_a_list_or_one_item():
+    """`init convs.weight` reaches every item of the list, `init bns.1.bias` one item."""
+    torch = pytest.importorskip("torch")
+    spec = SPEC.replace("    convs.{n - 1}: conv2d(width, 1)\n",
+                        "    convs.{n - 1}: conv2d(width, 1)\n"
+                        "    init convs.weight: zeros\n    init bns.1.bias: ones\n")
+    model = archlang.load(spec)
+    assert all(not conv.weight.any() for conv in model.block.convs)
+    assert torch.equal(model.block.bns[1].bias, torch.ones(4))
+    assert not model.block.bns[0].bias.any()
