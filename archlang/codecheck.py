@@ -64,10 +64,18 @@ def unsafe_code(source: str) -> str | None:
                     return f"call to {node.func.id}"
                 if node.func.id == "getattr" and not (
                         len(node.args) == 2 and isinstance(node.args[1], ast.Constant)
-                        and str(node.args[1].value).isdigit()):
+                        and _module_name(node.args[1].value)):
                     return "getattr with a computed name"
             elif root.id not in ALLOWED_ROOTS | classes:
                 return f"call rooted at {root.id}"
         elif isinstance(node, ast.Name) and node.id.startswith("__"):
             return f"dunder name {node.id}"
     return None
+
+
+def _module_name(value) -> bool:
+    """A child module's name as a spec writes it: a number (``"0"``), or a name with ``-``
+    (``"block1-0"``, RegNet's), never private (``_modules``)."""
+    text = str(value)
+    return text.isdigit() or (text.replace("-", "_").isidentifier() and text.isascii()
+                              and not text.startswith("_"))

@@ -245,3 +245,27 @@ def test_init_targets_a_list_or_one_item():
     assert all(not conv.weight.any() for conv in model.block.convs)
     assert torch.equal(model.block.bns[1].bias, torch.ones(4))
     assert not model.block.bns[0].bias.any()
+
+
+def test_list_with_a_computed_name():
+    """A list named `stage1-a` (a computed name with `-`) is registered with add_module and
+    read with getattr, a call the generated-code allow-list admits."""
+    torch = pytest.importorskip("torch")
+    from archlang.codecheck import unsafe_code
+
+    spec = """
+network n {
+    input x: [4, 6, 6]
+    for i in range(2) {
+        stage{1}-a.{i}: conv2d(4, 1)
+        relu
+    }
+    output y
+}
+"""
+    source = archlang.compile_source(spec)
+    assert 'x = getattr(self, "stage1-a")[1](x)' in source
+    assert unsafe_code(source) is None
+    model = archlang.load(spec)
+    assert list(model.state_dict())[:2] == ["stage1-a.0.weight", "stage1-a.0.bias"]
+    assert tuple(model(torch.randn(1, 4, 6, 6)).shape) == (1, 4, 6, 6)
