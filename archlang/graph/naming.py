@@ -4,7 +4,7 @@ the names of a scope's items (their labels, or their index)."""
 from __future__ import annotations
 
 import keyword
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from archlang.diagnostics import Frame, Reporter, SpecError
 from archlang.graph.model import Scope
@@ -42,7 +42,7 @@ def layer_name_problem(label: str) -> str | None:
 
 
 def _a(kind: str) -> str:
-    """``a layer``, ``an instance of `B```."""
+    """``a layer``, ``an instance of `B```: the kind with its article."""
     return f"a{'n' if kind[0] in 'aeiou' else ''} {kind}"
 
 
@@ -69,14 +69,6 @@ class Label:
         return self.name if self.index is None else None
 
 
-@dataclass
-class Items:
-    """A list of a scope (``convs.{i}: ...``): where each item was given, by index."""
-
-    span: Span | None
-    spans: list[Span | None] = field(default_factory=list)
-
-
 class Namer:
     """Names the items of one scope: labels, or their index among the scope's items.
 
@@ -91,13 +83,14 @@ class Namer:
         self.index = 0
         self.labels: dict[str, Span] = {}
         self.kinds: dict[str, str] = {}  # what each label names: "layer", "group", "list"...
-        self.lists: dict[str, Items] = {}
+        #: the scope's lists (``convs.{i}: ...``): where each item was given, by index
+        self.lists: dict[str, list[Span | None]] = {}
         self.implicit_names: set[str] = set()
 
     def local(self, label: Label, rep: Reporter, chain: tuple[Frame, ...],
               what: str = "layer") -> tuple[str, ...]:
         """The path of an item inside this scope: ``("conv1",)``, ``("3",)`` or
-        ``("convs", "0")``; ``what`` says what it is ("layer", "group", "block `B`")."""
+        ``("convs", "0")``; ``what`` says what it is ("layer", "group", "instance of `B`")."""
         if label.index is not None:
             return self.item(label, rep, chain)
         return (self.name(label.name, label.span, rep, chain, what),)
@@ -109,7 +102,7 @@ class Namer:
             return str(self.index - 1)
         if label in self.labels:
             kind = self.kinds.get(label, "layer")
-            fix = [f"add an item to the list: `{label}.{len(self.lists[label].spans)}: ...`, "
+            fix = [f"add an item to the list: `{label}.{len(self.lists[label])}: ...`, "
                    "or rename the layer"] if label in self.lists else [
                 "give each layer in a block its own name; inside loops, leave layers unnamed, "
                 "compute the name (`conv{i}: ...`) or wrap them in a named group"]
@@ -147,10 +140,10 @@ class Namer:
             self.index += 1  # the list is one item of its scope, where it is first used
             self.check(name, _before_dot(span), rep, chain)
             self.labels[name], self.kinds[name] = span, "list"
-            items = self.lists[name] = Items(span)
-        n = len(items.spans)
+            items = self.lists[name] = []
+        n = len(items)
         if 0 <= index < n:
-            first = items.spans[index]
+            first = items[index]
             rep.error("E013", f"`{name}.{index}` is already an item of the list `{name}`", span,
                       "second item with this index",
                       notes=[f"first given at {first}"] if first is not None else [],
@@ -158,16 +151,16 @@ class Namer:
                             "own index"], chain=chain)
             return (name, f"{index}_{n}")
         if index != n:
-            has = f"which has {n} item{'s' if n != 1 else ''}" if n else f"which starts at " \
-                f"`{name}.0`"
+            has = f"which has {n} item{'s' if n != 1 else ''}" if n else \
+                f"which starts at `{name}.0`"
             rep.error("E018", f"`{name}.{index}` is not the next item of the list `{name}`, "
                       f"{has}", span, f"expected `{name}.{n}`",
-                      help=[f"number a list's items 0, 1, 2, ... in the order they are "
-                            f"applied, as torch.nn.ModuleList numbers them"], chain=chain)
+                      help=["number a list's items 0, 1, 2, ... in the order they are "
+                            "applied, as torch.nn.ModuleList numbers them"], chain=chain)
             if index < 0:
                 return (name, f"_{-index}")
-            items.spans += [None] * (index - n)  # one error for a list that starts late
-        items.spans.append(span)
+            items += [None] * (index - n)  # one error for a list that starts late
+        items.append(span)
         return (name, str(index))
 
     def implicit(self, base: str) -> str:
