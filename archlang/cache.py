@@ -135,7 +135,8 @@ def replay(name: str) -> str | None:
 
 
 def record(name: str, stdout: str, specs: Iterable[str]) -> None:
-    """Keep ``stdout`` under ``name`` with the spec files (resolved paths) it came from.
+    """Keep ``stdout`` under ``name`` with the spec files it came from (absolute paths, as
+    reached: through symbolic links).
 
     The modules are stamped after the run, so an entry never outlives a change to code that
     produced it. Any failure to write is silent: the cache only ever saves time.

@@ -265,7 +265,8 @@ class Replay:
     def emit(self, out: str, result) -> None:
         """Print ``out``, the output for ``result`` (whose graph names the files read)."""
         click.echo(out, nl=False)
-        specs = [real for _, real, _ in result.graph.deps]
+        # the paths as reached, not resolved: a symlink pointed elsewhere is a change
+        specs = [reached for reached, _, _ in result.graph.deps]
         if self.name is not None and specs and _WARNINGS_SHOWN[0] == self.warned:
             self.cache.record(self.name, out, specs)
 

@@ -8,12 +8,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 select=(-m "not exhaustive")
 args=()
+oracle=25  # examples per op in tests/test_ops_oracle.py (a plain `pytest` tries 10)
 for arg in "$@"; do
     case "$arg" in
         --all) select=(-m "") ;;
-        --fast) select=() ;;
+        --fast) select=(); oracle=10 ;;
         *) args+=("$arg") ;;
     esac
 done
+export ARCHLANG_ORACLE_EXAMPLES="${ARCHLANG_ORACLE_EXAMPLES:-$oracle}"
 bash scripts/setup.sh
 exec .venv/bin/python -m pytest -q ${select[@]+"${select[@]}"} ${args[@]+"${args[@]}"}

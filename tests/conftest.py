@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import shutil
 import tempfile
@@ -209,6 +210,50 @@ EXHAUSTIVE = {
 }
 SLOW.update(EXHAUSTIVE)
 
+#: Checks repeated over the zoo, the spec files or the networks, whose fast run keeps only
+#: these cases (one network per family of layers); every other case is slow. The cases are
+#: the parameters of the test id (``test_x[resnet18]`` → ``resnet18``).
+FAST_SAMPLE = {
+    "tests/test_pickle.py::test_torchscript_every_zoo_network":
+        ("googlenet_caffe", "resnet18", "mobilenet_v3_small", "vae", "lraspp_mobilenet_v3_large"),
+    "tests/test_inference.py::test_inference_build_equals_eval_mode":
+        ("resnet18", "googlenet", "mobilenet_v3_small", "squeezenet1_1", "vae"),
+    "tests/test_zoo_twins.py::test_twin_outputs_equal":
+        ("resnet18", "mobilenet_v3_small", "convnext_tiny"),
+    "tests/test_dense_twins.py::test_dense_twin": ("lraspp_mobilenet_v3_large",),
+    "tests/test_diagram.py::test_svg_renders_every_network":
+        ("specs/googlenet.arch-googlenet", "specs/resnet.arch-resnet18",
+         "specs/unet.arch-unet", "specs/ensembles.arch-resnet18_34"),
+    "tests/test_fmt.py::test_scrambled_spec_formats_back_and_means_the_same":
+        ("archlang/zoo/googlenet.arch", "archlang/zoo/inception.arch",
+         "archlang/zoo/convnext.arch", "archlang/zoo/mobilenet.arch", "archlang/zoo/unet.arch",
+         "archlang/zoo/detection.arch", "examples/pyramid.arch", "examples/symbolic.arch",
+         "examples/ensemble.arch", "examples/tour/efficientnet.arch"),
+    "tests/test_check_cache.py::test_summaries_are_replayed_and_follow_edits": ("table",),
+}
+SLOW.update({
+    "tests/test_examples.py::test_train_digits_learns":
+        "trains the digits example for real (20 s); tests/test_generative.py's VAE stays",
+    "tests/test_models.py::test_cli_zoo_list_and_show":
+        "`zoo list` checks all 90-odd zoo networks, twice; `zoo show` keeps its fast tests",
+    "tests/test_parse.py::test_shared_scanner_lexes_as_larks_contextual_lexer":
+        "lexes every spec file with both lexers; the fmt and parse tests stay",
+    "tests/test_threads.py::test_load_under_memo_pressure_in_eight_threads":
+        "eight threads loading networks; the other thread tests stay",
+    "tests/test_dense_compile.py":
+        "torch.compile of the dense-prediction networks; tests/test_pytorch.py's "
+        "test_torch_compile_fullgraph[googlenet] and tests/test_ports.py's pyramid stay",
+    "tests/test_ast_schema.py::test_mutated_specs_lower_to_valid_nodes":
+        "lowers 100-odd mutated specs; the zoo's specs validate node by node in the fast run",
+    **{f"tests/test_check_cache.py::{name}": "more fresh processes for the check cache; "
+       "replay, edits, errors, module stamps and keys stay"
+       for name in ("test_json_verdicts_are_replayed_byte_for_byte",
+                    "test_options_and_directory_are_part_of_the_key",
+                    "test_the_cache_can_be_turned_off", "test_plugins_are_never_replayed",
+                    "test_a_broken_or_foreign_entry_is_a_miss",
+                    "test_an_unusable_cache_directory_is_no_error")},
+})
+
 SLOW_SEEN = pytest.StashKey[set]()   # SLOW keys that matched a collected test
 COLLECTED = pytest.StashKey[list]()  # every collected test id, before any deselection
 
@@ -219,6 +264,8 @@ def slow_key(nodeid: str) -> str | None:
     for key in (nodeid, base, base.split("::", 1)[0]):
         if key in SLOW:
             return key
+    if base in FAST_SAMPLE and nodeid[len(base) + 1:-1] not in FAST_SAMPLE[base]:
+        return base
     return None
 
 
@@ -263,6 +310,31 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def update_goldens(request) -> bool:
     return bool(request.config.getoption("--update-goldens"))
+
+
+@functools.cache
+def zoo_results() -> dict:
+    """Every zoo network checked (name → ``archlang.CheckResult``), each zoo file parsed once:
+    for test modules that choose their cases by checking the whole zoo at collection."""
+    from archlang import models
+    from archlang.analysis.report import totals
+    from archlang.api import PASSES, CheckResult, run_passes
+    from archlang.graph.state import Options, Run
+    from archlang.limits import Limits
+    from archlang.program import load_program
+
+    limits, programs, out = Limits(), {}, {}
+    for name in models.list_models():
+        path, network = models.resolve(f"zoo:{name}", None)
+        if path not in programs:
+            programs[path] = load_program(path, limits)
+        state = Run(path, Options(network), limits)
+        state.prog = programs[path]
+        state.rep.diagnostics += state.prog.diagnostics
+        run_passes(state, PASSES[1:])
+        assert not state.rep.failed, (name, state.rep.diagnostics)
+        out[name] = CheckResult(state.graph, totals(state.graph), state.rep.diagnostics)
+    return out
 
 
 def concrete_shape(graph, shape: tuple, at: int = 64) -> tuple:

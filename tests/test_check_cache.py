@@ -217,7 +217,8 @@ def test_the_replay_imports_neither_pydantic_nor_the_checker(project, tmp_path):
     assert "HEAVY []" in out, out
 
 
-@pytest.mark.parametrize("extra", [[], ["--format", "csv"], ["--inference"]])
+@pytest.mark.parametrize("extra", [[], ["--format", "csv"], ["--inference"]],
+                         ids=["table", "csv", "inference"])
 def test_summaries_are_replayed_and_follow_edits(project, tmp_path, extra):
     home = tmp_path / "cache"
     args = ["summary", "net.arch", *extra]
@@ -228,3 +229,19 @@ def test_summaries_are_replayed_and_follow_edits(project, tmp_path, extra):
     (project / "net.arch").write_text(SPEC.replace("Stem(16)", "Stem(24)"))
     code, after, parsed, _ = archlang(args, home, project)
     assert (code, parsed) == (0, True) and after != first
+
+
+def test_a_symlink_pointed_elsewhere_is_a_change(project, tmp_path):
+    home = tmp_path / "cache"
+    other = project / "other"  # imports must stay under the spec's directory
+    other.mkdir()
+    (other / "blocks.arch").write_text(BLOCKS.replace("relu", "relu\n    conv2: conv2d(8, 1)"))
+    (project / "real").mkdir()
+    (project / "real" / "blocks.arch").write_text(BLOCKS)
+    (project / "blocks.arch").unlink()
+    (project / "blocks.arch").symlink_to(project / "real" / "blocks.arch")
+    _, before, _, _ = archlang(["check", "net.arch"], home, project)
+    (project / "blocks.arch").unlink()
+    (project / "blocks.arch").symlink_to(other / "blocks.arch")
+    code, after, parsed, _ = archlang(["check", "net.arch"], home, project)
+    assert (code, parsed) == (0, True) and after != before

@@ -114,11 +114,21 @@ def doc_blocks(lang: str) -> list[Block]:
     return blocks
 
 
+#: docs whose console blocks after the first are slow: the tour runs dozens of summaries
+#: and sweeps (tests/test_tour.py checks its numbers in the fast run)
+SLOW_AFTER_FIRST = ("tour.md",)
+
+
 def block_params(lang: str):
+    seen: set[str] = set()
     for block in doc_blocks(lang):
         reasons = [why for (name, piece), why in OPT_OUT.items()
                    if name == block.path.name and piece in block.body]
         marks = [pytest.mark.xfail(reason=reasons[0], strict=True)] if reasons else []
+        if lang == "console" and block.path.name in SLOW_AFTER_FIRST:
+            if block.path.name in seen:
+                marks.append(pytest.mark.slow)
+            seen.add(block.path.name)
         yield pytest.param(block, id=block.id, marks=marks)
 
 

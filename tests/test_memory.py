@@ -10,16 +10,15 @@ of at most 60M parameters, at batch 2.
 from __future__ import annotations
 
 import pytest
-from conftest import concrete_shape
+from conftest import concrete_shape, zoo_results
 
 import archlang
-from archlang import models
 from archlang.analysis.memory import Training, training_memory
 from tests.test_startup import imported
 
 torch = pytest.importorskip("torch")
 
-SMALL = [name for name in models.list_models() if archlang.check(f"zoo:{name}").params <= 60e6]
+SMALL = [name for name, r in zoo_results().items() if r.params <= 60e6]
 
 
 def saved_storage_bytes(model, x) -> int:

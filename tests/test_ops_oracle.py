@@ -60,8 +60,9 @@ OWN_EXAMPLES = {op.name: op.oracle_examples() for op in layer_ops() if op.oracle
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
 
-#: Examples per op. The module runs in ~30 s on 2 cores; ARCHLANG_ORACLE_EXAMPLES=500 digs deeper.
-EXAMPLES = int(os.environ.get("ARCHLANG_ORACLE_EXAMPLES", "25"))
+#: Examples per op: 10 in a plain `pytest` (~15 s on 2 cores), 25 in `scripts/test.sh` and
+#: CI (which set ARCHLANG_ORACLE_EXAMPLES); ARCHLANG_ORACLE_EXAMPLES=500 digs deeper.
+EXAMPLES = int(os.environ.get("ARCHLANG_ORACLE_EXAMPLES", "10"))
 
 
 # ---- the oracle's vocabulary ---------------------------------------------------------------

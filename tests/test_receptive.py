@@ -12,9 +12,9 @@ reach the layer at all (the input, less the last rows a stride drops).
 from __future__ import annotations
 
 import pytest
+from conftest import zoo_results
 
 import archlang
-from archlang import models
 from archlang.analysis.receptive import Axis, fields
 
 torch = pytest.importorskip("torch")
@@ -26,8 +26,7 @@ def image_networks():
     their input first, nor the DCGAN generator, whose input is 1x1, nor the dense-prediction
     networks, whose input size is symbolic)."""
     out = []
-    for name in models.list_models():
-        r = archlang.check(f"zoo:{name}")
+    for name, r in zoo_results().items():
         (node,) = r.graph.inputs.values()
         shape = r.graph.nodes[node].shape
         if r.params <= 60e6 and len(shape) == 3 and isinstance(shape[1], int) and \
@@ -76,7 +75,7 @@ def layers_to_probe(result, f):
 
 NETWORKS = image_networks()
 #: the cases a plain `pytest` runs; every network runs with `pytest -m ''` (SLOW)
-FAST = ("nin_cifar10", "dcgan_discriminator", "resnet18", "googlenet_caffe")
+FAST = ("nin_cifar10", "resnet18")
 
 
 @pytest.mark.parametrize("name", FAST)

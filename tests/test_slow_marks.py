@@ -37,3 +37,22 @@ def test_slow_tests_are_deselected_by_default(request):
     markexpr = request.config.getoption("markexpr")
     if markexpr == "not slow":
         assert not any(slow_key(item.nodeid) for item in request.session.items)
+
+
+def test_every_fast_sample_names_collected_cases(request):
+    """Each case that FAST_SAMPLE keeps in the fast run exists (a renamed network or spec
+    would silently leave the check with no fast case)."""
+    from conftest import FAST_SAMPLE
+
+    collected = request.config.stash.get(COLLECTED, [])
+    for base, sample in FAST_SAMPLE.items():
+        path = base.partition("::")[0]
+        assert (ROOT / path).is_file(), f"FAST_SAMPLE: no file {path}"
+        ran = [n for n in collected if n.split("[", 1)[0] == base]
+        if ran:
+            missing = [case for case in sample if f"{base}[{case}]" not in ran]
+            assert not missing, f"FAST_SAMPLE: {base} has no case {missing}"
+            assert len(ran) > len(sample)
+    assert slow_key("tests/test_pickle.py::test_torchscript_every_zoo_network[resnet18]") is None
+    assert slow_key("tests/test_pickle.py::test_torchscript_every_zoo_network[vgg11]") \
+        == "tests/test_pickle.py::test_torchscript_every_zoo_network"
