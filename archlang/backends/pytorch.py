@@ -387,21 +387,8 @@ class Generator:
 
     def module_class(self, s: Scope, network: bool = False) -> ClassDef:
         cls = ClassDef("", "nn.Module", "")
-        init: list[str] = []
         steps = self.steps(s)
-        # which steps need a registered module
-        registered: dict[tuple[str, int], str] = {}
-        for k, i in steps:
-            local = self.g.local(k, i)
-            if k == "scope":
-                registered[(k, i)] = local
-                continue
-            n = self.node(i)
-            op = n.impl
-            labelled = not n.implicit and not local.isdigit()
-            if op.stateful or (labelled and op.inputs == (1, 1) and op.has_module):
-                registered[(k, i)] = local
-        lists = self.lists(s, registered)
+        registered = self.registered(s, steps)
         # modules numbered 0, 1, ... and no other: an nn.ModuleList with a forward, its items
         # called as self[0] (DETR's MLP: linears in a ModuleList, F.relu between them)
         indexed = not network and bool(registered) and list(registered.values()) == [
@@ -410,23 +397,9 @@ class Generator:
         if indexed:
             self.indexed.add(s.id)
             cls.base = "nn.ModuleList"
+        lists = self.lists(s, registered)
         forward, out_type = self.forward(s, steps, registered, network)
-        for (k, i), name in registered.items():
-            if indexed:
-                break
-            if "." in name:  # an item of a list: the whole list, where its first item is
-                items = lists.pop(name.partition(".")[0], None)
-                if items is not None:
-                    init += self.list_lines(name.partition(".")[0], items, s)
-                continue
-            expr = self.module_expr(k, i, k == "node" and self.relu_inplace(self.node(i), s))
-            if _safe_identifier(name):
-                init += expr_lines(f"self.{name} = ", expr, INDENT * 2)
-            elif k == "node" and self.node(i).impl.held:
-                init += expr_lines("", f"self.register_parameter({lit(name)}, {expr})",
-                                   INDENT * 2)
-            else:
-                init += expr_lines("", f"self.add_module({lit(name)}, {expr})", INDENT * 2)
+        init = self.registrations(s, registered, lists) if not indexed else []
         cls.body.append(INDENT + (self.network_doc() if network else self.doc_for(s)))
         cls.body.append("")
         if network:
@@ -458,6 +431,43 @@ class Generator:
                                 '`init` statements."""')
                 cls.body += inits
         return cls
+
+    def registered(self, s: Scope, steps) -> dict[tuple[str, int], str]:
+        """The steps a scope's class holds as modules (or parameters), by their name in the
+        scope: block instances and groups, layers with weights, labelled one-input layers
+        that have a module."""
+        out: dict[tuple[str, int], str] = {}
+        for k, i in steps:
+            local = self.g.local(k, i)
+            if k == "node":
+                n = self.node(i)
+                op = n.impl
+                labelled = not n.implicit and not local.isdigit()
+                if not (op.stateful or (labelled and op.inputs == (1, 1) and op.has_module)):
+                    continue
+            out[(k, i)] = local
+        return out
+
+    def registrations(self, s: Scope, registered: dict[tuple[str, int], str],
+                      lists: dict[str, list[tuple[str, str, int]]]) -> list[str]:
+        """The ``__init__`` lines that register a scope's modules, in the order its forward
+        first applies them (a list where its first item is)."""
+        init: list[str] = []
+        for (k, i), name in registered.items():
+            if "." in name:  # an item of a list: the whole list, where its first item is
+                items = lists.pop(name.partition(".")[0], None)
+                if items is not None:
+                    init += self.list_lines(name.partition(".")[0], items, s)
+                continue
+            expr = self.module_expr(k, i, k == "node" and self.relu_inplace(self.node(i), s))
+            if _safe_identifier(name):
+                init += expr_lines(f"self.{name} = ", expr, INDENT * 2)
+            elif k == "node" and self.node(i).impl.held:
+                init += expr_lines("", f"self.register_parameter({lit(name)}, {expr})",
+                                   INDENT * 2)
+            else:
+                init += expr_lines("", f"self.add_module({lit(name)}, {expr})", INDENT * 2)
+        return init
 
     def lists(self, s: Scope, registered: dict[tuple[str, int], str]
               ) -> dict[str, list[tuple[str, str, int]]]:
