@@ -9,15 +9,15 @@ changing its inputs.
 :class:`SpecGen` writes random VALID specs from the grammar (not mutations): groups, named
 values, merges (``add``, ``concat``, ``mean``, ``concat { }``, ``average { }``), views
 (flatten, narrow, reshape, identity), residual blocks with and without shortcuts, loops,
-conditionals, lists whose items interleave (``convs.{i}: ...``, reopened), layers that take
-no number (``_: relu``), user blocks with parameters and defaults (called by name or with
-``use``),
-blocks that declare two inputs and several outputs (given by position, by name or from the
-chain, unpacked into names, inlined with ``use``; an input resized to another with
-``interpolate``),
-several outputs and training-only outputs, values used several times (what in-place ops
-must respect), odd but legal names and symbolic input sizes. Shapes stay tiny, so a case
-takes milliseconds.
+conditionals, lists of modules whose items interleave (``convs.{i}: ...``, reopened), layers
+that take no number (``_: relu``), user blocks with parameters and defaults (called by name
+or with ``use``), blocks that declare two inputs and several outputs (given by position, by
+name or from the chain, unpacked into names, inlined with ``use``; an input resized to
+another with ``interpolate``), loops that carry a value from one iteration to the next and
+collect each in a list of values (grown by appending or prepending, read as a whole by
+``concat``/``add``/``mean``, by index, or by a loop over it in reverse), several outputs and
+training-only outputs, values used several times (what in-place ops must respect), odd but
+legal names and symbolic input sizes. Shapes stay tiny, so a case takes milliseconds.
 
     python -m archlang.fuzz --soundness --seconds 600 [--seed 1]
 
@@ -378,7 +378,7 @@ class SpecGen:
         kinds = ["op", "op", "op", "fork", "fork", "relu_after", "view_alias"]
         if deep:
             kinds += ["group", "seq", "concat", "residual", "loop", "block", "if", "average",
-                      "lists"]
+                      "carry", "lists"]
         if ctx.top:
             kinds += ["side_output", "training_output", "reuse", "ports", "ports"]
         kind = self.pick(kinds)
@@ -761,6 +761,83 @@ class SpecGen:
                 self.emit(inner, self.keep_op(inner, cur))
         self.emit(ctx, "}")
         return Val(cur.shape)
+
+    def s_carry(self, ctx: Ctx, cur: Val):
+        """A loop that carries a value from one iteration to the next and collects each in a
+        list (docs/language.md, "Loops that carry values"); the list is then read as a whole
+        (``concat(feats)``, ``add(feats)``), by index, or by a loop over it in reverse that
+        merges each element into the coarser sum, as a feature pyramid does."""
+        if ctx.loop or cur.rank not in (1, 3):
+            return None
+        a = self.named(ctx, cur)
+        h, feats = self.fresh_value(ctx), self.fresh_value(ctx)
+        var = next((v for v in ("i", "j", "k", "level") if v not in ctx.env and v not in
+                    ctx.params and v not in self.values), None)
+        if var is None:
+            self.counter += 1
+            var = f"i{self.counter}"
+        n, w = self.rng.randint(1, 3), self.rng.randint(2, 4)
+        body = self.pick(["proj", "keep", "residual"])
+        first = self.chance(0.4)
+        self.emit(ctx, f"{h} = {a.name}")
+        self.emit(ctx, f"{feats} = [{a.name}]" if first else f"{feats} = []")
+        made = [(w + i, *a.shape[1:]) if body == "proj" else a.shape for i in range(n)]
+        inner = ctx.child(loop=True)
+        self.emit(ctx, f"for {var} in range({n}) {{")
+        if body == "proj":
+            op = f"conv2d({w} + {var}, 1)" if a.rank == 3 else f"linear({w} + {var})"
+            more = [self.pick(["relu", "bn", "tanh", "identity"])] if self.chance(0.5) else []
+            self.emit(inner, f"{h} = {' -> '.join([h, op, *more])}")
+        elif body == "keep":
+            ops = [self.keep_op(inner, Val(a.shape)) for _ in range(self.rng.randint(1, 2))]
+            self.emit(inner, f"{h} = {' -> '.join([h, *ops])}")
+        else:
+            t = self.fresh_value(inner)
+            self.emit(inner, f"{t} = {h} -> {self.keep_op(inner, Val(a.shape))}")
+            self.emit(inner, f"{h} = add({h}, {t})")
+        grow = self.pick(["append", "let", "prepend"])
+        self.emit(inner, {"append": f"{feats} = {feats} + [{h}]",
+                          "let": f"let {feats} = {feats} + [{h}]",
+                          "prepend": f"{feats} = [{h}] + {feats}"}[grow])
+        self.emit(ctx, "}")
+        start = [a.shape] if first else []
+        shapes = made[::-1] + start if grow == "prepend" else start + made
+        ctx.env[h] = Val(made[-1], h)
+        return self.read_list(ctx, feats, shapes, var)
+
+    def read_list(self, ctx: Ctx, feats: str, shapes: list[tuple], var: str) -> Val:
+        """Reads every element of a list of values (so none goes unused): the whole list
+        merged, the last element with others, or a loop over the list in reverse."""
+        same = all(s == shapes[0] for s in shapes)
+        kinds = ["concat", "reverse"] + (["add", "mean", "index"] if same and
+                                          len(shapes) > 1 else [])
+        kind = self.pick(kinds)
+        if kind in ("add", "mean"):
+            return self.bind_or_plain(ctx, f"{kind}({feats})", Val(shapes[0]), p=0.6)
+        if kind == "index":
+            k = self.rng.randrange(len(shapes))
+            k = self.pick([k, k - len(shapes)])
+            return self.bind_or_plain(ctx, f"add({feats}[{k}], {feats}[-1], {feats}[0])",
+                                      Val(shapes[0]), p=0.6)
+        if kind == "concat":
+            total = sum(s[0] for s in shapes)
+            return self.bind_or_plain(ctx, f"concat({feats})", Val((total, *shapes[0][1:])),
+                                      p=0.6)
+        # a top-down loop: each element projected to a common width and added to the sum
+        width = self.rng.randint(2, 4)
+        proj = f"conv2d({width}, 1)" if len(shapes[0]) == 3 else f"linear({width})"
+        top = self.fresh_value(ctx)
+        self.emit(ctx, f"{top} = {feats}[-1] -> {proj}")
+        inner = ctx.child(loop=True)
+        # a value may be named `len` (as in Python, it hides the built-in): count instead
+        count = f"len({feats})" if "len" not in self.values else str(len(shapes))
+        self.emit(ctx, f"for {var} in range({count} - 2, -1, -1) {{")
+        p = self.fresh_value(inner)
+        self.emit(inner, f"{p} = {feats}[{var}] -> {proj}")
+        self.emit(inner, f"{top} = add({p}, {top})")
+        self.emit(ctx, "}")
+        ctx.env[top] = Val((width, *shapes[0][1:]), top)
+        return ctx.env[top]
 
     def s_if(self, ctx: Ctx, cur: Val):
         cond = self.pick(["true", "false", "in.rank == 3", "1 < 2", "in.shape[0] > 3"])

@@ -11,7 +11,7 @@ from conftest import GOLDENS, Golden, golden_path
 
 #: The test files that compare with goldens; each has ``golden_files()``, the set it uses.
 MODULES = ["test_cli_usage", "test_diagram", "test_diff", "test_generative", "test_ports",
-           "test_summary", "test_sweep", "test_zoo_goldens"]
+           "test_summary", "test_sweep", "test_value_lists", "test_zoo_goldens"]
 
 
 def test_every_golden_is_used():

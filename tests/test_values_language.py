@@ -81,3 +81,27 @@ def test_nary_add_sums_left_to_right():
     with torch.no_grad():
         a, b, c = mods["0"](x), mods["1"](x), mods["2"](x)
         assert torch.equal(model(x), a + b + c)  # bit-equal: (a + b) + c
+
+
+def test_in_inside_a_residual_is_the_current_value_and_the_block_input_has_a_name():
+    """Inside `residual { }`, `in` follows the chain (docs/language.md); a block that needs
+    its own input names it with `input x`. The second conv gives 8 channels only when `in`
+    is the current 16-channel value: with the block's input (8) it would give 4, and the
+    residual's add would fail."""
+    result = archlang.check("""block B {
+    input x
+    residual {
+        wide: conv2d(2 * x.channels, 1)
+        narrow: conv2d(in.channels // 2, 1)
+    }
+}
+
+network n {
+    input image: [8, 4, 4]
+    b: B
+    output y
+}
+""")
+    assert result.shape("b.wide") == (16, 4, 4)
+    assert result.shape("b.narrow") == (8, 4, 4)
+    assert result.outputs["y"] == (8, 4, 4)

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from archlang.analysis.dims import Sym
 from archlang.diagnostics import SpecError, did_you_mean
-from archlang.graph.values import Tensor, a_type, show, type_name
+from archlang.graph.values import Tensor, a_type, holds_tensor, show, type_name
 from archlang.ops.base import Op
 from archlang.source import Span
 from archlang.syntax import ast as A
@@ -180,6 +180,11 @@ def _split_args(block: A.BlockDef, names: list[str], args: list[tuple[Any, A.Arg
             given[a.name] = v
         elif a.name is None and isinstance(v, Tensor):
             positional.append((v, a))
+        elif a.name is None and holds_tensor(v):
+            items = ", ".join(f"{text(a.value.span)}[{k}]" for k in range(min(len(names), 3)))
+            raise SpecError("E015", f"`{block.name}` takes its inputs one by one, not "
+                            f"{a_type(v)}", a.span, f"this is {a_type(v)}",
+                            help=[f"give each: `{block.name}({items})`"])
         else:
             rest.append((v, a))
     return given, positional, rest

@@ -17,8 +17,8 @@ from archlang.graph.model import Graph, Output, Scope
 from archlang.graph.naming import Namer, check_identifier
 from archlang.graph.size import WORK_PER_NODE, estimate
 from archlang.graph.state import InitRule, Run
-from archlang.graph.values import INITS, Budget, Builtin, Env, Evaluator, InitSpec, \
-    Poisoned, Several, Tensor, WorkLimit, a_type, show, type_name
+from archlang.graph.values import INITS, TENSOR_ARITHMETIC, Budget, Builtin, Env, Evaluator, \
+    InitSpec, Poisoned, Several, Tensor, Values, WorkLimit, a_type, poisoned, show, type_name
 from archlang.ops.registry import input_op
 from archlang.syntax import ast as A
 
@@ -167,7 +167,13 @@ class Expander(Layers):
             return out
         if isinstance(s, A.BindStmt):
             out = self.exec_chain(s.chain, env, ns, cur)
-            one_value(out, s.chain.span)
+            if s.joins:
+                out = self.joined(s, out, env, ns, cur)
+            if isinstance(out, Several):  # feats = Backbone(x): the list of its outputs
+                out = Values(t for _, t in out.items)
+            if isinstance(out, list):  # a list of values; the current value stays
+                env.vars[s.name] = out
+                return cur
             env.vars[s.name] = out
             if out is not None and out.shape is not None:
                 self.graph.nodes[out.node].value_name = s.name
@@ -323,6 +329,30 @@ class Expander(Layers):
         if not any(s is t for t in self.calls[-1].block.body.stmts):
             raise SpecError("E017", "a block declares its inputs at its top level", s.span,
                             "nested here", help=["move `input` out of the `for`, `if` or group"])
+
+    def joined(self, s: A.BindStmt, out, env: Env, ns: Namer, cur) -> list:
+        """``feats = feats + [y]``: lists of values joined in order."""
+        parts = [(out, s.chain)] + [(self.exec_chain(j.chain, env, ns, cur), j.chain)
+                                    for j in s.joins]
+        if any(poisoned(v) for v, _ in parts):
+            raise Poisoned()
+        for j in s.joins:
+            if j.op != "+":
+                raise SpecError("E015", f"`{j.op}` on layer outputs", j.span,
+                                "lists of values are joined with `+`",
+                                help=TENSOR_ARITHMETIC[:1])
+        for v, chain in parts:
+            if not isinstance(v, (list, Several)):
+                tensors = all(isinstance(p, Tensor) for p, _ in parts)
+                raise SpecError("E015", "`+` joins lists of values; this is one value",
+                                chain.span, "one value",
+                                help=[f"add tensors with a layer: "
+                                      f"`add({', '.join(c.span.text for _, c in parts)})`"]
+                                if tensors else
+                                [f"put it in a list: `[{chain.span.text}]`"])
+        joined = Values(t for v, _ in parts
+                        for t in (v if isinstance(v, list) else [t for _, t in v.items]))
+        return self.check_list(joined, s.span)
 
     def exec_unpack(self, s: A.UnpackStmt, env: Env, ns: Namer, cur):
         """``a, b = chain``: each output of a block with several, bound to a name; the last

@@ -14,9 +14,9 @@ from archlang.graph.bind import bind, bind_inputs, block_signature, op_attrs
 from archlang.graph.members import Member
 from archlang.graph.model import Graph, Node, Scope
 from archlang.graph.naming import Label, Namer
-from archlang.graph.values import POISON, Env, Evaluator, Poisoned, Several, Tensor, a_type, \
-    show, type_name
-from archlang.graph.walk import Walker
+from archlang.graph.values import POISON, Env, Evaluator, Poisoned, Several, Tensor, Values, \
+    a_type, holds_tensor, show, type_name, value_list
+from archlang.graph.walk import Walker, list_literal, names_value
 from archlang.limits import Limits
 from archlang.ops.base import Op, Shaped
 from archlang.ops.registry import all_names, construct_op, lookup
@@ -46,9 +46,22 @@ class Layers(Walker):
     rep: Reporter
 
     def exec_chain(self, chain: A.Chain, env: Env, ns: Namer, cur, statement=False):
+        """A chain's value: a tensor, a block's several outputs, or (not as a statement of
+        its own) a list of values, ``[c2, c3]``."""
+        elements = None if statement else list_literal(chain, env, self.prog.calls)
+        if elements is not None:
+            return self.check_list([self.element(link, env, cur) for link in elements],
+                                   chain.span)
         links = chain.links
         first = links[0]
-        if isinstance(first.item, A.Bare) and first.label is None and not first.unnumbered:
+        if isinstance(first.item, A.Indexed) and first.label is None:
+            cur = self.value(first.item.value, env, cur)  # feats[i] -> ...
+            if not (isinstance(cur, Tensor) or value_list(cur)):
+                raise SpecError("E015", f"`{first.item.span.text}` is {a_type(cur)}, not a "
+                                "layer output", first.item.span, f"this is {a_type(cur)}",
+                                help=["a chain starts from a layer output or a list of them"])
+            links = links[1:]
+        elif isinstance(first.item, A.Bare) and first.label is None and not first.unnumbered:
             found, value = env.lookup(first.item.name)
             if not found and len(links) > 1 and not self.prog.calls(first.item.name):
                 values = [k for k in env.names() if isinstance(env.lookup(k)[1], Tensor)]
@@ -56,19 +69,47 @@ class Layers(Walker):
                                 "no layer output has this name",
                                 help=did_you_mean(first.item.name, values) or
                                 ["name a layer with `name: layer` or bind `name = ...` first"])
-            if found and isinstance(value, (Tensor, Several)) and (
+            if found and (isinstance(value, (Tensor, Several)) or value_list(value)) and (
                     len(links) > 1 or not statement or not self.prog.calls(first.item.name)):
                 cur = value
                 links = links[1:]
+        if links and isinstance(cur, list) and links is not chain.links:
+            one_value(cur, first.span, first.item.span.text)
         for k, link in enumerate(links):
             one_value(cur, link.span)
             cur = self.apply(link, env, ns, cur, piped=k > 0 or links is not chain.links)
         return cur
 
+    def element(self, link: A.Link, env: Env, cur):
+        """One element of a list of values: a named value or ``feats[i]``."""
+        item = link.item
+        if isinstance(item, A.Indexed) and link.label is None:
+            v = self.value(item.value, env, cur)
+            if isinstance(v, Tensor) or value_list(v):
+                return v
+            what = f"`{item.span.text}` is {a_type(v)}"
+        else:
+            found, v = env.lookup(item.name) if isinstance(item, A.Bare) else (False, None)
+            if names_value(link, env, self.prog.calls):
+                return v
+            what = f"`{item.span.text}` is {a_type(v)}" if found and link.label is None \
+                and not self.prog.calls(item.name) else f"`{link.span.text}` is a layer"
+        raise SpecError("E015", f"a list of values holds layer outputs; {what}", link.span,
+                        "not a layer output",
+                        help=["apply layers to a value first: `y = a -> relu`, then `[..., y]`"])
+
+    def check_list(self, values: list, span: Span) -> list:
+        """A list of values built by a chain: within the repeat limit."""
+        return self.ev.check_int(Values(values), span)
+
     def apply(self, link: A.Link, env: Env, ns: Namer, cur, piped: bool = False):
         """One link of a chain; ``piped``: it follows a ``->``."""
         label = self.label(link, env, cur)
         item = link.item
+        if isinstance(item, A.Indexed):
+            raise SpecError("E015", f"`{item.span.text}` is a value; it cannot be applied as a "
+                            "layer", item.span, "a value, not a layer",
+                            help=[f"start a chain with it instead: `{item.span.text} -> ...`"])
         if isinstance(item, (A.Call, A.Bare)):
             return self.apply_named(item, label, env, ns, cur, piped)
         if isinstance(item, (A.Group, A.Seq)):
@@ -142,27 +183,32 @@ class Layers(Walker):
     def apply_op(self, op: Op, args: list[A.Arg], label: Label, env: Env, ns: Namer, cur,
                  span: Span) -> Tensor:
         cur_shape = shape_of(cur)
-        given, tensors = [], []
+        given, tensors, spread = [], [], False
         for arg in args:
             v = self.ev.eval(arg.value, env, cur_shape)
-            if not isinstance(v, Tensor):
+            if not holds_tensor(v) and not (isinstance(v, list) and not v and
+                                           op.inputs[1:] == (None,)):
                 given.append((v, arg))
             elif arg.name is not None:
-                raise SpecError("E015", f"`{arg.name}` cannot be a tensor", arg.span,
-                                "a layer output")
-            else:
+                raise SpecError("E015", f"`{arg.name}` cannot be {a_type(v)}", arg.span,
+                                "a layer output" if isinstance(v, Tensor) else a_type(v))
+            elif isinstance(v, Tensor):
                 tensors.append(v)
+            else:
+                tensors += self.spread(op, v, arg)
+                spread = True
         known = cur_shape if isinstance(cur_shape, tuple) and cur_shape is not POISON else None
         attrs, arg_spans = op_attrs(op, given, span, known)
         if op.inputs == (1, 1) and tensors:
             raise SpecError("E015", f"`{op.name}` takes its input from the chain, not as an "
                             "argument", span, "tensor argument",
                             help=[f"write `value -> {op.name}(...)`"])
-        if not tensors:
+        if not tensors and not spread:
             need_input(cur, span)
-        inputs = tensors or [cur]
+        inputs = tensors if tensors or spread else [cur]
         if len(inputs) < op.inputs[0]:
-            raise SpecError("E014", f"`{op.name}` needs at least {op.inputs[0]} inputs, got "
+            raise SpecError("E014", f"`{op.name}` needs at least {op.inputs[0]} "
+                            f"input{'s' if op.inputs[0] != 1 else ''}, got "
                             f"{len(inputs)}", span, "too few inputs",
                             help=[f"e.g. `{op.name}(a, b)` with named values a and b"])
         if label.unnumbered:
@@ -181,6 +227,25 @@ class Layers(Walker):
                                   f"apply `{op.name}` outside it"])
         local = ns.local(label, self.rep, self.chain)
         return self.make_node(op, attrs, inputs, local, label.binds, ns, span, arg_spans, env)
+
+    def spread(self, op: Op, values, arg: A.Arg) -> list[Tensor]:
+        """``concat(feats)``: a list's values are the inputs of an op that takes any number
+        (``add``, ``concat``, ``mean``, ``mul``), in order."""
+        if op.inputs[1:] != (None,) or not value_list(values):
+            takes = "its input from the chain" if op.inputs == (1, 1) else \
+                f"{op.inputs[0]} named values" if len(set(op.inputs)) == 1 else "named values"
+            raise SpecError("E015", f"`{op.name}` takes {takes}, not {a_type(values)}",
+                            arg.span, f"this is {a_type(values)}",
+                            help=[f"give one of its values: `{arg.value.span.text}[i]`"]
+                            if value_list(values) and values else [])
+        out: list[Tensor] = []
+        for v in values:
+            if not isinstance(v, Tensor):
+                raise SpecError("E015", f"`{op.name}` takes a list of layer outputs; this one "
+                                "holds lists", arg.span, "a list of lists",
+                                help=[f"give one of them: `{arg.value.span.text}[i]`"])
+            out.append(v)
+        return out
 
     def make_node(self, op: Op, attrs, inputs: list[Tensor], local: tuple[str, ...], label,
                   ns: Namer, span: Span, arg_spans: dict, env: Env,
@@ -419,10 +484,11 @@ class Layers(Walker):
         defaults (which may use earlier parameters)."""
         given = [(self.value(a.value, env, cur), a) for a in args]
         for v, a in given:
-            if isinstance(v, Tensor):
+            if holds_tensor(v):
                 where = f"block argument `{a.name}`" if a.name else "a block argument"
-                raise SpecError("E015", f"{where} cannot be a tensor", a.span,
-                                "a layer output",
+                what = "a tensor" if isinstance(v, Tensor) else a_type(v)
+                raise SpecError("E015", f"{where} cannot be {what}", a.span,
+                                "a layer output" if isinstance(v, Tensor) else what,
                                 help=[f"apply the block to it: `{a.value.span.text} -> "
                                       f"{block.name}(...)`",
                                       f"or declare the block's inputs: `input x, skip` in "
@@ -431,11 +497,15 @@ class Layers(Walker):
 
     def block_params(self, block: A.BlockDef, given: list, cur, span) -> Env:
         bound = bind(block_signature(block), given, span)
-        for n, (v, _) in bound.items():
+        for n, (v, where) in bound.items():
             if isinstance(v, Tensor):
                 raise SpecError("E015", f"block argument `{n}` cannot be a tensor", span,
                                 "a layer output",
                                 help=[f"declare it as an input of `{block.name}`: `input {n}`"])
+            if holds_tensor(v):
+                raise SpecError("E015", f"block argument `{n}` cannot be {a_type(v)}", where,
+                                a_type(v), help=["a block's inputs are tensors, given one by "
+                                                 "one: `Block(feats[0], feats[1])`"])
         benv = Env({}, None)
         for p in block.params:
             if p.name in bound:
@@ -502,13 +572,19 @@ def shape_of(cur: Tensor | None):
     return POISON if cur.shape is None else cur.shape
 
 
-def one_value(v, span) -> None:
-    """A block's several outputs, where one value is needed: an error that shows the fix."""
+def one_value(v, span, name: str | None = None) -> None:
+    """A block's several outputs or a list of values, where one value is needed: an error
+    that shows the fix."""
     if isinstance(v, Several):
         names = ", ".join(v.names)
         raise SpecError("E015", f"`{v.block}` gives {len(v.items)} outputs ({names}); they "
                         "are not one value", span, f"{len(v.items)} outputs here",
                         help=[f"bind each to a name: `{names} = ...`"])
+    if isinstance(v, list):
+        name = name or (span.text if span.text.isidentifier() else "feats")
+        raise SpecError("E015", f"{a_type(v)} is not one value", span, "a list here",
+                        help=[f"take one of its values: `{name}[i] -> ...`, or merge them: "
+                              f"`concat({name})`, `add({name})`"])
 
 
 def need_input(cur, span) -> None:

@@ -3,6 +3,13 @@
 Loop counts multiply, block calls are sized once per distinct arguments, and conditions
 that depend on shapes count their larger branch. No node is built, so nested loops that
 would expand to 10**30 layers are rejected in microseconds.
+
+Names are bound as the expander binds them (the shared :class:`~archlang.graph.walk.Walker`
+runs ``for`` and ``if``), a layer output as :data:`SIZED`, a tensor whose shape is unknown:
+so a list of values has its length (``for i in range(len(feats))`` counts its iterations),
+and what reads a shape is unknown. A long loop is sized by its first iteration, so what its
+body binds afterwards is what one iteration binds (a list it grows is shorter than it will
+be); the expander's own limits stay exact.
 """
 
 from __future__ import annotations
@@ -11,14 +18,15 @@ from typing import Any
 
 from archlang.diagnostics import Reporter, SpecError
 from archlang.graph.bind import bind, block_signature
-from archlang.graph.values import Env, Evaluator, Poisoned
-from archlang.graph.walk import Walker, bound
+from archlang.graph.values import Env, Evaluator, Poisoned, Tensor, Values, holds_tensor, \
+    value_list
+from archlang.graph.walk import Walker, list_literal, loop_variable
 from archlang.limits import Limits
 from archlang.syntax import ast as A
 
 UNKNOWN = object()
-#: prefix of the names of layer outputs in a sizing environment (no expression can read it)
-VALUE = "%value:"
+#: a layer output in a sizing environment: its shape is not known (reading it is unknown)
+SIZED = Tensor(-2, None)
 EXACT_LOOP = 8
 #: statements evaluated per allowed layer: bounds the time of loops that build no layers
 WORK_PER_NODE = 4
@@ -83,13 +91,17 @@ class _Sizer(Walker):
         length."""
         it = self.value(s.iterable, env)
         if not isinstance(it, (list, tuple, range)) or len(it) == 0:
-            return self.walk(s.body.stmts, bound(env, s.var, UNKNOWN), ctx, state) \
-                if it is UNKNOWN else state
-        if len(it) <= EXACT_LOOP:
-            for v in it:
-                state = self.walk(s.body.stmts, bound(env, s.var, v), ctx, state)
-            return state
-        n, w = self.walk(s.body.stmts, bound(env, s.var, it[0]), ctx, (0, 0))
+            if it is not UNKNOWN:
+                return state
+            it = [UNKNOWN]
+        with loop_variable(env, s):
+            if len(it) <= EXACT_LOOP:
+                for v in it:
+                    env.vars[s.var] = v
+                    state = self.walk(s.body.stmts, env, ctx, state)
+                return state
+            env.vars[s.var] = it[0]
+            n, w = self.walk(s.body.stmts, env, ctx, (0, 0))
         layers, work = n * len(it), (w + 1) * len(it)
         self.check(s.span, layers, work)
         return state[0] + layers, state[1] + work
@@ -97,39 +109,72 @@ class _Sizer(Walker):
     def statement(self, s, env: Env, ctx, state) -> tuple[int, int]:
         size = (0, 0)
         if isinstance(s, A.ChainStmt):
-            size = self.chain(s.chain, env, statement=True)
+            size, _ = self.chain(s.chain, env, statement=True)
         elif isinstance(s, A.BindStmt):
-            size = self.chain(s.chain, env)
-            env.vars[VALUE + s.name] = True
+            size, value = self.chain(s.chain, env)
+            for j in s.joins:
+                more, part = self.chain(j.chain, env)
+                size = _sum((size, more))
+                value = Values(value + part) if isinstance(value, list) and \
+                    isinstance(part, list) else UNKNOWN
+            env.vars[s.name] = value
         elif isinstance(s, A.UnpackStmt):
-            size = self.chain(s.chain, env)
-            env.vars.update(dict.fromkeys((VALUE + name for name in s.names), True))
+            size, _ = self.chain(s.chain, env)
+            env.vars.update(dict.fromkeys(s.names, SIZED))
         elif isinstance(s, A.InputStmt):
-            env.vars[VALUE + s.name] = True
+            env.vars[s.name] = SIZED
             size = (1, 0)
         elif isinstance(s, A.OutputStmt):
-            size = self.chain(s.chain, env) if s.chain is not None else (0, 0)
-            env.vars[VALUE + s.name] = True
+            size = self.chain(s.chain, env)[0] if s.chain is not None else (0, 0)
+            env.vars.setdefault(s.name, SIZED)
         elif isinstance(s, A.UseStmt):
             block = self.prog.blocks.get(s.name)
             size = self.block(block, s.args, env, s.span) if block is not None else (0, 0)
         return state[0] + size[0], state[1] + size[1]
 
-    def chain(self, chain: A.Chain, env: Env, statement: bool = False) -> tuple[int, int]:
+    def chain(self, chain: A.Chain, env: Env, statement: bool = False
+              ) -> tuple[tuple[int, int], object]:
+        """The size of a chain and its value: :data:`SIZED`, a list, or unknown."""
+        elements = None if statement else list_literal(chain, env, self.prog.calls)
+        if elements is not None:
+            return (0, 0), Values(self.element(link, env) for link in elements)
         links = chain.links
-        first = links[0]
-        if isinstance(first.item, A.Bare) and first.label is None and not first.unnumbered:
+        first, value = links[0], SIZED
+        if isinstance(first.item, A.Indexed) and first.label is None:
+            value, links = self.value(first.item.value, env), links[1:]
+        elif isinstance(first.item, A.Bare) and first.label is None and not first.unnumbered:
             # a named value starts the chain, as the expander decides: not a call, even when
             # a block or network has the same name
             name = first.item.name
-            if env.lookup(VALUE + name)[0] and (len(links) > 1 or not statement
-                                                or not self.prog.calls(name)):
-                links = links[1:]
+            found, v = env.lookup(name)
+            if found and (isinstance(v, Tensor) or value_list(v)) and (
+                    len(links) > 1 or not statement or not self.prog.calls(name)):
+                value, links = v, links[1:]
         size = _sum(self.item(link.item, env) for link in links)
         for link in links:
             if link.label is not None and link.index is None:  # a list's item binds no value
-                env.vars[VALUE + link.label] = True
-        return size
+                env.vars[link.label] = SIZED
+        if links:
+            value = self.outputs(links[-1].item)
+        return size, value
+
+    def element(self, link: A.Link, env: Env) -> object:
+        """An element of a list of values (``[a, feats[0]]``)."""
+        if isinstance(link.item, A.Indexed):
+            return self.value(link.item.value, env)
+        return env.lookup(link.item.name)[1] if isinstance(link.item, A.Bare) else UNKNOWN
+
+    def outputs(self, item) -> object:
+        """What a chain ending in ``item`` gives: the list of a block's outputs when it
+        declares several at its top level (``feats = Backbone(x)``), else one value."""
+        block = self.prog.blocks.get(item.name) if isinstance(item, (A.Call, A.Bare)) else None
+        if block is None:
+            return SIZED
+        outs = [s for s in block.body.stmts if isinstance(s, A.OutputStmt)]
+        if any(isinstance(n, A.OutputStmt) for s in block.body.stmts
+               if isinstance(s, (A.ForStmt, A.IfStmt)) for n in _statements(s)):
+            return UNKNOWN  # outputs declared in a loop or a branch: not counted here
+        return Values([SIZED] * len(outs)) if len(outs) > 1 else SIZED
 
     def item(self, item, env: Env) -> tuple[int, int]:
         if isinstance(item, (A.Call, A.Bare)):
@@ -161,15 +206,14 @@ class _Sizer(Walker):
             raise _Stop
         inputs = [name for name, _ in block.inputs]
         # a block's inputs are given named values; its parameters the other arguments
-        args = [a for a in args if not (a.name in inputs or a.name is None and inputs and
-                                        isinstance(a.value, A.Name) and
-                                        env.lookup(VALUE + a.value.id)[0])]
+        given = [(self.value(a.value, env), a) for a in args]
+        given = [(v, a) for v, a in given if not (a.name in inputs or a.name is None and inputs
+                                                  and holds_tensor(v))]
         try:
-            bound_ = bind(block_signature(block), [(self.value(a.value, env), a) for a in args],
-                          span)
+            bound_ = bind(block_signature(block), given, span)
         except SpecError:
             return 0, 0  # the expander reports it, and does not expand this call
-        benv = Env(dict.fromkeys((VALUE + name for name in inputs), True), None)
+        benv = Env(dict.fromkeys(inputs, SIZED), None)
         for p in block.params:
             benv.vars[p.name] = bound_[p.name][0] if p.name in bound_ else \
                 self.value(p.default, benv) if p.default is not None else UNKNOWN
@@ -188,6 +232,18 @@ class _Sizer(Walker):
         if key is not None:
             self.memo[key] = size
         return size
+
+
+def _statements(s):
+    """The statements inside a ``for`` or an ``if``, at any depth of ``for`` and ``if``."""
+    stack = [s]
+    while stack:
+        s = stack.pop()
+        bodies = [s.body] if isinstance(s, A.ForStmt) else \
+            [s.then, *([s.orelse] if s.orelse else [])] if isinstance(s, A.IfStmt) else []
+        for body in bodies:
+            yield from body.stmts
+            stack.extend(body.stmts)
 
 
 def _sum(pairs) -> tuple[int, int]:

@@ -95,11 +95,52 @@ class Builtin:
         return f"built-in `{self.name}`"
 
 
+class Values(list):
+    """A list of values: layer outputs (``feats = [c2, c3]``) or lists of them (``levels[i][j]``).
+
+    Its own type, made where such a list is written or joined, so that telling it from a
+    list of numbers is one ``isinstance``, however long or deep it is (a loop may grow one
+    on every iteration). A list holds values or plain data, never both."""
+
+    __slots__ = ()
+
+
+def value_list(v: Any) -> bool:
+    """Whether ``v`` is a list of values; an empty list is one, ready to grow."""
+    return isinstance(v, Values) or isinstance(v, list) and not v
+
+
+def holds_tensor(v: Any) -> bool:
+    """Whether ``v`` is a layer output or a list of them."""
+    return isinstance(v, (Tensor, Values))
+
+
+def values_of(items: list, spans: list) -> list:
+    """``items`` as :class:`Values` when they are values, else as they are (plain data); a
+    list of both is an error at the first item of the other kind (``spans``: the items')."""
+    kinds = [holds_tensor(x) for x in items]
+    if not any(kinds):
+        return items
+    if all(kinds):
+        return Values(items)
+    k = next(i for i, kind in enumerate(kinds) if kind != kinds[0])
+    raise SpecError("E015", "a list holds layer outputs or plain values, not both",
+                    spans[k], f"this is {a_type(items[k])}",
+                    help=["keep layer outputs and numbers in lists of their own"])
+
+
+def poisoned(v: Any) -> bool:
+    """Whether ``v`` is the value of a failed statement (its error was reported)."""
+    return isinstance(v, Tensor) and v.shape is None
+
+
 def a_type(v: Any) -> str:
     """``an int``, ``a list``: the type of a value with its article."""
     name = type_name(v)
     if isinstance(v, Several):
         return f"the {len(v.items)} outputs of `{v.block}`"
+    if isinstance(v, list) and v and value_list(v):
+        return f"a list of {len(v)} value{'s' if len(v) > 1 else ''}"
     return ("an " if name[0] in "aeiou" else "a ") + name
 
 
@@ -148,6 +189,8 @@ class Env:
 
     vars: dict[str, Any] = field(default_factory=dict)
     parent: Env | None = None
+    #: loop variables whose loop has ended, by name: where the loop is (for the error's help)
+    ended: dict[str, Span] = field(default_factory=dict)
 
     def lookup(self, name: str) -> tuple[bool, Any]:
         env: Env | None = self
@@ -168,9 +211,23 @@ class Env:
     def child(self) -> Env:
         return Env({}, self)
 
+    def ended_loop(self, name: str) -> Span | None:
+        """The loop whose variable ``name`` was, if it is unknown because its loop ended."""
+        env: Env | None = self
+        while env is not None:
+            if name in env.ended:
+                return env.ended[name]
+            env = env.parent
+        return None
+
 
 BUILTINS = ("range", "len", "min", "max", "sum", "int", "float", "abs", "round", "log",
             *INITS)
+
+
+#: the help of an arithmetic operator given a tensor
+TENSOR_ARITHMETIC = ["layers compute with tensors: `add(a, b)`, `mul(a, b)`, `concat(feats)`",
+                     "a tensor's sizes are numbers: `x.channels`, `x.height`, `len(feats)`"]
 
 
 class WorkLimit(Exception):
@@ -247,6 +304,13 @@ class Evaluator:
                     if python[e.id] else "archlang has no `None`: leave the argument out")
             raise SpecError("E012", f"unknown name `{e.id}`", e.span, "not defined here",
                             help=[hint])
+        loop = env.ended_loop(e.id)
+        if loop is not None:
+            line = loop.source.location(loop.start)[0]
+            raise SpecError("E012", f"unknown name `{e.id}`", e.span, "its loop has ended",
+                            notes=[f"`{e.id}` is the variable of the `for` on line {line}, "
+                                   "bound only inside the loop"],
+                            help=[f"keep the value in the loop's body: `let last = {e.id}`"])
         raise SpecError("E012", f"unknown name `{e.id}`", e.span, "not defined here",
                         help=did_you_mean(e.id, [*env.names(), *BUILTINS]))
 
@@ -270,6 +334,11 @@ class Evaluator:
 
     def _num(self, v, span, what):
         if isinstance(v, bool) or not isinstance(v, (int, float, Sym)):
+            if holds_tensor(v):
+                if poisoned(v):
+                    raise Poisoned()
+                raise SpecError("E015", f"{what} expects numbers, got {a_type(v)}", span,
+                                f"this is {a_type(v)}", help=TENSOR_ARITHMETIC)
             raise SpecError("E015", f"{what} expects numbers, got {type_name(v)} {show(v)}", span,
                             f"this is {a_type(v)}")
         return v
@@ -278,14 +347,20 @@ class Evaluator:
         left = self.eval(e.left, env, cur)
         right = self.eval(e.right, env, cur)
         op = e.op
+        if op == "+" and (isinstance(left, Values) or isinstance(right, Values)) and \
+                value_list(left) and value_list(right):
+            return self.check_int(Values(left + right), e.span)
         if op == "+" and isinstance(left, (list, tuple, str)) and type(left) is type(right):
             return self.check_int(left + right, e.span)
+        if op == "+" and (value_list(left) or value_list(right)) and \
+                (holds_tensor(left) or holds_tensor(right)):
+            raise self._join_error(e, left, right)
         if op == "*" and isinstance(left, (list, tuple)) and isinstance(right, int) \
                 and not isinstance(right, bool):
             if right * len(left) > self.max_repeat:
                 raise SpecError("E052", f"list repetition gives {right * len(left)} elements, "
                                 f"more than the repeat limit ({self.max_repeat})", e.span, "too long")
-            return left * max(right, 0)
+            return type(left)(left * max(right, 0))
         self._num(left, e.left.span, f"`{op}`")
         self._num(right, e.right.span, f"`{op}`")
         if isinstance(left, Sym) or isinstance(right, Sym):
@@ -321,6 +396,20 @@ class Evaluator:
         except OverflowError:
             raise SpecError("E056", "number out of range", e.span, "overflow") from None
         return self.check_int(out, e.span)
+
+    def _join_error(self, e, left, right) -> Exception:
+        """``feats + y``: a list and what is not one (a tensor, a number)."""
+        if poisoned(left) or poisoned(right):
+            return Poisoned()
+        one, side = (right, e.right) if value_list(left) else (left, e.left)
+        if isinstance(one, Tensor):
+            text = side.span.text
+            fix = f"{e.left.span.text} + [{text}]" if side is e.right else \
+                f"[{text}] + {e.right.span.text}"
+            return SpecError("E015", "`+` joins two lists; this is one value", side.span,
+                             "one value", help=[f"put it in a list: `{fix}`"])
+        return SpecError("E015", f"`+` joins a list of values to another, not to "
+                         f"{a_type(one)}", side.span, f"this is {a_type(one)}")
 
     def _sym_arith(self, op, left, right, e):
         try:
@@ -388,22 +477,40 @@ class Evaluator:
     def _Index(self, e, env, cur):
         obj = self.eval(e.obj, env, cur)
         index = self.eval(e.index, env, cur)
+        if poisoned(obj) or poisoned(index):
+            raise Poisoned()
         if not isinstance(obj, (list, tuple, range)):
-            raise SpecError("E015", f"cannot index a {type_name(obj)}", e.obj.span,
-                            f"this is {a_type(obj)}")
+            raise SpecError("E015", f"cannot index {a_type(obj)}", e.obj.span,
+                            f"this is {a_type(obj)}",
+                            help=["`narrow(dim, start, length)` takes a part of a tensor"]
+                            if isinstance(obj, Tensor) else [])
         if isinstance(index, bool) or not isinstance(index, int):
             raise SpecError("E015", f"list index must be an int, got {type_name(index)}",
-                            e.index.span, f"this is {a_type(index)}")
+                            e.index.span, f"this is {a_type(index)}",
+                            help=TENSOR_ARITHMETIC[1:] if holds_tensor(index) else [])
         if not -len(obj) <= index < len(obj):
+            if obj and value_list(obj):
+                n = len(obj)
+                raise SpecError("E016", f"index {index} is out of range for "
+                                f"`{e.obj.span.text}`, a list of {n} value{'s' * (n > 1)}",
+                                e.index.span, "out of range",
+                                help=[f"its indices are 0 to {n - 1}, or -{n} to -1 from the "
+                                      "end"])
             raise SpecError("E016", f"index {index} is out of range for {show(obj)} "
                             f"({len(obj)} elements)", e.index.span, "out of range")
         return obj[index]
 
     def _TupleLit(self, e, env, cur):
-        return tuple(self.eval(x, env, cur) for x in e.items)
+        out = tuple(self.eval(x, env, cur) for x in e.items)
+        for x, item in zip(out, e.items):
+            if holds_tensor(x):
+                raise SpecError("E015", "a tuple holds numbers; layer outputs go in a list",
+                                item.span, f"this is {a_type(x)}",
+                                help=[f"write a list: `[{', '.join(i.span.text for i in e.items)}]`"])
+        return out
 
     def _ListLit(self, e, env, cur):
-        return [self.eval(x, env, cur) for x in e.items]
+        return values_of([self.eval(x, env, cur) for x in e.items], [x.span for x in e.items])
 
     def _ListComp(self, e, env, cur):
         seq = self.eval(e.iterable, env, cur)
@@ -417,7 +524,7 @@ class Evaluator:
             inner.vars[e.var] = v
             if e.cond is None or self.truth(self.eval(e.cond, inner, cur), e.cond.span):
                 out.append(self.eval(e.elt, inner, cur))
-        return self.check_int(out, e.span)
+        return self.check_int(values_of(out, [e.elt.span] * len(out)), e.span)
 
     def _FCall(self, e, env, cur):
         func = self.eval(e.func, env, cur)
@@ -466,6 +573,12 @@ class Evaluator:
         return InitSpec(name, tuple(sorted(values.items())))
 
     def _builtin(self, name, pos, e):
+        if any(map(poisoned, pos)):
+            raise Poisoned()
+        if name == "len" and len(pos) == 1 and isinstance(pos[0], Tensor):
+            raise SpecError("E015", "`len` of a tensor", e.args[0].span, "this is a tensor",
+                            help=["its sizes are `x.shape`, `x.channels`, `x.height`, "
+                                  "`x.width`; `len` counts a list's values"])
         def ints(n_min, n_max):
             if not n_min <= len(pos) <= n_max:
                 raise SpecError("E014", f"`{name}` takes {n_min}" + (f" to {n_max}" if n_max != n_min

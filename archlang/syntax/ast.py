@@ -240,6 +240,13 @@ class Bare(Node):
     name: str
 
 
+class Indexed(Node):
+    """``feats[i]``: an element of a list of values, where a chain starts or a list is
+    written (``value`` is the :class:`Index` expression)."""
+
+    value: Child[Index]
+
+
 class Group(Node):
     """``{ ... }``: a sequence of statements, its own naming scope."""
 
@@ -288,7 +295,8 @@ class Residual(Node):
     shortcut: Child[Shortcut] | None
 
 
-Item = Child[Union[Call, Bare, Group, Seq, ConcatBlock, ConcatCall, AverageBlock, Residual]]  # noqa: UP007
+Item = Child[Union[Call, Bare, Indexed, Group, Seq, ConcatBlock, ConcatCall, AverageBlock,  # noqa: UP007
+                   Residual]]
 
 
 class Link(Node):
@@ -357,10 +365,18 @@ class LetStmt(Node):
     value: Expr
 
 
+class Join(Node):
+    """``+ [y]`` after a bound chain: lists of values joined (``feats = feats + [y]``)."""
+
+    op: str
+    chain: Child[Chain]
+
+
 class BindStmt(Node):
     name: str
     name_span: SpanField
     chain: Child[Chain]
+    joins: list[Child[Join]] = []
 
 
 class UnpackStmt(Node):

@@ -131,7 +131,11 @@ class _Lower:
         return A.LetStmt.build(span=self.sp(meta), name=str(c[0]), value=c[1])
 
     def bind_stmt(self, meta, c):
-        return A.BindStmt.build(span=self.sp(meta), name=str(c[0]), name_span=self.tok(c[0]), chain=c[1])
+        return A.BindStmt.build(span=self.sp(meta), name=str(c[0]), name_span=self.tok(c[0]),
+                                chain=c[1], joins=list(c[2:]))
+
+    def join(self, meta, c):
+        return A.Join.build(span=self.sp(meta), op=str(c[0]), chain=c[1])
 
     def unpack_stmt(self, meta, c):
         *names, chain = c
@@ -199,6 +203,15 @@ class _Lower:
 
     def bare(self, meta, c):
         return A.Bare.build(span=self.sp(meta), name=str(c[0]))
+
+    def indexed(self, meta, c):
+        name, *indices = c
+        value = self.expr(A.Name.build(span=self.tok(name), id=str(name)))
+        for index in indices:  # feats[i][j]: the index of the index
+            end = self._closing(index.span.end)
+            value = self.expr(A.Index.build(span=self.src.span(value.span.start, end),
+                                            obj=value, index=index), value, index)
+        return A.Indexed.build(span=self.sp(meta), value=value)
 
     def group(self, meta, c):
         return A.Group.build(span=self.sp(meta), body=c[0])
@@ -323,6 +336,13 @@ class _Lower:
         elt, var, iterable, cond = c
         return self.expr(A.ListComp.build(span=self.sp(meta), elt=elt, var=str(var),
                                           iterable=iterable, cond=cond), elt, iterable, cond)
+
+    def _closing(self, at: int) -> int:
+        """The end of the ``]`` that closes an index whose expression ends at ``at``."""
+        text, i = self.src.text, at
+        while text[i] != "]":
+            i = text.index("\n", i) if text[i] == "#" else i + 1
+        return i + 1
 
     def _string(self, tok: Token) -> str:
         # The STRING terminal admits only these escapes; decoded here, not by Python's

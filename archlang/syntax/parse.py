@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import os
+import re
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -316,6 +317,15 @@ def _report(source: Source, parser: Lark, post: ParseState, max_depth: int,
                       "not a number", help=["write integers like 64 or 1_000 and floats like "
                                             "0.001 or 1e-5"])
             return
+        if _python_list_idiom(source, post, tok, rep):
+            return
+        if prev is not None and str(prev) == "." and "INT" in expected and tok.type == "NAME":
+            name = source.text[:prev.start_pos].rstrip().rsplit(None, 1)[-1]
+            rep.error("E002", f"unexpected {_token_text(tok)}: an item of a list is named by "
+                      "its index", source.span(tok.start_pos, tok.end_pos),
+                      "expected a number or `{index}`",
+                      help=[f"`{name}.0: ...`, or `{name}.{{i}}: ...` in a loop"])
+            return
         names = [_describe(parser, e) for e in expected]
         statement_context = not post.stack or post.stack[-1].type == "LBRACE"
         starts_statement = tok.type in ("NAME", "TRAINING") or (
@@ -354,6 +364,41 @@ def _report(source: Source, parser: Lark, post: ParseState, max_depth: int,
     span = source.end_span()
     rep.error("E003", "unexpected end of file", span,
               ("expected " + shown) if names else "the file ends here", help=help_)
+
+
+def _python_list_idiom(source: Source, post: ParseState, tok: Token, rep: Reporter) -> bool:
+    """Python's ways with lists and values, where archlang has its own: ``feats.append(y)``
+    and ``feats += [y]`` (a list of values grows by ``feats = feats + [y]``), and a chain as
+    a call's argument (``add(a, b -> relu)``: arguments are values). Reported, if it is one."""
+    prev, before = post.previous, post.before_previous
+    at_statement = prev is not None and prev.type == "NAME" and prev is not tok and \
+        (before is None or before.type in ("_NL", "SEMICOLON", "LBRACE"))
+    rest = source.text[tok.end_pos:tok.end_pos + 12]
+    # `feats.` may start a list's item (`convs.0: ...`): the parser stops at the method's name
+    line = source.text[source.text.rfind("\n", 0, tok.start_pos) + 1:tok.start_pos]
+    method = re.fullmatch(r"[ \t;]*([A-Za-z_][A-Za-z0-9_]*)\.", line)
+    if method and str(tok) in ("append", "extend", "insert") and rest.startswith("("):
+        name = method.group(1)
+        rep.error("E002", f"unexpected `.`: `{name}` has no methods",
+                  source.span(tok.start_pos - 1, tok.end_pos), "lists have no methods",
+                  help=[f"a list of values grows by joining lists: `{name} = {name} + [y]`"])
+        return True
+    if at_statement and tok.type in ("ADDOP", "MULOP") and rest.startswith("="):
+        name, op = str(prev), str(tok)
+        rep.error("E002", f"unexpected `{op}=`", source.span(tok.start_pos, tok.end_pos + 1),
+                  "no augmented assignment",
+                  help=[f"write it out: `{name} = {name} {op} ...`" + (
+                      f" (a list of values: `{name} = {name} + [y]`)" if op == "+" else "")])
+        return True
+    arrow = str(tok) == ">" and prev is not None and str(prev) == "-" and \
+        prev.end_pos == tok.start_pos
+    if arrow and post.stack and post.stack[-1].type == "LPAR":
+        rep.error("E002", "unexpected `->` in a call's arguments",
+                  source.span(prev.start_pos, tok.end_pos), "a chain in an argument",
+                  help=["arguments are values: bind the chain to a name first "
+                        "(`t = b -> relu`), then give the name (`add(a, t)`)"])
+        return True
+    return False
 
 
 __all__ = ["parse", "UnexpectedEOF"]
