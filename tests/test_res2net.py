@@ -20,14 +20,31 @@ import archlang
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "specs" / "res2net.arch"
 #: (layers, base_width, scale) of timm's builders
-VARIANTS = {"res2net50_26w_4s": ([3, 4, 6, 3], 26, 4), "res2net101_26w_4s": ([3, 4, 23, 3], 26, 4)}
+VARIANTS = {"res2net50_26w_4s": ([3, 4, 6, 3], 26, 4), "res2net50_48w_2s": ([3, 4, 6, 3], 48, 2),
+            "res2net50_26w_6s": ([3, 4, 6, 3], 26, 6), "res2net50_26w_8s": ([3, 4, 6, 3], 26, 8),
+            "res2net50_14w_8s": ([3, 4, 6, 3], 14, 8),
+            "res2net101_26w_4s": ([3, 4, 23, 3], 26, 4)}
+#: parameters at 1000 classes, those of the reference below (timm's model cards round them:
+#: 25.70M, 25.29M, 37.05M, 48.40M, 25.06M, 45.21M), and MACs at 224 x 224
+COUNTS = {"res2net50_26w_4s": (25_699_120, 4_255_166_464),
+          "res2net50_48w_2s": (25_287_304, 4_159_832_064),
+          "res2net50_26w_6s": (37_051_448, 6_295_523_328),
+          "res2net50_26w_8s": (48_403_776, 8_335_880_192),
+          "res2net50_14w_8s": (25_059_816, 4_178_898_944),
+          "res2net101_26w_4s": (45_206_688, 8_066_974_464)}
 
 
-def test_static_counts():
-    """Parameters and MACs at 224 x 224, 1000 classes: the reference's parameters below."""
-    r = archlang.check(SPEC, "res2net50_26w_4s")
-    assert (r.params, r.macs, r.outputs) == (25_699_120, 4_255_166_464, {"logits": (1000,)})
-    assert archlang.check(SPEC, "res2net101_26w_4s").params == 45_206_688
+@pytest.mark.parametrize("name", list(COUNTS))
+def test_static_counts(name):
+    r = archlang.check(SPEC, name)
+    assert (r.params, r.macs, r.outputs) == (*COUNTS[name], {"logits": (1000,)})
+
+
+def test_counts_are_the_references():
+    torch = pytest.importorskip("torch")
+    with torch.device("meta"):
+        for name, args in VARIANTS.items():
+            assert sum(p.numel() for p in reference(*args).parameters()) == COUNTS[name][0]
 
 
 def test_lists_keep_timms_names():

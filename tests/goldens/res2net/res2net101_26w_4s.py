@@ -9,7 +9,7 @@ from torch import nn
 
 
 class Bottle2neck(nn.Module):
-    """Bottle2neck(planes=64, stride=1, base_width=26), from specs/res2net.arch:51."""
+    """Bottle2neck(planes=64, stride=1, base_width=26, scale=4), from specs/res2net.arch:49."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -67,7 +67,7 @@ class Bottle2neck(nn.Module):
 
 
 class Bottle2neck_2(nn.Module):
-    """Bottle2neck(planes=64, stride=1, base_width=26), from specs/res2net.arch:51."""
+    """Bottle2neck(planes=64, stride=1, base_width=26, scale=4), from specs/res2net.arch:49."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -121,14 +121,14 @@ class Bottle2neck_2(nn.Module):
 
 
 class Stage(nn.Sequential):
-    """Stage(planes=64, blocks=3, stride=1, base_width=26), from specs/res2net.arch:60."""
+    """Stage(planes=64, blocks=3, stride=1, base_width=26, scale=4), from specs/res2net.arch:58."""
 
     def __init__(self) -> None:
         super().__init__(Bottle2neck(), Bottle2neck_2(), Bottle2neck_2())
 
 
 class Bottle2neck_3(nn.Module):
-    """Bottle2neck(planes=128, stride=2, base_width=26), from specs/res2net.arch:51."""
+    """Bottle2neck(planes=128, stride=2, base_width=26, scale=4), from specs/res2net.arch:49."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -186,7 +186,7 @@ class Bottle2neck_3(nn.Module):
 
 
 class Bottle2neck_4(nn.Module):
-    """Bottle2neck(planes=128, stride=1, base_width=26), from specs/res2net.arch:51."""
+    """Bottle2neck(planes=128, stride=1, base_width=26, scale=4), from specs/res2net.arch:49."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -240,7 +240,7 @@ class Bottle2neck_4(nn.Module):
 
 
 class Stage_2(nn.Sequential):
-    """Stage(planes=128, blocks=4, stride=2, base_width=26), from specs/res2net.arch:61."""
+    """Stage(planes=128, blocks=4, stride=2, base_width=26, scale=4), from specs/res2net.arch:59."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -252,7 +252,7 @@ class Stage_2(nn.Sequential):
 
 
 class Bottle2neck_5(nn.Module):
-    """Bottle2neck(planes=256, stride=2, base_width=26), from specs/res2net.arch:51."""
+    """Bottle2neck(planes=256, stride=2, base_width=26, scale=4), from specs/res2net.arch:49."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -310,7 +310,7 @@ class Bottle2neck_5(nn.Module):
 
 
 class Bottle2neck_6(nn.Module):
-    """Bottle2neck(planes=256, stride=1, base_width=26), from specs/res2net.arch:51."""
+    """Bottle2neck(planes=256, stride=1, base_width=26, scale=4), from specs/res2net.arch:49."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -364,7 +364,7 @@ class Bottle2neck_6(nn.Module):
 
 
 class Stage_3(nn.Sequential):
-    """Stage(planes=256, blocks=23, stride=2, base_width=26), from specs/res2net.arch:62."""
+    """Stage(planes=256, blocks=23, stride=2, base_width=26, scale=4), from specs/res2net.arch:60."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -395,7 +395,7 @@ class Stage_3(nn.Sequential):
 
 
 class Bottle2neck_7(nn.Module):
-    """Bottle2neck(planes=512, stride=2, base_width=26), from specs/res2net.arch:51."""
+    """Bottle2neck(planes=512, stride=2, base_width=26, scale=4), from specs/res2net.arch:49."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -453,7 +453,7 @@ class Bottle2neck_7(nn.Module):
 
 
 class Bottle2neck_8(nn.Module):
-    """Bottle2neck(planes=512, stride=1, base_width=26), from specs/res2net.arch:51."""
+    """Bottle2neck(planes=512, stride=1, base_width=26, scale=4), from specs/res2net.arch:49."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -507,7 +507,7 @@ class Bottle2neck_8(nn.Module):
 
 
 class Stage_4(nn.Sequential):
-    """Stage(planes=512, blocks=3, stride=2, base_width=26), from specs/res2net.arch:63."""
+    """Stage(planes=512, blocks=3, stride=2, base_width=26, scale=4), from specs/res2net.arch:61."""
 
     def __init__(self) -> None:
         super().__init__(Bottle2neck_7(), Bottle2neck_8(), Bottle2neck_8())
