@@ -1,6 +1,6 @@
-"""Lists and unnumbered items (docs/language.md, "Lists: items named where they are applied"
-and "Layers without a number"): what the checker names, the code they compile to, and
-PyTorch as the oracle.
+"""Lists of modules and unnumbered items (docs/language.md, "Lists of modules: items named
+where they are applied" and "Layers without a number"): what the checker names, the code
+they compile to, and PyTorch as the oracle.
 
 `convs.{i}: ...` adds item i to the list `convs` of its scope wherever it is applied, so two
 lists may interleave as timm's Res2Net interleaves `convs` and `bns`; the generated module
