@@ -2,8 +2,9 @@
 
 The generated source is parsed and every import, call and attribute is checked against what
 archlang's code generator writes (torch and the typing helpers, calls rooted at ``nn``,
-``F``, ``torch``, ``self`` and the generated classes, no dunders, no ``eval``/``exec``/
-``open``). Used by the fuzzers and the tests; see SECURITY.md.
+``F``, ``torch``, ``self`` (an item of a list too, ``self.convs[0]``) and the generated
+classes, no dunders, no ``eval``/``exec``/``open``). Used by the fuzzers and the tests; see
+SECURITY.md.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def unsafe_code(source: str) -> str | None:
                 return f"dunder attribute {node.attr}"
         elif isinstance(node, ast.Call):
             root = node.func
+            if isinstance(root, ast.Subscript) and isinstance(root.slice, ast.Constant):
+                root = root.value  # an item of a list: self.convs[0](x)
             while isinstance(root, ast.Attribute):
                 root = root.value
             if isinstance(root, ast.Call):
@@ -61,10 +64,18 @@ def unsafe_code(source: str) -> str | None:
                     return f"call to {node.func.id}"
                 if node.func.id == "getattr" and not (
                         len(node.args) == 2 and isinstance(node.args[1], ast.Constant)
-                        and str(node.args[1].value).isdigit()):
+                        and _module_name(node.args[1].value)):
                     return "getattr with a computed name"
             elif root.id not in ALLOWED_ROOTS | classes:
                 return f"call rooted at {root.id}"
         elif isinstance(node, ast.Name) and node.id.startswith("__"):
             return f"dunder name {node.id}"
     return None
+
+
+def _module_name(value) -> bool:
+    """A child module's name as a spec writes it: a number (``"0"``), or a name with ``-``
+    (``"block1-0"``, RegNet's), never private (``_modules``)."""
+    text = str(value)
+    return text.isdigit() or (text.replace("-", "_").isidentifier() and text.isascii()
+                              and not text.startswith("_"))

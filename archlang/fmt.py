@@ -112,7 +112,7 @@ def _scan(text: str, name: str):
         newlines = 0
     gap(len(text))
     labels = [(t.meta.start_pos, t.meta.end_pos) for t in tree.iter_subtrees()
-              if t.data == "computed_label"]
+              if t.data in ("computed_label", "list_label")]
     # a computed label is written without spaces (`block{s}-{j}`), except inside its values
     depth = 0
     for item in items:

@@ -61,6 +61,8 @@ class ArchLexer(RegexLexer):
             (_DIGITS, Number.Integer),
             (r"([A-Za-z_][A-Za-z0-9_]*)([ \t\f]*)(:)",  # a layer's or an input's name
              bygroups(Name.Label, Whitespace, Punctuation)),
+            (rf"([A-Za-z_][A-Za-z0-9_]*)(\.)(?={{|{_DIGITS}[ \t\f]*:)",  # a list: convs.{{i}}:
+             bygroups(Name.Label, Punctuation)),
             (r"[A-Za-z_][A-Za-z0-9_]*", Name),
             (r"->|\*\*|//|==|!=|<=|>=|[<>+\-*/%=]", Operator),
             (r"[()\[\]{},:;.]", Punctuation),

@@ -275,15 +275,17 @@ def module_attribute_clashes(graph: Graph) -> None:
     attrs = set(dir(nn.Module))
     rep = Reporter()
     for n in graph.nodes:
-        if n.path and n.path[-1] in attrs and not n.is_input:
-            rep.error("E018", f"`{n.path[-1]}` cannot name a layer: it is an attribute of "
+        name = graph.local("node", n.id).split(".")[0]  # a list's item: the list's name
+        if n.path and name in attrs and not n.is_input:
+            rep.error("E018", f"`{name}` cannot name a layer: it is an attribute of "
                       "torch.nn.Module in this torch", n.span, "invalid layer name",
-                      help=[f"rename it, e.g. `{n.path[-1]}_`"], chain=n.chain)
+                      help=[f"rename it, e.g. `{name}_`"], chain=n.chain)
     for sc in graph.scopes[1:]:
-        if sc.path and sc.path[-1] in attrs:
-            rep.error("E018", f"`{sc.path[-1]}` cannot name a layer: it is an attribute of "
+        name = graph.local("scope", sc.id).split(".")[0]
+        if sc.path and name in attrs:
+            rep.error("E018", f"`{name}` cannot name a layer: it is an attribute of "
                       "torch.nn.Module in this torch", sc.span, "invalid layer name",
-                      help=[f"rename it, e.g. `{sc.path[-1]}_`"])
+                      help=[f"rename it, e.g. `{name}_`"])
     if rep.failed:
         raise ArchError(rep.diagnostics)
 

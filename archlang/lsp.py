@@ -711,7 +711,11 @@ def local_defs(d: A.BlockDef | A.NetworkDef, text: str) -> list[tuple[str, int, 
             out.append((n.name, n.name_span.start, n.name_span.end,
                         "output" if isinstance(n, A.OutputStmt) else "value"))
         elif isinstance(n, A.Link) and n.label is not None and n.label_span is not None:
-            out.append((n.label, n.label_span.start, n.label_span.end, "layer"))
+            end = n.label_span.end
+            if n.index is not None and not n.label_exprs:  # `convs.{i}`: the list's name
+                end = n.label_span.start + len(n.label)
+            out.append((n.label, n.label_span.start, end,
+                        "layer" if n.index is None else "list"))
     return sorted(out, key=lambda t: t[1])
 
 
@@ -879,6 +883,8 @@ def definition(a: Analysis, offset: int) -> list[tuple[Source | Path, int, int]]
         mine = [t for t in local_defs(d, a.source.text) if t[0] == name]
         before = [t for t in mine if t[1] <= offset]
         chosen = (before or mine)[-1:] if not before else before[-1:]
+        if chosen and chosen[0][3] == "list":  # a list is made where its first item is
+            chosen = [t for t in mine if t[3] == "list"][:1]
         if chosen and not _is_call_name(file, word[1], name):
             return [(a.source, chosen[0][1], chosen[0][2])]
     if a.prog is not None:
@@ -1151,7 +1157,7 @@ def _name_kinds(defs: _Definitions, blocks: set[str], text: str) -> dict[int, tu
         for name, start, _, kind in local_defs(d, text):
             local.add(name)
             put(start, K.Parameter if kind in ("block parameter", "network parameter") else
-                K.Property if kind == "layer" else K.Variable, _DECLARATION)
+                K.Property if kind in ("layer", "list") else K.Variable, _DECLARATION)
         for p in d.params:  # defaults may read the parameters before them
             if p.default is not None:
                 for n in walk(p.default):
@@ -1235,6 +1241,7 @@ def symbols(a: Analysis) -> list[T.DocumentSymbol]:
     lines = a.lines
     kinds = {"block parameter": T.SymbolKind.TypeParameter,
              "network parameter": T.SymbolKind.TypeParameter, "layer": T.SymbolKind.Field,
+             "list": T.SymbolKind.Array,
              "input value": T.SymbolKind.Variable, "output": T.SymbolKind.Variable,
              "value": T.SymbolKind.Variable, "let": T.SymbolKind.Constant,
              "loop variable": T.SymbolKind.Variable}

@@ -9,15 +9,15 @@ changing its inputs.
 :class:`SpecGen` writes random VALID specs from the grammar (not mutations): groups, named
 values, merges (``add``, ``concat``, ``mean``, ``concat { }``, ``average { }``), views
 (flatten, narrow, reshape, identity), residual blocks with and without shortcuts, loops,
-conditionals, user blocks with parameters and defaults (called by name or with ``use``),
-blocks that declare two inputs and several outputs (given by position, by name or from the
-chain, unpacked into names, inlined with ``use``; an input resized to another with
-``interpolate``),
-loops that carry a value from one iteration to the next and collect each in a list of values
-(grown by appending or prepending, read as a whole by ``concat``/``add``/``mean``, by index,
-or by a loop over it in reverse), several outputs and training-only outputs, values used several times (what in-place ops
-must respect), odd but legal names and symbolic input sizes. Shapes stay tiny, so a case
-takes milliseconds.
+conditionals, lists of modules whose items interleave (``convs.{i}: ...``, reopened), layers
+that take no number (``_: relu``), user blocks with parameters and defaults (called by name
+or with ``use``), blocks that declare two inputs and several outputs (given by position, by
+name or from the chain, unpacked into names, inlined with ``use``; an input resized to
+another with ``interpolate``), loops that carry a value from one iteration to the next and
+collect each in a list of values (grown by appending or prepending, read as a whole by
+``concat``/``add``/``mean``, by index, or by a loop over it in reverse), several outputs and
+training-only outputs, values used several times (what in-place ops must respect), odd but
+legal names and symbolic input sizes. Shapes stay tiny, so a case takes milliseconds.
 
     python -m archlang.fuzz --soundness --seconds 600 [--seed 1]
 
@@ -355,7 +355,17 @@ class SpecGen:
 
     def link(self, ctx: Ctx, op: str) -> str:
         lab = self.label(ctx, 0.25)
+        if lab is None and self.chance(0.08) and _functional(op):
+            return f"_: {op}"  # no name and no number: applied as a function
         return f"{lab}: {op}" if lab else op
+
+    def module_op(self, ctx: Ctx, v: Val) -> str:
+        """A shape-keeping op that is a module of its scope (so it may be a list's item)."""
+        for _ in range(6):
+            op = self.keep_op(ctx, v)
+            if _module(op):
+                return op
+        return "identity"
 
     # -- statements --------------------------------------------------------------------------
     def statements(self, ctx: Ctx, cur: Val, count: int) -> Val:
@@ -368,7 +378,7 @@ class SpecGen:
         kinds = ["op", "op", "op", "fork", "fork", "relu_after", "view_alias"]
         if deep:
             kinds += ["group", "seq", "concat", "residual", "loop", "block", "if", "average",
-                      "carry"]
+                      "carry", "lists"]
         if ctx.top:
             kinds += ["side_output", "training_output", "reuse", "ports", "ports"]
         kind = self.pick(kinds)
@@ -547,6 +557,41 @@ class SpecGen:
             ctx.env[w] = Val(a.shape, w)
             return self.bind_or_plain(ctx, f"add({s}, {w})", Val(a.shape), p=0.6)
         return self.bind_or_plain(ctx, f"add({s}, {vname})", Val(a.shape), p=0.6)
+
+    def s_lists(self, ctx: Ctx, cur: Val):
+        """One or two lists whose items interleave where they are applied (``convs.{i}: ...``
+        and ``bns.{i}: ...``, Res2Net's layout): in a loop or written out, sometimes an item
+        that is a group, reopened after the loop, with ``_: relu`` between the items."""
+        if ctx.loop:
+            return None
+        names = [name for name in (self.label(ctx, 1.0) for _ in range(self.rng.randint(1, 2)))
+                 if name is not None]
+        if not names:
+            return None
+
+        def item(name: str, index: str, indent: Ctx) -> str:
+            if self.chance(0.15):
+                inner = ctx.child(scope=True, env={})
+                ops = [self.module_op(inner, cur) for _ in range(self.rng.randint(1, 2))]
+                return f"{name}.{index}: [{', '.join(self.link(inner, o) for o in ops)}]"
+            return f"{name}.{index}: {self.module_op(indent, cur)}"
+
+        n = self.rng.randint(1, 3)
+        if self.chance(0.6):
+            inner = ctx.child(loop=True)
+            self.emit(ctx, f"for i in range({n}) {{")
+            for name in names:
+                self.emit(inner, item(name, "{i}", inner))
+                if self.chance(0.3):
+                    self.emit(inner, f"_: {self.pick(['relu', 'tanh', 'identity', 'gelu'])}")
+            self.emit(ctx, "}")
+        else:
+            for k in range(n):  # written out; a chain may hold items of both lists
+                self.emit(ctx, " -> ".join(item(name, str(k), ctx) for name in names))
+        if self.chance(0.4):
+            self.emit(ctx, item(names[-1], "{" + f"{n - 1} + 1" + "}" if self.chance(0.5)
+                                else str(n), ctx))
+        return Val(cur.shape)
 
     def s_group(self, ctx: Ctx, cur: Val):
         lab = self.label(ctx, 0.8)
@@ -1097,6 +1142,26 @@ class SpecGen:
         head = f"network {net}({sig})" if nparams or self.chance(0.3) else f"network {net}"
         body = "\n".join([head + " {", *self.lines, "}"])
         return "\n\n".join([*self.blocks, body]) + "\n", net
+
+
+def _op_of(text: str):
+    from archlang.ops.registry import lookup
+
+    return lookup(text.partition("(")[0].strip())
+
+
+def _functional(text: str) -> bool:
+    """Whether the op written in ``text`` may take no name (``_: relu``): it holds nothing."""
+    op = _op_of(text)
+    return op is not None and not (op.stateful or op.held)
+
+
+def _module(text: str) -> bool:
+    """Whether the op written in ``text`` is a module of its scope (a list may hold it)."""
+    from archlang.graph.layers import registered
+
+    op = _op_of(text)
+    return op is not None and registered(op)
 
 
 def _lit(v) -> str:

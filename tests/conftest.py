@@ -133,6 +133,13 @@ SLOW = {
     **{f"tests/test_export.py::test_zoo_network_exports_and_runs[{name}]":
        "ONNX export and ONNX Runtime of U-Net; its own tests/test_unet.py stays"
        for name in ("unet", "unet_padded")},
+    **{f"tests/test_export.py::test_zoo_network_exports_and_runs[{name}]":
+       "ONNX export and ONNX Runtime of one more ResNet-sized network (Res2Net, 12-20 s); "
+       "resnet18 stays" for name in (
+           "res2net50_26w_4s", "res2net50_48w_2s", "res2net50_26w_6s", "res2net50_26w_8s",
+           "res2net50_14w_8s", "res2net101_26w_4s")},
+    "tests/test_res2net.py::test_torch_compile_fullgraph":
+        "torch.compile of a 50-layer network; tests/test_lists.py's small network stays",
     "tests/test_pickle.py::test_pickle_and_torchscript_round_trip_in_a_fresh_process[False]":
         "one more fresh-process round trip (the training build); the inference build's stays",
 }

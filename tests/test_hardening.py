@@ -272,6 +272,11 @@ def test_generated_code_validator_catches_injections():
     assert unsafe_code("x = __import__('os')\n") is not None
     assert unsafe_code("class A:\n    def f(self):\n        return eval('1')\n") is not None
     assert unsafe_code("class A:\n    def f(self):\n        return self.__class__\n") is not None
+    # getattr reads a child module by a constant name, never a private attribute
+    assert unsafe_code("class A:\n    def f(self):\n        return getattr(self, '_modules')(1)\n") \
+        is not None
+    assert unsafe_code("class A:\n    def f(self, x):\n        return getattr(self, 'a-1')[0](x)\n") \
+        is None
 
 
 # -- determinism --------------------------------------------------------------------------

@@ -62,6 +62,15 @@ def test_token_classes():
     assert kinds["conv"] is Name.Label and kinds["false"] in Keyword.Constant
 
 
+def test_list_items_and_unnumbered_labels():
+    """`convs` of `convs.{i}:` and `bns.0:` is a label like `conv:`, and so is `_`."""
+    text = "    convs.{i}: conv2d(8, 3)\n    bns.0: batchnorm\n    _: relu\n"
+    toks = [(t, v) for t, v in lex(text, ArchLexer()) if v.strip()]
+    labels = [v for t, v in toks if t is Name.Label]
+    assert labels == ["convs", "bns", "_"]
+    assert "0" in [v for t, v in toks if t in Number.Integer]
+
+
 def test_registered_for_pygments():
     assert any(ep.value == "archlang.highlight:ArchLexer"
                for ep in entry_points(group="pygments.lexers"))

@@ -63,6 +63,9 @@ ZOO = {
     "resnet_fpn_backbone": "specs/detection.arch",
     "unet": "specs/unet.arch",
     "unet_padded": "specs/unet.arch",
+    **{name: "specs/res2net.arch" for name in (
+        "res2net50_26w_4s", "res2net50_48w_2s", "res2net50_26w_6s", "res2net50_26w_8s",
+        "res2net50_14w_8s", "res2net101_26w_4s")},
 }
 # The networks without a torchvision twin, run here at their declared input size (which
 # alexnet_caffe, googlenet_caffe and nin_cifar10 need anyway: a fixed-size pool or flatten
@@ -101,7 +104,7 @@ def test_zoo_list_is_complete():
 
     found = {net for spec in SPECS for net in load_program(ROOT / spec, Limits()).networks}
     assert found == set(ZOO)
-    assert len(ZOO) == 66
+    assert len(ZOO) == 72
 
 
 # Networks with a symbolic input size: their summary golden is at this size (their

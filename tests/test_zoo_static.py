@@ -256,6 +256,11 @@ SHAPES = [
     ("alexnet", "alexnet", "features.12", (256, 6, 6)),
     ("alexnet", "alexnet", "avgpool", (256, 6, 6)),
     ("alexnet", "alexnet", "classifier.1", (4096,)),
+    # Res2Net's groups at 56, then strided by the first 3x3s of layer2 (timm's names: the
+    # items of the block's lists `convs` and `bns`; tests/test_res2net.py has the twin)
+    ("res2net", "res2net50_26w_4s", "layer1.0.convs.0", (26, 56, 56)),
+    ("res2net", "res2net50_26w_4s", "layer2.0.bns.2", (52, 28, 28)),
+    ("res2net", "res2net50_26w_4s", "layer2.0.pool", (52, 28, 28)),
     # bvlc_alexnet at 227 (numbers.md 3.1 table).
     ("alexnet", "alexnet_caffe", "conv1", (96, 55, 55)),
     ("alexnet", "alexnet_caffe", "conv2", (256, 27, 27)),

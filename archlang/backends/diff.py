@@ -359,7 +359,7 @@ class UnionGraph:
         op = n.impl
         fill = FAMILY_COLORS.get(op.family, FAMILY_COLORS["other"])
         name = short_name(e)
-        lines = [] if n.path[-1].isdigit() and e.status != RENAMED else [f"<B>{html(name)}</B>"]
+        lines = [] if g.local("node", i).isdigit() and e.status != RENAMED else [f"<B>{html(name)}</B>"]
         lines.append(html(kind_label(self.d, e)))
         for c in e.changes:
             if c.what != "name":

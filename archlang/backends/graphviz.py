@@ -531,7 +531,8 @@ class Diagram:
 
     def _node(self, n: Node) -> str:
         nid = f"n{n.id}"
-        named = not n.implicit and _is_name(n.path[-1])
+        local = self.graph.local("node", n.id)  # `conv1`, or `convs.0` in the list `convs`
+        named = not n.implicit and _is_name(local)
         dashed = ",dashed" if n.training_only else ""
         op = n.impl
         if op.diagram_shape == "source":
@@ -543,7 +544,7 @@ class Diagram:
         text = self._op_label(n)
         tip = self._node_tip(n, text)
         if n.id in self.failed:
-            lines = [f"<B>{html(n.path[-1])}</B>"] if named else []
+            lines = [f"<B>{html(local)}</B>"] if named else []
             lines.append(html(text))
             for msg in self.failed[n.id]:
                 wrapped = _wrap(msg, 44)
@@ -552,7 +553,7 @@ class Diagram:
             return (f'{nid} [label=<{"<BR/>".join(lines)}>, style="rounded,filled{dashed}", '
                     f'fillcolor="{ERROR_FILL}", color="{ERROR_COLOR}", penwidth=2, '
                     f'fontcolor="#660000", tooltip={quote_tooltip(tip)}];')
-        xlabel = f", xlabel={quote(n.path[-1])}" if named else ""
+        xlabel = f", xlabel={quote(local)}" if named else ""
         if op.diagram_shape == "glyph":
             return (f'{nid} [label={quote(op.glyph)}, shape=circle, style="filled{dashed}", fillcolor="{fill}", '
                     f'width=0.3, height=0.3, fixedsize=true, fontsize=12{xlabel}, '
@@ -561,7 +562,7 @@ class Diagram:
             return (f'{nid} [label={quote(text)}, shape=invtrapezium, style="filled{dashed}", '
                     f'fillcolor="{fill}", height=0.25, fontsize=8, margin="0.04,0.01"{xlabel}, '
                     f'tooltip={quote_tooltip(tip)}];')
-        label = (f"<B>{html(n.path[-1])}</B><BR/>" if named else "") + html(text)
+        label = (f"<B>{html(local)}</B><BR/>" if named else "") + html(text)
         style = f', style="rounded,filled{dashed}"' if dashed else ""
         return f'{nid} [label=<{label}>, fillcolor="{fill}"{style}, tooltip={quote_tooltip(tip)}];'
 

@@ -54,6 +54,18 @@ def call_lines(prefix: str, func: str, args: list[str], indent: str, suffix: str
     return lines
 
 
+def list_call_lines(func: str, items: list[str], indent: str) -> list[str]:
+    """``func([items])`` on one line, or as ruff format explodes it: the list on its own
+    lines, one item per line."""
+    one = f"{indent}{func}([{', '.join(items)}])"
+    if _fits(one):
+        return [one]
+    lines = [f"{indent}{func}(", f"{indent}{INDENT}["]
+    for item in items:
+        lines += item_lines(item, indent + INDENT * 2)
+    return [*lines, f"{indent}{INDENT}]", f"{indent})"]
+
+
 def item_lines(item: str, indent: str) -> list[str]:
     """One element of an exploded argument list or list literal, with its trailing comma,
     itself exploded as ruff format does when it is too long: a call one argument per line, a
@@ -213,6 +225,10 @@ class Generator:
         self._helpers: dict[str, str] | None = None
         #: the named tuples blocks with several outputs return: (block, fields) -> class name
         self.tuples: dict[tuple[str, tuple[str, ...]], str] = {}
+        #: the lists registered as ``nn.ModuleDict`` (their indices have gaps): (scope, name)
+        self.keyed: set[tuple[int, str]] = set()
+        #: the scopes whose class is an ``nn.ModuleList`` (its modules numbered 0, 1, ...)
+        self.indexed: set[int] = set()
 
     # -- helpers ---------------------------------------------------------------------
     def node(self, i: int) -> Node:
@@ -247,6 +263,8 @@ class Generator:
             out = outs[0]
             if k == "node" and (self.node(i).implicit or self.node(i).impl.inputs != (1, 1)
                                 or not self.node(i).impl.has_module):
+                return False
+            if "." in self.g.local(k, i):  # an item of a list: the list is one module
                 return False
             if self.step_training(k, i) != scope.training_only:
                 return False
@@ -287,7 +305,7 @@ class Generator:
     def sequential_children(self, s: Scope) -> list[tuple[str, str]]:
         out = []
         for k, i in self.steps(s):
-            name = self.node(i).path[-1] if k == "node" else self.g.scopes[i].path[-1]
+            name = self.g.local(k, i)
             ok = k == "node" and self.relu_inplace(self.node(i), s)
             out.append((name, self.module_expr(k, i, ok)))
         return out
@@ -306,8 +324,7 @@ class Generator:
         base_name = camel(s.name) if s.kind == "block" else camel(s.path[-1]) if s.path and \
             not s.path[-1].isdigit() else "Group"
         if s.kind == "block" and self.is_chain(s) and all(
-                (self.node(i).path[-1] if k == "node" else self.g.scopes[i].path[-1]).isdigit()
-                for k, i in self.steps(s)):
+                self.g.local(k, i).isdigit() for k, i in self.steps(s)):
             cls = self.sequential_class(s)
         else:
             cls = self.module_class(s)
@@ -370,41 +387,31 @@ class Generator:
 
     def module_class(self, s: Scope, network: bool = False) -> ClassDef:
         cls = ClassDef("", "nn.Module", "")
-        init: list[str] = []
         steps = self.steps(s)
-        # which steps need a registered module
-        registered: dict[tuple[str, int], str] = {}
-        for k, i in steps:
-            if k == "scope":
-                sc = self.g.scopes[i]
-                registered[(k, i)] = sc.path[-1]
-                continue
-            n = self.node(i)
-            op = n.impl
-            labelled = not n.implicit and not n.path[-1].isdigit()
-            if op.stateful or (labelled and op.inputs == (1, 1) and op.has_module):
-                registered[(k, i)] = n.path[-1]
+        registered = self.registered(s, steps)
+        # modules numbered 0, 1, ... and no other: an nn.ModuleList with a forward, its items
+        # called as self[0] (DETR's MLP: linears in a ModuleList, F.relu between them)
+        indexed = not network and bool(registered) and list(registered.values()) == [
+            str(k) for k in range(len(registered))] and not any(
+            k == "node" and self.node(i).impl.held for k, i in registered)
+        if indexed:
+            self.indexed.add(s.id)
+            cls.base = "nn.ModuleList"
+        lists = self.lists(s, registered)
         forward, out_type = self.forward(s, steps, registered, network)
-        for (k, i), name in registered.items():
-            inplace = False
-            if k == "node":
-                n = self.node(i)
-                inplace = self.relu_inplace(n, s)
-            expr = self.module_expr(k, i, inplace)
-            if _safe_identifier(name):
-                init += expr_lines(f"self.{name} = ", expr, INDENT * 2)
-            elif k == "node" and self.node(i).impl.held:
-                init += expr_lines("", f"self.register_parameter({lit(name)}, {expr})",
-                                   INDENT * 2)
-            else:
-                init += expr_lines("", f"self.add_module({lit(name)}, {expr})", INDENT * 2)
+        init = self.registrations(s, registered, lists) if not indexed else []
         cls.body.append(INDENT + (self.network_doc() if network else self.doc_for(s)))
         cls.body.append("")
         if network:
             cls.body += self.build_attributes()
         cls.body.append(f"{INDENT}def __init__(self) -> None:")
-        cls.body.append(f"{INDENT * 2}super().__init__()")
-        cls.body += init
+        if indexed:
+            exprs = [self.module_expr(k, i, k == "node" and self.relu_inplace(self.node(i), s))
+                     for k, i in registered]
+            cls.body += list_call_lines("super().__init__", exprs, INDENT * 2)
+        else:
+            cls.body.append(f"{INDENT * 2}super().__init__()")
+            cls.body += init
         if network:
             inits = self.init_lines()
             if inits:
@@ -424,6 +431,73 @@ class Generator:
                                 '`init` statements."""')
                 cls.body += inits
         return cls
+
+    def registered(self, s: Scope, steps) -> dict[tuple[str, int], str]:
+        """The steps a scope's class holds as modules (or parameters), by their name in the
+        scope: block instances and groups, layers with weights, labelled one-input layers
+        that have a module."""
+        out: dict[tuple[str, int], str] = {}
+        for k, i in steps:
+            local = self.g.local(k, i)
+            if k == "node":
+                n = self.node(i)
+                op = n.impl
+                labelled = not n.implicit and not local.isdigit()
+                if not (op.stateful or (labelled and op.inputs == (1, 1) and op.has_module)):
+                    continue
+            out[(k, i)] = local
+        return out
+
+    def registrations(self, s: Scope, registered: dict[tuple[str, int], str],
+                      lists: dict[str, list[tuple[str, str, int]]]) -> list[str]:
+        """The ``__init__`` lines that register a scope's modules, in the order its forward
+        first applies them (a list where its first item is)."""
+        init: list[str] = []
+        for (k, i), name in registered.items():
+            if "." in name:  # an item of a list: the whole list, where its first item is
+                items = lists.pop(name.partition(".")[0], None)
+                if items is not None:
+                    init += self.list_lines(name.partition(".")[0], items, s)
+                continue
+            expr = self.module_expr(k, i, k == "node" and self.relu_inplace(self.node(i), s))
+            if _safe_identifier(name):
+                init += expr_lines(f"self.{name} = ", expr, INDENT * 2)
+            elif k == "node" and self.node(i).impl.held:
+                init += expr_lines("", f"self.register_parameter({lit(name)}, {expr})",
+                                   INDENT * 2)
+            else:
+                init += expr_lines("", f"self.add_module({lit(name)}, {expr})", INDENT * 2)
+        return init
+
+    def lists(self, s: Scope, registered: dict[tuple[str, int], str]
+              ) -> dict[str, list[tuple[str, str, int]]]:
+        """The lists of a scope's class (``convs.{i}: ...``): each list's items (index, step),
+        in index order. A list whose indices are not 0, 1, ... (the inference build dropped
+        a folded BatchNorm) is an ``nn.ModuleDict``, so the others keep their names."""
+        out: dict[str, list[tuple[str, str, int]]] = {}
+        for (k, i), name in registered.items():
+            if "." in name:
+                base, _, index = name.partition(".")
+                out.setdefault(base, []).append((index, k, i))
+        for base, items in out.items():
+            items.sort(key=lambda item: int(item[0]))
+            if [index for index, _, _ in items] != [str(j) for j in range(len(items))]:
+                self.keyed.add((s.id, base))
+        return out
+
+    def list_lines(self, name: str, items: list[tuple[str, str, int]], s: Scope) -> list[str]:
+        """``self.convs = nn.ModuleList([...])``: a list of the scope, registered where its
+        first item is applied, as torch registers it where ``__init__`` assigns it."""
+        exprs = [self.module_expr(k, i, k == "node" and self.relu_inplace(self.node(i), s))
+                 for _, k, i in items]
+        if (s.id, name) in self.keyed:
+            pairs = ", ".join(f"{lit(index)}: {e}" for (index, _, _), e in zip(items, exprs))
+            expr = f"nn.ModuleDict({{{pairs}}})"
+        else:
+            expr = f"nn.ModuleList([{', '.join(exprs)}])"
+        if _safe_identifier(name):
+            return expr_lines(f"self.{name} = ", expr, INDENT * 2)
+        return expr_lines("", f"self.add_module({lit(name)}, {expr})", INDENT * 2)
 
     def build_attributes(self) -> list[str]:
         """The inference build's folds and dropped layers, read by its load hook."""
@@ -746,12 +820,12 @@ class Forward:
         if k == "scope":
             sc = self.g.scopes[i]
             shape = gen.node(sc.output).shape if sc.output is not None else None
-            return _attribute_call(self.registered[(k, i)], args_src), False, shape
+            return f"{self.module(k, i)}({', '.join(args_src)})", False, shape
         n = gen.node(i)
         if (k, i) in self.registered:
             if n.impl.held:  # an nn.Parameter: read, not called
-                return _attribute(self.registered[(k, i)]), False, n.shape
-            return _attribute_call(self.registered[(k, i)], args_src), False, n.shape
+                return self.module(k, i), False, n.shape
+            return f"{self.module(k, i)}({', '.join(args_src)})", False, n.shape
         op = n.impl
         if op.inplace_operator:
             first = inputs[0]
@@ -764,12 +838,24 @@ class Forward:
             inplace = gen.relu_inplace(n, self.s) and self.last.get(inputs[0]) == idx
         return op.torch_call(n.attrs, args_src, gen.ins(n), inplace), inplace, n.shape
 
+    def module(self, k: str, i: int) -> str:
+        """A registered step's module: ``self.conv1``, ``self.convs[0]`` in a list, or
+        ``self[0]`` in a class that is an ``nn.ModuleList``."""
+        name = self.registered[(k, i)]
+        if self.s.id in self.gen.indexed:
+            return f"self[{name}]"
+        base, dot, index = name.partition(".")
+        if not dot:
+            return _attribute(name)
+        key = lit(index) if (self.s.id, base) in self.gen.keyed else index
+        return f"{_attribute(base)}[{key}]"
+
     def out_name(self, idx: int, k: str, i: int, inputs: list[int], out, inplace: bool,
                  training: bool, dying: list[int]) -> str:
         """The variable the step's value gets: its input's, when that dies here (so memory is
         reused), a group's label, or a fresh ``out``."""
         gen, var = self.gen, self.var
-        label = gen.node(i).path[-1] if k == "node" else self.g.scopes[i].path[-1]
+        label = self.g.local(k, i)
         labelled = k == "scope" and not label.isdigit() and _safe_identifier(label)
         feeds_merge = any(gen.node(c).impl.inputs != (1, 1)
                           for c in gen.consumers.get(out, []))
@@ -912,11 +998,6 @@ def _tuple_lines(name: str, items: list[str]) -> list[str]:
 def _attribute(name: str) -> str:
     """A registered submodule or parameter (``getattr`` when its name is no identifier)."""
     return f"self.{name}" if _safe_identifier(name) else f"getattr(self, {lit(name)})"
-
-
-def _attribute_call(name: str, args: list[str]) -> str:
-    """A call of a registered submodule."""
-    return f"{_attribute(name)}({', '.join(args)})"
 
 
 def generate(graph: Graph, inplace: bool = True, inference: bool = False) -> str:

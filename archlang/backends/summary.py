@@ -89,7 +89,7 @@ def rows(result: CheckResult, depth: int, memory: TrainingMemory | None = None) 
                 op = n.impl
                 ins = [g.nodes[j].shape for j in n.inputs]
                 label = op.label(n.attrs, ins) if n.shape is not None else n.op
-                out.append(Row(n.name, n.path[-1], label, level, n.shape, n.params, n.macs,
+                out.append(Row(n.name, g.local(kind, i), label, level, n.shape, n.params, n.macs,
                                n.training_only, field=fields[n.id],
                                saved=memory.saved.get(n.name, 0)))
             else:
@@ -98,7 +98,7 @@ def rows(result: CheckResult, depth: int, memory: TrainingMemory | None = None) 
                 kind_name = s.name if s.kind == "block" else "group"
                 folded = level >= depth
                 ports = g.out_shapes(s) if len(s.outs) > 1 else None
-                out.append(Row(".".join(s.path), s.path[-1], kind_name, level, shape,
+                out.append(Row(".".join(s.path), g.local(kind, i), kind_name, level, shape,
                                sub_params[i], sub_macs[i], s.training_only, folded,
                                fields[s.output] if s.output is not None else None,
                                sub_saved[i], ports))

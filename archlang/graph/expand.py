@@ -147,7 +147,7 @@ class Expander(Layers):
         # and the layers it labels
         chain = getattr(s, "chain", None)
         for link in chain.links if chain is not None else ():
-            if link.label is not None and not link.label_exprs:
+            if link.label is not None and not link.label_exprs and link.index is None:
                 env.vars.setdefault(link.label, POISONED)
         if isinstance(s, A.BindStmt):
             env.vars[s.name] = POISONED
@@ -255,7 +255,7 @@ class Expander(Layers):
         check_identifier(s.name, s.span, "an input")
         shape = self.input_shape(s, env)
         source = input_op()
-        node = self.add_node(source.name, source.attrs(), [], shape, ns, s.name, s.span)
+        node = self.add_node(source.name, source.attrs(), [], shape, ns, (s.name,), s.span)
         g.inputs[s.name] = node.id
         t = env.vars[s.name] = Tensor(node.id, shape)
         return t if cur is None else cur

@@ -13,7 +13,7 @@ from archlang.diagnostics import Frame, Reporter, SpecError, did_you_mean
 from archlang.graph.bind import bind, bind_inputs, block_signature, op_attrs
 from archlang.graph.members import Member
 from archlang.graph.model import Graph, Node, Scope
-from archlang.graph.naming import Namer
+from archlang.graph.naming import Label, Namer
 from archlang.graph.values import POISON, Env, Evaluator, Poisoned, Several, Tensor, Values, \
     a_type, holds_tensor, show, type_name, value_list
 from archlang.graph.walk import Walker, list_literal, names_value
@@ -61,7 +61,7 @@ class Layers(Walker):
                                 "layer output", first.item.span, f"this is {a_type(cur)}",
                                 help=["a chain starts from a layer output or a list of them"])
             links = links[1:]
-        elif isinstance(first.item, A.Bare) and first.label is None:
+        elif isinstance(first.item, A.Bare) and first.label is None and not first.unnumbered:
             found, value = env.lookup(first.item.name)
             if not found and len(links) > 1 and not self.prog.calls(first.item.name):
                 values = [k for k in env.names() if isinstance(env.lookup(k)[1], Tensor)]
@@ -104,29 +104,41 @@ class Layers(Walker):
 
     def apply(self, link: A.Link, env: Env, ns: Namer, cur, piped: bool = False):
         """One link of a chain; ``piped``: it follows a ``->``."""
-        if link.label_exprs:
-            link = self.computed_label(link, env, cur)
+        label = self.label(link, env, cur)
         item = link.item
         if isinstance(item, A.Indexed):
             raise SpecError("E015", f"`{item.span.text}` is a value; it cannot be applied as a "
                             "layer", item.span, "a value, not a layer",
                             help=[f"start a chain with it instead: `{item.span.text} -> ...`"])
         if isinstance(item, (A.Call, A.Bare)):
-            return self.apply_named(item, link, env, ns, cur, piped)
+            return self.apply_named(item, label, env, ns, cur, piped)
         if isinstance(item, (A.Group, A.Seq)):
-            return self.apply_group(item, link, env, ns, cur)
+            return self.apply_group(item, label, env, ns, cur)
         if isinstance(item, (A.ConcatBlock, A.AverageBlock)):
-            return self.apply_merge_block(item, link, env, ns, cur)
+            return self.apply_merge_block(item, label, env, ns, cur)
         if isinstance(item, A.ConcatCall):
-            return self.apply_op(construct_op(item.keyword), item.args, link, env, ns, cur,
+            return self.apply_op(construct_op(item.keyword), item.args, label, env, ns, cur,
                                  item.span)
         if isinstance(item, A.Residual):
-            return self.apply_residual(item, link, env, ns, cur)
+            return self.apply_residual(item, label, env, ns, cur)
         raise AssertionError(type(item))  # pragma: no cover
 
-    def computed_label(self, link: A.Link, env: Env, cur) -> A.Link:
-        """``denselayer{i + 1}: ...`` as the link labelled ``denselayer3``, ``block{s}-{j}``
-        as ``block1-0``."""
+    def label(self, link: A.Link, env: Env, cur) -> Label:
+        """What the link's label names: its computed name, and the index of a list item."""
+        name = self.computed_label(link, env, cur) if link.label_exprs else link.label
+        if link.index is None:
+            return Label(name, link.label_span, unnumbered=link.unnumbered)
+        index = self.value(link.index, env, cur)
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise SpecError("E015", f"a list's index is an int, got {type_name(index)} "
+                            f"{show(index)}", link.index.span, f"this is {a_type(index)}",
+                            help=[f"number the items of `{name}` 0, 1, 2, ...: "
+                                  f"`{name}.{{i}}` in `for i in range(n)`"])
+        return Label(name, link.label_span, index)
+
+    def computed_label(self, link: A.Link, env: Env, cur) -> str:
+        """``denselayer{i + 1}: ...`` as the label ``denselayer3``, ``block{s}-{j}`` as
+        ``block1-0``."""
         name = link.label
         for expr, text in zip(link.label_exprs, link.label_texts):
             v = self.value(expr, env, cur)
@@ -139,23 +151,23 @@ class Layers(Walker):
                             link.label_span, "computed name",
                             help=["a computed name joins its text and values: letters, digits, "
                                   "`_` and `-`, starting with a letter or `_`"])
-        return link.model_copy(update={"label": name, "label_exprs": [], "label_texts": []})
+        return name
 
-    def apply_named(self, item, link: A.Link, env: Env, ns: Namer, cur, piped: bool = False):
+    def apply_named(self, item, label: Label, env: Env, ns: Namer, cur, piped: bool = False):
         name = item.name
         args = item.args if isinstance(item, A.Call) else []
         op = lookup(name, installed=False)
         if op is not None:
-            return self.apply_op(op, args, link, env, ns, cur, item.span)
+            return self.apply_op(op, args, label, env, ns, cur, item.span)
         block = self.prog.blocks.get(name)
         if block is not None:
-            return self.call_block(block, args, link, env, ns, cur, item.span, piped=piped)
+            return self.call_block(block, args, label, env, ns, cur, item.span, piped=piped)
         member = self.prog.members.get(name)
         if member is not None:
-            return self.call_block(member, args, link, env, ns, cur, item.span, network=True)
+            return self.call_block(member, args, label, env, ns, cur, item.span, network=True)
         op = lookup(name)  # an installed plugin's op, last
         if op is not None:
-            return self.apply_op(op, args, link, env, ns, cur, item.span)
+            return self.apply_op(op, args, label, env, ns, cur, item.span)
         name_span = item.name_span if isinstance(item, A.Call) else item.span
         found, value = env.lookup(name)
         one_value(value, name_span)
@@ -168,7 +180,7 @@ class Layers(Walker):
                                                  *self.prog.members]) or
                         ["see docs/ops.md for the ops; blocks are defined with `block`"])
 
-    def apply_op(self, op: Op, args: list[A.Arg], link: A.Link, env: Env, ns: Namer, cur,
+    def apply_op(self, op: Op, args: list[A.Arg], label: Label, env: Env, ns: Namer, cur,
                  span: Span) -> Tensor:
         cur_shape = shape_of(cur)
         given, tensors, spread = [], [], False
@@ -199,8 +211,22 @@ class Layers(Walker):
                             f"input{'s' if op.inputs[0] != 1 else ''}, got "
                             f"{len(inputs)}", span, "too few inputs",
                             help=[f"e.g. `{op.name}(a, b)` with named values a and b"])
-        name = ns.name(link.label, link.label_span, self.rep, self.chain)
-        return self.make_node(op, attrs, inputs, name, link.label, ns, span, arg_spans, env)
+        if label.unnumbered:
+            if op.stateful or op.held:
+                raise SpecError("E018", f"`{op.name}` is always a module (it holds weights or "
+                                "state), which needs a name, not `_`", label.span,
+                                "a module without a name",
+                                help=[f"name it (`{op.name}1: {op.name}(...)`), or leave the "
+                                      "label out to number it"])
+            return self.make_node(op, attrs, inputs, (ns.implicit(op.name),), None, ns, span,
+                                  arg_spans, env, implicit=True)
+        if label.index is not None and not registered(op):
+            raise SpecError("E015", f"`{op.name}` makes no module, so it cannot be an item of "
+                            f"the list `{label.name}`", span, "not a module",
+                            help=["a list holds modules (layers, groups, block instances): "
+                                  f"apply `{op.name}` outside it"])
+        local = ns.local(label, self.rep, self.chain)
+        return self.make_node(op, attrs, inputs, local, label.binds, ns, span, arg_spans, env)
 
     def spread(self, op: Op, values, arg: A.Arg) -> list[Tensor]:
         """``concat(feats)``: a list's values are the inputs of an op that takes any number
@@ -221,8 +247,9 @@ class Layers(Walker):
             out.append(v)
         return out
 
-    def make_node(self, op: Op, attrs, inputs: list[Tensor], name: str, label, ns: Namer,
-                  span: Span, arg_spans: dict, env: Env, implicit: bool = False) -> Tensor:
+    def make_node(self, op: Op, attrs, inputs: list[Tensor], local: tuple[str, ...], label,
+                  ns: Namer, span: Span, arg_spans: dict, env: Env,
+                  implicit: bool = False) -> Tensor:
         if any(t.shape is None for t in inputs):
             if label:
                 env.vars[label] = POISONED
@@ -238,7 +265,7 @@ class Layers(Walker):
         except SpecError as e:
             error = self.rep.add(e, self.chain, arg_spans.get(e.arg, span) if e.arg else span)
             shape = None
-        node = self.add_node(op.name, attrs, [t.node for t in inputs], shape, ns, name, span,
+        node = self.add_node(op.name, attrs, [t.node for t in inputs], shape, ns, local, span,
                              implicit=implicit)
         node.error, node.agree = error, agree
         if shape is not None:
@@ -276,35 +303,42 @@ class Layers(Walker):
                            help=["raise the limit with --max-params"])
             raise Abort
 
-    def add_node(self, op: str, attrs, inputs: list[int], shape, ns: Namer, name: str,
-                 span: Span, implicit: bool = False) -> Node:
+    def add_node(self, op: str, attrs, inputs: list[int], shape, ns: Namer,
+                 local: tuple[str, ...], span: Span, implicit: bool = False) -> Node:
         g = self.graph
         if len(g.nodes) >= self.limits.max_nodes:
             self.rep.error("E050", f"network expands to more than {self.limits.max_nodes} layers",
                            span, "limit reached here", chain=self.chain,
                            help=["raise the limit with --max-nodes"])
             raise Abort
-        node = Node(len(g.nodes), op, attrs, inputs, shape, (*ns.scope.path, name),
+        node = Node(len(g.nodes), op, attrs, inputs, shape, (*ns.scope.path, *local),
                     ns.scope.id, span, self.chain, implicit=implicit)
         g.nodes.append(node)
         ns.scope.items.append(("node", node.id))
         return node
 
-    def new_scope(self, kind: str, name: str, ns: Namer, label, label_span, span: Span,
+    def new_scope(self, kind: str, name: str, ns: Namer, label: Label, span: Span,
                   args=None) -> Namer:
         g = self.graph
-        item_name = ns.name(label, label_span, self.rep, self.chain)
-        scope = Scope(len(g.scopes), kind, name, (*ns.scope.path, item_name), ns.scope.id, span,
+        if label.unnumbered:
+            fix = f"use `use {name}(...)` to inline its layers" if kind == "block" else \
+                "leave it unnamed to number it, or name it"
+            raise SpecError("E018", f"`_` cannot name a {'block instance' if kind == 'block' else 'group'}: "
+                            "it holds layers, which need a name", label.span, "needs a name",
+                            help=[fix])
+        what = f"instance of `{name}`" if kind == "block" else "group"
+        local = ns.local(label, self.rep, self.chain, what)
+        scope = Scope(len(g.scopes), kind, name, (*ns.scope.path, *local), ns.scope.id, span,
                       args=args or {}, chain=self.chain)
         g.scopes.append(scope)
         ns.scope.items.append(("scope", scope.id))
         return Namer(scope)
 
-    def apply_group(self, item, link: A.Link, env: Env, ns: Namer, cur):
+    def apply_group(self, item, label: Label, env: Env, ns: Namer, cur):
         need_input(cur, item.span)
         if cur.shape is None:
             raise Poisoned()
-        inner = self.new_scope("seq", "", ns, link.label, link.label_span, item.span)
+        inner = self.new_scope("seq", "", ns, label, item.span)
         inner.scope.input = cur.node
         if isinstance(item, A.Group):
             out = self.walk(item.body.stmts, env.child(), inner, cur)
@@ -319,11 +353,11 @@ class Layers(Walker):
                 except Poisoned:
                     out = POISONED
         inner.scope.output = out.node if out is not None else None
-        if link.label and out is not None:
-            env.vars[link.label] = out
+        if label.binds and out is not None:
+            env.vars[label.binds] = out
         return out
 
-    def apply_merge_block(self, item, link: A.Link, env: Env, ns: Namer, cur):
+    def apply_merge_block(self, item, label: Label, env: Env, ns: Namer, cur):
         """``concat { }`` / ``average { }``: every branch applied to the input, then merged."""
         need_input(cur, item.span)
         branches = Branches(self, cur).walk(item.body.stmts, env.child(), ns, [])
@@ -332,32 +366,39 @@ class Layers(Walker):
             many = "es" if merge.inputs[0] > 1 else ""
             raise SpecError("E014", f"`{item.keyword} {{ }}` needs at least {merge.inputs[0]} "
                             f"branch{many}", item.span, "too few branches")
-        name = ns.name(link.label, link.label_span, self.rep, self.chain) if link.label else \
-            ns.implicit(merge.name)
-        return self.make_node(merge, merge.attrs(), branches, name, link.label, ns, item.span,
-                              {}, env, implicit=link.label is None)
+        if label.index is not None:
+            raise SpecError("E015", f"`{item.keyword} {{ }}` makes no module, so it cannot be "
+                            f"an item of the list `{label.name}`", item.span, "not a module",
+                            help=[f"a list holds modules: wrap the `{item.keyword}` in a group, "
+                                  f"`{label.name}.{label.index}: {{ {item.keyword} {{ ... }} }}`"])
+        if label.name is None:
+            local = (ns.implicit(merge.name),)
+        else:
+            local = ns.local(label, self.rep, self.chain)
+        return self.make_node(merge, merge.attrs(), branches, local, label.binds, ns, item.span,
+                              {}, env, implicit=label.name is None)
 
-    def apply_residual(self, item: A.Residual, link: A.Link, env: Env, ns: Namer, cur):
+    def apply_residual(self, item: A.Residual, label: Label, env: Env, ns: Namer, cur):
         need_input(cur, item.span)
-        if link.label is not None:
+        if label.name is not None or label.unnumbered:
             raise SpecError("E017", "a residual cannot be named; name the layers inside it or "
-                            "wrap it in a block", link.label_span, "label not allowed here")
+                            "wrap it in a block", label.span, "label not allowed here")
         x = cur
         body_out = self.walk(item.body.stmts, env.child(), ns, x)
         short = x
         sc = item.shortcut
         if sc is not None and (sc.cond is None or self.condition(sc.cond, env, x)):
-            inner = self.new_scope("seq", "", ns, sc.name, sc.name_span, sc.span)
+            inner = self.new_scope("seq", "", ns, Label(sc.name, sc.name_span), sc.span)
             inner.scope.input = x.node
             short = self.walk(sc.body.stmts, env.child(), inner, x)
             inner.scope.output = short.node if short is not None else None
         if body_out is None or short is None:
             return POISONED
         add = construct_op(item.keyword)
-        return self.make_node(add, add.attrs(), [body_out, short], ns.implicit(add.name), None,
-                              ns, item.span, {}, env, implicit=True)
+        return self.make_node(add, add.attrs(), [body_out, short], (ns.implicit(add.name),),
+                              None, ns, item.span, {}, env, implicit=True)
 
-    def call_block(self, block, args: list[A.Arg], link: A.Link | None, env: Env,
+    def call_block(self, block, args: list[A.Arg], label: Label | None, env: Env,
                    ns: Namer, cur, span: Span, inline: bool = False,
                    network: bool = False, piped: bool = False) -> Tensor | Several:
         """A block call, or a network used as a layer (an ensemble member).
@@ -376,7 +417,7 @@ class Layers(Walker):
         if inline:
             inner = ns
         else:
-            inner = self.new_scope("block", block.name, ns, link.label, link.label_span, span,
+            inner = self.new_scope("block", block.name, ns, label, span,
                                    args={k: v for k, v in benv.vars.items()
                                          if not isinstance(v, Tensor)})
             inner.scope.input = cur.node
@@ -401,8 +442,8 @@ class Layers(Walker):
             out = self.block_value(call, out, inner.scope, env, inline)
         elif not inline:
             inner.scope.output = out.node if out is not None else None
-        if link is not None and link.label and out is not None:
-            env.vars[link.label] = out
+        if label is not None and label.binds and out is not None:
+            env.vars[label.binds] = out
         return out
 
     def block_args(self, block, args: list[A.Arg], env: Env, cur, span: Span, network: bool,
@@ -517,6 +558,12 @@ class Branches(Walker):
             return [*out, self.ex.exec_chain(s.chain, env, ns, self.x)]
         raise SpecError("E017", "a `concat { }` holds branches: chains, `for`, `if` and `let`",
                         s.span, "not a branch")
+
+
+def registered(op: Op) -> bool:
+    """Whether a layer of the op is a module of its scope (so it may be an item of a list):
+    a layer with weights, or a one-input op that has a module."""
+    return op.has_module and not op.held and (op.stateful or op.inputs == (1, 1))
 
 
 def shape_of(cur: Tensor | None):

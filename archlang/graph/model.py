@@ -146,6 +146,16 @@ class Graph:
             return [(name, self.nodes[v].shape) for name, v in scope.outs]
         return [(None, self.nodes[v].shape) for v in scope.outputs]
 
+    def local(self, kind: str, i: int) -> str:
+        """A step's name in its scope, as the spec writes it: ``conv1``, ``3`` (a number), or
+        ``convs.0`` (an item of the list ``convs``)."""
+        if kind == "node":
+            path, parent = self.nodes[i].path, self.nodes[i].scope
+        else:
+            path, parent = self.scopes[i].path, self.scopes[i].parent
+        base = len(self.scopes[parent].path) if parent is not None else len(path) - 1
+        return ".".join(path[base:])
+
     def lineage(self, scope: int | None) -> list[int]:
         """A scope and the scopes around it, innermost first, the network's last."""
         out = []

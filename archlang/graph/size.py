@@ -142,7 +142,7 @@ class _Sizer(Walker):
         first, value = links[0], SIZED
         if isinstance(first.item, A.Indexed) and first.label is None:
             value, links = self.value(first.item.value, env), links[1:]
-        elif isinstance(first.item, A.Bare) and first.label is None:
+        elif isinstance(first.item, A.Bare) and first.label is None and not first.unnumbered:
             # a named value starts the chain, as the expander decides: not a call, even when
             # a block or network has the same name
             name = first.item.name
@@ -152,7 +152,7 @@ class _Sizer(Walker):
                 value, links = v, links[1:]
         size = _sum(self.item(link.item, env) for link in links)
         for link in links:
-            if link.label is not None:
+            if link.label is not None and link.index is None:  # a list's item binds no value
                 env.vars[link.label] = SIZED
         if links:
             value = self.outputs(links[-1].item)

@@ -114,7 +114,7 @@ def mark_training_and_unused(g: Graph, rep: Reporter) -> None:
         if n.id not in inference and n.id not in training and not n.is_input \
                 and n.id not in consumed and n.id not in outputs:
             what = (f"`{n.value_name}`" if n.value_name else f"this `{n.op}`"
-                    if n.path[-1].isdigit() or n.implicit else f"`{n.name}`")
+                    if g.local("node", n.id).isdigit() or n.implicit else f"`{n.name}`")
             rep.error("E032", f"the output of {what} is never used", n.span,
                       "computed but not used by any output", chain=n.chain,
                       help=["declare it as an output, use it, or delete it"])

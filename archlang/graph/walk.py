@@ -48,7 +48,7 @@ def names_value(link: A.Link, env: Env, calls: Callable[[str], bool]) -> bool:
     """Whether a link in brackets names a value rather than a layer: ``feats[i]``, or a name
     bound to a layer output or a list of them that calls no op or block (in brackets, as in
     a group, a layer's name is the layer)."""
-    if link.label is not None:
+    if link.label is not None or link.unnumbered:
         return False
     if isinstance(link.item, A.Indexed):
         return True

@@ -307,6 +307,12 @@ class Link(Node):
     #: followed by the text after it in ``label_texts`` (``["-", ""]``)
     label_exprs: list[Expr] = []
     label_texts: list[str] = []
+    #: ``convs.{i}: ...``: an item of the list that ``label`` names, at this index (an int);
+    #: ``label_span`` covers the whole ``convs.{i}``
+    index: Expr | None = None
+    #: ``_: relu``: a layer that takes no name and no number in its scope (no module: torch
+    #: applies it as a function)
+    unnumbered: bool = False
 
 
 class Chain(Node):

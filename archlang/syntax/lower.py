@@ -15,6 +15,14 @@ from archlang.source import Source, Span
 from archlang.syntax import ast as A
 
 
+class _ListLabel:
+    """A lowered ``convs.{i}`` before its link is built: the list's name (a token, or a
+    computed name's parts), the index, and the span of the whole label."""
+
+    def __init__(self, name, index: A.Expr, span: Span):
+        self.name, self.index, self.span = name, index, span
+
+
 class _Lower:
     """One method per grammar rule, called bottom-up with (meta, lowered children)."""
 
@@ -153,12 +161,28 @@ class _Lower:
 
     def link(self, meta, c):
         label, item = c
+        index = None
+        if isinstance(label, _ListLabel):
+            label, index, whole = label.name, label.index, label.span
+            if isinstance(label, tuple):
+                label = (*label[:2], whole)
         if isinstance(label, tuple):  # computed: (texts, exprs, span)
             texts, exprs, span = label
             return A.Link.build(span=self.sp(meta), label=texts[0], label_span=span,
-                                item=item, label_exprs=exprs, label_texts=texts[1:])
+                                item=item, label_exprs=exprs, label_texts=texts[1:],
+                                index=index)
+        if label is not None and str(label) == "_":
+            return A.Link.build(span=self.sp(meta), label=None, label_span=self.tok(label),
+                                item=item, unnumbered=True)
+        span = whole if index is not None else self.tok(label) if label is not None else None
         return A.Link.build(span=self.sp(meta), label=str(label) if label is not None else None,
-                      label_span=self.tok(label) if label is not None else None, item=item)
+                            label_span=span, item=item, index=index)
+
+    def list_label(self, meta, c):
+        name, index = c
+        if isinstance(index, Token):  # `convs.0`
+            index = self._int(index, self.tok(index))
+        return _ListLabel(name, index, self.sp(meta))
 
     def computed_label(self, meta, c):
         # texts[k] comes before exprs[k]; the last text after the last value
@@ -264,13 +288,16 @@ class _Lower:
                          *(a.value for a in args))
 
     def int_lit(self, meta, c):
-        text = str(c[0]).replace("_", "")
+        return self.expr(self._int(c[0], self.sp(meta)))
+
+    def _int(self, token: Token, span: Span) -> A.IntLit:
+        text = str(token).replace("_", "")
         value = int(text) if len(text) <= 19 else 1 << 64
         if value >= 1 << 63:
-            self.rep.error("E056", "integer literal too large", self.sp(meta),
+            self.rep.error("E056", "integer literal too large", span,
                            "larger than 2**63 - 1", help=["archlang sizes are 64-bit integers"])
             value = 0
-        return self.expr(A.IntLit.build(span=self.sp(meta), value=value))
+        return A.IntLit.build(span=span, value=value)
 
     def float_lit(self, meta, c):
         value = float(str(c[0]).replace("_", ""))

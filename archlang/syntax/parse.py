@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import os
+import re
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -318,6 +319,13 @@ def _report(source: Source, parser: Lark, post: ParseState, max_depth: int,
             return
         if _python_list_idiom(source, post, tok, rep):
             return
+        if prev is not None and str(prev) == "." and "INT" in expected and tok.type == "NAME":
+            name = source.text[:prev.start_pos].rstrip().rsplit(None, 1)[-1]
+            rep.error("E002", f"unexpected {_token_text(tok)}: an item of a list is named by "
+                      "its index", source.span(tok.start_pos, tok.end_pos),
+                      "expected a number or `{index}`",
+                      help=[f"`{name}.0: ...`, or `{name}.{{i}}: ...` in a loop"])
+            return
         names = [_describe(parser, e) for e in expected]
         statement_context = not post.stack or post.stack[-1].type == "LBRACE"
         starts_statement = tok.type in ("NAME", "TRAINING") or (
@@ -366,11 +374,13 @@ def _python_list_idiom(source: Source, post: ParseState, tok: Token, rep: Report
     at_statement = prev is not None and prev.type == "NAME" and prev is not tok and \
         (before is None or before.type in ("_NL", "SEMICOLON", "LBRACE"))
     rest = source.text[tok.end_pos:tok.end_pos + 12]
-    if at_statement and str(tok) == "." and rest.startswith(("append(", "extend(", "insert(")):
-        name = str(prev)
+    # `feats.` may start a list's item (`convs.0: ...`): the parser stops at the method's name
+    line = source.text[source.text.rfind("\n", 0, tok.start_pos) + 1:tok.start_pos]
+    method = re.fullmatch(r"[ \t;]*([A-Za-z_][A-Za-z0-9_]*)\.", line)
+    if method and str(tok) in ("append", "extend", "insert") and rest.startswith("("):
+        name = method.group(1)
         rep.error("E002", f"unexpected `.`: `{name}` has no methods",
-                  source.span(tok.start_pos, tok.end_pos + rest.index("(")),
-                  "lists have no methods",
+                  source.span(tok.start_pos - 1, tok.end_pos), "lists have no methods",
                   help=[f"a list of values grows by joining lists: `{name} = {name} + [y]`"])
         return True
     if at_statement and tok.type in ("ADDOP", "MULOP") and rest.startswith("="):

@@ -48,6 +48,10 @@ def grammar() -> dict:
             {"match": rf"\b({name})\s*(:)(?!:)",
              "captures": {"1": {"name": "entity.name.tag.layer.arch"},
                           "2": {"name": "punctuation.separator.arch"}}},
+            # the list of a list item's label: `convs` in `convs.{i}:` and `convs.0:`
+            {"match": rf"\b({name})(\.)(?=\{{|{digits}\s*:)",
+             "captures": {"1": {"name": "entity.name.tag.layer.arch"},
+                          "2": {"name": "punctuation.separator.arch"}}},
             {"name": "support.function.op.arch", "match": rf"\b(?:{'|'.join(ops)})\b"},
             {"name": "keyword.operator.arch", "match": r"->|\*\*|//|==|!=|<=|>=|[<>+\-*/%=]"},
             {"name": "variable.other.arch", "match": name},

@@ -353,15 +353,18 @@ class ResNetFeatures(nn.Module):
         return ResNetFeaturesOutputs(c2=c2, c3=c3, c4=c4, c5=c5)
 
 
-class PerLevel(nn.Module):
+class PerLevel(nn.ModuleList):
     """PerLevel(width=256, k=1), from specs/detection.arch:29."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.add_module("0", nn.Sequential(nn.Conv2d(256, 256, kernel_size=1)))
-        self.add_module("1", nn.Sequential(nn.Conv2d(512, 256, kernel_size=1)))
-        self.add_module("2", nn.Sequential(nn.Conv2d(1024, 256, kernel_size=1)))
-        self.add_module("3", nn.Sequential(nn.Conv2d(2048, 256, kernel_size=1)))
+        super().__init__(
+            [
+                nn.Sequential(nn.Conv2d(256, 256, kernel_size=1)),
+                nn.Sequential(nn.Conv2d(512, 256, kernel_size=1)),
+                nn.Sequential(nn.Conv2d(1024, 256, kernel_size=1)),
+                nn.Sequential(nn.Conv2d(2048, 256, kernel_size=1)),
+            ]
+        )
 
     def forward(
         self,
@@ -370,33 +373,24 @@ class PerLevel(nn.Module):
         c: torch.Tensor,
         d: torch.Tensor,
     ) -> PerLevelOutputs:
-        ya = getattr(self, "0")(a)  # N x 256 x (H+3)//4 x (W+3)//4
-        yb = getattr(self, "1")(b)  # N x 256 x (H+7)//8 x (W+7)//8
-        yc = getattr(self, "2")(c)  # N x 256 x (H+15)//16 x (W+15)//16
-        yd = getattr(self, "3")(d)  # N x 256 x (H+31)//32 x (W+31)//32
+        ya = self[0](a)  # N x 256 x (H+3)//4 x (W+3)//4
+        yb = self[1](b)  # N x 256 x (H+7)//8 x (W+7)//8
+        yc = self[2](c)  # N x 256 x (H+15)//16 x (W+15)//16
+        yd = self[3](d)  # N x 256 x (H+31)//32 x (W+31)//32
         return PerLevelOutputs(ya=ya, yb=yb, yc=yc, yd=yd)
 
 
-class PerLevel_2(nn.Module):
+class PerLevel_2(nn.ModuleList):
     """PerLevel(width=256, k=3), from specs/detection.arch:36."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.add_module(
-            "0",
-            nn.Sequential(nn.Conv2d(256, 256, kernel_size=3, padding=1)),
-        )
-        self.add_module(
-            "1",
-            nn.Sequential(nn.Conv2d(256, 256, kernel_size=3, padding=1)),
-        )
-        self.add_module(
-            "2",
-            nn.Sequential(nn.Conv2d(256, 256, kernel_size=3, padding=1)),
-        )
-        self.add_module(
-            "3",
-            nn.Sequential(nn.Conv2d(256, 256, kernel_size=3, padding=1)),
+        super().__init__(
+            [
+                nn.Sequential(nn.Conv2d(256, 256, kernel_size=3, padding=1)),
+                nn.Sequential(nn.Conv2d(256, 256, kernel_size=3, padding=1)),
+                nn.Sequential(nn.Conv2d(256, 256, kernel_size=3, padding=1)),
+                nn.Sequential(nn.Conv2d(256, 256, kernel_size=3, padding=1)),
+            ]
         )
 
     def forward(
@@ -406,10 +400,10 @@ class PerLevel_2(nn.Module):
         c: torch.Tensor,
         d: torch.Tensor,
     ) -> PerLevelOutputs:
-        ya = getattr(self, "0")(a)  # N x 256 x (H+3)//4 x (W+3)//4
-        yb = getattr(self, "1")(b)  # N x 256 x (H+7)//8 x (W+7)//8
-        yc = getattr(self, "2")(c)  # N x 256 x (H+15)//16 x (W+15)//16
-        yd = getattr(self, "3")(d)  # N x 256 x (H+31)//32 x (W+31)//32
+        ya = self[0](a)  # N x 256 x (H+3)//4 x (W+3)//4
+        yb = self[1](b)  # N x 256 x (H+7)//8 x (W+7)//8
+        yc = self[2](c)  # N x 256 x (H+15)//16 x (W+15)//16
+        yd = self[3](d)  # N x 256 x (H+31)//32 x (W+31)//32
         return PerLevelOutputs(ya=ya, yb=yb, yc=yc, yd=yd)
 
 

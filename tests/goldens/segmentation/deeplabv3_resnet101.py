@@ -375,72 +375,63 @@ class ASPPPooling(nn.Module):
         return out_2
 
 
-class Convs(nn.Module):
+class Convs(nn.ModuleList):
     """the `classifier.0.convs` group, from specs/segmentation.arch:38."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.add_module(
-            "0",
-            nn.Sequential(
-                nn.Conv2d(2048, 256, kernel_size=1, bias=False),
-                nn.BatchNorm2d(256),
-                nn.ReLU(inplace=True),
-            ),
-        )
-        self.add_module(
-            "1",
-            nn.Sequential(
-                nn.Conv2d(
-                    2048,
-                    256,
-                    kernel_size=3,
-                    padding=12,
-                    dilation=12,
-                    bias=False,
+        super().__init__(
+            [
+                nn.Sequential(
+                    nn.Conv2d(2048, 256, kernel_size=1, bias=False),
+                    nn.BatchNorm2d(256),
+                    nn.ReLU(inplace=True),
                 ),
-                nn.BatchNorm2d(256),
-                nn.ReLU(inplace=True),
-            ),
-        )
-        self.add_module(
-            "2",
-            nn.Sequential(
-                nn.Conv2d(
-                    2048,
-                    256,
-                    kernel_size=3,
-                    padding=24,
-                    dilation=24,
-                    bias=False,
+                nn.Sequential(
+                    nn.Conv2d(
+                        2048,
+                        256,
+                        kernel_size=3,
+                        padding=12,
+                        dilation=12,
+                        bias=False,
+                    ),
+                    nn.BatchNorm2d(256),
+                    nn.ReLU(inplace=True),
                 ),
-                nn.BatchNorm2d(256),
-                nn.ReLU(inplace=True),
-            ),
-        )
-        self.add_module(
-            "3",
-            nn.Sequential(
-                nn.Conv2d(
-                    2048,
-                    256,
-                    kernel_size=3,
-                    padding=36,
-                    dilation=36,
-                    bias=False,
+                nn.Sequential(
+                    nn.Conv2d(
+                        2048,
+                        256,
+                        kernel_size=3,
+                        padding=24,
+                        dilation=24,
+                        bias=False,
+                    ),
+                    nn.BatchNorm2d(256),
+                    nn.ReLU(inplace=True),
                 ),
-                nn.BatchNorm2d(256),
-                nn.ReLU(inplace=True),
-            ),
+                nn.Sequential(
+                    nn.Conv2d(
+                        2048,
+                        256,
+                        kernel_size=3,
+                        padding=36,
+                        dilation=36,
+                        bias=False,
+                    ),
+                    nn.BatchNorm2d(256),
+                    nn.ReLU(inplace=True),
+                ),
+                ASPPPooling(),
+            ]
         )
-        self.add_module("4", ASPPPooling())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = getattr(self, "0")(x)  # N x 256 x (H+7)//8 x (W+7)//8
-        out_2 = getattr(self, "1")(x)  # N x 256 x (H+7)//8 x (W+7)//8
-        out_3 = getattr(self, "2")(x)  # N x 256 x (H+7)//8 x (W+7)//8
-        out_4 = getattr(self, "3")(x)  # N x 256 x (H+7)//8 x (W+7)//8
-        x = getattr(self, "4")(x)  # N x 256 x (H+7)//8 x (W+7)//8
+        out = self[0](x)  # N x 256 x (H+7)//8 x (W+7)//8
+        out_2 = self[1](x)  # N x 256 x (H+7)//8 x (W+7)//8
+        out_3 = self[2](x)  # N x 256 x (H+7)//8 x (W+7)//8
+        out_4 = self[3](x)  # N x 256 x (H+7)//8 x (W+7)//8
+        x = self[4](x)  # N x 256 x (H+7)//8 x (W+7)//8
         # N x 1280 x (H+7)//8 x (W+7)//8
         out_5 = torch.cat([out, out_2, out_3, out_4, x], 1)
         return out_5

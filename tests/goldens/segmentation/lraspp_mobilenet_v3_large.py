@@ -734,47 +734,50 @@ class ConvBNActivation_35(nn.Sequential):
         )
 
 
-class MobileNetV3LargeFeatures(nn.Module):
+class MobileNetV3LargeFeatures(nn.ModuleList):
     """MobileNetV3LargeFeatures(width_mult=1.0, reduced_tail=False, dilated=True, low_stage=4), from specs/segmentation.arch:138."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.add_module("0", ConvBNActivation())
-        self.add_module("1", BneckV3())
-        self.add_module("2", BneckV3_2())
-        self.add_module("3", BneckV3_3())
-        self.add_module("4", BneckV3_4())
-        self.add_module("5", BneckV3_5())
-        self.add_module("6", BneckV3_5())
-        self.add_module("7", BneckV3_6())
-        self.add_module("8", BneckV3_7())
-        self.add_module("9", BneckV3_8())
-        self.add_module("10", BneckV3_8())
-        self.add_module("11", BneckV3_9())
-        self.add_module("12", BneckV3_10())
-        self.add_module("13", BneckV3_11())
-        self.add_module("14", BneckV3_12())
-        self.add_module("15", BneckV3_12())
-        self.add_module("16", ConvBNActivation_35())
+        super().__init__(
+            [
+                ConvBNActivation(),
+                BneckV3(),
+                BneckV3_2(),
+                BneckV3_3(),
+                BneckV3_4(),
+                BneckV3_5(),
+                BneckV3_5(),
+                BneckV3_6(),
+                BneckV3_7(),
+                BneckV3_8(),
+                BneckV3_8(),
+                BneckV3_9(),
+                BneckV3_10(),
+                BneckV3_11(),
+                BneckV3_12(),
+                BneckV3_12(),
+                ConvBNActivation_35(),
+            ]
+        )
 
     def forward(self, x: torch.Tensor) -> MobileNetV3LargeFeaturesOutputs:
-        x = getattr(self, "0")(x)  # N x 16 x (H+1)//2 x (W+1)//2
-        x = getattr(self, "1")(x)  # N x 16 x (H+1)//2 x (W+1)//2
-        x = getattr(self, "2")(x)  # N x 24 x (H+3)//4 x (W+3)//4
-        x = getattr(self, "3")(x)  # N x 24 x (H+3)//4 x (W+3)//4
-        low = getattr(self, "4")(x)  # N x 40 x (H+7)//8 x (W+7)//8
-        out = getattr(self, "5")(low)  # N x 40 x (H+7)//8 x (W+7)//8
-        out = getattr(self, "6")(out)  # N x 40 x (H+7)//8 x (W+7)//8
-        out = getattr(self, "7")(out)  # N x 80 x (H+15)//16 x (W+15)//16
-        out = getattr(self, "8")(out)  # N x 80 x (H+15)//16 x (W+15)//16
-        out = getattr(self, "9")(out)  # N x 80 x (H+15)//16 x (W+15)//16
-        out = getattr(self, "10")(out)  # N x 80 x (H+15)//16 x (W+15)//16
-        out = getattr(self, "11")(out)  # N x 112 x (H+15)//16 x (W+15)//16
-        out = getattr(self, "12")(out)  # N x 112 x (H+15)//16 x (W+15)//16
-        out = getattr(self, "13")(out)  # N x 160 x (H+15)//16 x (W+15)//16
-        out = getattr(self, "14")(out)  # N x 160 x (H+15)//16 x (W+15)//16
-        out = getattr(self, "15")(out)  # N x 160 x (H+15)//16 x (W+15)//16
-        high = getattr(self, "16")(out)  # N x 960 x (H+15)//16 x (W+15)//16
+        x = self[0](x)  # N x 16 x (H+1)//2 x (W+1)//2
+        x = self[1](x)  # N x 16 x (H+1)//2 x (W+1)//2
+        x = self[2](x)  # N x 24 x (H+3)//4 x (W+3)//4
+        x = self[3](x)  # N x 24 x (H+3)//4 x (W+3)//4
+        low = self[4](x)  # N x 40 x (H+7)//8 x (W+7)//8
+        out = self[5](low)  # N x 40 x (H+7)//8 x (W+7)//8
+        out = self[6](out)  # N x 40 x (H+7)//8 x (W+7)//8
+        out = self[7](out)  # N x 80 x (H+15)//16 x (W+15)//16
+        out = self[8](out)  # N x 80 x (H+15)//16 x (W+15)//16
+        out = self[9](out)  # N x 80 x (H+15)//16 x (W+15)//16
+        out = self[10](out)  # N x 80 x (H+15)//16 x (W+15)//16
+        out = self[11](out)  # N x 112 x (H+15)//16 x (W+15)//16
+        out = self[12](out)  # N x 112 x (H+15)//16 x (W+15)//16
+        out = self[13](out)  # N x 160 x (H+15)//16 x (W+15)//16
+        out = self[14](out)  # N x 160 x (H+15)//16 x (W+15)//16
+        out = self[15](out)  # N x 160 x (H+15)//16 x (W+15)//16
+        high = self[16](out)  # N x 960 x (H+15)//16 x (W+15)//16
         return MobileNetV3LargeFeaturesOutputs(low=low, high=high)
 
 
