@@ -148,6 +148,14 @@ SLOW = {
 #: as slow ones, on the biggest networks or on every zoo network, minutes each on two cores.
 #: Each check keeps cases in the CI run; these are also marked slow.
 EXHAUSTIVE = {
+    **{f"tests/test_export.py::test_zoo_network_exports_and_runs[{name}]":
+       "ONNX export of one more Res2Net (12-20 s each); CI keeps res2net50_48w_2s"
+       for name in ("res2net50_26w_4s", "res2net50_26w_6s", "res2net50_26w_8s",
+                    "res2net50_14w_8s", "res2net101_26w_4s")},
+    **{f"tests/test_zoo_twins.py::test_twin_outputs_equal[{name}]":
+       "the torchvision twin of one more VGG depth (133M+ parameters to initialise); CI keeps "
+       "vgg11, vgg16, vgg11_bn and vgg16_bn"
+       for name in ("vgg13", "vgg19", "vgg13_bn", "vgg19_bn")},
     "tests/test_deploy_benchmarks.py":
         "gpu.py's dry run takes minutes on two cores; the benchmark scripts' own quick run "
         "(tests/test_benchmarks.py) stays in CI",
