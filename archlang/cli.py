@@ -259,8 +259,12 @@ class Replay:
         if not no_cache and not options.get("plugins") and cache.enabled():
             self.name = cache.key(command, options)
 
-    def recorded(self) -> str | None:
-        return None if self.name is None else self.cache.replay(self.name)
+    def replayed(self) -> bool:
+        """Print the recorded output, if there is one still valid; whether it was printed."""
+        out = None if self.name is None else self.cache.replay(self.name)
+        if out is not None:
+            click.echo(out, nl=False)
+        return out is not None
 
     def emit(self, out: str, result) -> None:
         """Print ``out``, the output for ``result`` (whose graph names the files read)."""
@@ -348,8 +352,7 @@ def check(spec, network, sets, inputs, diagnostics_format, no_cache, **kwargs):
     MACs. Prints a one-line verdict, or every error (exit 1)."""
     replay = Replay("check", dict(spec=spec, network=network, sets=sets, inputs=inputs,
                                   format=diagnostics_format, **kwargs), no_cache)
-    if (out := replay.recorded()) is not None:
-        click.echo(out, nl=False)
+    if replay.replayed():
         return
     result = checked(spec, network, sets, inputs, kwargs)
     if diagnostics_format == "json":
@@ -407,8 +410,7 @@ def summary(spec, network, sets, inputs, depth, fmt, width, columns, batch, dtyp
         spec=spec, network=network, sets=sets, inputs=inputs, depth=depth, format=fmt,
         width=width, columns=columns, batch=batch, dtype=dtype, optimizer=optimizer,
         device=device, inference=inference, **kwargs), no_cache)
-    if (out := replay.recorded()) is not None:
-        click.echo(out, nl=False)
+    if replay.replayed():
         return
     from archlang.backends.summary import render, summary_options
 

@@ -362,7 +362,7 @@ class Expander(Layers):
                 raise SpecError("E013", f"`{name}` is bound twice", s.name_spans[k],
                                 "second time")
         out = self.exec_chain(s.chain, env, ns, cur)
-        if isinstance(out, Tensor) and out.shape is None:
+        if poisoned(out):
             raise Poisoned()
         if not isinstance(out, Several):
             raise SpecError("E015", f"`{', '.join(s.names)} = ...` binds the outputs of a "
