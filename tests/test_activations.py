@@ -86,7 +86,7 @@ def test_not_in_place_on_a_live_value():
     output s = add(h, g)
 }"""
     source = archlang.compile_source(text)
-    assert "= F.hardswish(x)  #" in source, source
+    assert "out = F.hardswish(h)  #" in source, source  # not in place, not into `h`
 
 
 def test_torch_inplace_argument_is_refused():

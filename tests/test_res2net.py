@@ -51,7 +51,7 @@ def test_lists_keep_timms_names():
     """Each block's two lists are registered as nn.ModuleList, in timm's order."""
     source = archlang.compile_source(str(SPEC), "res2net50_26w_4s")
     assert "self.convs = nn.ModuleList(" in source and "self.bns = nn.ModuleList(" in source
-    assert "out_2 = self.convs[0](out_2)" in source and "self.bns[2](" in source
+    assert "sp = self.convs[0](sp)" in source and "self.bns[2](" in source
 
 
 def reference(layers, base_width, scale, num_classes=1000):

@@ -14,6 +14,7 @@ torch; loading does.
 
 from __future__ import annotations
 
+import builtins
 import keyword
 import re
 from dataclasses import dataclass, field
@@ -159,7 +160,36 @@ def expr_lines(prefix: str, expr: str, indent: str, comment: str = "",
         # not a call: ruff format wraps the right-hand side in parentheses
         lines = [f"{indent}{prefix}(", f"{indent}{INDENT}{expr}", f"{indent})"]
         return ([f"{indent}# {comment}"] if comment else []) + lines
+    parts = _conditional(expr)
+    if prefix.endswith(" = ") and parts is not None:
+        # `a if c else b` too long even so: ruff format puts each part on its own line
+        body, cond, other = parts
+        lines = [f"{indent}{prefix}(", f"{indent}{INDENT}{body}",
+                 f"{indent}{INDENT}if {cond}", f"{indent}{INDENT}else {other}", f"{indent})"]
+        return ([f"{indent}# {comment}"] if comment else []) + lines
     return ([f"{indent}# {comment}"] if comment else []) + [one]
+
+
+def _conditional(expr: str) -> tuple[str, str, str] | None:
+    """``a if c else b`` at the top level of ``expr`` (outside brackets and strings): its
+    three parts."""
+    depth, in_str, cuts = 0, None, []
+    for k, ch in enumerate(expr):
+        if in_str:
+            in_str = None if ch == in_str else in_str
+        elif ch in "\"'":
+            in_str = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif depth == 0 and (expr.startswith(" if ", k) or expr.startswith(" else ", k)):
+            cuts.append(k)
+    if len(cuts) != 2 or not expr.startswith(" if ", cuts[0]) \
+            or not expr.startswith(" else ", cuts[1]):
+        return None
+    (i, e) = cuts
+    return expr[:i], expr[i + 4:e], expr[e + 6:]
 
 
 def _single_call(expr: str) -> bool:
@@ -180,6 +210,10 @@ def camel(name: str) -> str:
 
 def shape_comment(shape) -> str:
     return D.fmt_shape(shape, "N") if shape is not None else ""
+
+
+#: Python's builtins: a local named after one would hide it from the code after it
+BUILTINS = frozenset(dir(builtins))
 
 
 def _safe_identifier(name: str) -> bool:
@@ -850,6 +884,16 @@ class Forward:
         key = lit(index) if (self.s.id, base) in self.gen.keyed else index
         return f"{_attribute(base)}[{key}]"
 
+    @staticmethod
+    def usable_local(name: str) -> bool:
+        """Whether a spec's name can be a local variable: an identifier that is no keyword,
+        builtin or name the generated code uses itself."""
+        return _safe_identifier(name) and name not in RESERVED and name not in BUILTINS
+
+    def free_local(self, name: str) -> bool:
+        """A usable local that holds no live value here."""
+        return self.usable_local(name) and name not in self.live_names
+
     def out_name(self, idx: int, k: str, i: int, inputs: list[int], out, inplace: bool,
                  training: bool, dying: list[int]) -> str:
         """The variable the step's value gets: its input's, when that dies here (so memory is
@@ -864,6 +908,13 @@ class Forward:
         declared = next((name for name, v in self.s.outs if v == out), None)
         if not self.network and declared is not None and declared not in self.live_names:
             return declared  # a block's output, named as the block names it
+        bound = gen.node(out).value_name
+        # `up = interpolate(...)`: the name this scope's spec binds it to, `p_2` while `p`
+        # still holds an earlier value (a block's output may be bound by its caller
+        # instead: that name belongs to the caller's code)
+        if (bound is not None and gen.node(out).scope == self.s.id and self.usable_local(bound)
+                and (self.network or out not in self.s.outputs)):
+            return Generator.fresh(self.live_names, bound)
         if labelled and (feeds_merge or training) and label not in self.live_names:
             return label
         if len(set(inputs)) == 1 and dying and (var[dying[0]] not in self.arg_vars.values()
@@ -912,8 +963,7 @@ class Forward:
                 names.append("_")  # already named here, or not read again
                 continue
             bound = self.gen.node(v).value_name
-            name = next((c for c in (bound, declared) if c and _safe_identifier(c)
-                         and c not in self.live_names and c not in RESERVED),
+            name = next((c for c in (bound, declared) if c and self.free_local(c)),
                         None) or Generator.fresh(self.live_names, "out")
             self.var[v] = name
             self.live_names.add(name)

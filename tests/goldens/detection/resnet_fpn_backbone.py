@@ -427,21 +427,21 @@ class FPN(nn.Module):
         # yc: N x 256 x (H+15)//16 x (W+15)//16
         # yd: N x 256 x (H+31)//32 x (W+31)//32
         l2, l3, l4, l5 = self.inner_blocks(c2, c3, c4, c5)
-        out = F.interpolate(l5, size=l4.shape[-2:])  # N x 256 x (H+15)//16 x (W+15)//16
-        out_2 = l4 + out  # N x 256 x (H+15)//16 x (W+15)//16
-        del l4, out
-        out = F.interpolate(out_2, size=l3.shape[-2:])  # N x 256 x (H+7)//8 x (W+7)//8
-        out_3 = l3 + out  # N x 256 x (H+7)//8 x (W+7)//8
-        del l3, out
-        out = F.interpolate(out_3, size=l2.shape[-2:])  # N x 256 x (H+3)//4 x (W+3)//4
-        out_4 = l2 + out  # N x 256 x (H+3)//4 x (W+3)//4
-        del l2, out
+        up4 = F.interpolate(l5, size=l4.shape[-2:])  # N x 256 x (H+15)//16 x (W+15)//16
+        m4 = l4 + up4  # N x 256 x (H+15)//16 x (W+15)//16
+        del l4, up4
+        up3 = F.interpolate(m4, size=l3.shape[-2:])  # N x 256 x (H+7)//8 x (W+7)//8
+        m3 = l3 + up3  # N x 256 x (H+7)//8 x (W+7)//8
+        del l3, up3
+        up2 = F.interpolate(m3, size=l2.shape[-2:])  # N x 256 x (H+3)//4 x (W+3)//4
+        m2 = l2 + up2  # N x 256 x (H+3)//4 x (W+3)//4
+        del l2, up2
         # ya: N x 256 x (H+3)//4 x (W+3)//4
         # yb: N x 256 x (H+7)//8 x (W+7)//8
         # yc: N x 256 x (H+15)//16 x (W+15)//16
         # yd: N x 256 x (H+31)//32 x (W+31)//32
-        p2, p3, p4, p5 = self.layer_blocks(out_4, out_3, out_2, l5)
-        del out_4, out_3, out_2, l5
+        p2, p3, p4, p5 = self.layer_blocks(m2, m3, m4, l5)
+        del m2, m3, m4, l5
         pool = F.max_pool2d(p5, 1, stride=2)  # N x 256 x (H+63)//64 x (W+63)//64
         return FPNOutputs(p2=p2, p3=p3, p4=p4, p5=p5, pool=pool)
 

@@ -63,12 +63,16 @@ class SqueezeExcitation(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 32 x 1 x 1
-        out = self.fc1(out)  # N x 8 x 1 x 1
-        out = self.activation(out)  # N x 8 x 1 x 1
-        out = self.fc2(out)  # N x 32 x 1 x 1
-        out = self.scale_activation(out)  # N x 32 x 1 x 1
-        out_2 = out * x  # N x 32 x 112 x 112
-        return out_2
+        pooled = self.fc1(out)  # N x 8 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 8 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 32 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 32 x 1 x 1
+        del scale
+        out = gated * x  # N x 32 x 112 x 112
+        return out
 
 
 class ConvNormActivation_3(nn.Sequential):
@@ -147,12 +151,16 @@ class SqueezeExcitation_2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 96 x 1 x 1
-        out = self.fc1(out)  # N x 4 x 1 x 1
-        out = self.activation(out)  # N x 4 x 1 x 1
-        out = self.fc2(out)  # N x 96 x 1 x 1
-        out = self.scale_activation(out)  # N x 96 x 1 x 1
-        out_2 = out * x  # N x 96 x 56 x 56
-        return out_2
+        pooled = self.fc1(out)  # N x 4 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 4 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 96 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 96 x 1 x 1
+        del scale
+        out = gated * x  # N x 96 x 56 x 56
+        return out
 
 
 class ConvNormActivation_6(nn.Sequential):
@@ -224,12 +232,16 @@ class SqueezeExcitation_3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 144 x 1 x 1
-        out = self.fc1(out)  # N x 6 x 1 x 1
-        out = self.activation(out)  # N x 6 x 1 x 1
-        out = self.fc2(out)  # N x 144 x 1 x 1
-        out = self.scale_activation(out)  # N x 144 x 1 x 1
-        out_2 = out * x  # N x 144 x 56 x 56
-        return out_2
+        pooled = self.fc1(out)  # N x 6 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 6 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 144 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 144 x 1 x 1
+        del scale
+        out = gated * x  # N x 144 x 56 x 56
+        return out
 
 
 class ConvNormActivation_9(nn.Sequential):
@@ -301,12 +313,16 @@ class SqueezeExcitation_4(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 144 x 1 x 1
-        out = self.fc1(out)  # N x 6 x 1 x 1
-        out = self.activation(out)  # N x 6 x 1 x 1
-        out = self.fc2(out)  # N x 144 x 1 x 1
-        out = self.scale_activation(out)  # N x 144 x 1 x 1
-        out_2 = out * x  # N x 144 x 28 x 28
-        return out_2
+        pooled = self.fc1(out)  # N x 6 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 6 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 144 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 144 x 1 x 1
+        del scale
+        out = gated * x  # N x 144 x 28 x 28
+        return out
 
 
 class ConvNormActivation_11(nn.Sequential):
@@ -378,12 +394,16 @@ class SqueezeExcitation_5(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 240 x 1 x 1
-        out = self.fc1(out)  # N x 10 x 1 x 1
-        out = self.activation(out)  # N x 10 x 1 x 1
-        out = self.fc2(out)  # N x 240 x 1 x 1
-        out = self.scale_activation(out)  # N x 240 x 1 x 1
-        out_2 = out * x  # N x 240 x 28 x 28
-        return out_2
+        pooled = self.fc1(out)  # N x 10 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 10 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 240 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 240 x 1 x 1
+        del scale
+        out = gated * x  # N x 240 x 28 x 28
+        return out
 
 
 class ConvNormActivation_14(nn.Sequential):
@@ -455,12 +475,16 @@ class SqueezeExcitation_6(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 240 x 1 x 1
-        out = self.fc1(out)  # N x 10 x 1 x 1
-        out = self.activation(out)  # N x 10 x 1 x 1
-        out = self.fc2(out)  # N x 240 x 1 x 1
-        out = self.scale_activation(out)  # N x 240 x 1 x 1
-        out_2 = out * x  # N x 240 x 14 x 14
-        return out_2
+        pooled = self.fc1(out)  # N x 10 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 10 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 240 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 240 x 1 x 1
+        del scale
+        out = gated * x  # N x 240 x 14 x 14
+        return out
 
 
 class ConvNormActivation_16(nn.Sequential):
@@ -532,12 +556,16 @@ class SqueezeExcitation_7(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 480 x 1 x 1
-        out = self.fc1(out)  # N x 20 x 1 x 1
-        out = self.activation(out)  # N x 20 x 1 x 1
-        out = self.fc2(out)  # N x 480 x 1 x 1
-        out = self.scale_activation(out)  # N x 480 x 1 x 1
-        out_2 = out * x  # N x 480 x 14 x 14
-        return out_2
+        pooled = self.fc1(out)  # N x 20 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 20 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 480 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 480 x 1 x 1
+        del scale
+        out = gated * x  # N x 480 x 14 x 14
+        return out
 
 
 class ConvNormActivation_19(nn.Sequential):
@@ -672,12 +700,16 @@ class SqueezeExcitation_8(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 672 x 1 x 1
-        out = self.fc1(out)  # N x 28 x 1 x 1
-        out = self.activation(out)  # N x 28 x 1 x 1
-        out = self.fc2(out)  # N x 672 x 1 x 1
-        out = self.scale_activation(out)  # N x 672 x 1 x 1
-        out_2 = out * x  # N x 672 x 14 x 14
-        return out_2
+        pooled = self.fc1(out)  # N x 28 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 28 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 672 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 672 x 1 x 1
+        del scale
+        out = gated * x  # N x 672 x 14 x 14
+        return out
 
 
 class ConvNormActivation_24(nn.Sequential):
@@ -764,12 +796,16 @@ class SqueezeExcitation_9(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 672 x 1 x 1
-        out = self.fc1(out)  # N x 28 x 1 x 1
-        out = self.activation(out)  # N x 28 x 1 x 1
-        out = self.fc2(out)  # N x 672 x 1 x 1
-        out = self.scale_activation(out)  # N x 672 x 1 x 1
-        out_2 = out * x  # N x 672 x 7 x 7
-        return out_2
+        pooled = self.fc1(out)  # N x 28 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 28 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 672 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 672 x 1 x 1
+        del scale
+        out = gated * x  # N x 672 x 7 x 7
+        return out
 
 
 class ConvNormActivation_26(nn.Sequential):
@@ -841,12 +877,16 @@ class SqueezeExcitation_10(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 1152 x 1 x 1
-        out = self.fc1(out)  # N x 48 x 1 x 1
-        out = self.activation(out)  # N x 48 x 1 x 1
-        out = self.fc2(out)  # N x 1152 x 1 x 1
-        out = self.scale_activation(out)  # N x 1152 x 1 x 1
-        out_2 = out * x  # N x 1152 x 7 x 7
-        return out_2
+        pooled = self.fc1(out)  # N x 48 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 48 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 1152 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 1152 x 1 x 1
+        del scale
+        out = gated * x  # N x 1152 x 7 x 7
+        return out
 
 
 class ConvNormActivation_29(nn.Sequential):

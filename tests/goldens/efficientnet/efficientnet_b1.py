@@ -63,12 +63,16 @@ class SqueezeExcitation(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 32 x 1 x 1
-        out = self.fc1(out)  # N x 8 x 1 x 1
-        out = self.activation(out)  # N x 8 x 1 x 1
-        out = self.fc2(out)  # N x 32 x 1 x 1
-        out = self.scale_activation(out)  # N x 32 x 1 x 1
-        out_2 = out * x  # N x 32 x 120 x 120
-        return out_2
+        pooled = self.fc1(out)  # N x 8 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 8 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 32 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 32 x 1 x 1
+        del scale
+        out = gated * x  # N x 32 x 120 x 120
+        return out
 
 
 class ConvNormActivation_3(nn.Sequential):
@@ -128,12 +132,16 @@ class SqueezeExcitation_2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 16 x 1 x 1
-        out = self.fc1(out)  # N x 4 x 1 x 1
-        out = self.activation(out)  # N x 4 x 1 x 1
-        out = self.fc2(out)  # N x 16 x 1 x 1
-        out = self.scale_activation(out)  # N x 16 x 1 x 1
-        out_2 = out * x  # N x 16 x 120 x 120
-        return out_2
+        pooled = self.fc1(out)  # N x 4 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 4 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 16 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 16 x 1 x 1
+        del scale
+        out = gated * x  # N x 16 x 120 x 120
+        return out
 
 
 class ConvNormActivation_5(nn.Sequential):
@@ -215,12 +223,16 @@ class SqueezeExcitation_3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 96 x 1 x 1
-        out = self.fc1(out)  # N x 4 x 1 x 1
-        out = self.activation(out)  # N x 4 x 1 x 1
-        out = self.fc2(out)  # N x 96 x 1 x 1
-        out = self.scale_activation(out)  # N x 96 x 1 x 1
-        out_2 = out * x  # N x 96 x 60 x 60
-        return out_2
+        pooled = self.fc1(out)  # N x 4 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 4 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 96 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 96 x 1 x 1
+        del scale
+        out = gated * x  # N x 96 x 60 x 60
+        return out
 
 
 class ConvNormActivation_8(nn.Sequential):
@@ -292,12 +304,16 @@ class SqueezeExcitation_4(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 144 x 1 x 1
-        out = self.fc1(out)  # N x 6 x 1 x 1
-        out = self.activation(out)  # N x 6 x 1 x 1
-        out = self.fc2(out)  # N x 144 x 1 x 1
-        out = self.scale_activation(out)  # N x 144 x 1 x 1
-        out_2 = out * x  # N x 144 x 60 x 60
-        return out_2
+        pooled = self.fc1(out)  # N x 6 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 6 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 144 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 144 x 1 x 1
+        del scale
+        out = gated * x  # N x 144 x 60 x 60
+        return out
 
 
 class ConvNormActivation_11(nn.Sequential):
@@ -384,12 +400,16 @@ class SqueezeExcitation_5(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 144 x 1 x 1
-        out = self.fc1(out)  # N x 6 x 1 x 1
-        out = self.activation(out)  # N x 6 x 1 x 1
-        out = self.fc2(out)  # N x 144 x 1 x 1
-        out = self.scale_activation(out)  # N x 144 x 1 x 1
-        out_2 = out * x  # N x 144 x 30 x 30
-        return out_2
+        pooled = self.fc1(out)  # N x 6 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 6 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 144 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 144 x 1 x 1
+        del scale
+        out = gated * x  # N x 144 x 30 x 30
+        return out
 
 
 class ConvNormActivation_13(nn.Sequential):
@@ -461,12 +481,16 @@ class SqueezeExcitation_6(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 240 x 1 x 1
-        out = self.fc1(out)  # N x 10 x 1 x 1
-        out = self.activation(out)  # N x 10 x 1 x 1
-        out = self.fc2(out)  # N x 240 x 1 x 1
-        out = self.scale_activation(out)  # N x 240 x 1 x 1
-        out_2 = out * x  # N x 240 x 30 x 30
-        return out_2
+        pooled = self.fc1(out)  # N x 10 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 10 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 240 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 240 x 1 x 1
+        del scale
+        out = gated * x  # N x 240 x 30 x 30
+        return out
 
 
 class ConvNormActivation_16(nn.Sequential):
@@ -553,12 +577,16 @@ class SqueezeExcitation_7(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 240 x 1 x 1
-        out = self.fc1(out)  # N x 10 x 1 x 1
-        out = self.activation(out)  # N x 10 x 1 x 1
-        out = self.fc2(out)  # N x 240 x 1 x 1
-        out = self.scale_activation(out)  # N x 240 x 1 x 1
-        out_2 = out * x  # N x 240 x 15 x 15
-        return out_2
+        pooled = self.fc1(out)  # N x 10 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 10 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 240 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 240 x 1 x 1
+        del scale
+        out = gated * x  # N x 240 x 15 x 15
+        return out
 
 
 class ConvNormActivation_18(nn.Sequential):
@@ -630,12 +658,16 @@ class SqueezeExcitation_8(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 480 x 1 x 1
-        out = self.fc1(out)  # N x 20 x 1 x 1
-        out = self.activation(out)  # N x 20 x 1 x 1
-        out = self.fc2(out)  # N x 480 x 1 x 1
-        out = self.scale_activation(out)  # N x 480 x 1 x 1
-        out_2 = out * x  # N x 480 x 15 x 15
-        return out_2
+        pooled = self.fc1(out)  # N x 20 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 20 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 480 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 480 x 1 x 1
+        del scale
+        out = gated * x  # N x 480 x 15 x 15
+        return out
 
 
 class ConvNormActivation_21(nn.Sequential):
@@ -785,12 +817,16 @@ class SqueezeExcitation_9(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 672 x 1 x 1
-        out = self.fc1(out)  # N x 28 x 1 x 1
-        out = self.activation(out)  # N x 28 x 1 x 1
-        out = self.fc2(out)  # N x 672 x 1 x 1
-        out = self.scale_activation(out)  # N x 672 x 1 x 1
-        out_2 = out * x  # N x 672 x 15 x 15
-        return out_2
+        pooled = self.fc1(out)  # N x 28 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 28 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 672 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 672 x 1 x 1
+        del scale
+        out = gated * x  # N x 672 x 15 x 15
+        return out
 
 
 class ConvNormActivation_26(nn.Sequential):
@@ -892,12 +928,16 @@ class SqueezeExcitation_10(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 672 x 1 x 1
-        out = self.fc1(out)  # N x 28 x 1 x 1
-        out = self.activation(out)  # N x 28 x 1 x 1
-        out = self.fc2(out)  # N x 672 x 1 x 1
-        out = self.scale_activation(out)  # N x 672 x 1 x 1
-        out_2 = out * x  # N x 672 x 8 x 8
-        return out_2
+        pooled = self.fc1(out)  # N x 28 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 28 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 672 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 672 x 1 x 1
+        del scale
+        out = gated * x  # N x 672 x 8 x 8
+        return out
 
 
 class ConvNormActivation_28(nn.Sequential):
@@ -969,12 +1009,16 @@ class SqueezeExcitation_11(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 1152 x 1 x 1
-        out = self.fc1(out)  # N x 48 x 1 x 1
-        out = self.activation(out)  # N x 48 x 1 x 1
-        out = self.fc2(out)  # N x 1152 x 1 x 1
-        out = self.scale_activation(out)  # N x 1152 x 1 x 1
-        out_2 = out * x  # N x 1152 x 8 x 8
-        return out_2
+        pooled = self.fc1(out)  # N x 48 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 48 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 1152 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 1152 x 1 x 1
+        del scale
+        out = gated * x  # N x 1152 x 8 x 8
+        return out
 
 
 class ConvNormActivation_31(nn.Sequential):
@@ -1139,12 +1183,16 @@ class SqueezeExcitation_12(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 1920 x 1 x 1
-        out = self.fc1(out)  # N x 80 x 1 x 1
-        out = self.activation(out)  # N x 80 x 1 x 1
-        out = self.fc2(out)  # N x 1920 x 1 x 1
-        out = self.scale_activation(out)  # N x 1920 x 1 x 1
-        out_2 = out * x  # N x 1920 x 8 x 8
-        return out_2
+        pooled = self.fc1(out)  # N x 80 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 80 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 1920 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 1920 x 1 x 1
+        del scale
+        out = gated * x  # N x 1920 x 8 x 8
+        return out
 
 
 class ConvNormActivation_36(nn.Sequential):

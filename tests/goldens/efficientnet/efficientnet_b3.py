@@ -63,12 +63,16 @@ class SqueezeExcitation(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 40 x 1 x 1
-        out = self.fc1(out)  # N x 10 x 1 x 1
-        out = self.activation(out)  # N x 10 x 1 x 1
-        out = self.fc2(out)  # N x 40 x 1 x 1
-        out = self.scale_activation(out)  # N x 40 x 1 x 1
-        out_2 = out * x  # N x 40 x 150 x 150
-        return out_2
+        pooled = self.fc1(out)  # N x 10 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 10 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 40 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 40 x 1 x 1
+        del scale
+        out = gated * x  # N x 40 x 150 x 150
+        return out
 
 
 class ConvNormActivation_3(nn.Sequential):
@@ -128,12 +132,16 @@ class SqueezeExcitation_2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 24 x 1 x 1
-        out = self.fc1(out)  # N x 6 x 1 x 1
-        out = self.activation(out)  # N x 6 x 1 x 1
-        out = self.fc2(out)  # N x 24 x 1 x 1
-        out = self.scale_activation(out)  # N x 24 x 1 x 1
-        out_2 = out * x  # N x 24 x 150 x 150
-        return out_2
+        pooled = self.fc1(out)  # N x 6 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 6 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 24 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 24 x 1 x 1
+        del scale
+        out = gated * x  # N x 24 x 150 x 150
+        return out
 
 
 class ConvNormActivation_5(nn.Sequential):
@@ -215,12 +223,16 @@ class SqueezeExcitation_3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 144 x 1 x 1
-        out = self.fc1(out)  # N x 6 x 1 x 1
-        out = self.activation(out)  # N x 6 x 1 x 1
-        out = self.fc2(out)  # N x 144 x 1 x 1
-        out = self.scale_activation(out)  # N x 144 x 1 x 1
-        out_2 = out * x  # N x 144 x 75 x 75
-        return out_2
+        pooled = self.fc1(out)  # N x 6 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 6 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 144 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 144 x 1 x 1
+        del scale
+        out = gated * x  # N x 144 x 75 x 75
+        return out
 
 
 class ConvNormActivation_8(nn.Sequential):
@@ -292,12 +304,16 @@ class SqueezeExcitation_4(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 192 x 1 x 1
-        out = self.fc1(out)  # N x 8 x 1 x 1
-        out = self.activation(out)  # N x 8 x 1 x 1
-        out = self.fc2(out)  # N x 192 x 1 x 1
-        out = self.scale_activation(out)  # N x 192 x 1 x 1
-        out_2 = out * x  # N x 192 x 75 x 75
-        return out_2
+        pooled = self.fc1(out)  # N x 8 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 8 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 192 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 192 x 1 x 1
+        del scale
+        out = gated * x  # N x 192 x 75 x 75
+        return out
 
 
 class ConvNormActivation_11(nn.Sequential):
@@ -384,12 +400,16 @@ class SqueezeExcitation_5(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 192 x 1 x 1
-        out = self.fc1(out)  # N x 8 x 1 x 1
-        out = self.activation(out)  # N x 8 x 1 x 1
-        out = self.fc2(out)  # N x 192 x 1 x 1
-        out = self.scale_activation(out)  # N x 192 x 1 x 1
-        out_2 = out * x  # N x 192 x 38 x 38
-        return out_2
+        pooled = self.fc1(out)  # N x 8 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 8 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 192 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 192 x 1 x 1
+        del scale
+        out = gated * x  # N x 192 x 38 x 38
+        return out
 
 
 class ConvNormActivation_13(nn.Sequential):
@@ -461,12 +481,16 @@ class SqueezeExcitation_6(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 288 x 1 x 1
-        out = self.fc1(out)  # N x 12 x 1 x 1
-        out = self.activation(out)  # N x 12 x 1 x 1
-        out = self.fc2(out)  # N x 288 x 1 x 1
-        out = self.scale_activation(out)  # N x 288 x 1 x 1
-        out_2 = out * x  # N x 288 x 38 x 38
-        return out_2
+        pooled = self.fc1(out)  # N x 12 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 12 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 288 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 288 x 1 x 1
+        del scale
+        out = gated * x  # N x 288 x 38 x 38
+        return out
 
 
 class ConvNormActivation_16(nn.Sequential):
@@ -553,12 +577,16 @@ class SqueezeExcitation_7(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 288 x 1 x 1
-        out = self.fc1(out)  # N x 12 x 1 x 1
-        out = self.activation(out)  # N x 12 x 1 x 1
-        out = self.fc2(out)  # N x 288 x 1 x 1
-        out = self.scale_activation(out)  # N x 288 x 1 x 1
-        out_2 = out * x  # N x 288 x 19 x 19
-        return out_2
+        pooled = self.fc1(out)  # N x 12 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 12 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 288 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 288 x 1 x 1
+        del scale
+        out = gated * x  # N x 288 x 19 x 19
+        return out
 
 
 class ConvNormActivation_18(nn.Sequential):
@@ -630,12 +658,16 @@ class SqueezeExcitation_8(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 576 x 1 x 1
-        out = self.fc1(out)  # N x 24 x 1 x 1
-        out = self.activation(out)  # N x 24 x 1 x 1
-        out = self.fc2(out)  # N x 576 x 1 x 1
-        out = self.scale_activation(out)  # N x 576 x 1 x 1
-        out_2 = out * x  # N x 576 x 19 x 19
-        return out_2
+        pooled = self.fc1(out)  # N x 24 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 24 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 576 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 576 x 1 x 1
+        del scale
+        out = gated * x  # N x 576 x 19 x 19
+        return out
 
 
 class ConvNormActivation_21(nn.Sequential):
@@ -800,12 +832,16 @@ class SqueezeExcitation_9(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 816 x 1 x 1
-        out = self.fc1(out)  # N x 34 x 1 x 1
-        out = self.activation(out)  # N x 34 x 1 x 1
-        out = self.fc2(out)  # N x 816 x 1 x 1
-        out = self.scale_activation(out)  # N x 816 x 1 x 1
-        out_2 = out * x  # N x 816 x 19 x 19
-        return out_2
+        pooled = self.fc1(out)  # N x 34 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 34 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 816 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 816 x 1 x 1
+        del scale
+        out = gated * x  # N x 816 x 19 x 19
+        return out
 
 
 class ConvNormActivation_26(nn.Sequential):
@@ -922,12 +958,16 @@ class SqueezeExcitation_10(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 816 x 1 x 1
-        out = self.fc1(out)  # N x 34 x 1 x 1
-        out = self.activation(out)  # N x 34 x 1 x 1
-        out = self.fc2(out)  # N x 816 x 1 x 1
-        out = self.scale_activation(out)  # N x 816 x 1 x 1
-        out_2 = out * x  # N x 816 x 10 x 10
-        return out_2
+        pooled = self.fc1(out)  # N x 34 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 34 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 816 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 816 x 1 x 1
+        del scale
+        out = gated * x  # N x 816 x 10 x 10
+        return out
 
 
 class ConvNormActivation_28(nn.Sequential):
@@ -999,12 +1039,16 @@ class SqueezeExcitation_11(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 1392 x 1 x 1
-        out = self.fc1(out)  # N x 58 x 1 x 1
-        out = self.activation(out)  # N x 58 x 1 x 1
-        out = self.fc2(out)  # N x 1392 x 1 x 1
-        out = self.scale_activation(out)  # N x 1392 x 1 x 1
-        out_2 = out * x  # N x 1392 x 10 x 10
-        return out_2
+        pooled = self.fc1(out)  # N x 58 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 58 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 1392 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 1392 x 1 x 1
+        del scale
+        out = gated * x  # N x 1392 x 10 x 10
+        return out
 
 
 class ConvNormActivation_31(nn.Sequential):
@@ -1184,12 +1228,16 @@ class SqueezeExcitation_12(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 2304 x 1 x 1
-        out = self.fc1(out)  # N x 96 x 1 x 1
-        out = self.activation(out)  # N x 96 x 1 x 1
-        out = self.fc2(out)  # N x 2304 x 1 x 1
-        out = self.scale_activation(out)  # N x 2304 x 1 x 1
-        out_2 = out * x  # N x 2304 x 10 x 10
-        return out_2
+        pooled = self.fc1(out)  # N x 96 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 96 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 2304 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 2304 x 1 x 1
+        del scale
+        out = gated * x  # N x 2304 x 10 x 10
+        return out
 
 
 class ConvNormActivation_36(nn.Sequential):

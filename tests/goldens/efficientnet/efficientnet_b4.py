@@ -63,12 +63,16 @@ class SqueezeExcitation(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 48 x 1 x 1
-        out = self.fc1(out)  # N x 12 x 1 x 1
-        out = self.activation(out)  # N x 12 x 1 x 1
-        out = self.fc2(out)  # N x 48 x 1 x 1
-        out = self.scale_activation(out)  # N x 48 x 1 x 1
-        out_2 = out * x  # N x 48 x 190 x 190
-        return out_2
+        pooled = self.fc1(out)  # N x 12 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 12 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 48 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 48 x 1 x 1
+        del scale
+        out = gated * x  # N x 48 x 190 x 190
+        return out
 
 
 class ConvNormActivation_3(nn.Sequential):
@@ -128,12 +132,16 @@ class SqueezeExcitation_2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 24 x 1 x 1
-        out = self.fc1(out)  # N x 6 x 1 x 1
-        out = self.activation(out)  # N x 6 x 1 x 1
-        out = self.fc2(out)  # N x 24 x 1 x 1
-        out = self.scale_activation(out)  # N x 24 x 1 x 1
-        out_2 = out * x  # N x 24 x 190 x 190
-        return out_2
+        pooled = self.fc1(out)  # N x 6 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 6 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 24 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 24 x 1 x 1
+        del scale
+        out = gated * x  # N x 24 x 190 x 190
+        return out
 
 
 class ConvNormActivation_5(nn.Sequential):
@@ -215,12 +223,16 @@ class SqueezeExcitation_3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 144 x 1 x 1
-        out = self.fc1(out)  # N x 6 x 1 x 1
-        out = self.activation(out)  # N x 6 x 1 x 1
-        out = self.fc2(out)  # N x 144 x 1 x 1
-        out = self.scale_activation(out)  # N x 144 x 1 x 1
-        out_2 = out * x  # N x 144 x 95 x 95
-        return out_2
+        pooled = self.fc1(out)  # N x 6 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 6 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 144 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 144 x 1 x 1
+        del scale
+        out = gated * x  # N x 144 x 95 x 95
+        return out
 
 
 class ConvNormActivation_8(nn.Sequential):
@@ -292,12 +304,16 @@ class SqueezeExcitation_4(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 192 x 1 x 1
-        out = self.fc1(out)  # N x 8 x 1 x 1
-        out = self.activation(out)  # N x 8 x 1 x 1
-        out = self.fc2(out)  # N x 192 x 1 x 1
-        out = self.scale_activation(out)  # N x 192 x 1 x 1
-        out_2 = out * x  # N x 192 x 95 x 95
-        return out_2
+        pooled = self.fc1(out)  # N x 8 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 8 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 192 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 192 x 1 x 1
+        del scale
+        out = gated * x  # N x 192 x 95 x 95
+        return out
 
 
 class ConvNormActivation_11(nn.Sequential):
@@ -399,12 +415,16 @@ class SqueezeExcitation_5(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 192 x 1 x 1
-        out = self.fc1(out)  # N x 8 x 1 x 1
-        out = self.activation(out)  # N x 8 x 1 x 1
-        out = self.fc2(out)  # N x 192 x 1 x 1
-        out = self.scale_activation(out)  # N x 192 x 1 x 1
-        out_2 = out * x  # N x 192 x 48 x 48
-        return out_2
+        pooled = self.fc1(out)  # N x 8 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 8 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 192 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 192 x 1 x 1
+        del scale
+        out = gated * x  # N x 192 x 48 x 48
+        return out
 
 
 class ConvNormActivation_13(nn.Sequential):
@@ -476,12 +496,16 @@ class SqueezeExcitation_6(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 336 x 1 x 1
-        out = self.fc1(out)  # N x 14 x 1 x 1
-        out = self.activation(out)  # N x 14 x 1 x 1
-        out = self.fc2(out)  # N x 336 x 1 x 1
-        out = self.scale_activation(out)  # N x 336 x 1 x 1
-        out_2 = out * x  # N x 336 x 48 x 48
-        return out_2
+        pooled = self.fc1(out)  # N x 14 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 14 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 336 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 336 x 1 x 1
+        del scale
+        out = gated * x  # N x 336 x 48 x 48
+        return out
 
 
 class ConvNormActivation_16(nn.Sequential):
@@ -583,12 +607,16 @@ class SqueezeExcitation_7(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 336 x 1 x 1
-        out = self.fc1(out)  # N x 14 x 1 x 1
-        out = self.activation(out)  # N x 14 x 1 x 1
-        out = self.fc2(out)  # N x 336 x 1 x 1
-        out = self.scale_activation(out)  # N x 336 x 1 x 1
-        out_2 = out * x  # N x 336 x 24 x 24
-        return out_2
+        pooled = self.fc1(out)  # N x 14 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 14 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 336 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 336 x 1 x 1
+        del scale
+        out = gated * x  # N x 336 x 24 x 24
+        return out
 
 
 class ConvNormActivation_18(nn.Sequential):
@@ -660,12 +688,16 @@ class SqueezeExcitation_8(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 672 x 1 x 1
-        out = self.fc1(out)  # N x 28 x 1 x 1
-        out = self.activation(out)  # N x 28 x 1 x 1
-        out = self.fc2(out)  # N x 672 x 1 x 1
-        out = self.scale_activation(out)  # N x 672 x 1 x 1
-        out_2 = out * x  # N x 672 x 24 x 24
-        return out_2
+        pooled = self.fc1(out)  # N x 28 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 28 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 672 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 672 x 1 x 1
+        del scale
+        out = gated * x  # N x 672 x 24 x 24
+        return out
 
 
 class ConvNormActivation_21(nn.Sequential):
@@ -845,12 +877,16 @@ class SqueezeExcitation_9(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 960 x 1 x 1
-        out = self.fc1(out)  # N x 40 x 1 x 1
-        out = self.activation(out)  # N x 40 x 1 x 1
-        out = self.fc2(out)  # N x 960 x 1 x 1
-        out = self.scale_activation(out)  # N x 960 x 1 x 1
-        out_2 = out * x  # N x 960 x 24 x 24
-        return out_2
+        pooled = self.fc1(out)  # N x 40 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 40 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 960 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 960 x 1 x 1
+        del scale
+        out = gated * x  # N x 960 x 24 x 24
+        return out
 
 
 class ConvNormActivation_26(nn.Sequential):
@@ -982,12 +1018,16 @@ class SqueezeExcitation_10(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 960 x 1 x 1
-        out = self.fc1(out)  # N x 40 x 1 x 1
-        out = self.activation(out)  # N x 40 x 1 x 1
-        out = self.fc2(out)  # N x 960 x 1 x 1
-        out = self.scale_activation(out)  # N x 960 x 1 x 1
-        out_2 = out * x  # N x 960 x 12 x 12
-        return out_2
+        pooled = self.fc1(out)  # N x 40 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 40 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 960 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 960 x 1 x 1
+        del scale
+        out = gated * x  # N x 960 x 12 x 12
+        return out
 
 
 class ConvNormActivation_28(nn.Sequential):
@@ -1059,12 +1099,16 @@ class SqueezeExcitation_11(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 1632 x 1 x 1
-        out = self.fc1(out)  # N x 68 x 1 x 1
-        out = self.activation(out)  # N x 68 x 1 x 1
-        out = self.fc2(out)  # N x 1632 x 1 x 1
-        out = self.scale_activation(out)  # N x 1632 x 1 x 1
-        out_2 = out * x  # N x 1632 x 12 x 12
-        return out_2
+        pooled = self.fc1(out)  # N x 68 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 68 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 1632 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 1632 x 1 x 1
+        del scale
+        out = gated * x  # N x 1632 x 12 x 12
+        return out
 
 
 class ConvNormActivation_31(nn.Sequential):
@@ -1274,12 +1318,16 @@ class SqueezeExcitation_12(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 2688 x 1 x 1
-        out = self.fc1(out)  # N x 112 x 1 x 1
-        out = self.activation(out)  # N x 112 x 1 x 1
-        out = self.fc2(out)  # N x 2688 x 1 x 1
-        out = self.scale_activation(out)  # N x 2688 x 1 x 1
-        out_2 = out * x  # N x 2688 x 12 x 12
-        return out_2
+        pooled = self.fc1(out)  # N x 112 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 112 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 2688 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 2688 x 1 x 1
+        del scale
+        out = gated * x  # N x 2688 x 12 x 12
+        return out
 
 
 class ConvNormActivation_36(nn.Sequential):

@@ -63,12 +63,16 @@ class SqueezeExcitation(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 48 x 1 x 1
-        out = self.fc1(out)  # N x 12 x 1 x 1
-        out = self.activation(out)  # N x 12 x 1 x 1
-        out = self.fc2(out)  # N x 48 x 1 x 1
-        out = self.scale_activation(out)  # N x 48 x 1 x 1
-        out_2 = out * x  # N x 48 x 228 x 228
-        return out_2
+        pooled = self.fc1(out)  # N x 12 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 12 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 48 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 48 x 1 x 1
+        del scale
+        out = gated * x  # N x 48 x 228 x 228
+        return out
 
 
 class ConvNormActivation_3(nn.Sequential):
@@ -128,12 +132,16 @@ class SqueezeExcitation_2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 24 x 1 x 1
-        out = self.fc1(out)  # N x 6 x 1 x 1
-        out = self.activation(out)  # N x 6 x 1 x 1
-        out = self.fc2(out)  # N x 24 x 1 x 1
-        out = self.scale_activation(out)  # N x 24 x 1 x 1
-        out_2 = out * x  # N x 24 x 228 x 228
-        return out_2
+        pooled = self.fc1(out)  # N x 6 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 6 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 24 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 24 x 1 x 1
+        del scale
+        out = gated * x  # N x 24 x 228 x 228
+        return out
 
 
 class ConvNormActivation_5(nn.Sequential):
@@ -230,12 +238,16 @@ class SqueezeExcitation_3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 144 x 1 x 1
-        out = self.fc1(out)  # N x 6 x 1 x 1
-        out = self.activation(out)  # N x 6 x 1 x 1
-        out = self.fc2(out)  # N x 144 x 1 x 1
-        out = self.scale_activation(out)  # N x 144 x 1 x 1
-        out_2 = out * x  # N x 144 x 114 x 114
-        return out_2
+        pooled = self.fc1(out)  # N x 6 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 6 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 144 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 144 x 1 x 1
+        del scale
+        out = gated * x  # N x 144 x 114 x 114
+        return out
 
 
 class ConvNormActivation_8(nn.Sequential):
@@ -307,12 +319,16 @@ class SqueezeExcitation_4(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 240 x 1 x 1
-        out = self.fc1(out)  # N x 10 x 1 x 1
-        out = self.activation(out)  # N x 10 x 1 x 1
-        out = self.fc2(out)  # N x 240 x 1 x 1
-        out = self.scale_activation(out)  # N x 240 x 1 x 1
-        out_2 = out * x  # N x 240 x 114 x 114
-        return out_2
+        pooled = self.fc1(out)  # N x 10 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 10 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 240 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 240 x 1 x 1
+        del scale
+        out = gated * x  # N x 240 x 114 x 114
+        return out
 
 
 class ConvNormActivation_11(nn.Sequential):
@@ -429,12 +445,16 @@ class SqueezeExcitation_5(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 240 x 1 x 1
-        out = self.fc1(out)  # N x 10 x 1 x 1
-        out = self.activation(out)  # N x 10 x 1 x 1
-        out = self.fc2(out)  # N x 240 x 1 x 1
-        out = self.scale_activation(out)  # N x 240 x 1 x 1
-        out_2 = out * x  # N x 240 x 57 x 57
-        return out_2
+        pooled = self.fc1(out)  # N x 10 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 10 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 240 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 240 x 1 x 1
+        del scale
+        out = gated * x  # N x 240 x 57 x 57
+        return out
 
 
 class ConvNormActivation_13(nn.Sequential):
@@ -506,12 +526,16 @@ class SqueezeExcitation_6(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 384 x 1 x 1
-        out = self.fc1(out)  # N x 16 x 1 x 1
-        out = self.activation(out)  # N x 16 x 1 x 1
-        out = self.fc2(out)  # N x 384 x 1 x 1
-        out = self.scale_activation(out)  # N x 384 x 1 x 1
-        out_2 = out * x  # N x 384 x 57 x 57
-        return out_2
+        pooled = self.fc1(out)  # N x 16 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 16 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 384 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 384 x 1 x 1
+        del scale
+        out = gated * x  # N x 384 x 57 x 57
+        return out
 
 
 class ConvNormActivation_16(nn.Sequential):
@@ -628,12 +652,16 @@ class SqueezeExcitation_7(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 384 x 1 x 1
-        out = self.fc1(out)  # N x 16 x 1 x 1
-        out = self.activation(out)  # N x 16 x 1 x 1
-        out = self.fc2(out)  # N x 384 x 1 x 1
-        out = self.scale_activation(out)  # N x 384 x 1 x 1
-        out_2 = out * x  # N x 384 x 29 x 29
-        return out_2
+        pooled = self.fc1(out)  # N x 16 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 16 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 384 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 384 x 1 x 1
+        del scale
+        out = gated * x  # N x 384 x 29 x 29
+        return out
 
 
 class ConvNormActivation_18(nn.Sequential):
@@ -705,12 +733,16 @@ class SqueezeExcitation_8(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 768 x 1 x 1
-        out = self.fc1(out)  # N x 32 x 1 x 1
-        out = self.activation(out)  # N x 32 x 1 x 1
-        out = self.fc2(out)  # N x 768 x 1 x 1
-        out = self.scale_activation(out)  # N x 768 x 1 x 1
-        out_2 = out * x  # N x 768 x 29 x 29
-        return out_2
+        pooled = self.fc1(out)  # N x 32 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 32 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 768 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 768 x 1 x 1
+        del scale
+        out = gated * x  # N x 768 x 29 x 29
+        return out
 
 
 class ConvNormActivation_21(nn.Sequential):
@@ -905,12 +937,16 @@ class SqueezeExcitation_9(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 1056 x 1 x 1
-        out = self.fc1(out)  # N x 44 x 1 x 1
-        out = self.activation(out)  # N x 44 x 1 x 1
-        out = self.fc2(out)  # N x 1056 x 1 x 1
-        out = self.scale_activation(out)  # N x 1056 x 1 x 1
-        out_2 = out * x  # N x 1056 x 29 x 29
-        return out_2
+        pooled = self.fc1(out)  # N x 44 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 44 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 1056 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 1056 x 1 x 1
+        del scale
+        out = gated * x  # N x 1056 x 29 x 29
+        return out
 
 
 class ConvNormActivation_26(nn.Sequential):
@@ -1057,12 +1093,16 @@ class SqueezeExcitation_10(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 1056 x 1 x 1
-        out = self.fc1(out)  # N x 44 x 1 x 1
-        out = self.activation(out)  # N x 44 x 1 x 1
-        out = self.fc2(out)  # N x 1056 x 1 x 1
-        out = self.scale_activation(out)  # N x 1056 x 1 x 1
-        out_2 = out * x  # N x 1056 x 15 x 15
-        return out_2
+        pooled = self.fc1(out)  # N x 44 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 44 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 1056 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 1056 x 1 x 1
+        del scale
+        out = gated * x  # N x 1056 x 15 x 15
+        return out
 
 
 class ConvNormActivation_28(nn.Sequential):
@@ -1134,12 +1174,16 @@ class SqueezeExcitation_11(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 1824 x 1 x 1
-        out = self.fc1(out)  # N x 76 x 1 x 1
-        out = self.activation(out)  # N x 76 x 1 x 1
-        out = self.fc2(out)  # N x 1824 x 1 x 1
-        out = self.scale_activation(out)  # N x 1824 x 1 x 1
-        out_2 = out * x  # N x 1824 x 15 x 15
-        return out_2
+        pooled = self.fc1(out)  # N x 76 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 76 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 1824 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 1824 x 1 x 1
+        del scale
+        out = gated * x  # N x 1824 x 15 x 15
+        return out
 
 
 class ConvNormActivation_31(nn.Sequential):
@@ -1364,12 +1408,16 @@ class SqueezeExcitation_12(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 3072 x 1 x 1
-        out = self.fc1(out)  # N x 128 x 1 x 1
-        out = self.activation(out)  # N x 128 x 1 x 1
-        out = self.fc2(out)  # N x 3072 x 1 x 1
-        out = self.scale_activation(out)  # N x 3072 x 1 x 1
-        out_2 = out * x  # N x 3072 x 15 x 15
-        return out_2
+        pooled = self.fc1(out)  # N x 128 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 128 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 3072 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 3072 x 1 x 1
+        del scale
+        out = gated * x  # N x 3072 x 15 x 15
+        return out
 
 
 class ConvNormActivation_36(nn.Sequential):

@@ -63,12 +63,16 @@ class SqueezeExcitation(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 56 x 1 x 1
-        out = self.fc1(out)  # N x 14 x 1 x 1
-        out = self.activation(out)  # N x 14 x 1 x 1
-        out = self.fc2(out)  # N x 56 x 1 x 1
-        out = self.scale_activation(out)  # N x 56 x 1 x 1
-        out_2 = out * x  # N x 56 x 264 x 264
-        return out_2
+        pooled = self.fc1(out)  # N x 14 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 14 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 56 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 56 x 1 x 1
+        del scale
+        out = gated * x  # N x 56 x 264 x 264
+        return out
 
 
 class ConvNormActivation_3(nn.Sequential):
@@ -128,12 +132,16 @@ class SqueezeExcitation_2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 32 x 1 x 1
-        out = self.fc1(out)  # N x 8 x 1 x 1
-        out = self.activation(out)  # N x 8 x 1 x 1
-        out = self.fc2(out)  # N x 32 x 1 x 1
-        out = self.scale_activation(out)  # N x 32 x 1 x 1
-        out_2 = out * x  # N x 32 x 264 x 264
-        return out_2
+        pooled = self.fc1(out)  # N x 8 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 8 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 32 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 32 x 1 x 1
+        del scale
+        out = gated * x  # N x 32 x 264 x 264
+        return out
 
 
 class ConvNormActivation_5(nn.Sequential):
@@ -230,12 +238,16 @@ class SqueezeExcitation_3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 192 x 1 x 1
-        out = self.fc1(out)  # N x 8 x 1 x 1
-        out = self.activation(out)  # N x 8 x 1 x 1
-        out = self.fc2(out)  # N x 192 x 1 x 1
-        out = self.scale_activation(out)  # N x 192 x 1 x 1
-        out_2 = out * x  # N x 192 x 132 x 132
-        return out_2
+        pooled = self.fc1(out)  # N x 8 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 8 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 192 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 192 x 1 x 1
+        del scale
+        out = gated * x  # N x 192 x 132 x 132
+        return out
 
 
 class ConvNormActivation_8(nn.Sequential):
@@ -307,12 +319,16 @@ class SqueezeExcitation_4(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 240 x 1 x 1
-        out = self.fc1(out)  # N x 10 x 1 x 1
-        out = self.activation(out)  # N x 10 x 1 x 1
-        out = self.fc2(out)  # N x 240 x 1 x 1
-        out = self.scale_activation(out)  # N x 240 x 1 x 1
-        out_2 = out * x  # N x 240 x 132 x 132
-        return out_2
+        pooled = self.fc1(out)  # N x 10 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 10 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 240 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 240 x 1 x 1
+        del scale
+        out = gated * x  # N x 240 x 132 x 132
+        return out
 
 
 class ConvNormActivation_11(nn.Sequential):
@@ -444,12 +460,16 @@ class SqueezeExcitation_5(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 240 x 1 x 1
-        out = self.fc1(out)  # N x 10 x 1 x 1
-        out = self.activation(out)  # N x 10 x 1 x 1
-        out = self.fc2(out)  # N x 240 x 1 x 1
-        out = self.scale_activation(out)  # N x 240 x 1 x 1
-        out_2 = out * x  # N x 240 x 66 x 66
-        return out_2
+        pooled = self.fc1(out)  # N x 10 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 10 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 240 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 240 x 1 x 1
+        del scale
+        out = gated * x  # N x 240 x 66 x 66
+        return out
 
 
 class ConvNormActivation_13(nn.Sequential):
@@ -521,12 +541,16 @@ class SqueezeExcitation_6(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 432 x 1 x 1
-        out = self.fc1(out)  # N x 18 x 1 x 1
-        out = self.activation(out)  # N x 18 x 1 x 1
-        out = self.fc2(out)  # N x 432 x 1 x 1
-        out = self.scale_activation(out)  # N x 432 x 1 x 1
-        out_2 = out * x  # N x 432 x 66 x 66
-        return out_2
+        pooled = self.fc1(out)  # N x 18 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 18 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 432 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 432 x 1 x 1
+        del scale
+        out = gated * x  # N x 432 x 66 x 66
+        return out
 
 
 class ConvNormActivation_16(nn.Sequential):
@@ -658,12 +682,16 @@ class SqueezeExcitation_7(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 432 x 1 x 1
-        out = self.fc1(out)  # N x 18 x 1 x 1
-        out = self.activation(out)  # N x 18 x 1 x 1
-        out = self.fc2(out)  # N x 432 x 1 x 1
-        out = self.scale_activation(out)  # N x 432 x 1 x 1
-        out_2 = out * x  # N x 432 x 33 x 33
-        return out_2
+        pooled = self.fc1(out)  # N x 18 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 18 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 432 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 432 x 1 x 1
+        del scale
+        out = gated * x  # N x 432 x 33 x 33
+        return out
 
 
 class ConvNormActivation_18(nn.Sequential):
@@ -735,12 +763,16 @@ class SqueezeExcitation_8(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 864 x 1 x 1
-        out = self.fc1(out)  # N x 36 x 1 x 1
-        out = self.activation(out)  # N x 36 x 1 x 1
-        out = self.fc2(out)  # N x 864 x 1 x 1
-        out = self.scale_activation(out)  # N x 864 x 1 x 1
-        out_2 = out * x  # N x 864 x 33 x 33
-        return out_2
+        pooled = self.fc1(out)  # N x 36 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 36 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 864 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 864 x 1 x 1
+        del scale
+        out = gated * x  # N x 864 x 33 x 33
+        return out
 
 
 class ConvNormActivation_21(nn.Sequential):
@@ -950,12 +982,16 @@ class SqueezeExcitation_9(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 1200 x 1 x 1
-        out = self.fc1(out)  # N x 50 x 1 x 1
-        out = self.activation(out)  # N x 50 x 1 x 1
-        out = self.fc2(out)  # N x 1200 x 1 x 1
-        out = self.scale_activation(out)  # N x 1200 x 1 x 1
-        out_2 = out * x  # N x 1200 x 33 x 33
-        return out_2
+        pooled = self.fc1(out)  # N x 50 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 50 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 1200 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 1200 x 1 x 1
+        del scale
+        out = gated * x  # N x 1200 x 33 x 33
+        return out
 
 
 class ConvNormActivation_26(nn.Sequential):
@@ -1117,12 +1153,16 @@ class SqueezeExcitation_10(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 1200 x 1 x 1
-        out = self.fc1(out)  # N x 50 x 1 x 1
-        out = self.activation(out)  # N x 50 x 1 x 1
-        out = self.fc2(out)  # N x 1200 x 1 x 1
-        out = self.scale_activation(out)  # N x 1200 x 1 x 1
-        out_2 = out * x  # N x 1200 x 17 x 17
-        return out_2
+        pooled = self.fc1(out)  # N x 50 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 50 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 1200 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 1200 x 1 x 1
+        del scale
+        out = gated * x  # N x 1200 x 17 x 17
+        return out
 
 
 class ConvNormActivation_28(nn.Sequential):
@@ -1194,12 +1234,16 @@ class SqueezeExcitation_11(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 2064 x 1 x 1
-        out = self.fc1(out)  # N x 86 x 1 x 1
-        out = self.activation(out)  # N x 86 x 1 x 1
-        out = self.fc2(out)  # N x 2064 x 1 x 1
-        out = self.scale_activation(out)  # N x 2064 x 1 x 1
-        out_2 = out * x  # N x 2064 x 17 x 17
-        return out_2
+        pooled = self.fc1(out)  # N x 86 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 86 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 2064 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 2064 x 1 x 1
+        del scale
+        out = gated * x  # N x 2064 x 17 x 17
+        return out
 
 
 class ConvNormActivation_31(nn.Sequential):
@@ -1454,12 +1498,16 @@ class SqueezeExcitation_12(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 3456 x 1 x 1
-        out = self.fc1(out)  # N x 144 x 1 x 1
-        out = self.activation(out)  # N x 144 x 1 x 1
-        out = self.fc2(out)  # N x 3456 x 1 x 1
-        out = self.scale_activation(out)  # N x 3456 x 1 x 1
-        out_2 = out * x  # N x 3456 x 17 x 17
-        return out_2
+        pooled = self.fc1(out)  # N x 144 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 144 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 3456 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 3456 x 1 x 1
+        del scale
+        out = gated * x  # N x 3456 x 17 x 17
+        return out
 
 
 class ConvNormActivation_36(nn.Sequential):

@@ -63,12 +63,16 @@ class SqueezeExcitation(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 64 x 1 x 1
-        out = self.fc1(out)  # N x 16 x 1 x 1
-        out = self.activation(out)  # N x 16 x 1 x 1
-        out = self.fc2(out)  # N x 64 x 1 x 1
-        out = self.scale_activation(out)  # N x 64 x 1 x 1
-        out_2 = out * x  # N x 64 x 300 x 300
-        return out_2
+        pooled = self.fc1(out)  # N x 16 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 16 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 64 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 64 x 1 x 1
+        del scale
+        out = gated * x  # N x 64 x 300 x 300
+        return out
 
 
 class ConvNormActivation_3(nn.Sequential):
@@ -128,12 +132,16 @@ class SqueezeExcitation_2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 32 x 1 x 1
-        out = self.fc1(out)  # N x 8 x 1 x 1
-        out = self.activation(out)  # N x 8 x 1 x 1
-        out = self.fc2(out)  # N x 32 x 1 x 1
-        out = self.scale_activation(out)  # N x 32 x 1 x 1
-        out_2 = out * x  # N x 32 x 300 x 300
-        return out_2
+        pooled = self.fc1(out)  # N x 8 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 8 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 32 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 32 x 1 x 1
+        del scale
+        out = gated * x  # N x 32 x 300 x 300
+        return out
 
 
 class ConvNormActivation_5(nn.Sequential):
@@ -245,12 +253,16 @@ class SqueezeExcitation_3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 192 x 1 x 1
-        out = self.fc1(out)  # N x 8 x 1 x 1
-        out = self.activation(out)  # N x 8 x 1 x 1
-        out = self.fc2(out)  # N x 192 x 1 x 1
-        out = self.scale_activation(out)  # N x 192 x 1 x 1
-        out_2 = out * x  # N x 192 x 150 x 150
-        return out_2
+        pooled = self.fc1(out)  # N x 8 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 8 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 192 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 192 x 1 x 1
+        del scale
+        out = gated * x  # N x 192 x 150 x 150
+        return out
 
 
 class ConvNormActivation_8(nn.Sequential):
@@ -322,12 +334,16 @@ class SqueezeExcitation_4(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 288 x 1 x 1
-        out = self.fc1(out)  # N x 12 x 1 x 1
-        out = self.activation(out)  # N x 12 x 1 x 1
-        out = self.fc2(out)  # N x 288 x 1 x 1
-        out = self.scale_activation(out)  # N x 288 x 1 x 1
-        out_2 = out * x  # N x 288 x 150 x 150
-        return out_2
+        pooled = self.fc1(out)  # N x 12 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 12 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 288 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 288 x 1 x 1
+        del scale
+        out = gated * x  # N x 288 x 150 x 150
+        return out
 
 
 class ConvNormActivation_11(nn.Sequential):
@@ -474,12 +490,16 @@ class SqueezeExcitation_5(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 288 x 1 x 1
-        out = self.fc1(out)  # N x 12 x 1 x 1
-        out = self.activation(out)  # N x 12 x 1 x 1
-        out = self.fc2(out)  # N x 288 x 1 x 1
-        out = self.scale_activation(out)  # N x 288 x 1 x 1
-        out_2 = out * x  # N x 288 x 75 x 75
-        return out_2
+        pooled = self.fc1(out)  # N x 12 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 12 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 288 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 288 x 1 x 1
+        del scale
+        out = gated * x  # N x 288 x 75 x 75
+        return out
 
 
 class ConvNormActivation_13(nn.Sequential):
@@ -551,12 +571,16 @@ class SqueezeExcitation_6(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 480 x 1 x 1
-        out = self.fc1(out)  # N x 20 x 1 x 1
-        out = self.activation(out)  # N x 20 x 1 x 1
-        out = self.fc2(out)  # N x 480 x 1 x 1
-        out = self.scale_activation(out)  # N x 480 x 1 x 1
-        out_2 = out * x  # N x 480 x 75 x 75
-        return out_2
+        pooled = self.fc1(out)  # N x 20 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 20 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 480 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 480 x 1 x 1
+        del scale
+        out = gated * x  # N x 480 x 75 x 75
+        return out
 
 
 class ConvNormActivation_16(nn.Sequential):
@@ -703,12 +727,16 @@ class SqueezeExcitation_7(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 480 x 1 x 1
-        out = self.fc1(out)  # N x 20 x 1 x 1
-        out = self.activation(out)  # N x 20 x 1 x 1
-        out = self.fc2(out)  # N x 480 x 1 x 1
-        out = self.scale_activation(out)  # N x 480 x 1 x 1
-        out_2 = out * x  # N x 480 x 38 x 38
-        return out_2
+        pooled = self.fc1(out)  # N x 20 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 20 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 480 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 480 x 1 x 1
+        del scale
+        out = gated * x  # N x 480 x 38 x 38
+        return out
 
 
 class ConvNormActivation_18(nn.Sequential):
@@ -780,12 +808,16 @@ class SqueezeExcitation_8(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 960 x 1 x 1
-        out = self.fc1(out)  # N x 40 x 1 x 1
-        out = self.activation(out)  # N x 40 x 1 x 1
-        out = self.fc2(out)  # N x 960 x 1 x 1
-        out = self.scale_activation(out)  # N x 960 x 1 x 1
-        out_2 = out * x  # N x 960 x 38 x 38
-        return out_2
+        pooled = self.fc1(out)  # N x 40 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 40 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 960 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 960 x 1 x 1
+        del scale
+        out = gated * x  # N x 960 x 38 x 38
+        return out
 
 
 class ConvNormActivation_21(nn.Sequential):
@@ -1025,12 +1057,16 @@ class SqueezeExcitation_9(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 1344 x 1 x 1
-        out = self.fc1(out)  # N x 56 x 1 x 1
-        out = self.activation(out)  # N x 56 x 1 x 1
-        out = self.fc2(out)  # N x 1344 x 1 x 1
-        out = self.scale_activation(out)  # N x 1344 x 1 x 1
-        out_2 = out * x  # N x 1344 x 38 x 38
-        return out_2
+        pooled = self.fc1(out)  # N x 56 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 56 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 1344 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 1344 x 1 x 1
+        del scale
+        out = gated * x  # N x 1344 x 38 x 38
+        return out
 
 
 class ConvNormActivation_26(nn.Sequential):
@@ -1222,12 +1258,16 @@ class SqueezeExcitation_10(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 1344 x 1 x 1
-        out = self.fc1(out)  # N x 56 x 1 x 1
-        out = self.activation(out)  # N x 56 x 1 x 1
-        out = self.fc2(out)  # N x 1344 x 1 x 1
-        out = self.scale_activation(out)  # N x 1344 x 1 x 1
-        out_2 = out * x  # N x 1344 x 19 x 19
-        return out_2
+        pooled = self.fc1(out)  # N x 56 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 56 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 1344 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 1344 x 1 x 1
+        del scale
+        out = gated * x  # N x 1344 x 19 x 19
+        return out
 
 
 class ConvNormActivation_28(nn.Sequential):
@@ -1299,12 +1339,16 @@ class SqueezeExcitation_11(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 2304 x 1 x 1
-        out = self.fc1(out)  # N x 96 x 1 x 1
-        out = self.activation(out)  # N x 96 x 1 x 1
-        out = self.fc2(out)  # N x 2304 x 1 x 1
-        out = self.scale_activation(out)  # N x 2304 x 1 x 1
-        out_2 = out * x  # N x 2304 x 19 x 19
-        return out_2
+        pooled = self.fc1(out)  # N x 96 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 96 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 2304 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 2304 x 1 x 1
+        del scale
+        out = gated * x  # N x 2304 x 19 x 19
+        return out
 
 
 class ConvNormActivation_31(nn.Sequential):
@@ -1589,12 +1633,16 @@ class SqueezeExcitation_12(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 3840 x 1 x 1
-        out = self.fc1(out)  # N x 160 x 1 x 1
-        out = self.activation(out)  # N x 160 x 1 x 1
-        out = self.fc2(out)  # N x 3840 x 1 x 1
-        out = self.scale_activation(out)  # N x 3840 x 1 x 1
-        out_2 = out * x  # N x 3840 x 19 x 19
-        return out_2
+        pooled = self.fc1(out)  # N x 160 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 160 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 3840 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 3840 x 1 x 1
+        del scale
+        out = gated * x  # N x 3840 x 19 x 19
+        return out
 
 
 class ConvNormActivation_36(nn.Sequential):

@@ -476,12 +476,16 @@ class SqueezeExcitation(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 384 x 1 x 1
-        out = self.fc1(out)  # N x 24 x 1 x 1
-        out = self.activation(out)  # N x 24 x 1 x 1
-        out = self.fc2(out)  # N x 384 x 1 x 1
-        out = self.scale_activation(out)  # N x 384 x 1 x 1
-        out_2 = out * x  # N x 384 x 30 x 30
-        return out_2
+        pooled = self.fc1(out)  # N x 24 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 24 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 384 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 384 x 1 x 1
+        del scale
+        out = gated * x  # N x 384 x 30 x 30
+        return out
 
 
 class ConvNormActivation_13(nn.Sequential):
@@ -553,12 +557,16 @@ class SqueezeExcitation_2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 768 x 1 x 1
-        out = self.fc1(out)  # N x 48 x 1 x 1
-        out = self.activation(out)  # N x 48 x 1 x 1
-        out = self.fc2(out)  # N x 768 x 1 x 1
-        out = self.scale_activation(out)  # N x 768 x 1 x 1
-        out_2 = out * x  # N x 768 x 30 x 30
-        return out_2
+        pooled = self.fc1(out)  # N x 48 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 48 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 768 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 768 x 1 x 1
+        del scale
+        out = gated * x  # N x 768 x 30 x 30
+        return out
 
 
 class ConvNormActivation_16(nn.Sequential):
@@ -753,12 +761,16 @@ class SqueezeExcitation_3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 1152 x 1 x 1
-        out = self.fc1(out)  # N x 48 x 1 x 1
-        out = self.activation(out)  # N x 48 x 1 x 1
-        out = self.fc2(out)  # N x 1152 x 1 x 1
-        out = self.scale_activation(out)  # N x 1152 x 1 x 1
-        out_2 = out * x  # N x 1152 x 30 x 30
-        return out_2
+        pooled = self.fc1(out)  # N x 48 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 48 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 1152 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 1152 x 1 x 1
+        del scale
+        out = gated * x  # N x 1152 x 30 x 30
+        return out
 
 
 class ConvNormActivation_19(nn.Sequential):
@@ -830,12 +842,16 @@ class SqueezeExcitation_4(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 1344 x 1 x 1
-        out = self.fc1(out)  # N x 56 x 1 x 1
-        out = self.activation(out)  # N x 56 x 1 x 1
-        out = self.fc2(out)  # N x 1344 x 1 x 1
-        out = self.scale_activation(out)  # N x 1344 x 1 x 1
-        out_2 = out * x  # N x 1344 x 30 x 30
-        return out_2
+        pooled = self.fc1(out)  # N x 56 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 56 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 1344 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 1344 x 1 x 1
+        del scale
+        out = gated * x  # N x 1344 x 30 x 30
+        return out
 
 
 class ConvNormActivation_22(nn.Sequential):
@@ -1162,12 +1178,16 @@ class SqueezeExcitation_5(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 1344 x 1 x 1
-        out = self.fc1(out)  # N x 56 x 1 x 1
-        out = self.activation(out)  # N x 56 x 1 x 1
-        out = self.fc2(out)  # N x 1344 x 1 x 1
-        out = self.scale_activation(out)  # N x 1344 x 1 x 1
-        out_2 = out * x  # N x 1344 x 15 x 15
-        return out_2
+        pooled = self.fc1(out)  # N x 56 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 56 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 1344 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 1344 x 1 x 1
+        del scale
+        out = gated * x  # N x 1344 x 15 x 15
+        return out
 
 
 class ConvNormActivation_24(nn.Sequential):
@@ -1239,12 +1259,16 @@ class SqueezeExcitation_6(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 2304 x 1 x 1
-        out = self.fc1(out)  # N x 96 x 1 x 1
-        out = self.activation(out)  # N x 96 x 1 x 1
-        out = self.fc2(out)  # N x 2304 x 1 x 1
-        out = self.scale_activation(out)  # N x 2304 x 1 x 1
-        out_2 = out * x  # N x 2304 x 15 x 15
-        return out_2
+        pooled = self.fc1(out)  # N x 96 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 96 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 2304 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 2304 x 1 x 1
+        del scale
+        out = gated * x  # N x 2304 x 15 x 15
+        return out
 
 
 class ConvNormActivation_27(nn.Sequential):
@@ -1698,12 +1722,16 @@ class SqueezeExcitation_7(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 3840 x 1 x 1
-        out = self.fc1(out)  # N x 160 x 1 x 1
-        out = self.activation(out)  # N x 160 x 1 x 1
-        out = self.fc2(out)  # N x 3840 x 1 x 1
-        out = self.scale_activation(out)  # N x 3840 x 1 x 1
-        out_2 = out * x  # N x 3840 x 15 x 15
-        return out_2
+        pooled = self.fc1(out)  # N x 160 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 160 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 3840 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 3840 x 1 x 1
+        del scale
+        out = gated * x  # N x 3840 x 15 x 15
+        return out
 
 
 class ConvNormActivation_31(nn.Sequential):

@@ -401,12 +401,16 @@ class SqueezeExcitation(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 320 x 1 x 1
-        out = self.fc1(out)  # N x 20 x 1 x 1
-        out = self.activation(out)  # N x 20 x 1 x 1
-        out = self.fc2(out)  # N x 320 x 1 x 1
-        out = self.scale_activation(out)  # N x 320 x 1 x 1
-        out_2 = out * x  # N x 320 x 30 x 30
-        return out_2
+        pooled = self.fc1(out)  # N x 20 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 20 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 320 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 320 x 1 x 1
+        del scale
+        out = gated * x  # N x 320 x 30 x 30
+        return out
 
 
 class ConvNormActivation_13(nn.Sequential):
@@ -478,12 +482,16 @@ class SqueezeExcitation_2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 640 x 1 x 1
-        out = self.fc1(out)  # N x 40 x 1 x 1
-        out = self.activation(out)  # N x 40 x 1 x 1
-        out = self.fc2(out)  # N x 640 x 1 x 1
-        out = self.scale_activation(out)  # N x 640 x 1 x 1
-        out_2 = out * x  # N x 640 x 30 x 30
-        return out_2
+        pooled = self.fc1(out)  # N x 40 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 40 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 640 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 640 x 1 x 1
+        del scale
+        out = gated * x  # N x 640 x 30 x 30
+        return out
 
 
 class ConvNormActivation_16(nn.Sequential):
@@ -633,12 +641,16 @@ class SqueezeExcitation_3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 960 x 1 x 1
-        out = self.fc1(out)  # N x 40 x 1 x 1
-        out = self.activation(out)  # N x 40 x 1 x 1
-        out = self.fc2(out)  # N x 960 x 1 x 1
-        out = self.scale_activation(out)  # N x 960 x 1 x 1
-        out_2 = out * x  # N x 960 x 30 x 30
-        return out_2
+        pooled = self.fc1(out)  # N x 40 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 40 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 960 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 960 x 1 x 1
+        del scale
+        out = gated * x  # N x 960 x 30 x 30
+        return out
 
 
 class ConvNormActivation_19(nn.Sequential):
@@ -710,12 +722,16 @@ class SqueezeExcitation_4(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 1056 x 1 x 1
-        out = self.fc1(out)  # N x 44 x 1 x 1
-        out = self.activation(out)  # N x 44 x 1 x 1
-        out = self.fc2(out)  # N x 1056 x 1 x 1
-        out = self.scale_activation(out)  # N x 1056 x 1 x 1
-        out_2 = out * x  # N x 1056 x 30 x 30
-        return out_2
+        pooled = self.fc1(out)  # N x 44 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 44 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 1056 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 1056 x 1 x 1
+        del scale
+        out = gated * x  # N x 1056 x 30 x 30
+        return out
 
 
 class ConvNormActivation_22(nn.Sequential):
@@ -967,12 +983,16 @@ class SqueezeExcitation_5(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 1056 x 1 x 1
-        out = self.fc1(out)  # N x 44 x 1 x 1
-        out = self.activation(out)  # N x 44 x 1 x 1
-        out = self.fc2(out)  # N x 1056 x 1 x 1
-        out = self.scale_activation(out)  # N x 1056 x 1 x 1
-        out_2 = out * x  # N x 1056 x 15 x 15
-        return out_2
+        pooled = self.fc1(out)  # N x 44 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 44 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 1056 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 1056 x 1 x 1
+        del scale
+        out = gated * x  # N x 1056 x 15 x 15
+        return out
 
 
 class ConvNormActivation_24(nn.Sequential):
@@ -1044,12 +1064,16 @@ class SqueezeExcitation_6(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 1824 x 1 x 1
-        out = self.fc1(out)  # N x 76 x 1 x 1
-        out = self.activation(out)  # N x 76 x 1 x 1
-        out = self.fc2(out)  # N x 1824 x 1 x 1
-        out = self.scale_activation(out)  # N x 1824 x 1 x 1
-        out_2 = out * x  # N x 1824 x 15 x 15
-        return out_2
+        pooled = self.fc1(out)  # N x 76 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 76 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 1824 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 1824 x 1 x 1
+        del scale
+        out = gated * x  # N x 1824 x 15 x 15
+        return out
 
 
 class ConvNormActivation_27(nn.Sequential):
@@ -1398,12 +1422,16 @@ class SqueezeExcitation_7(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 3072 x 1 x 1
-        out = self.fc1(out)  # N x 128 x 1 x 1
-        out = self.activation(out)  # N x 128 x 1 x 1
-        out = self.fc2(out)  # N x 3072 x 1 x 1
-        out = self.scale_activation(out)  # N x 3072 x 1 x 1
-        out_2 = out * x  # N x 3072 x 15 x 15
-        return out_2
+        pooled = self.fc1(out)  # N x 128 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 128 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 3072 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 3072 x 1 x 1
+        del scale
+        out = gated * x  # N x 3072 x 15 x 15
+        return out
 
 
 class ConvNormActivation_31(nn.Sequential):

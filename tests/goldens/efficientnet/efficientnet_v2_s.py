@@ -356,12 +356,16 @@ class SqueezeExcitation(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 256 x 1 x 1
-        out = self.fc1(out)  # N x 16 x 1 x 1
-        out = self.activation(out)  # N x 16 x 1 x 1
-        out = self.fc2(out)  # N x 256 x 1 x 1
-        out = self.scale_activation(out)  # N x 256 x 1 x 1
-        out_2 = out * x  # N x 256 x 24 x 24
-        return out_2
+        pooled = self.fc1(out)  # N x 16 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 16 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 256 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 256 x 1 x 1
+        del scale
+        out = gated * x  # N x 256 x 24 x 24
+        return out
 
 
 class ConvNormActivation_13(nn.Sequential):
@@ -433,12 +437,16 @@ class SqueezeExcitation_2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 512 x 1 x 1
-        out = self.fc1(out)  # N x 32 x 1 x 1
-        out = self.activation(out)  # N x 32 x 1 x 1
-        out = self.fc2(out)  # N x 512 x 1 x 1
-        out = self.scale_activation(out)  # N x 512 x 1 x 1
-        out_2 = out * x  # N x 512 x 24 x 24
-        return out_2
+        pooled = self.fc1(out)  # N x 32 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 32 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 512 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 512 x 1 x 1
+        del scale
+        out = gated * x  # N x 512 x 24 x 24
+        return out
 
 
 class ConvNormActivation_16(nn.Sequential):
@@ -573,12 +581,16 @@ class SqueezeExcitation_3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 768 x 1 x 1
-        out = self.fc1(out)  # N x 32 x 1 x 1
-        out = self.activation(out)  # N x 32 x 1 x 1
-        out = self.fc2(out)  # N x 768 x 1 x 1
-        out = self.scale_activation(out)  # N x 768 x 1 x 1
-        out_2 = out * x  # N x 768 x 24 x 24
-        return out_2
+        pooled = self.fc1(out)  # N x 32 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 32 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 768 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 768 x 1 x 1
+        del scale
+        out = gated * x  # N x 768 x 24 x 24
+        return out
 
 
 class ConvNormActivation_19(nn.Sequential):
@@ -650,12 +662,16 @@ class SqueezeExcitation_4(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 960 x 1 x 1
-        out = self.fc1(out)  # N x 40 x 1 x 1
-        out = self.activation(out)  # N x 40 x 1 x 1
-        out = self.fc2(out)  # N x 960 x 1 x 1
-        out = self.scale_activation(out)  # N x 960 x 1 x 1
-        out_2 = out * x  # N x 960 x 24 x 24
-        return out_2
+        pooled = self.fc1(out)  # N x 40 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 40 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 960 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 960 x 1 x 1
+        del scale
+        out = gated * x  # N x 960 x 24 x 24
+        return out
 
 
 class ConvNormActivation_22(nn.Sequential):
@@ -832,12 +848,16 @@ class SqueezeExcitation_5(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 960 x 1 x 1
-        out = self.fc1(out)  # N x 40 x 1 x 1
-        out = self.activation(out)  # N x 40 x 1 x 1
-        out = self.fc2(out)  # N x 960 x 1 x 1
-        out = self.scale_activation(out)  # N x 960 x 1 x 1
-        out_2 = out * x  # N x 960 x 12 x 12
-        return out_2
+        pooled = self.fc1(out)  # N x 40 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 40 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 960 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 960 x 1 x 1
+        del scale
+        out = gated * x  # N x 960 x 12 x 12
+        return out
 
 
 class ConvNormActivation_24(nn.Sequential):
@@ -909,12 +929,16 @@ class SqueezeExcitation_6(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 1536 x 1 x 1
-        out = self.fc1(out)  # N x 64 x 1 x 1
-        out = self.activation(out)  # N x 64 x 1 x 1
-        out = self.fc2(out)  # N x 1536 x 1 x 1
-        out = self.scale_activation(out)  # N x 1536 x 1 x 1
-        out_2 = out * x  # N x 1536 x 12 x 12
-        return out_2
+        pooled = self.fc1(out)  # N x 64 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 64 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 1536 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 1536 x 1 x 1
+        del scale
+        out = gated * x  # N x 1536 x 12 x 12
+        return out
 
 
 class ConvNormActivation_27(nn.Sequential):

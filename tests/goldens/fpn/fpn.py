@@ -87,25 +87,31 @@ class Fpn(nn.Module):
         # c5: N x 64 x (H+31)//32 x (W+31)//32
         c2, c3, c4, c5 = self.body(x)
         del x
-        c5 = self.inner_block3(c5)  # N x 32 x (H+31)//32 x (W+31)//32
-        out = self.layer_block3(c5)  # N x 32 x (H+31)//32 x (W+31)//32
-        c4 = self.inner_block2(c4)  # N x 32 x (H+15)//16 x (W+15)//16
-        # N x 32 x (H+15)//16 x (W+15)//16
-        out_2 = F.interpolate(c5, size=c4.shape[-2:])
+        last = self.inner_block3(c5)  # N x 32 x (H+31)//32 x (W+31)//32
         del c5
-        out_3 = c4 + out_2  # N x 32 x (H+15)//16 x (W+15)//16
-        del c4, out_2
-        out_2 = self.layer_block2(out_3)  # N x 32 x (H+15)//16 x (W+15)//16
-        c3 = self.inner_block1(c3)  # N x 32 x (H+7)//8 x (W+7)//8
-        out_4 = F.interpolate(out_3, size=c3.shape[-2:])  # N x 32 x (H+7)//8 x (W+7)//8
-        del out_3
-        out_3 = c3 + out_4  # N x 32 x (H+7)//8 x (W+7)//8
-        del c3, out_4
-        out_4 = self.layer_block1(out_3)  # N x 32 x (H+7)//8 x (W+7)//8
-        c2 = self.inner_block0(c2)  # N x 32 x (H+3)//4 x (W+3)//4
-        out_5 = F.interpolate(out_3, size=c2.shape[-2:])  # N x 32 x (H+3)//4 x (W+3)//4
-        del out_3
-        out_3 = c2 + out_5  # N x 32 x (H+3)//4 x (W+3)//4
-        del c2, out_5
-        out_3 = self.layer_block0(out_3)  # N x 32 x (H+3)//4 x (W+3)//4
-        return FpnOutputs(p2=out_3, p3=out_4, p4=out_2, p5=out)
+        p = self.layer_block3(last)  # N x 32 x (H+31)//32 x (W+31)//32
+        lateral = self.inner_block2(c4)  # N x 32 x (H+15)//16 x (W+15)//16
+        del c4
+        # N x 32 x (H+15)//16 x (W+15)//16
+        up = F.interpolate(last, size=lateral.shape[-2:])
+        del last
+        last = lateral + up  # N x 32 x (H+15)//16 x (W+15)//16
+        del lateral, up
+        p_2 = self.layer_block2(last)  # N x 32 x (H+15)//16 x (W+15)//16
+        lateral = self.inner_block1(c3)  # N x 32 x (H+7)//8 x (W+7)//8
+        del c3
+        # N x 32 x (H+7)//8 x (W+7)//8
+        up = F.interpolate(last, size=lateral.shape[-2:])
+        del last
+        last = lateral + up  # N x 32 x (H+7)//8 x (W+7)//8
+        del lateral, up
+        p_3 = self.layer_block1(last)  # N x 32 x (H+7)//8 x (W+7)//8
+        lateral = self.inner_block0(c2)  # N x 32 x (H+3)//4 x (W+3)//4
+        del c2
+        # N x 32 x (H+3)//4 x (W+3)//4
+        up = F.interpolate(last, size=lateral.shape[-2:])
+        del last
+        last = lateral + up  # N x 32 x (H+3)//4 x (W+3)//4
+        del lateral, up
+        p_4 = self.layer_block0(last)  # N x 32 x (H+3)//4 x (W+3)//4
+        return FpnOutputs(p2=p_4, p3=p_3, p4=p_2, p5=p)

@@ -478,8 +478,8 @@ class InceptionB(nn.Module):
         out = self.branch3x3dbl_2(out)  # N x 96 x 35 x 35
         branch3x3dbl_3 = self.branch3x3dbl_3(out)  # N x 96 x 17 x 17
         del out
-        x = F.max_pool2d(x, 3, stride=2)  # N x 288 x 17 x 17
-        out = torch.cat([branch3x3, branch3x3dbl_3, x], 1)  # N x 768 x 17 x 17
+        bp = F.max_pool2d(x, 3, stride=2)  # N x 288 x 17 x 17
+        out = torch.cat([branch3x3, branch3x3dbl_3, bp], 1)  # N x 768 x 17 x 17
         return out
 
 
@@ -1173,8 +1173,8 @@ class InceptionD(nn.Module):
         out = self.branch7x7x3_3(out)  # N x 192 x 17 x 17
         branch7x7x3_4 = self.branch7x7x3_4(out)  # N x 192 x 8 x 8
         del out
-        x = F.max_pool2d(x, 3, stride=2)  # N x 768 x 8 x 8
-        out = torch.cat([branch3x3_2, branch7x7x3_4, x], 1)  # N x 1280 x 8 x 8
+        bp = F.max_pool2d(x, 3, stride=2)  # N x 768 x 8 x 8
+        out = torch.cat([branch3x3_2, branch7x7x3_4, bp], 1)  # N x 1280 x 8 x 8
         return out
 
 
@@ -1334,19 +1334,19 @@ class InceptionE(nn.Module):
         branch3x3_2a = self.branch3x3_2a(out)  # N x 384 x 8 x 8
         branch3x3_2b = self.branch3x3_2b(out)  # N x 384 x 8 x 8
         del out
-        out = torch.cat([branch3x3_2a, branch3x3_2b], 1)  # N x 768 x 8 x 8
+        b3 = torch.cat([branch3x3_2a, branch3x3_2b], 1)  # N x 768 x 8 x 8
         del branch3x3_2a, branch3x3_2b
-        out_2 = self.branch3x3dbl_1(x)  # N x 448 x 8 x 8
-        out_2 = self.branch3x3dbl_2(out_2)  # N x 384 x 8 x 8
-        branch3x3dbl_3a = self.branch3x3dbl_3a(out_2)  # N x 384 x 8 x 8
-        branch3x3dbl_3b = self.branch3x3dbl_3b(out_2)  # N x 384 x 8 x 8
-        del out_2
-        out_2 = torch.cat([branch3x3dbl_3a, branch3x3dbl_3b], 1)  # N x 768 x 8 x 8
+        out = self.branch3x3dbl_1(x)  # N x 448 x 8 x 8
+        out = self.branch3x3dbl_2(out)  # N x 384 x 8 x 8
+        branch3x3dbl_3a = self.branch3x3dbl_3a(out)  # N x 384 x 8 x 8
+        branch3x3dbl_3b = self.branch3x3dbl_3b(out)  # N x 384 x 8 x 8
+        del out
+        b3d = torch.cat([branch3x3dbl_3a, branch3x3dbl_3b], 1)  # N x 768 x 8 x 8
         del branch3x3dbl_3a, branch3x3dbl_3b
         x = F.avg_pool2d(x, 3, stride=1, padding=1)  # N x 1280 x 8 x 8
         branch_pool = self.branch_pool(x)  # N x 192 x 8 x 8
-        out_3 = torch.cat([branch1x1, out, out_2, branch_pool], 1)  # N x 2048 x 8 x 8
-        return out_3
+        out = torch.cat([branch1x1, b3, b3d, branch_pool], 1)  # N x 2048 x 8 x 8
+        return out
 
 
 class BasicConv_68(nn.Module):
@@ -1430,19 +1430,19 @@ class InceptionE_2(nn.Module):
         branch3x3_2a = self.branch3x3_2a(out)  # N x 384 x 8 x 8
         branch3x3_2b = self.branch3x3_2b(out)  # N x 384 x 8 x 8
         del out
-        out = torch.cat([branch3x3_2a, branch3x3_2b], 1)  # N x 768 x 8 x 8
+        b3 = torch.cat([branch3x3_2a, branch3x3_2b], 1)  # N x 768 x 8 x 8
         del branch3x3_2a, branch3x3_2b
-        out_2 = self.branch3x3dbl_1(x)  # N x 448 x 8 x 8
-        out_2 = self.branch3x3dbl_2(out_2)  # N x 384 x 8 x 8
-        branch3x3dbl_3a = self.branch3x3dbl_3a(out_2)  # N x 384 x 8 x 8
-        branch3x3dbl_3b = self.branch3x3dbl_3b(out_2)  # N x 384 x 8 x 8
-        del out_2
-        out_2 = torch.cat([branch3x3dbl_3a, branch3x3dbl_3b], 1)  # N x 768 x 8 x 8
+        out = self.branch3x3dbl_1(x)  # N x 448 x 8 x 8
+        out = self.branch3x3dbl_2(out)  # N x 384 x 8 x 8
+        branch3x3dbl_3a = self.branch3x3dbl_3a(out)  # N x 384 x 8 x 8
+        branch3x3dbl_3b = self.branch3x3dbl_3b(out)  # N x 384 x 8 x 8
+        del out
+        b3d = torch.cat([branch3x3dbl_3a, branch3x3dbl_3b], 1)  # N x 768 x 8 x 8
         del branch3x3dbl_3a, branch3x3dbl_3b
         x = F.avg_pool2d(x, 3, stride=1, padding=1)  # N x 2048 x 8 x 8
         branch_pool = self.branch_pool(x)  # N x 192 x 8 x 8
-        out_3 = torch.cat([branch1x1, out, out_2, branch_pool], 1)  # N x 2048 x 8 x 8
-        return out_3
+        out = torch.cat([branch1x1, b3, b3d, branch_pool], 1)  # N x 2048 x 8 x 8
+        return out
 
 
 class InceptionV3(nn.Module):

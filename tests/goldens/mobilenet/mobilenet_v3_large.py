@@ -189,12 +189,16 @@ class SqueezeExcitation(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 72 x 1 x 1
-        out = self.fc1(out)  # N x 24 x 1 x 1
-        out = self.activation(out)  # N x 24 x 1 x 1
-        out = self.fc2(out)  # N x 72 x 1 x 1
-        out = self.scale_activation(out)  # N x 72 x 1 x 1
-        out_2 = out * x  # N x 72 x 28 x 28
-        return out_2
+        pooled = self.fc1(out)  # N x 24 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 24 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 72 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 72 x 1 x 1
+        del scale
+        out = gated * x  # N x 72 x 28 x 28
+        return out
 
 
 class ConvBNActivation_11(nn.Sequential):
@@ -259,12 +263,16 @@ class SqueezeExcitation_2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 120 x 1 x 1
-        out = self.fc1(out)  # N x 32 x 1 x 1
-        out = self.activation(out)  # N x 32 x 1 x 1
-        out = self.fc2(out)  # N x 120 x 1 x 1
-        out = self.scale_activation(out)  # N x 120 x 1 x 1
-        out_2 = out * x  # N x 120 x 28 x 28
-        return out_2
+        pooled = self.fc1(out)  # N x 32 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 32 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 120 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 120 x 1 x 1
+        del scale
+        out = gated * x  # N x 120 x 28 x 28
+        return out
 
 
 class ConvBNActivation_14(nn.Sequential):
@@ -484,12 +492,16 @@ class SqueezeExcitation_3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 480 x 1 x 1
-        out = self.fc1(out)  # N x 120 x 1 x 1
-        out = self.activation(out)  # N x 120 x 1 x 1
-        out = self.fc2(out)  # N x 480 x 1 x 1
-        out = self.scale_activation(out)  # N x 480 x 1 x 1
-        out_2 = out * x  # N x 480 x 14 x 14
-        return out_2
+        pooled = self.fc1(out)  # N x 120 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 120 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 480 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 480 x 1 x 1
+        del scale
+        out = gated * x  # N x 480 x 14 x 14
+        return out
 
 
 class ConvBNActivation_26(nn.Sequential):
@@ -554,12 +566,16 @@ class SqueezeExcitation_4(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 672 x 1 x 1
-        out = self.fc1(out)  # N x 168 x 1 x 1
-        out = self.activation(out)  # N x 168 x 1 x 1
-        out = self.fc2(out)  # N x 672 x 1 x 1
-        out = self.scale_activation(out)  # N x 672 x 1 x 1
-        out_2 = out * x  # N x 672 x 14 x 14
-        return out_2
+        pooled = self.fc1(out)  # N x 168 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 168 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 672 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 672 x 1 x 1
+        del scale
+        out = gated * x  # N x 672 x 14 x 14
+        return out
 
 
 class ConvBNActivation_29(nn.Sequential):
@@ -622,12 +638,16 @@ class SqueezeExcitation_5(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 672 x 1 x 1
-        out = self.fc1(out)  # N x 168 x 1 x 1
-        out = self.activation(out)  # N x 168 x 1 x 1
-        out = self.fc2(out)  # N x 672 x 1 x 1
-        out = self.scale_activation(out)  # N x 672 x 1 x 1
-        out_2 = out * x  # N x 672 x 7 x 7
-        return out_2
+        pooled = self.fc1(out)  # N x 168 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 168 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 672 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 672 x 1 x 1
+        del scale
+        out = gated * x  # N x 672 x 7 x 7
+        return out
 
 
 class ConvBNActivation_31(nn.Sequential):
@@ -692,12 +712,16 @@ class SqueezeExcitation_6(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 960 x 1 x 1
-        out = self.fc1(out)  # N x 240 x 1 x 1
-        out = self.activation(out)  # N x 240 x 1 x 1
-        out = self.fc2(out)  # N x 960 x 1 x 1
-        out = self.scale_activation(out)  # N x 960 x 1 x 1
-        out_2 = out * x  # N x 960 x 7 x 7
-        return out_2
+        pooled = self.fc1(out)  # N x 240 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 240 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 960 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 960 x 1 x 1
+        del scale
+        out = gated * x  # N x 960 x 7 x 7
+        return out
 
 
 class ConvBNActivation_34(nn.Sequential):

@@ -50,12 +50,16 @@ class SqueezeExcitation(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 16 x 1 x 1
-        out = self.fc1(out)  # N x 8 x 1 x 1
-        out = self.activation(out)  # N x 8 x 1 x 1
-        out = self.fc2(out)  # N x 16 x 1 x 1
-        out = self.scale_activation(out)  # N x 16 x 1 x 1
-        out_2 = out * x  # N x 16 x 56 x 56
-        return out_2
+        pooled = self.fc1(out)  # N x 8 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 8 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 16 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 16 x 1 x 1
+        del scale
+        out = gated * x  # N x 16 x 56 x 56
+        return out
 
 
 class ConvBNActivation_3(nn.Sequential):
@@ -232,12 +236,16 @@ class SqueezeExcitation_2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 96 x 1 x 1
-        out = self.fc1(out)  # N x 24 x 1 x 1
-        out = self.activation(out)  # N x 24 x 1 x 1
-        out = self.fc2(out)  # N x 96 x 1 x 1
-        out = self.scale_activation(out)  # N x 96 x 1 x 1
-        out_2 = out * x  # N x 96 x 14 x 14
-        return out_2
+        pooled = self.fc1(out)  # N x 24 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 24 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 96 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 96 x 1 x 1
+        del scale
+        out = gated * x  # N x 96 x 14 x 14
+        return out
 
 
 class ConvBNActivation_12(nn.Sequential):
@@ -302,12 +310,16 @@ class SqueezeExcitation_3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 240 x 1 x 1
-        out = self.fc1(out)  # N x 64 x 1 x 1
-        out = self.activation(out)  # N x 64 x 1 x 1
-        out = self.fc2(out)  # N x 240 x 1 x 1
-        out = self.scale_activation(out)  # N x 240 x 1 x 1
-        out_2 = out * x  # N x 240 x 14 x 14
-        return out_2
+        pooled = self.fc1(out)  # N x 64 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 64 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 240 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 240 x 1 x 1
+        del scale
+        out = gated * x  # N x 240 x 14 x 14
+        return out
 
 
 class ConvBNActivation_15(nn.Sequential):
@@ -373,12 +385,16 @@ class SqueezeExcitation_4(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 120 x 1 x 1
-        out = self.fc1(out)  # N x 32 x 1 x 1
-        out = self.activation(out)  # N x 32 x 1 x 1
-        out = self.fc2(out)  # N x 120 x 1 x 1
-        out = self.scale_activation(out)  # N x 120 x 1 x 1
-        out_2 = out * x  # N x 120 x 14 x 14
-        return out_2
+        pooled = self.fc1(out)  # N x 32 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 32 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 120 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 120 x 1 x 1
+        del scale
+        out = gated * x  # N x 120 x 14 x 14
+        return out
 
 
 class ConvBNActivation_18(nn.Sequential):
@@ -443,12 +459,16 @@ class SqueezeExcitation_5(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 144 x 1 x 1
-        out = self.fc1(out)  # N x 40 x 1 x 1
-        out = self.activation(out)  # N x 40 x 1 x 1
-        out = self.fc2(out)  # N x 144 x 1 x 1
-        out = self.scale_activation(out)  # N x 144 x 1 x 1
-        out_2 = out * x  # N x 144 x 14 x 14
-        return out_2
+        pooled = self.fc1(out)  # N x 40 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 40 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 144 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 144 x 1 x 1
+        del scale
+        out = gated * x  # N x 144 x 14 x 14
+        return out
 
 
 class ConvBNActivation_21(nn.Sequential):
@@ -522,12 +542,16 @@ class SqueezeExcitation_6(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 288 x 1 x 1
-        out = self.fc1(out)  # N x 72 x 1 x 1
-        out = self.activation(out)  # N x 72 x 1 x 1
-        out = self.fc2(out)  # N x 288 x 1 x 1
-        out = self.scale_activation(out)  # N x 288 x 1 x 1
-        out_2 = out * x  # N x 288 x 7 x 7
-        return out_2
+        pooled = self.fc1(out)  # N x 72 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 72 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 288 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 288 x 1 x 1
+        del scale
+        out = gated * x  # N x 288 x 7 x 7
+        return out
 
 
 class ConvBNActivation_24(nn.Sequential):
@@ -592,12 +616,16 @@ class SqueezeExcitation_7(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 576 x 1 x 1
-        out = self.fc1(out)  # N x 144 x 1 x 1
-        out = self.activation(out)  # N x 144 x 1 x 1
-        out = self.fc2(out)  # N x 576 x 1 x 1
-        out = self.scale_activation(out)  # N x 576 x 1 x 1
-        out_2 = out * x  # N x 576 x 7 x 7
-        return out_2
+        pooled = self.fc1(out)  # N x 144 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 144 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 576 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 576 x 1 x 1
+        del scale
+        out = gated * x  # N x 576 x 7 x 7
+        return out
 
 
 class ConvBNActivation_27(nn.Sequential):

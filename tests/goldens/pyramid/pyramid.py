@@ -58,10 +58,10 @@ class TopDown(nn.Module):
         self.lateral = nn.Conv2d(32, 32, kernel_size=1)
 
     def forward(self, coarse: torch.Tensor, feature: torch.Tensor) -> torch.Tensor:
-        feature = self.lateral(feature)  # N x 32 x 16 x 16
-        out = F.interpolate(coarse, size=feature.shape[-2:])  # N x 32 x 16 x 16
-        out_2 = feature + out  # N x 32 x 16 x 16
-        return out_2
+        lateral = self.lateral(feature)  # N x 32 x 16 x 16
+        up = F.interpolate(coarse, size=lateral.shape[-2:])  # N x 32 x 16 x 16
+        out = lateral + up  # N x 32 x 16 x 16
+        return out
 
 
 class TopDown_2(nn.Module):
@@ -72,10 +72,10 @@ class TopDown_2(nn.Module):
         self.lateral = nn.Conv2d(16, 32, kernel_size=1)
 
     def forward(self, coarse: torch.Tensor, feature: torch.Tensor) -> torch.Tensor:
-        feature = self.lateral(feature)  # N x 32 x 32 x 32
-        out = F.interpolate(coarse, size=feature.shape[-2:])  # N x 32 x 32 x 32
-        out_2 = feature + out  # N x 32 x 32 x 32
-        return out_2
+        lateral = self.lateral(feature)  # N x 32 x 32 x 32
+        up = F.interpolate(coarse, size=lateral.shape[-2:])  # N x 32 x 32 x 32
+        out = lateral + up  # N x 32 x 32 x 32
+        return out
 
 
 class Pyramid(nn.Module):
@@ -96,12 +96,13 @@ class Pyramid(nn.Module):
         # N x 16 x 32 x 32, N x 32 x 16 x 16, N x 64 x 8 x 8
         c2, c3, c4 = self.backbone(x)
         del x
-        c4 = self.top(c4)  # N x 32 x 8 x 8
-        down3 = self.down3(c4, c3)  # N x 32 x 16 x 16
+        m4 = self.top(c4)  # N x 32 x 8 x 8
+        del c4
+        down3 = self.down3(m4, c3)  # N x 32 x 16 x 16
         del c3
         out = self.down2(down3, c2)  # N x 32 x 32 x 32
         del c2
         out = self.smooth2(out)  # N x 32 x 32 x 32
         down3 = self.smooth3(down3)  # N x 32 x 16 x 16
-        c4 = self.smooth4(c4)  # N x 32 x 8 x 8
-        return PyramidOutputs(p2=out, p3=down3, p4=c4)
+        m4 = self.smooth4(m4)  # N x 32 x 8 x 8
+        return PyramidOutputs(p2=out, p3=down3, p4=m4)

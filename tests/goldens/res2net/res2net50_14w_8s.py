@@ -49,46 +49,48 @@ class Bottle2neck(nn.Module):
         out = self.conv1(x)  # N x 112 x 56 x 56
         out = self.bn1(out)  # N x 112 x 56 x 56
         out = F.relu(out, inplace=True)  # N x 112 x 56 x 56
-        out_2 = torch.narrow(out, 1, 0, 14)  # N x 14 x 56 x 56
-        out_2 = self.convs[0](out_2)  # N x 14 x 56 x 56
-        out_2 = self.bns[0](out_2)  # N x 14 x 56 x 56
-        out_2 = F.relu(out_2, inplace=True)  # N x 14 x 56 x 56
-        out_3 = torch.narrow(out, 1, 14, 14)  # N x 14 x 56 x 56
-        out_3 = self.convs[1](out_3)  # N x 14 x 56 x 56
-        out_3 = self.bns[1](out_3)  # N x 14 x 56 x 56
-        out_3 = F.relu(out_3, inplace=True)  # N x 14 x 56 x 56
-        out_4 = torch.narrow(out, 1, 28, 14)  # N x 14 x 56 x 56
-        out_4 = self.convs[2](out_4)  # N x 14 x 56 x 56
-        out_4 = self.bns[2](out_4)  # N x 14 x 56 x 56
-        out_4 = F.relu(out_4, inplace=True)  # N x 14 x 56 x 56
-        out_5 = torch.narrow(out, 1, 42, 14)  # N x 14 x 56 x 56
-        out_5 = self.convs[3](out_5)  # N x 14 x 56 x 56
-        out_5 = self.bns[3](out_5)  # N x 14 x 56 x 56
-        out_5 = F.relu(out_5, inplace=True)  # N x 14 x 56 x 56
-        out_6 = torch.narrow(out, 1, 56, 14)  # N x 14 x 56 x 56
-        out_6 = self.convs[4](out_6)  # N x 14 x 56 x 56
-        out_6 = self.bns[4](out_6)  # N x 14 x 56 x 56
-        out_6 = F.relu(out_6, inplace=True)  # N x 14 x 56 x 56
-        out_7 = torch.narrow(out, 1, 70, 14)  # N x 14 x 56 x 56
-        out_7 = self.convs[5](out_7)  # N x 14 x 56 x 56
-        out_7 = self.bns[5](out_7)  # N x 14 x 56 x 56
-        out_7 = F.relu(out_7, inplace=True)  # N x 14 x 56 x 56
-        out_8 = torch.narrow(out, 1, 84, 14)  # N x 14 x 56 x 56
-        out_8 = self.convs[6](out_8)  # N x 14 x 56 x 56
-        out_8 = self.bns[6](out_8)  # N x 14 x 56 x 56
-        out_8 = F.relu(out_8, inplace=True)  # N x 14 x 56 x 56
-        out = torch.narrow(out, 1, 98, 14)  # N x 14 x 56 x 56
-        out = self.pool(out)  # N x 14 x 56 x 56
+        sp = torch.narrow(out, 1, 0, 14)  # N x 14 x 56 x 56
+        sp = self.convs[0](sp)  # N x 14 x 56 x 56
+        sp = self.bns[0](sp)  # N x 14 x 56 x 56
+        sp = F.relu(sp, inplace=True)  # N x 14 x 56 x 56
+        sp_2 = torch.narrow(out, 1, 14, 14)  # N x 14 x 56 x 56
+        sp_2 = self.convs[1](sp_2)  # N x 14 x 56 x 56
+        sp_2 = self.bns[1](sp_2)  # N x 14 x 56 x 56
+        sp_2 = F.relu(sp_2, inplace=True)  # N x 14 x 56 x 56
+        sp_3 = torch.narrow(out, 1, 28, 14)  # N x 14 x 56 x 56
+        sp_3 = self.convs[2](sp_3)  # N x 14 x 56 x 56
+        sp_3 = self.bns[2](sp_3)  # N x 14 x 56 x 56
+        sp_3 = F.relu(sp_3, inplace=True)  # N x 14 x 56 x 56
+        sp_4 = torch.narrow(out, 1, 42, 14)  # N x 14 x 56 x 56
+        sp_4 = self.convs[3](sp_4)  # N x 14 x 56 x 56
+        sp_4 = self.bns[3](sp_4)  # N x 14 x 56 x 56
+        sp_4 = F.relu(sp_4, inplace=True)  # N x 14 x 56 x 56
+        sp_5 = torch.narrow(out, 1, 56, 14)  # N x 14 x 56 x 56
+        sp_5 = self.convs[4](sp_5)  # N x 14 x 56 x 56
+        sp_5 = self.bns[4](sp_5)  # N x 14 x 56 x 56
+        sp_5 = F.relu(sp_5, inplace=True)  # N x 14 x 56 x 56
+        sp_6 = torch.narrow(out, 1, 70, 14)  # N x 14 x 56 x 56
+        sp_6 = self.convs[5](sp_6)  # N x 14 x 56 x 56
+        sp_6 = self.bns[5](sp_6)  # N x 14 x 56 x 56
+        sp_6 = F.relu(sp_6, inplace=True)  # N x 14 x 56 x 56
+        sp_7 = torch.narrow(out, 1, 84, 14)  # N x 14 x 56 x 56
+        sp_7 = self.convs[6](sp_7)  # N x 14 x 56 x 56
+        sp_7 = self.bns[6](sp_7)  # N x 14 x 56 x 56
+        sp_7 = F.relu(sp_7, inplace=True)  # N x 14 x 56 x 56
+        last = torch.narrow(out, 1, 98, 14)  # N x 14 x 56 x 56
+        del out
+        last_2 = self.pool(last)  # N x 14 x 56 x 56
+        del last
         # N x 112 x 56 x 56
-        out_9 = torch.cat([out_2, out_3, out_4, out_5, out_6, out_7, out_8, out], 1)
-        del out_2, out_3, out_4, out_5, out_6, out_7, out_8, out
-        out_9 = self.conv3(out_9)  # N x 256 x 56 x 56
-        out_9 = self.bn3(out_9)  # N x 256 x 56 x 56
+        out = torch.cat([sp, sp_2, sp_3, sp_4, sp_5, sp_6, sp_7, last_2], 1)
+        del sp, sp_2, sp_3, sp_4, sp_5, sp_6, sp_7, last_2
+        out = self.conv3(out)  # N x 256 x 56 x 56
+        out = self.bn3(out)  # N x 256 x 56 x 56
         downsample = self.downsample(x)  # N x 256 x 56 x 56
-        out_9 += downsample  # N x 256 x 56 x 56
+        out += downsample  # N x 256 x 56 x 56
         del downsample
-        out_9 = F.relu(out_9, inplace=True)  # N x 256 x 56 x 56
-        return out_9
+        out = F.relu(out, inplace=True)  # N x 256 x 56 x 56
+        return out
 
 
 class Bottle2neck_2(nn.Module):
@@ -127,55 +129,56 @@ class Bottle2neck_2(nn.Module):
         out = self.conv1(x)  # N x 112 x 56 x 56
         out = self.bn1(out)  # N x 112 x 56 x 56
         out = F.relu(out, inplace=True)  # N x 112 x 56 x 56
-        out_2 = torch.narrow(out, 1, 0, 14)  # N x 14 x 56 x 56
-        out_2 = self.convs[0](out_2)  # N x 14 x 56 x 56
-        out_2 = self.bns[0](out_2)  # N x 14 x 56 x 56
-        out_2 = F.relu(out_2, inplace=True)  # N x 14 x 56 x 56
-        out_3 = torch.narrow(out, 1, 14, 14)  # N x 14 x 56 x 56
-        out_4 = out_2 + out_3  # N x 14 x 56 x 56
-        del out_3
-        out_4 = self.convs[1](out_4)  # N x 14 x 56 x 56
-        out_4 = self.bns[1](out_4)  # N x 14 x 56 x 56
-        out_4 = F.relu(out_4, inplace=True)  # N x 14 x 56 x 56
-        out_3 = torch.narrow(out, 1, 28, 14)  # N x 14 x 56 x 56
-        out_5 = out_4 + out_3  # N x 14 x 56 x 56
-        del out_3
-        out_5 = self.convs[2](out_5)  # N x 14 x 56 x 56
-        out_5 = self.bns[2](out_5)  # N x 14 x 56 x 56
-        out_5 = F.relu(out_5, inplace=True)  # N x 14 x 56 x 56
-        out_3 = torch.narrow(out, 1, 42, 14)  # N x 14 x 56 x 56
-        out_6 = out_5 + out_3  # N x 14 x 56 x 56
-        del out_3
-        out_6 = self.convs[3](out_6)  # N x 14 x 56 x 56
-        out_6 = self.bns[3](out_6)  # N x 14 x 56 x 56
-        out_6 = F.relu(out_6, inplace=True)  # N x 14 x 56 x 56
-        out_3 = torch.narrow(out, 1, 56, 14)  # N x 14 x 56 x 56
-        out_7 = out_6 + out_3  # N x 14 x 56 x 56
-        del out_3
-        out_7 = self.convs[4](out_7)  # N x 14 x 56 x 56
-        out_7 = self.bns[4](out_7)  # N x 14 x 56 x 56
-        out_7 = F.relu(out_7, inplace=True)  # N x 14 x 56 x 56
-        out_3 = torch.narrow(out, 1, 70, 14)  # N x 14 x 56 x 56
-        out_8 = out_7 + out_3  # N x 14 x 56 x 56
-        del out_3
-        out_8 = self.convs[5](out_8)  # N x 14 x 56 x 56
-        out_8 = self.bns[5](out_8)  # N x 14 x 56 x 56
-        out_8 = F.relu(out_8, inplace=True)  # N x 14 x 56 x 56
-        out_3 = torch.narrow(out, 1, 84, 14)  # N x 14 x 56 x 56
-        out_9 = out_8 + out_3  # N x 14 x 56 x 56
-        del out_3
-        out_9 = self.convs[6](out_9)  # N x 14 x 56 x 56
-        out_9 = self.bns[6](out_9)  # N x 14 x 56 x 56
-        out_9 = F.relu(out_9, inplace=True)  # N x 14 x 56 x 56
-        out = torch.narrow(out, 1, 98, 14)  # N x 14 x 56 x 56
+        sp = torch.narrow(out, 1, 0, 14)  # N x 14 x 56 x 56
+        sp = self.convs[0](sp)  # N x 14 x 56 x 56
+        sp = self.bns[0](sp)  # N x 14 x 56 x 56
+        sp = F.relu(sp, inplace=True)  # N x 14 x 56 x 56
+        sp_2 = torch.narrow(out, 1, 14, 14)  # N x 14 x 56 x 56
+        sp_3 = sp + sp_2  # N x 14 x 56 x 56
+        del sp_2
+        sp_3 = self.convs[1](sp_3)  # N x 14 x 56 x 56
+        sp_3 = self.bns[1](sp_3)  # N x 14 x 56 x 56
+        sp_3 = F.relu(sp_3, inplace=True)  # N x 14 x 56 x 56
+        sp_2 = torch.narrow(out, 1, 28, 14)  # N x 14 x 56 x 56
+        sp_4 = sp_3 + sp_2  # N x 14 x 56 x 56
+        del sp_2
+        sp_4 = self.convs[2](sp_4)  # N x 14 x 56 x 56
+        sp_4 = self.bns[2](sp_4)  # N x 14 x 56 x 56
+        sp_4 = F.relu(sp_4, inplace=True)  # N x 14 x 56 x 56
+        sp_2 = torch.narrow(out, 1, 42, 14)  # N x 14 x 56 x 56
+        sp_5 = sp_4 + sp_2  # N x 14 x 56 x 56
+        del sp_2
+        sp_5 = self.convs[3](sp_5)  # N x 14 x 56 x 56
+        sp_5 = self.bns[3](sp_5)  # N x 14 x 56 x 56
+        sp_5 = F.relu(sp_5, inplace=True)  # N x 14 x 56 x 56
+        sp_2 = torch.narrow(out, 1, 56, 14)  # N x 14 x 56 x 56
+        sp_6 = sp_5 + sp_2  # N x 14 x 56 x 56
+        del sp_2
+        sp_6 = self.convs[4](sp_6)  # N x 14 x 56 x 56
+        sp_6 = self.bns[4](sp_6)  # N x 14 x 56 x 56
+        sp_6 = F.relu(sp_6, inplace=True)  # N x 14 x 56 x 56
+        sp_2 = torch.narrow(out, 1, 70, 14)  # N x 14 x 56 x 56
+        sp_7 = sp_6 + sp_2  # N x 14 x 56 x 56
+        del sp_2
+        sp_7 = self.convs[5](sp_7)  # N x 14 x 56 x 56
+        sp_7 = self.bns[5](sp_7)  # N x 14 x 56 x 56
+        sp_7 = F.relu(sp_7, inplace=True)  # N x 14 x 56 x 56
+        sp_2 = torch.narrow(out, 1, 84, 14)  # N x 14 x 56 x 56
+        sp_8 = sp_7 + sp_2  # N x 14 x 56 x 56
+        del sp_2
+        sp_8 = self.convs[6](sp_8)  # N x 14 x 56 x 56
+        sp_8 = self.bns[6](sp_8)  # N x 14 x 56 x 56
+        sp_8 = F.relu(sp_8, inplace=True)  # N x 14 x 56 x 56
+        last = torch.narrow(out, 1, 98, 14)  # N x 14 x 56 x 56
+        del out
         # N x 112 x 56 x 56
-        out_3 = torch.cat([out_2, out_4, out_5, out_6, out_7, out_8, out_9, out], 1)
-        del out_2, out_4, out_5, out_6, out_7, out_8, out_9, out
-        out_3 = self.conv3(out_3)  # N x 256 x 56 x 56
-        out_3 = self.bn3(out_3)  # N x 256 x 56 x 56
-        out_3 += x  # N x 256 x 56 x 56
-        out_3 = F.relu(out_3, inplace=True)  # N x 256 x 56 x 56
-        return out_3
+        out = torch.cat([sp, sp_3, sp_4, sp_5, sp_6, sp_7, sp_8, last], 1)
+        del sp, sp_3, sp_4, sp_5, sp_6, sp_7, sp_8, last
+        out = self.conv3(out)  # N x 256 x 56 x 56
+        out = self.bn3(out)  # N x 256 x 56 x 56
+        out += x  # N x 256 x 56 x 56
+        out = F.relu(out, inplace=True)  # N x 256 x 56 x 56
+        return out
 
 
 class Stage(nn.Sequential):
@@ -226,46 +229,48 @@ class Bottle2neck_3(nn.Module):
         out = self.conv1(x)  # N x 224 x 56 x 56
         out = self.bn1(out)  # N x 224 x 56 x 56
         out = F.relu(out, inplace=True)  # N x 224 x 56 x 56
-        out_2 = torch.narrow(out, 1, 0, 28)  # N x 28 x 56 x 56
-        out_2 = self.convs[0](out_2)  # N x 28 x 28 x 28
-        out_2 = self.bns[0](out_2)  # N x 28 x 28 x 28
-        out_2 = F.relu(out_2, inplace=True)  # N x 28 x 28 x 28
-        out_3 = torch.narrow(out, 1, 28, 28)  # N x 28 x 56 x 56
-        out_3 = self.convs[1](out_3)  # N x 28 x 28 x 28
-        out_3 = self.bns[1](out_3)  # N x 28 x 28 x 28
-        out_3 = F.relu(out_3, inplace=True)  # N x 28 x 28 x 28
-        out_4 = torch.narrow(out, 1, 56, 28)  # N x 28 x 56 x 56
-        out_4 = self.convs[2](out_4)  # N x 28 x 28 x 28
-        out_4 = self.bns[2](out_4)  # N x 28 x 28 x 28
-        out_4 = F.relu(out_4, inplace=True)  # N x 28 x 28 x 28
-        out_5 = torch.narrow(out, 1, 84, 28)  # N x 28 x 56 x 56
-        out_5 = self.convs[3](out_5)  # N x 28 x 28 x 28
-        out_5 = self.bns[3](out_5)  # N x 28 x 28 x 28
-        out_5 = F.relu(out_5, inplace=True)  # N x 28 x 28 x 28
-        out_6 = torch.narrow(out, 1, 112, 28)  # N x 28 x 56 x 56
-        out_6 = self.convs[4](out_6)  # N x 28 x 28 x 28
-        out_6 = self.bns[4](out_6)  # N x 28 x 28 x 28
-        out_6 = F.relu(out_6, inplace=True)  # N x 28 x 28 x 28
-        out_7 = torch.narrow(out, 1, 140, 28)  # N x 28 x 56 x 56
-        out_7 = self.convs[5](out_7)  # N x 28 x 28 x 28
-        out_7 = self.bns[5](out_7)  # N x 28 x 28 x 28
-        out_7 = F.relu(out_7, inplace=True)  # N x 28 x 28 x 28
-        out_8 = torch.narrow(out, 1, 168, 28)  # N x 28 x 56 x 56
-        out_8 = self.convs[6](out_8)  # N x 28 x 28 x 28
-        out_8 = self.bns[6](out_8)  # N x 28 x 28 x 28
-        out_8 = F.relu(out_8, inplace=True)  # N x 28 x 28 x 28
-        out = torch.narrow(out, 1, 196, 28)  # N x 28 x 56 x 56
-        out = self.pool(out)  # N x 28 x 28 x 28
+        sp = torch.narrow(out, 1, 0, 28)  # N x 28 x 56 x 56
+        sp = self.convs[0](sp)  # N x 28 x 28 x 28
+        sp = self.bns[0](sp)  # N x 28 x 28 x 28
+        sp = F.relu(sp, inplace=True)  # N x 28 x 28 x 28
+        sp_2 = torch.narrow(out, 1, 28, 28)  # N x 28 x 56 x 56
+        sp_2 = self.convs[1](sp_2)  # N x 28 x 28 x 28
+        sp_2 = self.bns[1](sp_2)  # N x 28 x 28 x 28
+        sp_2 = F.relu(sp_2, inplace=True)  # N x 28 x 28 x 28
+        sp_3 = torch.narrow(out, 1, 56, 28)  # N x 28 x 56 x 56
+        sp_3 = self.convs[2](sp_3)  # N x 28 x 28 x 28
+        sp_3 = self.bns[2](sp_3)  # N x 28 x 28 x 28
+        sp_3 = F.relu(sp_3, inplace=True)  # N x 28 x 28 x 28
+        sp_4 = torch.narrow(out, 1, 84, 28)  # N x 28 x 56 x 56
+        sp_4 = self.convs[3](sp_4)  # N x 28 x 28 x 28
+        sp_4 = self.bns[3](sp_4)  # N x 28 x 28 x 28
+        sp_4 = F.relu(sp_4, inplace=True)  # N x 28 x 28 x 28
+        sp_5 = torch.narrow(out, 1, 112, 28)  # N x 28 x 56 x 56
+        sp_5 = self.convs[4](sp_5)  # N x 28 x 28 x 28
+        sp_5 = self.bns[4](sp_5)  # N x 28 x 28 x 28
+        sp_5 = F.relu(sp_5, inplace=True)  # N x 28 x 28 x 28
+        sp_6 = torch.narrow(out, 1, 140, 28)  # N x 28 x 56 x 56
+        sp_6 = self.convs[5](sp_6)  # N x 28 x 28 x 28
+        sp_6 = self.bns[5](sp_6)  # N x 28 x 28 x 28
+        sp_6 = F.relu(sp_6, inplace=True)  # N x 28 x 28 x 28
+        sp_7 = torch.narrow(out, 1, 168, 28)  # N x 28 x 56 x 56
+        sp_7 = self.convs[6](sp_7)  # N x 28 x 28 x 28
+        sp_7 = self.bns[6](sp_7)  # N x 28 x 28 x 28
+        sp_7 = F.relu(sp_7, inplace=True)  # N x 28 x 28 x 28
+        last = torch.narrow(out, 1, 196, 28)  # N x 28 x 56 x 56
+        del out
+        last_2 = self.pool(last)  # N x 28 x 28 x 28
+        del last
         # N x 224 x 28 x 28
-        out_9 = torch.cat([out_2, out_3, out_4, out_5, out_6, out_7, out_8, out], 1)
-        del out_2, out_3, out_4, out_5, out_6, out_7, out_8, out
-        out_9 = self.conv3(out_9)  # N x 512 x 28 x 28
-        out_9 = self.bn3(out_9)  # N x 512 x 28 x 28
+        out = torch.cat([sp, sp_2, sp_3, sp_4, sp_5, sp_6, sp_7, last_2], 1)
+        del sp, sp_2, sp_3, sp_4, sp_5, sp_6, sp_7, last_2
+        out = self.conv3(out)  # N x 512 x 28 x 28
+        out = self.bn3(out)  # N x 512 x 28 x 28
         downsample = self.downsample(x)  # N x 512 x 28 x 28
-        out_9 += downsample  # N x 512 x 28 x 28
+        out += downsample  # N x 512 x 28 x 28
         del downsample
-        out_9 = F.relu(out_9, inplace=True)  # N x 512 x 28 x 28
-        return out_9
+        out = F.relu(out, inplace=True)  # N x 512 x 28 x 28
+        return out
 
 
 class Bottle2neck_4(nn.Module):
@@ -304,55 +309,56 @@ class Bottle2neck_4(nn.Module):
         out = self.conv1(x)  # N x 224 x 28 x 28
         out = self.bn1(out)  # N x 224 x 28 x 28
         out = F.relu(out, inplace=True)  # N x 224 x 28 x 28
-        out_2 = torch.narrow(out, 1, 0, 28)  # N x 28 x 28 x 28
-        out_2 = self.convs[0](out_2)  # N x 28 x 28 x 28
-        out_2 = self.bns[0](out_2)  # N x 28 x 28 x 28
-        out_2 = F.relu(out_2, inplace=True)  # N x 28 x 28 x 28
-        out_3 = torch.narrow(out, 1, 28, 28)  # N x 28 x 28 x 28
-        out_4 = out_2 + out_3  # N x 28 x 28 x 28
-        del out_3
-        out_4 = self.convs[1](out_4)  # N x 28 x 28 x 28
-        out_4 = self.bns[1](out_4)  # N x 28 x 28 x 28
-        out_4 = F.relu(out_4, inplace=True)  # N x 28 x 28 x 28
-        out_3 = torch.narrow(out, 1, 56, 28)  # N x 28 x 28 x 28
-        out_5 = out_4 + out_3  # N x 28 x 28 x 28
-        del out_3
-        out_5 = self.convs[2](out_5)  # N x 28 x 28 x 28
-        out_5 = self.bns[2](out_5)  # N x 28 x 28 x 28
-        out_5 = F.relu(out_5, inplace=True)  # N x 28 x 28 x 28
-        out_3 = torch.narrow(out, 1, 84, 28)  # N x 28 x 28 x 28
-        out_6 = out_5 + out_3  # N x 28 x 28 x 28
-        del out_3
-        out_6 = self.convs[3](out_6)  # N x 28 x 28 x 28
-        out_6 = self.bns[3](out_6)  # N x 28 x 28 x 28
-        out_6 = F.relu(out_6, inplace=True)  # N x 28 x 28 x 28
-        out_3 = torch.narrow(out, 1, 112, 28)  # N x 28 x 28 x 28
-        out_7 = out_6 + out_3  # N x 28 x 28 x 28
-        del out_3
-        out_7 = self.convs[4](out_7)  # N x 28 x 28 x 28
-        out_7 = self.bns[4](out_7)  # N x 28 x 28 x 28
-        out_7 = F.relu(out_7, inplace=True)  # N x 28 x 28 x 28
-        out_3 = torch.narrow(out, 1, 140, 28)  # N x 28 x 28 x 28
-        out_8 = out_7 + out_3  # N x 28 x 28 x 28
-        del out_3
-        out_8 = self.convs[5](out_8)  # N x 28 x 28 x 28
-        out_8 = self.bns[5](out_8)  # N x 28 x 28 x 28
-        out_8 = F.relu(out_8, inplace=True)  # N x 28 x 28 x 28
-        out_3 = torch.narrow(out, 1, 168, 28)  # N x 28 x 28 x 28
-        out_9 = out_8 + out_3  # N x 28 x 28 x 28
-        del out_3
-        out_9 = self.convs[6](out_9)  # N x 28 x 28 x 28
-        out_9 = self.bns[6](out_9)  # N x 28 x 28 x 28
-        out_9 = F.relu(out_9, inplace=True)  # N x 28 x 28 x 28
-        out = torch.narrow(out, 1, 196, 28)  # N x 28 x 28 x 28
+        sp = torch.narrow(out, 1, 0, 28)  # N x 28 x 28 x 28
+        sp = self.convs[0](sp)  # N x 28 x 28 x 28
+        sp = self.bns[0](sp)  # N x 28 x 28 x 28
+        sp = F.relu(sp, inplace=True)  # N x 28 x 28 x 28
+        sp_2 = torch.narrow(out, 1, 28, 28)  # N x 28 x 28 x 28
+        sp_3 = sp + sp_2  # N x 28 x 28 x 28
+        del sp_2
+        sp_3 = self.convs[1](sp_3)  # N x 28 x 28 x 28
+        sp_3 = self.bns[1](sp_3)  # N x 28 x 28 x 28
+        sp_3 = F.relu(sp_3, inplace=True)  # N x 28 x 28 x 28
+        sp_2 = torch.narrow(out, 1, 56, 28)  # N x 28 x 28 x 28
+        sp_4 = sp_3 + sp_2  # N x 28 x 28 x 28
+        del sp_2
+        sp_4 = self.convs[2](sp_4)  # N x 28 x 28 x 28
+        sp_4 = self.bns[2](sp_4)  # N x 28 x 28 x 28
+        sp_4 = F.relu(sp_4, inplace=True)  # N x 28 x 28 x 28
+        sp_2 = torch.narrow(out, 1, 84, 28)  # N x 28 x 28 x 28
+        sp_5 = sp_4 + sp_2  # N x 28 x 28 x 28
+        del sp_2
+        sp_5 = self.convs[3](sp_5)  # N x 28 x 28 x 28
+        sp_5 = self.bns[3](sp_5)  # N x 28 x 28 x 28
+        sp_5 = F.relu(sp_5, inplace=True)  # N x 28 x 28 x 28
+        sp_2 = torch.narrow(out, 1, 112, 28)  # N x 28 x 28 x 28
+        sp_6 = sp_5 + sp_2  # N x 28 x 28 x 28
+        del sp_2
+        sp_6 = self.convs[4](sp_6)  # N x 28 x 28 x 28
+        sp_6 = self.bns[4](sp_6)  # N x 28 x 28 x 28
+        sp_6 = F.relu(sp_6, inplace=True)  # N x 28 x 28 x 28
+        sp_2 = torch.narrow(out, 1, 140, 28)  # N x 28 x 28 x 28
+        sp_7 = sp_6 + sp_2  # N x 28 x 28 x 28
+        del sp_2
+        sp_7 = self.convs[5](sp_7)  # N x 28 x 28 x 28
+        sp_7 = self.bns[5](sp_7)  # N x 28 x 28 x 28
+        sp_7 = F.relu(sp_7, inplace=True)  # N x 28 x 28 x 28
+        sp_2 = torch.narrow(out, 1, 168, 28)  # N x 28 x 28 x 28
+        sp_8 = sp_7 + sp_2  # N x 28 x 28 x 28
+        del sp_2
+        sp_8 = self.convs[6](sp_8)  # N x 28 x 28 x 28
+        sp_8 = self.bns[6](sp_8)  # N x 28 x 28 x 28
+        sp_8 = F.relu(sp_8, inplace=True)  # N x 28 x 28 x 28
+        last = torch.narrow(out, 1, 196, 28)  # N x 28 x 28 x 28
+        del out
         # N x 224 x 28 x 28
-        out_3 = torch.cat([out_2, out_4, out_5, out_6, out_7, out_8, out_9, out], 1)
-        del out_2, out_4, out_5, out_6, out_7, out_8, out_9, out
-        out_3 = self.conv3(out_3)  # N x 512 x 28 x 28
-        out_3 = self.bn3(out_3)  # N x 512 x 28 x 28
-        out_3 += x  # N x 512 x 28 x 28
-        out_3 = F.relu(out_3, inplace=True)  # N x 512 x 28 x 28
-        return out_3
+        out = torch.cat([sp, sp_3, sp_4, sp_5, sp_6, sp_7, sp_8, last], 1)
+        del sp, sp_3, sp_4, sp_5, sp_6, sp_7, sp_8, last
+        out = self.conv3(out)  # N x 512 x 28 x 28
+        out = self.bn3(out)  # N x 512 x 28 x 28
+        out += x  # N x 512 x 28 x 28
+        out = F.relu(out, inplace=True)  # N x 512 x 28 x 28
+        return out
 
 
 class Stage_2(nn.Sequential):
@@ -408,46 +414,48 @@ class Bottle2neck_5(nn.Module):
         out = self.conv1(x)  # N x 448 x 28 x 28
         out = self.bn1(out)  # N x 448 x 28 x 28
         out = F.relu(out, inplace=True)  # N x 448 x 28 x 28
-        out_2 = torch.narrow(out, 1, 0, 56)  # N x 56 x 28 x 28
-        out_2 = self.convs[0](out_2)  # N x 56 x 14 x 14
-        out_2 = self.bns[0](out_2)  # N x 56 x 14 x 14
-        out_2 = F.relu(out_2, inplace=True)  # N x 56 x 14 x 14
-        out_3 = torch.narrow(out, 1, 56, 56)  # N x 56 x 28 x 28
-        out_3 = self.convs[1](out_3)  # N x 56 x 14 x 14
-        out_3 = self.bns[1](out_3)  # N x 56 x 14 x 14
-        out_3 = F.relu(out_3, inplace=True)  # N x 56 x 14 x 14
-        out_4 = torch.narrow(out, 1, 112, 56)  # N x 56 x 28 x 28
-        out_4 = self.convs[2](out_4)  # N x 56 x 14 x 14
-        out_4 = self.bns[2](out_4)  # N x 56 x 14 x 14
-        out_4 = F.relu(out_4, inplace=True)  # N x 56 x 14 x 14
-        out_5 = torch.narrow(out, 1, 168, 56)  # N x 56 x 28 x 28
-        out_5 = self.convs[3](out_5)  # N x 56 x 14 x 14
-        out_5 = self.bns[3](out_5)  # N x 56 x 14 x 14
-        out_5 = F.relu(out_5, inplace=True)  # N x 56 x 14 x 14
-        out_6 = torch.narrow(out, 1, 224, 56)  # N x 56 x 28 x 28
-        out_6 = self.convs[4](out_6)  # N x 56 x 14 x 14
-        out_6 = self.bns[4](out_6)  # N x 56 x 14 x 14
-        out_6 = F.relu(out_6, inplace=True)  # N x 56 x 14 x 14
-        out_7 = torch.narrow(out, 1, 280, 56)  # N x 56 x 28 x 28
-        out_7 = self.convs[5](out_7)  # N x 56 x 14 x 14
-        out_7 = self.bns[5](out_7)  # N x 56 x 14 x 14
-        out_7 = F.relu(out_7, inplace=True)  # N x 56 x 14 x 14
-        out_8 = torch.narrow(out, 1, 336, 56)  # N x 56 x 28 x 28
-        out_8 = self.convs[6](out_8)  # N x 56 x 14 x 14
-        out_8 = self.bns[6](out_8)  # N x 56 x 14 x 14
-        out_8 = F.relu(out_8, inplace=True)  # N x 56 x 14 x 14
-        out = torch.narrow(out, 1, 392, 56)  # N x 56 x 28 x 28
-        out = self.pool(out)  # N x 56 x 14 x 14
+        sp = torch.narrow(out, 1, 0, 56)  # N x 56 x 28 x 28
+        sp = self.convs[0](sp)  # N x 56 x 14 x 14
+        sp = self.bns[0](sp)  # N x 56 x 14 x 14
+        sp = F.relu(sp, inplace=True)  # N x 56 x 14 x 14
+        sp_2 = torch.narrow(out, 1, 56, 56)  # N x 56 x 28 x 28
+        sp_2 = self.convs[1](sp_2)  # N x 56 x 14 x 14
+        sp_2 = self.bns[1](sp_2)  # N x 56 x 14 x 14
+        sp_2 = F.relu(sp_2, inplace=True)  # N x 56 x 14 x 14
+        sp_3 = torch.narrow(out, 1, 112, 56)  # N x 56 x 28 x 28
+        sp_3 = self.convs[2](sp_3)  # N x 56 x 14 x 14
+        sp_3 = self.bns[2](sp_3)  # N x 56 x 14 x 14
+        sp_3 = F.relu(sp_3, inplace=True)  # N x 56 x 14 x 14
+        sp_4 = torch.narrow(out, 1, 168, 56)  # N x 56 x 28 x 28
+        sp_4 = self.convs[3](sp_4)  # N x 56 x 14 x 14
+        sp_4 = self.bns[3](sp_4)  # N x 56 x 14 x 14
+        sp_4 = F.relu(sp_4, inplace=True)  # N x 56 x 14 x 14
+        sp_5 = torch.narrow(out, 1, 224, 56)  # N x 56 x 28 x 28
+        sp_5 = self.convs[4](sp_5)  # N x 56 x 14 x 14
+        sp_5 = self.bns[4](sp_5)  # N x 56 x 14 x 14
+        sp_5 = F.relu(sp_5, inplace=True)  # N x 56 x 14 x 14
+        sp_6 = torch.narrow(out, 1, 280, 56)  # N x 56 x 28 x 28
+        sp_6 = self.convs[5](sp_6)  # N x 56 x 14 x 14
+        sp_6 = self.bns[5](sp_6)  # N x 56 x 14 x 14
+        sp_6 = F.relu(sp_6, inplace=True)  # N x 56 x 14 x 14
+        sp_7 = torch.narrow(out, 1, 336, 56)  # N x 56 x 28 x 28
+        sp_7 = self.convs[6](sp_7)  # N x 56 x 14 x 14
+        sp_7 = self.bns[6](sp_7)  # N x 56 x 14 x 14
+        sp_7 = F.relu(sp_7, inplace=True)  # N x 56 x 14 x 14
+        last = torch.narrow(out, 1, 392, 56)  # N x 56 x 28 x 28
+        del out
+        last_2 = self.pool(last)  # N x 56 x 14 x 14
+        del last
         # N x 448 x 14 x 14
-        out_9 = torch.cat([out_2, out_3, out_4, out_5, out_6, out_7, out_8, out], 1)
-        del out_2, out_3, out_4, out_5, out_6, out_7, out_8, out
-        out_9 = self.conv3(out_9)  # N x 1024 x 14 x 14
-        out_9 = self.bn3(out_9)  # N x 1024 x 14 x 14
+        out = torch.cat([sp, sp_2, sp_3, sp_4, sp_5, sp_6, sp_7, last_2], 1)
+        del sp, sp_2, sp_3, sp_4, sp_5, sp_6, sp_7, last_2
+        out = self.conv3(out)  # N x 1024 x 14 x 14
+        out = self.bn3(out)  # N x 1024 x 14 x 14
         downsample = self.downsample(x)  # N x 1024 x 14 x 14
-        out_9 += downsample  # N x 1024 x 14 x 14
+        out += downsample  # N x 1024 x 14 x 14
         del downsample
-        out_9 = F.relu(out_9, inplace=True)  # N x 1024 x 14 x 14
-        return out_9
+        out = F.relu(out, inplace=True)  # N x 1024 x 14 x 14
+        return out
 
 
 class Bottle2neck_6(nn.Module):
@@ -486,55 +494,56 @@ class Bottle2neck_6(nn.Module):
         out = self.conv1(x)  # N x 448 x 14 x 14
         out = self.bn1(out)  # N x 448 x 14 x 14
         out = F.relu(out, inplace=True)  # N x 448 x 14 x 14
-        out_2 = torch.narrow(out, 1, 0, 56)  # N x 56 x 14 x 14
-        out_2 = self.convs[0](out_2)  # N x 56 x 14 x 14
-        out_2 = self.bns[0](out_2)  # N x 56 x 14 x 14
-        out_2 = F.relu(out_2, inplace=True)  # N x 56 x 14 x 14
-        out_3 = torch.narrow(out, 1, 56, 56)  # N x 56 x 14 x 14
-        out_4 = out_2 + out_3  # N x 56 x 14 x 14
-        del out_3
-        out_4 = self.convs[1](out_4)  # N x 56 x 14 x 14
-        out_4 = self.bns[1](out_4)  # N x 56 x 14 x 14
-        out_4 = F.relu(out_4, inplace=True)  # N x 56 x 14 x 14
-        out_3 = torch.narrow(out, 1, 112, 56)  # N x 56 x 14 x 14
-        out_5 = out_4 + out_3  # N x 56 x 14 x 14
-        del out_3
-        out_5 = self.convs[2](out_5)  # N x 56 x 14 x 14
-        out_5 = self.bns[2](out_5)  # N x 56 x 14 x 14
-        out_5 = F.relu(out_5, inplace=True)  # N x 56 x 14 x 14
-        out_3 = torch.narrow(out, 1, 168, 56)  # N x 56 x 14 x 14
-        out_6 = out_5 + out_3  # N x 56 x 14 x 14
-        del out_3
-        out_6 = self.convs[3](out_6)  # N x 56 x 14 x 14
-        out_6 = self.bns[3](out_6)  # N x 56 x 14 x 14
-        out_6 = F.relu(out_6, inplace=True)  # N x 56 x 14 x 14
-        out_3 = torch.narrow(out, 1, 224, 56)  # N x 56 x 14 x 14
-        out_7 = out_6 + out_3  # N x 56 x 14 x 14
-        del out_3
-        out_7 = self.convs[4](out_7)  # N x 56 x 14 x 14
-        out_7 = self.bns[4](out_7)  # N x 56 x 14 x 14
-        out_7 = F.relu(out_7, inplace=True)  # N x 56 x 14 x 14
-        out_3 = torch.narrow(out, 1, 280, 56)  # N x 56 x 14 x 14
-        out_8 = out_7 + out_3  # N x 56 x 14 x 14
-        del out_3
-        out_8 = self.convs[5](out_8)  # N x 56 x 14 x 14
-        out_8 = self.bns[5](out_8)  # N x 56 x 14 x 14
-        out_8 = F.relu(out_8, inplace=True)  # N x 56 x 14 x 14
-        out_3 = torch.narrow(out, 1, 336, 56)  # N x 56 x 14 x 14
-        out_9 = out_8 + out_3  # N x 56 x 14 x 14
-        del out_3
-        out_9 = self.convs[6](out_9)  # N x 56 x 14 x 14
-        out_9 = self.bns[6](out_9)  # N x 56 x 14 x 14
-        out_9 = F.relu(out_9, inplace=True)  # N x 56 x 14 x 14
-        out = torch.narrow(out, 1, 392, 56)  # N x 56 x 14 x 14
+        sp = torch.narrow(out, 1, 0, 56)  # N x 56 x 14 x 14
+        sp = self.convs[0](sp)  # N x 56 x 14 x 14
+        sp = self.bns[0](sp)  # N x 56 x 14 x 14
+        sp = F.relu(sp, inplace=True)  # N x 56 x 14 x 14
+        sp_2 = torch.narrow(out, 1, 56, 56)  # N x 56 x 14 x 14
+        sp_3 = sp + sp_2  # N x 56 x 14 x 14
+        del sp_2
+        sp_3 = self.convs[1](sp_3)  # N x 56 x 14 x 14
+        sp_3 = self.bns[1](sp_3)  # N x 56 x 14 x 14
+        sp_3 = F.relu(sp_3, inplace=True)  # N x 56 x 14 x 14
+        sp_2 = torch.narrow(out, 1, 112, 56)  # N x 56 x 14 x 14
+        sp_4 = sp_3 + sp_2  # N x 56 x 14 x 14
+        del sp_2
+        sp_4 = self.convs[2](sp_4)  # N x 56 x 14 x 14
+        sp_4 = self.bns[2](sp_4)  # N x 56 x 14 x 14
+        sp_4 = F.relu(sp_4, inplace=True)  # N x 56 x 14 x 14
+        sp_2 = torch.narrow(out, 1, 168, 56)  # N x 56 x 14 x 14
+        sp_5 = sp_4 + sp_2  # N x 56 x 14 x 14
+        del sp_2
+        sp_5 = self.convs[3](sp_5)  # N x 56 x 14 x 14
+        sp_5 = self.bns[3](sp_5)  # N x 56 x 14 x 14
+        sp_5 = F.relu(sp_5, inplace=True)  # N x 56 x 14 x 14
+        sp_2 = torch.narrow(out, 1, 224, 56)  # N x 56 x 14 x 14
+        sp_6 = sp_5 + sp_2  # N x 56 x 14 x 14
+        del sp_2
+        sp_6 = self.convs[4](sp_6)  # N x 56 x 14 x 14
+        sp_6 = self.bns[4](sp_6)  # N x 56 x 14 x 14
+        sp_6 = F.relu(sp_6, inplace=True)  # N x 56 x 14 x 14
+        sp_2 = torch.narrow(out, 1, 280, 56)  # N x 56 x 14 x 14
+        sp_7 = sp_6 + sp_2  # N x 56 x 14 x 14
+        del sp_2
+        sp_7 = self.convs[5](sp_7)  # N x 56 x 14 x 14
+        sp_7 = self.bns[5](sp_7)  # N x 56 x 14 x 14
+        sp_7 = F.relu(sp_7, inplace=True)  # N x 56 x 14 x 14
+        sp_2 = torch.narrow(out, 1, 336, 56)  # N x 56 x 14 x 14
+        sp_8 = sp_7 + sp_2  # N x 56 x 14 x 14
+        del sp_2
+        sp_8 = self.convs[6](sp_8)  # N x 56 x 14 x 14
+        sp_8 = self.bns[6](sp_8)  # N x 56 x 14 x 14
+        sp_8 = F.relu(sp_8, inplace=True)  # N x 56 x 14 x 14
+        last = torch.narrow(out, 1, 392, 56)  # N x 56 x 14 x 14
+        del out
         # N x 448 x 14 x 14
-        out_3 = torch.cat([out_2, out_4, out_5, out_6, out_7, out_8, out_9, out], 1)
-        del out_2, out_4, out_5, out_6, out_7, out_8, out_9, out
-        out_3 = self.conv3(out_3)  # N x 1024 x 14 x 14
-        out_3 = self.bn3(out_3)  # N x 1024 x 14 x 14
-        out_3 += x  # N x 1024 x 14 x 14
-        out_3 = F.relu(out_3, inplace=True)  # N x 1024 x 14 x 14
-        return out_3
+        out = torch.cat([sp, sp_3, sp_4, sp_5, sp_6, sp_7, sp_8, last], 1)
+        del sp, sp_3, sp_4, sp_5, sp_6, sp_7, sp_8, last
+        out = self.conv3(out)  # N x 1024 x 14 x 14
+        out = self.bn3(out)  # N x 1024 x 14 x 14
+        out += x  # N x 1024 x 14 x 14
+        out = F.relu(out, inplace=True)  # N x 1024 x 14 x 14
+        return out
 
 
 class Stage_3(nn.Sequential):
@@ -592,46 +601,48 @@ class Bottle2neck_7(nn.Module):
         out = self.conv1(x)  # N x 896 x 14 x 14
         out = self.bn1(out)  # N x 896 x 14 x 14
         out = F.relu(out, inplace=True)  # N x 896 x 14 x 14
-        out_2 = torch.narrow(out, 1, 0, 112)  # N x 112 x 14 x 14
-        out_2 = self.convs[0](out_2)  # N x 112 x 7 x 7
-        out_2 = self.bns[0](out_2)  # N x 112 x 7 x 7
-        out_2 = F.relu(out_2, inplace=True)  # N x 112 x 7 x 7
-        out_3 = torch.narrow(out, 1, 112, 112)  # N x 112 x 14 x 14
-        out_3 = self.convs[1](out_3)  # N x 112 x 7 x 7
-        out_3 = self.bns[1](out_3)  # N x 112 x 7 x 7
-        out_3 = F.relu(out_3, inplace=True)  # N x 112 x 7 x 7
-        out_4 = torch.narrow(out, 1, 224, 112)  # N x 112 x 14 x 14
-        out_4 = self.convs[2](out_4)  # N x 112 x 7 x 7
-        out_4 = self.bns[2](out_4)  # N x 112 x 7 x 7
-        out_4 = F.relu(out_4, inplace=True)  # N x 112 x 7 x 7
-        out_5 = torch.narrow(out, 1, 336, 112)  # N x 112 x 14 x 14
-        out_5 = self.convs[3](out_5)  # N x 112 x 7 x 7
-        out_5 = self.bns[3](out_5)  # N x 112 x 7 x 7
-        out_5 = F.relu(out_5, inplace=True)  # N x 112 x 7 x 7
-        out_6 = torch.narrow(out, 1, 448, 112)  # N x 112 x 14 x 14
-        out_6 = self.convs[4](out_6)  # N x 112 x 7 x 7
-        out_6 = self.bns[4](out_6)  # N x 112 x 7 x 7
-        out_6 = F.relu(out_6, inplace=True)  # N x 112 x 7 x 7
-        out_7 = torch.narrow(out, 1, 560, 112)  # N x 112 x 14 x 14
-        out_7 = self.convs[5](out_7)  # N x 112 x 7 x 7
-        out_7 = self.bns[5](out_7)  # N x 112 x 7 x 7
-        out_7 = F.relu(out_7, inplace=True)  # N x 112 x 7 x 7
-        out_8 = torch.narrow(out, 1, 672, 112)  # N x 112 x 14 x 14
-        out_8 = self.convs[6](out_8)  # N x 112 x 7 x 7
-        out_8 = self.bns[6](out_8)  # N x 112 x 7 x 7
-        out_8 = F.relu(out_8, inplace=True)  # N x 112 x 7 x 7
-        out = torch.narrow(out, 1, 784, 112)  # N x 112 x 14 x 14
-        out = self.pool(out)  # N x 112 x 7 x 7
+        sp = torch.narrow(out, 1, 0, 112)  # N x 112 x 14 x 14
+        sp = self.convs[0](sp)  # N x 112 x 7 x 7
+        sp = self.bns[0](sp)  # N x 112 x 7 x 7
+        sp = F.relu(sp, inplace=True)  # N x 112 x 7 x 7
+        sp_2 = torch.narrow(out, 1, 112, 112)  # N x 112 x 14 x 14
+        sp_2 = self.convs[1](sp_2)  # N x 112 x 7 x 7
+        sp_2 = self.bns[1](sp_2)  # N x 112 x 7 x 7
+        sp_2 = F.relu(sp_2, inplace=True)  # N x 112 x 7 x 7
+        sp_3 = torch.narrow(out, 1, 224, 112)  # N x 112 x 14 x 14
+        sp_3 = self.convs[2](sp_3)  # N x 112 x 7 x 7
+        sp_3 = self.bns[2](sp_3)  # N x 112 x 7 x 7
+        sp_3 = F.relu(sp_3, inplace=True)  # N x 112 x 7 x 7
+        sp_4 = torch.narrow(out, 1, 336, 112)  # N x 112 x 14 x 14
+        sp_4 = self.convs[3](sp_4)  # N x 112 x 7 x 7
+        sp_4 = self.bns[3](sp_4)  # N x 112 x 7 x 7
+        sp_4 = F.relu(sp_4, inplace=True)  # N x 112 x 7 x 7
+        sp_5 = torch.narrow(out, 1, 448, 112)  # N x 112 x 14 x 14
+        sp_5 = self.convs[4](sp_5)  # N x 112 x 7 x 7
+        sp_5 = self.bns[4](sp_5)  # N x 112 x 7 x 7
+        sp_5 = F.relu(sp_5, inplace=True)  # N x 112 x 7 x 7
+        sp_6 = torch.narrow(out, 1, 560, 112)  # N x 112 x 14 x 14
+        sp_6 = self.convs[5](sp_6)  # N x 112 x 7 x 7
+        sp_6 = self.bns[5](sp_6)  # N x 112 x 7 x 7
+        sp_6 = F.relu(sp_6, inplace=True)  # N x 112 x 7 x 7
+        sp_7 = torch.narrow(out, 1, 672, 112)  # N x 112 x 14 x 14
+        sp_7 = self.convs[6](sp_7)  # N x 112 x 7 x 7
+        sp_7 = self.bns[6](sp_7)  # N x 112 x 7 x 7
+        sp_7 = F.relu(sp_7, inplace=True)  # N x 112 x 7 x 7
+        last = torch.narrow(out, 1, 784, 112)  # N x 112 x 14 x 14
+        del out
+        last_2 = self.pool(last)  # N x 112 x 7 x 7
+        del last
         # N x 896 x 7 x 7
-        out_9 = torch.cat([out_2, out_3, out_4, out_5, out_6, out_7, out_8, out], 1)
-        del out_2, out_3, out_4, out_5, out_6, out_7, out_8, out
-        out_9 = self.conv3(out_9)  # N x 2048 x 7 x 7
-        out_9 = self.bn3(out_9)  # N x 2048 x 7 x 7
+        out = torch.cat([sp, sp_2, sp_3, sp_4, sp_5, sp_6, sp_7, last_2], 1)
+        del sp, sp_2, sp_3, sp_4, sp_5, sp_6, sp_7, last_2
+        out = self.conv3(out)  # N x 2048 x 7 x 7
+        out = self.bn3(out)  # N x 2048 x 7 x 7
         downsample = self.downsample(x)  # N x 2048 x 7 x 7
-        out_9 += downsample  # N x 2048 x 7 x 7
+        out += downsample  # N x 2048 x 7 x 7
         del downsample
-        out_9 = F.relu(out_9, inplace=True)  # N x 2048 x 7 x 7
-        return out_9
+        out = F.relu(out, inplace=True)  # N x 2048 x 7 x 7
+        return out
 
 
 class Bottle2neck_8(nn.Module):
@@ -670,55 +681,56 @@ class Bottle2neck_8(nn.Module):
         out = self.conv1(x)  # N x 896 x 7 x 7
         out = self.bn1(out)  # N x 896 x 7 x 7
         out = F.relu(out, inplace=True)  # N x 896 x 7 x 7
-        out_2 = torch.narrow(out, 1, 0, 112)  # N x 112 x 7 x 7
-        out_2 = self.convs[0](out_2)  # N x 112 x 7 x 7
-        out_2 = self.bns[0](out_2)  # N x 112 x 7 x 7
-        out_2 = F.relu(out_2, inplace=True)  # N x 112 x 7 x 7
-        out_3 = torch.narrow(out, 1, 112, 112)  # N x 112 x 7 x 7
-        out_4 = out_2 + out_3  # N x 112 x 7 x 7
-        del out_3
-        out_4 = self.convs[1](out_4)  # N x 112 x 7 x 7
-        out_4 = self.bns[1](out_4)  # N x 112 x 7 x 7
-        out_4 = F.relu(out_4, inplace=True)  # N x 112 x 7 x 7
-        out_3 = torch.narrow(out, 1, 224, 112)  # N x 112 x 7 x 7
-        out_5 = out_4 + out_3  # N x 112 x 7 x 7
-        del out_3
-        out_5 = self.convs[2](out_5)  # N x 112 x 7 x 7
-        out_5 = self.bns[2](out_5)  # N x 112 x 7 x 7
-        out_5 = F.relu(out_5, inplace=True)  # N x 112 x 7 x 7
-        out_3 = torch.narrow(out, 1, 336, 112)  # N x 112 x 7 x 7
-        out_6 = out_5 + out_3  # N x 112 x 7 x 7
-        del out_3
-        out_6 = self.convs[3](out_6)  # N x 112 x 7 x 7
-        out_6 = self.bns[3](out_6)  # N x 112 x 7 x 7
-        out_6 = F.relu(out_6, inplace=True)  # N x 112 x 7 x 7
-        out_3 = torch.narrow(out, 1, 448, 112)  # N x 112 x 7 x 7
-        out_7 = out_6 + out_3  # N x 112 x 7 x 7
-        del out_3
-        out_7 = self.convs[4](out_7)  # N x 112 x 7 x 7
-        out_7 = self.bns[4](out_7)  # N x 112 x 7 x 7
-        out_7 = F.relu(out_7, inplace=True)  # N x 112 x 7 x 7
-        out_3 = torch.narrow(out, 1, 560, 112)  # N x 112 x 7 x 7
-        out_8 = out_7 + out_3  # N x 112 x 7 x 7
-        del out_3
-        out_8 = self.convs[5](out_8)  # N x 112 x 7 x 7
-        out_8 = self.bns[5](out_8)  # N x 112 x 7 x 7
-        out_8 = F.relu(out_8, inplace=True)  # N x 112 x 7 x 7
-        out_3 = torch.narrow(out, 1, 672, 112)  # N x 112 x 7 x 7
-        out_9 = out_8 + out_3  # N x 112 x 7 x 7
-        del out_3
-        out_9 = self.convs[6](out_9)  # N x 112 x 7 x 7
-        out_9 = self.bns[6](out_9)  # N x 112 x 7 x 7
-        out_9 = F.relu(out_9, inplace=True)  # N x 112 x 7 x 7
-        out = torch.narrow(out, 1, 784, 112)  # N x 112 x 7 x 7
+        sp = torch.narrow(out, 1, 0, 112)  # N x 112 x 7 x 7
+        sp = self.convs[0](sp)  # N x 112 x 7 x 7
+        sp = self.bns[0](sp)  # N x 112 x 7 x 7
+        sp = F.relu(sp, inplace=True)  # N x 112 x 7 x 7
+        sp_2 = torch.narrow(out, 1, 112, 112)  # N x 112 x 7 x 7
+        sp_3 = sp + sp_2  # N x 112 x 7 x 7
+        del sp_2
+        sp_3 = self.convs[1](sp_3)  # N x 112 x 7 x 7
+        sp_3 = self.bns[1](sp_3)  # N x 112 x 7 x 7
+        sp_3 = F.relu(sp_3, inplace=True)  # N x 112 x 7 x 7
+        sp_2 = torch.narrow(out, 1, 224, 112)  # N x 112 x 7 x 7
+        sp_4 = sp_3 + sp_2  # N x 112 x 7 x 7
+        del sp_2
+        sp_4 = self.convs[2](sp_4)  # N x 112 x 7 x 7
+        sp_4 = self.bns[2](sp_4)  # N x 112 x 7 x 7
+        sp_4 = F.relu(sp_4, inplace=True)  # N x 112 x 7 x 7
+        sp_2 = torch.narrow(out, 1, 336, 112)  # N x 112 x 7 x 7
+        sp_5 = sp_4 + sp_2  # N x 112 x 7 x 7
+        del sp_2
+        sp_5 = self.convs[3](sp_5)  # N x 112 x 7 x 7
+        sp_5 = self.bns[3](sp_5)  # N x 112 x 7 x 7
+        sp_5 = F.relu(sp_5, inplace=True)  # N x 112 x 7 x 7
+        sp_2 = torch.narrow(out, 1, 448, 112)  # N x 112 x 7 x 7
+        sp_6 = sp_5 + sp_2  # N x 112 x 7 x 7
+        del sp_2
+        sp_6 = self.convs[4](sp_6)  # N x 112 x 7 x 7
+        sp_6 = self.bns[4](sp_6)  # N x 112 x 7 x 7
+        sp_6 = F.relu(sp_6, inplace=True)  # N x 112 x 7 x 7
+        sp_2 = torch.narrow(out, 1, 560, 112)  # N x 112 x 7 x 7
+        sp_7 = sp_6 + sp_2  # N x 112 x 7 x 7
+        del sp_2
+        sp_7 = self.convs[5](sp_7)  # N x 112 x 7 x 7
+        sp_7 = self.bns[5](sp_7)  # N x 112 x 7 x 7
+        sp_7 = F.relu(sp_7, inplace=True)  # N x 112 x 7 x 7
+        sp_2 = torch.narrow(out, 1, 672, 112)  # N x 112 x 7 x 7
+        sp_8 = sp_7 + sp_2  # N x 112 x 7 x 7
+        del sp_2
+        sp_8 = self.convs[6](sp_8)  # N x 112 x 7 x 7
+        sp_8 = self.bns[6](sp_8)  # N x 112 x 7 x 7
+        sp_8 = F.relu(sp_8, inplace=True)  # N x 112 x 7 x 7
+        last = torch.narrow(out, 1, 784, 112)  # N x 112 x 7 x 7
+        del out
         # N x 896 x 7 x 7
-        out_3 = torch.cat([out_2, out_4, out_5, out_6, out_7, out_8, out_9, out], 1)
-        del out_2, out_4, out_5, out_6, out_7, out_8, out_9, out
-        out_3 = self.conv3(out_3)  # N x 2048 x 7 x 7
-        out_3 = self.bn3(out_3)  # N x 2048 x 7 x 7
-        out_3 += x  # N x 2048 x 7 x 7
-        out_3 = F.relu(out_3, inplace=True)  # N x 2048 x 7 x 7
-        return out_3
+        out = torch.cat([sp, sp_3, sp_4, sp_5, sp_6, sp_7, sp_8, last], 1)
+        del sp, sp_3, sp_4, sp_5, sp_6, sp_7, sp_8, last
+        out = self.conv3(out)  # N x 2048 x 7 x 7
+        out = self.bn3(out)  # N x 2048 x 7 x 7
+        out += x  # N x 2048 x 7 x 7
+        out = F.relu(out, inplace=True)  # N x 2048 x 7 x 7
+        return out
 
 
 class Stage_4(nn.Sequential):

@@ -45,38 +45,39 @@ class Bottle2neck(nn.Module):
         out = self.conv1(x)  # N x 156 x 56 x 56
         out = self.bn1(out)  # N x 156 x 56 x 56
         out = F.relu(out, inplace=True)  # N x 156 x 56 x 56
-        out_2 = torch.narrow(out, 1, 0, 26)  # N x 26 x 56 x 56
-        out_2 = self.convs[0](out_2)  # N x 26 x 56 x 56
-        out_2 = self.bns[0](out_2)  # N x 26 x 56 x 56
-        out_2 = F.relu(out_2, inplace=True)  # N x 26 x 56 x 56
-        out_3 = torch.narrow(out, 1, 26, 26)  # N x 26 x 56 x 56
-        out_3 = self.convs[1](out_3)  # N x 26 x 56 x 56
-        out_3 = self.bns[1](out_3)  # N x 26 x 56 x 56
-        out_3 = F.relu(out_3, inplace=True)  # N x 26 x 56 x 56
-        out_4 = torch.narrow(out, 1, 52, 26)  # N x 26 x 56 x 56
-        out_4 = self.convs[2](out_4)  # N x 26 x 56 x 56
-        out_4 = self.bns[2](out_4)  # N x 26 x 56 x 56
-        out_4 = F.relu(out_4, inplace=True)  # N x 26 x 56 x 56
-        out_5 = torch.narrow(out, 1, 78, 26)  # N x 26 x 56 x 56
-        out_5 = self.convs[3](out_5)  # N x 26 x 56 x 56
-        out_5 = self.bns[3](out_5)  # N x 26 x 56 x 56
-        out_5 = F.relu(out_5, inplace=True)  # N x 26 x 56 x 56
-        out_6 = torch.narrow(out, 1, 104, 26)  # N x 26 x 56 x 56
-        out_6 = self.convs[4](out_6)  # N x 26 x 56 x 56
-        out_6 = self.bns[4](out_6)  # N x 26 x 56 x 56
-        out_6 = F.relu(out_6, inplace=True)  # N x 26 x 56 x 56
-        out = torch.narrow(out, 1, 130, 26)  # N x 26 x 56 x 56
-        out = self.pool(out)  # N x 26 x 56 x 56
-        # N x 156 x 56 x 56
-        out_7 = torch.cat([out_2, out_3, out_4, out_5, out_6, out], 1)
-        del out_2, out_3, out_4, out_5, out_6, out
-        out_7 = self.conv3(out_7)  # N x 256 x 56 x 56
-        out_7 = self.bn3(out_7)  # N x 256 x 56 x 56
+        sp = torch.narrow(out, 1, 0, 26)  # N x 26 x 56 x 56
+        sp = self.convs[0](sp)  # N x 26 x 56 x 56
+        sp = self.bns[0](sp)  # N x 26 x 56 x 56
+        sp = F.relu(sp, inplace=True)  # N x 26 x 56 x 56
+        sp_2 = torch.narrow(out, 1, 26, 26)  # N x 26 x 56 x 56
+        sp_2 = self.convs[1](sp_2)  # N x 26 x 56 x 56
+        sp_2 = self.bns[1](sp_2)  # N x 26 x 56 x 56
+        sp_2 = F.relu(sp_2, inplace=True)  # N x 26 x 56 x 56
+        sp_3 = torch.narrow(out, 1, 52, 26)  # N x 26 x 56 x 56
+        sp_3 = self.convs[2](sp_3)  # N x 26 x 56 x 56
+        sp_3 = self.bns[2](sp_3)  # N x 26 x 56 x 56
+        sp_3 = F.relu(sp_3, inplace=True)  # N x 26 x 56 x 56
+        sp_4 = torch.narrow(out, 1, 78, 26)  # N x 26 x 56 x 56
+        sp_4 = self.convs[3](sp_4)  # N x 26 x 56 x 56
+        sp_4 = self.bns[3](sp_4)  # N x 26 x 56 x 56
+        sp_4 = F.relu(sp_4, inplace=True)  # N x 26 x 56 x 56
+        sp_5 = torch.narrow(out, 1, 104, 26)  # N x 26 x 56 x 56
+        sp_5 = self.convs[4](sp_5)  # N x 26 x 56 x 56
+        sp_5 = self.bns[4](sp_5)  # N x 26 x 56 x 56
+        sp_5 = F.relu(sp_5, inplace=True)  # N x 26 x 56 x 56
+        last = torch.narrow(out, 1, 130, 26)  # N x 26 x 56 x 56
+        del out
+        last_2 = self.pool(last)  # N x 26 x 56 x 56
+        del last
+        out = torch.cat([sp, sp_2, sp_3, sp_4, sp_5, last_2], 1)  # N x 156 x 56 x 56
+        del sp, sp_2, sp_3, sp_4, sp_5, last_2
+        out = self.conv3(out)  # N x 256 x 56 x 56
+        out = self.bn3(out)  # N x 256 x 56 x 56
         downsample = self.downsample(x)  # N x 256 x 56 x 56
-        out_7 += downsample  # N x 256 x 56 x 56
+        out += downsample  # N x 256 x 56 x 56
         del downsample
-        out_7 = F.relu(out_7, inplace=True)  # N x 256 x 56 x 56
-        return out_7
+        out = F.relu(out, inplace=True)  # N x 256 x 56 x 56
+        return out
 
 
 class Bottle2neck_2(nn.Module):
@@ -111,43 +112,43 @@ class Bottle2neck_2(nn.Module):
         out = self.conv1(x)  # N x 156 x 56 x 56
         out = self.bn1(out)  # N x 156 x 56 x 56
         out = F.relu(out, inplace=True)  # N x 156 x 56 x 56
-        out_2 = torch.narrow(out, 1, 0, 26)  # N x 26 x 56 x 56
-        out_2 = self.convs[0](out_2)  # N x 26 x 56 x 56
-        out_2 = self.bns[0](out_2)  # N x 26 x 56 x 56
-        out_2 = F.relu(out_2, inplace=True)  # N x 26 x 56 x 56
-        out_3 = torch.narrow(out, 1, 26, 26)  # N x 26 x 56 x 56
-        out_4 = out_2 + out_3  # N x 26 x 56 x 56
-        del out_3
-        out_4 = self.convs[1](out_4)  # N x 26 x 56 x 56
-        out_4 = self.bns[1](out_4)  # N x 26 x 56 x 56
-        out_4 = F.relu(out_4, inplace=True)  # N x 26 x 56 x 56
-        out_3 = torch.narrow(out, 1, 52, 26)  # N x 26 x 56 x 56
-        out_5 = out_4 + out_3  # N x 26 x 56 x 56
-        del out_3
-        out_5 = self.convs[2](out_5)  # N x 26 x 56 x 56
-        out_5 = self.bns[2](out_5)  # N x 26 x 56 x 56
-        out_5 = F.relu(out_5, inplace=True)  # N x 26 x 56 x 56
-        out_3 = torch.narrow(out, 1, 78, 26)  # N x 26 x 56 x 56
-        out_6 = out_5 + out_3  # N x 26 x 56 x 56
-        del out_3
-        out_6 = self.convs[3](out_6)  # N x 26 x 56 x 56
-        out_6 = self.bns[3](out_6)  # N x 26 x 56 x 56
-        out_6 = F.relu(out_6, inplace=True)  # N x 26 x 56 x 56
-        out_3 = torch.narrow(out, 1, 104, 26)  # N x 26 x 56 x 56
-        out_7 = out_6 + out_3  # N x 26 x 56 x 56
-        del out_3
-        out_7 = self.convs[4](out_7)  # N x 26 x 56 x 56
-        out_7 = self.bns[4](out_7)  # N x 26 x 56 x 56
-        out_7 = F.relu(out_7, inplace=True)  # N x 26 x 56 x 56
-        out = torch.narrow(out, 1, 130, 26)  # N x 26 x 56 x 56
-        # N x 156 x 56 x 56
-        out_3 = torch.cat([out_2, out_4, out_5, out_6, out_7, out], 1)
-        del out_2, out_4, out_5, out_6, out_7, out
-        out_3 = self.conv3(out_3)  # N x 256 x 56 x 56
-        out_3 = self.bn3(out_3)  # N x 256 x 56 x 56
-        out_3 += x  # N x 256 x 56 x 56
-        out_3 = F.relu(out_3, inplace=True)  # N x 256 x 56 x 56
-        return out_3
+        sp = torch.narrow(out, 1, 0, 26)  # N x 26 x 56 x 56
+        sp = self.convs[0](sp)  # N x 26 x 56 x 56
+        sp = self.bns[0](sp)  # N x 26 x 56 x 56
+        sp = F.relu(sp, inplace=True)  # N x 26 x 56 x 56
+        sp_2 = torch.narrow(out, 1, 26, 26)  # N x 26 x 56 x 56
+        sp_3 = sp + sp_2  # N x 26 x 56 x 56
+        del sp_2
+        sp_3 = self.convs[1](sp_3)  # N x 26 x 56 x 56
+        sp_3 = self.bns[1](sp_3)  # N x 26 x 56 x 56
+        sp_3 = F.relu(sp_3, inplace=True)  # N x 26 x 56 x 56
+        sp_2 = torch.narrow(out, 1, 52, 26)  # N x 26 x 56 x 56
+        sp_4 = sp_3 + sp_2  # N x 26 x 56 x 56
+        del sp_2
+        sp_4 = self.convs[2](sp_4)  # N x 26 x 56 x 56
+        sp_4 = self.bns[2](sp_4)  # N x 26 x 56 x 56
+        sp_4 = F.relu(sp_4, inplace=True)  # N x 26 x 56 x 56
+        sp_2 = torch.narrow(out, 1, 78, 26)  # N x 26 x 56 x 56
+        sp_5 = sp_4 + sp_2  # N x 26 x 56 x 56
+        del sp_2
+        sp_5 = self.convs[3](sp_5)  # N x 26 x 56 x 56
+        sp_5 = self.bns[3](sp_5)  # N x 26 x 56 x 56
+        sp_5 = F.relu(sp_5, inplace=True)  # N x 26 x 56 x 56
+        sp_2 = torch.narrow(out, 1, 104, 26)  # N x 26 x 56 x 56
+        sp_6 = sp_5 + sp_2  # N x 26 x 56 x 56
+        del sp_2
+        sp_6 = self.convs[4](sp_6)  # N x 26 x 56 x 56
+        sp_6 = self.bns[4](sp_6)  # N x 26 x 56 x 56
+        sp_6 = F.relu(sp_6, inplace=True)  # N x 26 x 56 x 56
+        last = torch.narrow(out, 1, 130, 26)  # N x 26 x 56 x 56
+        del out
+        out = torch.cat([sp, sp_3, sp_4, sp_5, sp_6, last], 1)  # N x 156 x 56 x 56
+        del sp, sp_3, sp_4, sp_5, sp_6, last
+        out = self.conv3(out)  # N x 256 x 56 x 56
+        out = self.bn3(out)  # N x 256 x 56 x 56
+        out += x  # N x 256 x 56 x 56
+        out = F.relu(out, inplace=True)  # N x 256 x 56 x 56
+        return out
 
 
 class Stage(nn.Sequential):
@@ -194,38 +195,39 @@ class Bottle2neck_3(nn.Module):
         out = self.conv1(x)  # N x 312 x 56 x 56
         out = self.bn1(out)  # N x 312 x 56 x 56
         out = F.relu(out, inplace=True)  # N x 312 x 56 x 56
-        out_2 = torch.narrow(out, 1, 0, 52)  # N x 52 x 56 x 56
-        out_2 = self.convs[0](out_2)  # N x 52 x 28 x 28
-        out_2 = self.bns[0](out_2)  # N x 52 x 28 x 28
-        out_2 = F.relu(out_2, inplace=True)  # N x 52 x 28 x 28
-        out_3 = torch.narrow(out, 1, 52, 52)  # N x 52 x 56 x 56
-        out_3 = self.convs[1](out_3)  # N x 52 x 28 x 28
-        out_3 = self.bns[1](out_3)  # N x 52 x 28 x 28
-        out_3 = F.relu(out_3, inplace=True)  # N x 52 x 28 x 28
-        out_4 = torch.narrow(out, 1, 104, 52)  # N x 52 x 56 x 56
-        out_4 = self.convs[2](out_4)  # N x 52 x 28 x 28
-        out_4 = self.bns[2](out_4)  # N x 52 x 28 x 28
-        out_4 = F.relu(out_4, inplace=True)  # N x 52 x 28 x 28
-        out_5 = torch.narrow(out, 1, 156, 52)  # N x 52 x 56 x 56
-        out_5 = self.convs[3](out_5)  # N x 52 x 28 x 28
-        out_5 = self.bns[3](out_5)  # N x 52 x 28 x 28
-        out_5 = F.relu(out_5, inplace=True)  # N x 52 x 28 x 28
-        out_6 = torch.narrow(out, 1, 208, 52)  # N x 52 x 56 x 56
-        out_6 = self.convs[4](out_6)  # N x 52 x 28 x 28
-        out_6 = self.bns[4](out_6)  # N x 52 x 28 x 28
-        out_6 = F.relu(out_6, inplace=True)  # N x 52 x 28 x 28
-        out = torch.narrow(out, 1, 260, 52)  # N x 52 x 56 x 56
-        out = self.pool(out)  # N x 52 x 28 x 28
-        # N x 312 x 28 x 28
-        out_7 = torch.cat([out_2, out_3, out_4, out_5, out_6, out], 1)
-        del out_2, out_3, out_4, out_5, out_6, out
-        out_7 = self.conv3(out_7)  # N x 512 x 28 x 28
-        out_7 = self.bn3(out_7)  # N x 512 x 28 x 28
+        sp = torch.narrow(out, 1, 0, 52)  # N x 52 x 56 x 56
+        sp = self.convs[0](sp)  # N x 52 x 28 x 28
+        sp = self.bns[0](sp)  # N x 52 x 28 x 28
+        sp = F.relu(sp, inplace=True)  # N x 52 x 28 x 28
+        sp_2 = torch.narrow(out, 1, 52, 52)  # N x 52 x 56 x 56
+        sp_2 = self.convs[1](sp_2)  # N x 52 x 28 x 28
+        sp_2 = self.bns[1](sp_2)  # N x 52 x 28 x 28
+        sp_2 = F.relu(sp_2, inplace=True)  # N x 52 x 28 x 28
+        sp_3 = torch.narrow(out, 1, 104, 52)  # N x 52 x 56 x 56
+        sp_3 = self.convs[2](sp_3)  # N x 52 x 28 x 28
+        sp_3 = self.bns[2](sp_3)  # N x 52 x 28 x 28
+        sp_3 = F.relu(sp_3, inplace=True)  # N x 52 x 28 x 28
+        sp_4 = torch.narrow(out, 1, 156, 52)  # N x 52 x 56 x 56
+        sp_4 = self.convs[3](sp_4)  # N x 52 x 28 x 28
+        sp_4 = self.bns[3](sp_4)  # N x 52 x 28 x 28
+        sp_4 = F.relu(sp_4, inplace=True)  # N x 52 x 28 x 28
+        sp_5 = torch.narrow(out, 1, 208, 52)  # N x 52 x 56 x 56
+        sp_5 = self.convs[4](sp_5)  # N x 52 x 28 x 28
+        sp_5 = self.bns[4](sp_5)  # N x 52 x 28 x 28
+        sp_5 = F.relu(sp_5, inplace=True)  # N x 52 x 28 x 28
+        last = torch.narrow(out, 1, 260, 52)  # N x 52 x 56 x 56
+        del out
+        last_2 = self.pool(last)  # N x 52 x 28 x 28
+        del last
+        out = torch.cat([sp, sp_2, sp_3, sp_4, sp_5, last_2], 1)  # N x 312 x 28 x 28
+        del sp, sp_2, sp_3, sp_4, sp_5, last_2
+        out = self.conv3(out)  # N x 512 x 28 x 28
+        out = self.bn3(out)  # N x 512 x 28 x 28
         downsample = self.downsample(x)  # N x 512 x 28 x 28
-        out_7 += downsample  # N x 512 x 28 x 28
+        out += downsample  # N x 512 x 28 x 28
         del downsample
-        out_7 = F.relu(out_7, inplace=True)  # N x 512 x 28 x 28
-        return out_7
+        out = F.relu(out, inplace=True)  # N x 512 x 28 x 28
+        return out
 
 
 class Bottle2neck_4(nn.Module):
@@ -260,43 +262,43 @@ class Bottle2neck_4(nn.Module):
         out = self.conv1(x)  # N x 312 x 28 x 28
         out = self.bn1(out)  # N x 312 x 28 x 28
         out = F.relu(out, inplace=True)  # N x 312 x 28 x 28
-        out_2 = torch.narrow(out, 1, 0, 52)  # N x 52 x 28 x 28
-        out_2 = self.convs[0](out_2)  # N x 52 x 28 x 28
-        out_2 = self.bns[0](out_2)  # N x 52 x 28 x 28
-        out_2 = F.relu(out_2, inplace=True)  # N x 52 x 28 x 28
-        out_3 = torch.narrow(out, 1, 52, 52)  # N x 52 x 28 x 28
-        out_4 = out_2 + out_3  # N x 52 x 28 x 28
-        del out_3
-        out_4 = self.convs[1](out_4)  # N x 52 x 28 x 28
-        out_4 = self.bns[1](out_4)  # N x 52 x 28 x 28
-        out_4 = F.relu(out_4, inplace=True)  # N x 52 x 28 x 28
-        out_3 = torch.narrow(out, 1, 104, 52)  # N x 52 x 28 x 28
-        out_5 = out_4 + out_3  # N x 52 x 28 x 28
-        del out_3
-        out_5 = self.convs[2](out_5)  # N x 52 x 28 x 28
-        out_5 = self.bns[2](out_5)  # N x 52 x 28 x 28
-        out_5 = F.relu(out_5, inplace=True)  # N x 52 x 28 x 28
-        out_3 = torch.narrow(out, 1, 156, 52)  # N x 52 x 28 x 28
-        out_6 = out_5 + out_3  # N x 52 x 28 x 28
-        del out_3
-        out_6 = self.convs[3](out_6)  # N x 52 x 28 x 28
-        out_6 = self.bns[3](out_6)  # N x 52 x 28 x 28
-        out_6 = F.relu(out_6, inplace=True)  # N x 52 x 28 x 28
-        out_3 = torch.narrow(out, 1, 208, 52)  # N x 52 x 28 x 28
-        out_7 = out_6 + out_3  # N x 52 x 28 x 28
-        del out_3
-        out_7 = self.convs[4](out_7)  # N x 52 x 28 x 28
-        out_7 = self.bns[4](out_7)  # N x 52 x 28 x 28
-        out_7 = F.relu(out_7, inplace=True)  # N x 52 x 28 x 28
-        out = torch.narrow(out, 1, 260, 52)  # N x 52 x 28 x 28
-        # N x 312 x 28 x 28
-        out_3 = torch.cat([out_2, out_4, out_5, out_6, out_7, out], 1)
-        del out_2, out_4, out_5, out_6, out_7, out
-        out_3 = self.conv3(out_3)  # N x 512 x 28 x 28
-        out_3 = self.bn3(out_3)  # N x 512 x 28 x 28
-        out_3 += x  # N x 512 x 28 x 28
-        out_3 = F.relu(out_3, inplace=True)  # N x 512 x 28 x 28
-        return out_3
+        sp = torch.narrow(out, 1, 0, 52)  # N x 52 x 28 x 28
+        sp = self.convs[0](sp)  # N x 52 x 28 x 28
+        sp = self.bns[0](sp)  # N x 52 x 28 x 28
+        sp = F.relu(sp, inplace=True)  # N x 52 x 28 x 28
+        sp_2 = torch.narrow(out, 1, 52, 52)  # N x 52 x 28 x 28
+        sp_3 = sp + sp_2  # N x 52 x 28 x 28
+        del sp_2
+        sp_3 = self.convs[1](sp_3)  # N x 52 x 28 x 28
+        sp_3 = self.bns[1](sp_3)  # N x 52 x 28 x 28
+        sp_3 = F.relu(sp_3, inplace=True)  # N x 52 x 28 x 28
+        sp_2 = torch.narrow(out, 1, 104, 52)  # N x 52 x 28 x 28
+        sp_4 = sp_3 + sp_2  # N x 52 x 28 x 28
+        del sp_2
+        sp_4 = self.convs[2](sp_4)  # N x 52 x 28 x 28
+        sp_4 = self.bns[2](sp_4)  # N x 52 x 28 x 28
+        sp_4 = F.relu(sp_4, inplace=True)  # N x 52 x 28 x 28
+        sp_2 = torch.narrow(out, 1, 156, 52)  # N x 52 x 28 x 28
+        sp_5 = sp_4 + sp_2  # N x 52 x 28 x 28
+        del sp_2
+        sp_5 = self.convs[3](sp_5)  # N x 52 x 28 x 28
+        sp_5 = self.bns[3](sp_5)  # N x 52 x 28 x 28
+        sp_5 = F.relu(sp_5, inplace=True)  # N x 52 x 28 x 28
+        sp_2 = torch.narrow(out, 1, 208, 52)  # N x 52 x 28 x 28
+        sp_6 = sp_5 + sp_2  # N x 52 x 28 x 28
+        del sp_2
+        sp_6 = self.convs[4](sp_6)  # N x 52 x 28 x 28
+        sp_6 = self.bns[4](sp_6)  # N x 52 x 28 x 28
+        sp_6 = F.relu(sp_6, inplace=True)  # N x 52 x 28 x 28
+        last = torch.narrow(out, 1, 260, 52)  # N x 52 x 28 x 28
+        del out
+        out = torch.cat([sp, sp_3, sp_4, sp_5, sp_6, last], 1)  # N x 312 x 28 x 28
+        del sp, sp_3, sp_4, sp_5, sp_6, last
+        out = self.conv3(out)  # N x 512 x 28 x 28
+        out = self.bn3(out)  # N x 512 x 28 x 28
+        out += x  # N x 512 x 28 x 28
+        out = F.relu(out, inplace=True)  # N x 512 x 28 x 28
+        return out
 
 
 class Stage_2(nn.Sequential):
@@ -348,38 +350,39 @@ class Bottle2neck_5(nn.Module):
         out = self.conv1(x)  # N x 624 x 28 x 28
         out = self.bn1(out)  # N x 624 x 28 x 28
         out = F.relu(out, inplace=True)  # N x 624 x 28 x 28
-        out_2 = torch.narrow(out, 1, 0, 104)  # N x 104 x 28 x 28
-        out_2 = self.convs[0](out_2)  # N x 104 x 14 x 14
-        out_2 = self.bns[0](out_2)  # N x 104 x 14 x 14
-        out_2 = F.relu(out_2, inplace=True)  # N x 104 x 14 x 14
-        out_3 = torch.narrow(out, 1, 104, 104)  # N x 104 x 28 x 28
-        out_3 = self.convs[1](out_3)  # N x 104 x 14 x 14
-        out_3 = self.bns[1](out_3)  # N x 104 x 14 x 14
-        out_3 = F.relu(out_3, inplace=True)  # N x 104 x 14 x 14
-        out_4 = torch.narrow(out, 1, 208, 104)  # N x 104 x 28 x 28
-        out_4 = self.convs[2](out_4)  # N x 104 x 14 x 14
-        out_4 = self.bns[2](out_4)  # N x 104 x 14 x 14
-        out_4 = F.relu(out_4, inplace=True)  # N x 104 x 14 x 14
-        out_5 = torch.narrow(out, 1, 312, 104)  # N x 104 x 28 x 28
-        out_5 = self.convs[3](out_5)  # N x 104 x 14 x 14
-        out_5 = self.bns[3](out_5)  # N x 104 x 14 x 14
-        out_5 = F.relu(out_5, inplace=True)  # N x 104 x 14 x 14
-        out_6 = torch.narrow(out, 1, 416, 104)  # N x 104 x 28 x 28
-        out_6 = self.convs[4](out_6)  # N x 104 x 14 x 14
-        out_6 = self.bns[4](out_6)  # N x 104 x 14 x 14
-        out_6 = F.relu(out_6, inplace=True)  # N x 104 x 14 x 14
-        out = torch.narrow(out, 1, 520, 104)  # N x 104 x 28 x 28
-        out = self.pool(out)  # N x 104 x 14 x 14
-        # N x 624 x 14 x 14
-        out_7 = torch.cat([out_2, out_3, out_4, out_5, out_6, out], 1)
-        del out_2, out_3, out_4, out_5, out_6, out
-        out_7 = self.conv3(out_7)  # N x 1024 x 14 x 14
-        out_7 = self.bn3(out_7)  # N x 1024 x 14 x 14
+        sp = torch.narrow(out, 1, 0, 104)  # N x 104 x 28 x 28
+        sp = self.convs[0](sp)  # N x 104 x 14 x 14
+        sp = self.bns[0](sp)  # N x 104 x 14 x 14
+        sp = F.relu(sp, inplace=True)  # N x 104 x 14 x 14
+        sp_2 = torch.narrow(out, 1, 104, 104)  # N x 104 x 28 x 28
+        sp_2 = self.convs[1](sp_2)  # N x 104 x 14 x 14
+        sp_2 = self.bns[1](sp_2)  # N x 104 x 14 x 14
+        sp_2 = F.relu(sp_2, inplace=True)  # N x 104 x 14 x 14
+        sp_3 = torch.narrow(out, 1, 208, 104)  # N x 104 x 28 x 28
+        sp_3 = self.convs[2](sp_3)  # N x 104 x 14 x 14
+        sp_3 = self.bns[2](sp_3)  # N x 104 x 14 x 14
+        sp_3 = F.relu(sp_3, inplace=True)  # N x 104 x 14 x 14
+        sp_4 = torch.narrow(out, 1, 312, 104)  # N x 104 x 28 x 28
+        sp_4 = self.convs[3](sp_4)  # N x 104 x 14 x 14
+        sp_4 = self.bns[3](sp_4)  # N x 104 x 14 x 14
+        sp_4 = F.relu(sp_4, inplace=True)  # N x 104 x 14 x 14
+        sp_5 = torch.narrow(out, 1, 416, 104)  # N x 104 x 28 x 28
+        sp_5 = self.convs[4](sp_5)  # N x 104 x 14 x 14
+        sp_5 = self.bns[4](sp_5)  # N x 104 x 14 x 14
+        sp_5 = F.relu(sp_5, inplace=True)  # N x 104 x 14 x 14
+        last = torch.narrow(out, 1, 520, 104)  # N x 104 x 28 x 28
+        del out
+        last_2 = self.pool(last)  # N x 104 x 14 x 14
+        del last
+        out = torch.cat([sp, sp_2, sp_3, sp_4, sp_5, last_2], 1)  # N x 624 x 14 x 14
+        del sp, sp_2, sp_3, sp_4, sp_5, last_2
+        out = self.conv3(out)  # N x 1024 x 14 x 14
+        out = self.bn3(out)  # N x 1024 x 14 x 14
         downsample = self.downsample(x)  # N x 1024 x 14 x 14
-        out_7 += downsample  # N x 1024 x 14 x 14
+        out += downsample  # N x 1024 x 14 x 14
         del downsample
-        out_7 = F.relu(out_7, inplace=True)  # N x 1024 x 14 x 14
-        return out_7
+        out = F.relu(out, inplace=True)  # N x 1024 x 14 x 14
+        return out
 
 
 class Bottle2neck_6(nn.Module):
@@ -414,43 +417,43 @@ class Bottle2neck_6(nn.Module):
         out = self.conv1(x)  # N x 624 x 14 x 14
         out = self.bn1(out)  # N x 624 x 14 x 14
         out = F.relu(out, inplace=True)  # N x 624 x 14 x 14
-        out_2 = torch.narrow(out, 1, 0, 104)  # N x 104 x 14 x 14
-        out_2 = self.convs[0](out_2)  # N x 104 x 14 x 14
-        out_2 = self.bns[0](out_2)  # N x 104 x 14 x 14
-        out_2 = F.relu(out_2, inplace=True)  # N x 104 x 14 x 14
-        out_3 = torch.narrow(out, 1, 104, 104)  # N x 104 x 14 x 14
-        out_4 = out_2 + out_3  # N x 104 x 14 x 14
-        del out_3
-        out_4 = self.convs[1](out_4)  # N x 104 x 14 x 14
-        out_4 = self.bns[1](out_4)  # N x 104 x 14 x 14
-        out_4 = F.relu(out_4, inplace=True)  # N x 104 x 14 x 14
-        out_3 = torch.narrow(out, 1, 208, 104)  # N x 104 x 14 x 14
-        out_5 = out_4 + out_3  # N x 104 x 14 x 14
-        del out_3
-        out_5 = self.convs[2](out_5)  # N x 104 x 14 x 14
-        out_5 = self.bns[2](out_5)  # N x 104 x 14 x 14
-        out_5 = F.relu(out_5, inplace=True)  # N x 104 x 14 x 14
-        out_3 = torch.narrow(out, 1, 312, 104)  # N x 104 x 14 x 14
-        out_6 = out_5 + out_3  # N x 104 x 14 x 14
-        del out_3
-        out_6 = self.convs[3](out_6)  # N x 104 x 14 x 14
-        out_6 = self.bns[3](out_6)  # N x 104 x 14 x 14
-        out_6 = F.relu(out_6, inplace=True)  # N x 104 x 14 x 14
-        out_3 = torch.narrow(out, 1, 416, 104)  # N x 104 x 14 x 14
-        out_7 = out_6 + out_3  # N x 104 x 14 x 14
-        del out_3
-        out_7 = self.convs[4](out_7)  # N x 104 x 14 x 14
-        out_7 = self.bns[4](out_7)  # N x 104 x 14 x 14
-        out_7 = F.relu(out_7, inplace=True)  # N x 104 x 14 x 14
-        out = torch.narrow(out, 1, 520, 104)  # N x 104 x 14 x 14
-        # N x 624 x 14 x 14
-        out_3 = torch.cat([out_2, out_4, out_5, out_6, out_7, out], 1)
-        del out_2, out_4, out_5, out_6, out_7, out
-        out_3 = self.conv3(out_3)  # N x 1024 x 14 x 14
-        out_3 = self.bn3(out_3)  # N x 1024 x 14 x 14
-        out_3 += x  # N x 1024 x 14 x 14
-        out_3 = F.relu(out_3, inplace=True)  # N x 1024 x 14 x 14
-        return out_3
+        sp = torch.narrow(out, 1, 0, 104)  # N x 104 x 14 x 14
+        sp = self.convs[0](sp)  # N x 104 x 14 x 14
+        sp = self.bns[0](sp)  # N x 104 x 14 x 14
+        sp = F.relu(sp, inplace=True)  # N x 104 x 14 x 14
+        sp_2 = torch.narrow(out, 1, 104, 104)  # N x 104 x 14 x 14
+        sp_3 = sp + sp_2  # N x 104 x 14 x 14
+        del sp_2
+        sp_3 = self.convs[1](sp_3)  # N x 104 x 14 x 14
+        sp_3 = self.bns[1](sp_3)  # N x 104 x 14 x 14
+        sp_3 = F.relu(sp_3, inplace=True)  # N x 104 x 14 x 14
+        sp_2 = torch.narrow(out, 1, 208, 104)  # N x 104 x 14 x 14
+        sp_4 = sp_3 + sp_2  # N x 104 x 14 x 14
+        del sp_2
+        sp_4 = self.convs[2](sp_4)  # N x 104 x 14 x 14
+        sp_4 = self.bns[2](sp_4)  # N x 104 x 14 x 14
+        sp_4 = F.relu(sp_4, inplace=True)  # N x 104 x 14 x 14
+        sp_2 = torch.narrow(out, 1, 312, 104)  # N x 104 x 14 x 14
+        sp_5 = sp_4 + sp_2  # N x 104 x 14 x 14
+        del sp_2
+        sp_5 = self.convs[3](sp_5)  # N x 104 x 14 x 14
+        sp_5 = self.bns[3](sp_5)  # N x 104 x 14 x 14
+        sp_5 = F.relu(sp_5, inplace=True)  # N x 104 x 14 x 14
+        sp_2 = torch.narrow(out, 1, 416, 104)  # N x 104 x 14 x 14
+        sp_6 = sp_5 + sp_2  # N x 104 x 14 x 14
+        del sp_2
+        sp_6 = self.convs[4](sp_6)  # N x 104 x 14 x 14
+        sp_6 = self.bns[4](sp_6)  # N x 104 x 14 x 14
+        sp_6 = F.relu(sp_6, inplace=True)  # N x 104 x 14 x 14
+        last = torch.narrow(out, 1, 520, 104)  # N x 104 x 14 x 14
+        del out
+        out = torch.cat([sp, sp_3, sp_4, sp_5, sp_6, last], 1)  # N x 624 x 14 x 14
+        del sp, sp_3, sp_4, sp_5, sp_6, last
+        out = self.conv3(out)  # N x 1024 x 14 x 14
+        out = self.bn3(out)  # N x 1024 x 14 x 14
+        out += x  # N x 1024 x 14 x 14
+        out = F.relu(out, inplace=True)  # N x 1024 x 14 x 14
+        return out
 
 
 class Stage_3(nn.Sequential):
@@ -504,38 +507,39 @@ class Bottle2neck_7(nn.Module):
         out = self.conv1(x)  # N x 1248 x 14 x 14
         out = self.bn1(out)  # N x 1248 x 14 x 14
         out = F.relu(out, inplace=True)  # N x 1248 x 14 x 14
-        out_2 = torch.narrow(out, 1, 0, 208)  # N x 208 x 14 x 14
-        out_2 = self.convs[0](out_2)  # N x 208 x 7 x 7
-        out_2 = self.bns[0](out_2)  # N x 208 x 7 x 7
-        out_2 = F.relu(out_2, inplace=True)  # N x 208 x 7 x 7
-        out_3 = torch.narrow(out, 1, 208, 208)  # N x 208 x 14 x 14
-        out_3 = self.convs[1](out_3)  # N x 208 x 7 x 7
-        out_3 = self.bns[1](out_3)  # N x 208 x 7 x 7
-        out_3 = F.relu(out_3, inplace=True)  # N x 208 x 7 x 7
-        out_4 = torch.narrow(out, 1, 416, 208)  # N x 208 x 14 x 14
-        out_4 = self.convs[2](out_4)  # N x 208 x 7 x 7
-        out_4 = self.bns[2](out_4)  # N x 208 x 7 x 7
-        out_4 = F.relu(out_4, inplace=True)  # N x 208 x 7 x 7
-        out_5 = torch.narrow(out, 1, 624, 208)  # N x 208 x 14 x 14
-        out_5 = self.convs[3](out_5)  # N x 208 x 7 x 7
-        out_5 = self.bns[3](out_5)  # N x 208 x 7 x 7
-        out_5 = F.relu(out_5, inplace=True)  # N x 208 x 7 x 7
-        out_6 = torch.narrow(out, 1, 832, 208)  # N x 208 x 14 x 14
-        out_6 = self.convs[4](out_6)  # N x 208 x 7 x 7
-        out_6 = self.bns[4](out_6)  # N x 208 x 7 x 7
-        out_6 = F.relu(out_6, inplace=True)  # N x 208 x 7 x 7
-        out = torch.narrow(out, 1, 1040, 208)  # N x 208 x 14 x 14
-        out = self.pool(out)  # N x 208 x 7 x 7
-        # N x 1248 x 7 x 7
-        out_7 = torch.cat([out_2, out_3, out_4, out_5, out_6, out], 1)
-        del out_2, out_3, out_4, out_5, out_6, out
-        out_7 = self.conv3(out_7)  # N x 2048 x 7 x 7
-        out_7 = self.bn3(out_7)  # N x 2048 x 7 x 7
+        sp = torch.narrow(out, 1, 0, 208)  # N x 208 x 14 x 14
+        sp = self.convs[0](sp)  # N x 208 x 7 x 7
+        sp = self.bns[0](sp)  # N x 208 x 7 x 7
+        sp = F.relu(sp, inplace=True)  # N x 208 x 7 x 7
+        sp_2 = torch.narrow(out, 1, 208, 208)  # N x 208 x 14 x 14
+        sp_2 = self.convs[1](sp_2)  # N x 208 x 7 x 7
+        sp_2 = self.bns[1](sp_2)  # N x 208 x 7 x 7
+        sp_2 = F.relu(sp_2, inplace=True)  # N x 208 x 7 x 7
+        sp_3 = torch.narrow(out, 1, 416, 208)  # N x 208 x 14 x 14
+        sp_3 = self.convs[2](sp_3)  # N x 208 x 7 x 7
+        sp_3 = self.bns[2](sp_3)  # N x 208 x 7 x 7
+        sp_3 = F.relu(sp_3, inplace=True)  # N x 208 x 7 x 7
+        sp_4 = torch.narrow(out, 1, 624, 208)  # N x 208 x 14 x 14
+        sp_4 = self.convs[3](sp_4)  # N x 208 x 7 x 7
+        sp_4 = self.bns[3](sp_4)  # N x 208 x 7 x 7
+        sp_4 = F.relu(sp_4, inplace=True)  # N x 208 x 7 x 7
+        sp_5 = torch.narrow(out, 1, 832, 208)  # N x 208 x 14 x 14
+        sp_5 = self.convs[4](sp_5)  # N x 208 x 7 x 7
+        sp_5 = self.bns[4](sp_5)  # N x 208 x 7 x 7
+        sp_5 = F.relu(sp_5, inplace=True)  # N x 208 x 7 x 7
+        last = torch.narrow(out, 1, 1040, 208)  # N x 208 x 14 x 14
+        del out
+        last_2 = self.pool(last)  # N x 208 x 7 x 7
+        del last
+        out = torch.cat([sp, sp_2, sp_3, sp_4, sp_5, last_2], 1)  # N x 1248 x 7 x 7
+        del sp, sp_2, sp_3, sp_4, sp_5, last_2
+        out = self.conv3(out)  # N x 2048 x 7 x 7
+        out = self.bn3(out)  # N x 2048 x 7 x 7
         downsample = self.downsample(x)  # N x 2048 x 7 x 7
-        out_7 += downsample  # N x 2048 x 7 x 7
+        out += downsample  # N x 2048 x 7 x 7
         del downsample
-        out_7 = F.relu(out_7, inplace=True)  # N x 2048 x 7 x 7
-        return out_7
+        out = F.relu(out, inplace=True)  # N x 2048 x 7 x 7
+        return out
 
 
 class Bottle2neck_8(nn.Module):
@@ -570,43 +574,43 @@ class Bottle2neck_8(nn.Module):
         out = self.conv1(x)  # N x 1248 x 7 x 7
         out = self.bn1(out)  # N x 1248 x 7 x 7
         out = F.relu(out, inplace=True)  # N x 1248 x 7 x 7
-        out_2 = torch.narrow(out, 1, 0, 208)  # N x 208 x 7 x 7
-        out_2 = self.convs[0](out_2)  # N x 208 x 7 x 7
-        out_2 = self.bns[0](out_2)  # N x 208 x 7 x 7
-        out_2 = F.relu(out_2, inplace=True)  # N x 208 x 7 x 7
-        out_3 = torch.narrow(out, 1, 208, 208)  # N x 208 x 7 x 7
-        out_4 = out_2 + out_3  # N x 208 x 7 x 7
-        del out_3
-        out_4 = self.convs[1](out_4)  # N x 208 x 7 x 7
-        out_4 = self.bns[1](out_4)  # N x 208 x 7 x 7
-        out_4 = F.relu(out_4, inplace=True)  # N x 208 x 7 x 7
-        out_3 = torch.narrow(out, 1, 416, 208)  # N x 208 x 7 x 7
-        out_5 = out_4 + out_3  # N x 208 x 7 x 7
-        del out_3
-        out_5 = self.convs[2](out_5)  # N x 208 x 7 x 7
-        out_5 = self.bns[2](out_5)  # N x 208 x 7 x 7
-        out_5 = F.relu(out_5, inplace=True)  # N x 208 x 7 x 7
-        out_3 = torch.narrow(out, 1, 624, 208)  # N x 208 x 7 x 7
-        out_6 = out_5 + out_3  # N x 208 x 7 x 7
-        del out_3
-        out_6 = self.convs[3](out_6)  # N x 208 x 7 x 7
-        out_6 = self.bns[3](out_6)  # N x 208 x 7 x 7
-        out_6 = F.relu(out_6, inplace=True)  # N x 208 x 7 x 7
-        out_3 = torch.narrow(out, 1, 832, 208)  # N x 208 x 7 x 7
-        out_7 = out_6 + out_3  # N x 208 x 7 x 7
-        del out_3
-        out_7 = self.convs[4](out_7)  # N x 208 x 7 x 7
-        out_7 = self.bns[4](out_7)  # N x 208 x 7 x 7
-        out_7 = F.relu(out_7, inplace=True)  # N x 208 x 7 x 7
-        out = torch.narrow(out, 1, 1040, 208)  # N x 208 x 7 x 7
-        # N x 1248 x 7 x 7
-        out_3 = torch.cat([out_2, out_4, out_5, out_6, out_7, out], 1)
-        del out_2, out_4, out_5, out_6, out_7, out
-        out_3 = self.conv3(out_3)  # N x 2048 x 7 x 7
-        out_3 = self.bn3(out_3)  # N x 2048 x 7 x 7
-        out_3 += x  # N x 2048 x 7 x 7
-        out_3 = F.relu(out_3, inplace=True)  # N x 2048 x 7 x 7
-        return out_3
+        sp = torch.narrow(out, 1, 0, 208)  # N x 208 x 7 x 7
+        sp = self.convs[0](sp)  # N x 208 x 7 x 7
+        sp = self.bns[0](sp)  # N x 208 x 7 x 7
+        sp = F.relu(sp, inplace=True)  # N x 208 x 7 x 7
+        sp_2 = torch.narrow(out, 1, 208, 208)  # N x 208 x 7 x 7
+        sp_3 = sp + sp_2  # N x 208 x 7 x 7
+        del sp_2
+        sp_3 = self.convs[1](sp_3)  # N x 208 x 7 x 7
+        sp_3 = self.bns[1](sp_3)  # N x 208 x 7 x 7
+        sp_3 = F.relu(sp_3, inplace=True)  # N x 208 x 7 x 7
+        sp_2 = torch.narrow(out, 1, 416, 208)  # N x 208 x 7 x 7
+        sp_4 = sp_3 + sp_2  # N x 208 x 7 x 7
+        del sp_2
+        sp_4 = self.convs[2](sp_4)  # N x 208 x 7 x 7
+        sp_4 = self.bns[2](sp_4)  # N x 208 x 7 x 7
+        sp_4 = F.relu(sp_4, inplace=True)  # N x 208 x 7 x 7
+        sp_2 = torch.narrow(out, 1, 624, 208)  # N x 208 x 7 x 7
+        sp_5 = sp_4 + sp_2  # N x 208 x 7 x 7
+        del sp_2
+        sp_5 = self.convs[3](sp_5)  # N x 208 x 7 x 7
+        sp_5 = self.bns[3](sp_5)  # N x 208 x 7 x 7
+        sp_5 = F.relu(sp_5, inplace=True)  # N x 208 x 7 x 7
+        sp_2 = torch.narrow(out, 1, 832, 208)  # N x 208 x 7 x 7
+        sp_6 = sp_5 + sp_2  # N x 208 x 7 x 7
+        del sp_2
+        sp_6 = self.convs[4](sp_6)  # N x 208 x 7 x 7
+        sp_6 = self.bns[4](sp_6)  # N x 208 x 7 x 7
+        sp_6 = F.relu(sp_6, inplace=True)  # N x 208 x 7 x 7
+        last = torch.narrow(out, 1, 1040, 208)  # N x 208 x 7 x 7
+        del out
+        out = torch.cat([sp, sp_3, sp_4, sp_5, sp_6, last], 1)  # N x 1248 x 7 x 7
+        del sp, sp_3, sp_4, sp_5, sp_6, last
+        out = self.conv3(out)  # N x 2048 x 7 x 7
+        out = self.bn3(out)  # N x 2048 x 7 x 7
+        out += x  # N x 2048 x 7 x 7
+        out = F.relu(out, inplace=True)  # N x 2048 x 7 x 7
+        return out
 
 
 class Stage_4(nn.Sequential):

@@ -33,21 +33,23 @@ class Bottle2neck(nn.Module):
         out = self.conv1(x)  # N x 96 x 56 x 56
         out = self.bn1(out)  # N x 96 x 56 x 56
         out = F.relu(out, inplace=True)  # N x 96 x 56 x 56
-        out_2 = torch.narrow(out, 1, 0, 48)  # N x 48 x 56 x 56
-        out_2 = self.convs[0](out_2)  # N x 48 x 56 x 56
-        out_2 = self.bns[0](out_2)  # N x 48 x 56 x 56
-        out_2 = F.relu(out_2, inplace=True)  # N x 48 x 56 x 56
-        out = torch.narrow(out, 1, 48, 48)  # N x 48 x 56 x 56
-        out = self.pool(out)  # N x 48 x 56 x 56
-        out_3 = torch.cat([out_2, out], 1)  # N x 96 x 56 x 56
-        del out_2, out
-        out_3 = self.conv3(out_3)  # N x 256 x 56 x 56
-        out_3 = self.bn3(out_3)  # N x 256 x 56 x 56
+        sp = torch.narrow(out, 1, 0, 48)  # N x 48 x 56 x 56
+        sp = self.convs[0](sp)  # N x 48 x 56 x 56
+        sp = self.bns[0](sp)  # N x 48 x 56 x 56
+        sp = F.relu(sp, inplace=True)  # N x 48 x 56 x 56
+        last = torch.narrow(out, 1, 48, 48)  # N x 48 x 56 x 56
+        del out
+        last_2 = self.pool(last)  # N x 48 x 56 x 56
+        del last
+        out = torch.cat([sp, last_2], 1)  # N x 96 x 56 x 56
+        del sp, last_2
+        out = self.conv3(out)  # N x 256 x 56 x 56
+        out = self.bn3(out)  # N x 256 x 56 x 56
         downsample = self.downsample(x)  # N x 256 x 56 x 56
-        out_3 += downsample  # N x 256 x 56 x 56
+        out += downsample  # N x 256 x 56 x 56
         del downsample
-        out_3 = F.relu(out_3, inplace=True)  # N x 256 x 56 x 56
-        return out_3
+        out = F.relu(out, inplace=True)  # N x 256 x 56 x 56
+        return out
 
 
 class Bottle2neck_2(nn.Module):
@@ -70,18 +72,19 @@ class Bottle2neck_2(nn.Module):
         out = self.conv1(x)  # N x 96 x 56 x 56
         out = self.bn1(out)  # N x 96 x 56 x 56
         out = F.relu(out, inplace=True)  # N x 96 x 56 x 56
-        out_2 = torch.narrow(out, 1, 0, 48)  # N x 48 x 56 x 56
-        out_2 = self.convs[0](out_2)  # N x 48 x 56 x 56
-        out_2 = self.bns[0](out_2)  # N x 48 x 56 x 56
-        out_2 = F.relu(out_2, inplace=True)  # N x 48 x 56 x 56
-        out = torch.narrow(out, 1, 48, 48)  # N x 48 x 56 x 56
-        out_3 = torch.cat([out_2, out], 1)  # N x 96 x 56 x 56
-        del out_2, out
-        out_3 = self.conv3(out_3)  # N x 256 x 56 x 56
-        out_3 = self.bn3(out_3)  # N x 256 x 56 x 56
-        out_3 += x  # N x 256 x 56 x 56
-        out_3 = F.relu(out_3, inplace=True)  # N x 256 x 56 x 56
-        return out_3
+        sp = torch.narrow(out, 1, 0, 48)  # N x 48 x 56 x 56
+        sp = self.convs[0](sp)  # N x 48 x 56 x 56
+        sp = self.bns[0](sp)  # N x 48 x 56 x 56
+        sp = F.relu(sp, inplace=True)  # N x 48 x 56 x 56
+        last = torch.narrow(out, 1, 48, 48)  # N x 48 x 56 x 56
+        del out
+        out = torch.cat([sp, last], 1)  # N x 96 x 56 x 56
+        del sp, last
+        out = self.conv3(out)  # N x 256 x 56 x 56
+        out = self.bn3(out)  # N x 256 x 56 x 56
+        out += x  # N x 256 x 56 x 56
+        out = F.relu(out, inplace=True)  # N x 256 x 56 x 56
+        return out
 
 
 class Stage(nn.Sequential):
@@ -116,21 +119,23 @@ class Bottle2neck_3(nn.Module):
         out = self.conv1(x)  # N x 192 x 56 x 56
         out = self.bn1(out)  # N x 192 x 56 x 56
         out = F.relu(out, inplace=True)  # N x 192 x 56 x 56
-        out_2 = torch.narrow(out, 1, 0, 96)  # N x 96 x 56 x 56
-        out_2 = self.convs[0](out_2)  # N x 96 x 28 x 28
-        out_2 = self.bns[0](out_2)  # N x 96 x 28 x 28
-        out_2 = F.relu(out_2, inplace=True)  # N x 96 x 28 x 28
-        out = torch.narrow(out, 1, 96, 96)  # N x 96 x 56 x 56
-        out = self.pool(out)  # N x 96 x 28 x 28
-        out_3 = torch.cat([out_2, out], 1)  # N x 192 x 28 x 28
-        del out_2, out
-        out_3 = self.conv3(out_3)  # N x 512 x 28 x 28
-        out_3 = self.bn3(out_3)  # N x 512 x 28 x 28
+        sp = torch.narrow(out, 1, 0, 96)  # N x 96 x 56 x 56
+        sp = self.convs[0](sp)  # N x 96 x 28 x 28
+        sp = self.bns[0](sp)  # N x 96 x 28 x 28
+        sp = F.relu(sp, inplace=True)  # N x 96 x 28 x 28
+        last = torch.narrow(out, 1, 96, 96)  # N x 96 x 56 x 56
+        del out
+        last_2 = self.pool(last)  # N x 96 x 28 x 28
+        del last
+        out = torch.cat([sp, last_2], 1)  # N x 192 x 28 x 28
+        del sp, last_2
+        out = self.conv3(out)  # N x 512 x 28 x 28
+        out = self.bn3(out)  # N x 512 x 28 x 28
         downsample = self.downsample(x)  # N x 512 x 28 x 28
-        out_3 += downsample  # N x 512 x 28 x 28
+        out += downsample  # N x 512 x 28 x 28
         del downsample
-        out_3 = F.relu(out_3, inplace=True)  # N x 512 x 28 x 28
-        return out_3
+        out = F.relu(out, inplace=True)  # N x 512 x 28 x 28
+        return out
 
 
 class Bottle2neck_4(nn.Module):
@@ -153,18 +158,19 @@ class Bottle2neck_4(nn.Module):
         out = self.conv1(x)  # N x 192 x 28 x 28
         out = self.bn1(out)  # N x 192 x 28 x 28
         out = F.relu(out, inplace=True)  # N x 192 x 28 x 28
-        out_2 = torch.narrow(out, 1, 0, 96)  # N x 96 x 28 x 28
-        out_2 = self.convs[0](out_2)  # N x 96 x 28 x 28
-        out_2 = self.bns[0](out_2)  # N x 96 x 28 x 28
-        out_2 = F.relu(out_2, inplace=True)  # N x 96 x 28 x 28
-        out = torch.narrow(out, 1, 96, 96)  # N x 96 x 28 x 28
-        out_3 = torch.cat([out_2, out], 1)  # N x 192 x 28 x 28
-        del out_2, out
-        out_3 = self.conv3(out_3)  # N x 512 x 28 x 28
-        out_3 = self.bn3(out_3)  # N x 512 x 28 x 28
-        out_3 += x  # N x 512 x 28 x 28
-        out_3 = F.relu(out_3, inplace=True)  # N x 512 x 28 x 28
-        return out_3
+        sp = torch.narrow(out, 1, 0, 96)  # N x 96 x 28 x 28
+        sp = self.convs[0](sp)  # N x 96 x 28 x 28
+        sp = self.bns[0](sp)  # N x 96 x 28 x 28
+        sp = F.relu(sp, inplace=True)  # N x 96 x 28 x 28
+        last = torch.narrow(out, 1, 96, 96)  # N x 96 x 28 x 28
+        del out
+        out = torch.cat([sp, last], 1)  # N x 192 x 28 x 28
+        del sp, last
+        out = self.conv3(out)  # N x 512 x 28 x 28
+        out = self.bn3(out)  # N x 512 x 28 x 28
+        out += x  # N x 512 x 28 x 28
+        out = F.relu(out, inplace=True)  # N x 512 x 28 x 28
+        return out
 
 
 class Stage_2(nn.Sequential):
@@ -204,21 +210,23 @@ class Bottle2neck_5(nn.Module):
         out = self.conv1(x)  # N x 384 x 28 x 28
         out = self.bn1(out)  # N x 384 x 28 x 28
         out = F.relu(out, inplace=True)  # N x 384 x 28 x 28
-        out_2 = torch.narrow(out, 1, 0, 192)  # N x 192 x 28 x 28
-        out_2 = self.convs[0](out_2)  # N x 192 x 14 x 14
-        out_2 = self.bns[0](out_2)  # N x 192 x 14 x 14
-        out_2 = F.relu(out_2, inplace=True)  # N x 192 x 14 x 14
-        out = torch.narrow(out, 1, 192, 192)  # N x 192 x 28 x 28
-        out = self.pool(out)  # N x 192 x 14 x 14
-        out_3 = torch.cat([out_2, out], 1)  # N x 384 x 14 x 14
-        del out_2, out
-        out_3 = self.conv3(out_3)  # N x 1024 x 14 x 14
-        out_3 = self.bn3(out_3)  # N x 1024 x 14 x 14
+        sp = torch.narrow(out, 1, 0, 192)  # N x 192 x 28 x 28
+        sp = self.convs[0](sp)  # N x 192 x 14 x 14
+        sp = self.bns[0](sp)  # N x 192 x 14 x 14
+        sp = F.relu(sp, inplace=True)  # N x 192 x 14 x 14
+        last = torch.narrow(out, 1, 192, 192)  # N x 192 x 28 x 28
+        del out
+        last_2 = self.pool(last)  # N x 192 x 14 x 14
+        del last
+        out = torch.cat([sp, last_2], 1)  # N x 384 x 14 x 14
+        del sp, last_2
+        out = self.conv3(out)  # N x 1024 x 14 x 14
+        out = self.bn3(out)  # N x 1024 x 14 x 14
         downsample = self.downsample(x)  # N x 1024 x 14 x 14
-        out_3 += downsample  # N x 1024 x 14 x 14
+        out += downsample  # N x 1024 x 14 x 14
         del downsample
-        out_3 = F.relu(out_3, inplace=True)  # N x 1024 x 14 x 14
-        return out_3
+        out = F.relu(out, inplace=True)  # N x 1024 x 14 x 14
+        return out
 
 
 class Bottle2neck_6(nn.Module):
@@ -241,18 +249,19 @@ class Bottle2neck_6(nn.Module):
         out = self.conv1(x)  # N x 384 x 14 x 14
         out = self.bn1(out)  # N x 384 x 14 x 14
         out = F.relu(out, inplace=True)  # N x 384 x 14 x 14
-        out_2 = torch.narrow(out, 1, 0, 192)  # N x 192 x 14 x 14
-        out_2 = self.convs[0](out_2)  # N x 192 x 14 x 14
-        out_2 = self.bns[0](out_2)  # N x 192 x 14 x 14
-        out_2 = F.relu(out_2, inplace=True)  # N x 192 x 14 x 14
-        out = torch.narrow(out, 1, 192, 192)  # N x 192 x 14 x 14
-        out_3 = torch.cat([out_2, out], 1)  # N x 384 x 14 x 14
-        del out_2, out
-        out_3 = self.conv3(out_3)  # N x 1024 x 14 x 14
-        out_3 = self.bn3(out_3)  # N x 1024 x 14 x 14
-        out_3 += x  # N x 1024 x 14 x 14
-        out_3 = F.relu(out_3, inplace=True)  # N x 1024 x 14 x 14
-        return out_3
+        sp = torch.narrow(out, 1, 0, 192)  # N x 192 x 14 x 14
+        sp = self.convs[0](sp)  # N x 192 x 14 x 14
+        sp = self.bns[0](sp)  # N x 192 x 14 x 14
+        sp = F.relu(sp, inplace=True)  # N x 192 x 14 x 14
+        last = torch.narrow(out, 1, 192, 192)  # N x 192 x 14 x 14
+        del out
+        out = torch.cat([sp, last], 1)  # N x 384 x 14 x 14
+        del sp, last
+        out = self.conv3(out)  # N x 1024 x 14 x 14
+        out = self.bn3(out)  # N x 1024 x 14 x 14
+        out += x  # N x 1024 x 14 x 14
+        out = F.relu(out, inplace=True)  # N x 1024 x 14 x 14
+        return out
 
 
 class Stage_3(nn.Sequential):
@@ -294,21 +303,23 @@ class Bottle2neck_7(nn.Module):
         out = self.conv1(x)  # N x 768 x 14 x 14
         out = self.bn1(out)  # N x 768 x 14 x 14
         out = F.relu(out, inplace=True)  # N x 768 x 14 x 14
-        out_2 = torch.narrow(out, 1, 0, 384)  # N x 384 x 14 x 14
-        out_2 = self.convs[0](out_2)  # N x 384 x 7 x 7
-        out_2 = self.bns[0](out_2)  # N x 384 x 7 x 7
-        out_2 = F.relu(out_2, inplace=True)  # N x 384 x 7 x 7
-        out = torch.narrow(out, 1, 384, 384)  # N x 384 x 14 x 14
-        out = self.pool(out)  # N x 384 x 7 x 7
-        out_3 = torch.cat([out_2, out], 1)  # N x 768 x 7 x 7
-        del out_2, out
-        out_3 = self.conv3(out_3)  # N x 2048 x 7 x 7
-        out_3 = self.bn3(out_3)  # N x 2048 x 7 x 7
+        sp = torch.narrow(out, 1, 0, 384)  # N x 384 x 14 x 14
+        sp = self.convs[0](sp)  # N x 384 x 7 x 7
+        sp = self.bns[0](sp)  # N x 384 x 7 x 7
+        sp = F.relu(sp, inplace=True)  # N x 384 x 7 x 7
+        last = torch.narrow(out, 1, 384, 384)  # N x 384 x 14 x 14
+        del out
+        last_2 = self.pool(last)  # N x 384 x 7 x 7
+        del last
+        out = torch.cat([sp, last_2], 1)  # N x 768 x 7 x 7
+        del sp, last_2
+        out = self.conv3(out)  # N x 2048 x 7 x 7
+        out = self.bn3(out)  # N x 2048 x 7 x 7
         downsample = self.downsample(x)  # N x 2048 x 7 x 7
-        out_3 += downsample  # N x 2048 x 7 x 7
+        out += downsample  # N x 2048 x 7 x 7
         del downsample
-        out_3 = F.relu(out_3, inplace=True)  # N x 2048 x 7 x 7
-        return out_3
+        out = F.relu(out, inplace=True)  # N x 2048 x 7 x 7
+        return out
 
 
 class Bottle2neck_8(nn.Module):
@@ -331,18 +342,19 @@ class Bottle2neck_8(nn.Module):
         out = self.conv1(x)  # N x 768 x 7 x 7
         out = self.bn1(out)  # N x 768 x 7 x 7
         out = F.relu(out, inplace=True)  # N x 768 x 7 x 7
-        out_2 = torch.narrow(out, 1, 0, 384)  # N x 384 x 7 x 7
-        out_2 = self.convs[0](out_2)  # N x 384 x 7 x 7
-        out_2 = self.bns[0](out_2)  # N x 384 x 7 x 7
-        out_2 = F.relu(out_2, inplace=True)  # N x 384 x 7 x 7
-        out = torch.narrow(out, 1, 384, 384)  # N x 384 x 7 x 7
-        out_3 = torch.cat([out_2, out], 1)  # N x 768 x 7 x 7
-        del out_2, out
-        out_3 = self.conv3(out_3)  # N x 2048 x 7 x 7
-        out_3 = self.bn3(out_3)  # N x 2048 x 7 x 7
-        out_3 += x  # N x 2048 x 7 x 7
-        out_3 = F.relu(out_3, inplace=True)  # N x 2048 x 7 x 7
-        return out_3
+        sp = torch.narrow(out, 1, 0, 384)  # N x 384 x 7 x 7
+        sp = self.convs[0](sp)  # N x 384 x 7 x 7
+        sp = self.bns[0](sp)  # N x 384 x 7 x 7
+        sp = F.relu(sp, inplace=True)  # N x 384 x 7 x 7
+        last = torch.narrow(out, 1, 384, 384)  # N x 384 x 7 x 7
+        del out
+        out = torch.cat([sp, last], 1)  # N x 768 x 7 x 7
+        del sp, last
+        out = self.conv3(out)  # N x 2048 x 7 x 7
+        out = self.bn3(out)  # N x 2048 x 7 x 7
+        out += x  # N x 2048 x 7 x 7
+        out = F.relu(out, inplace=True)  # N x 2048 x 7 x 7
+        return out
 
 
 class Stage_4(nn.Sequential):

@@ -202,12 +202,16 @@ class SqueezeExcitation(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 72 x 1 x 1
-        out = self.fc1(out)  # N x 24 x 1 x 1
-        out = self.activation(out)  # N x 24 x 1 x 1
-        out = self.fc2(out)  # N x 72 x 1 x 1
-        out = self.scale_activation(out)  # N x 72 x 1 x 1
-        out_2 = out * x  # N x 72 x (H+7)//8 x (W+7)//8
-        return out_2
+        pooled = self.fc1(out)  # N x 24 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 24 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 72 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 72 x 1 x 1
+        del scale
+        out = gated * x  # N x 72 x (H+7)//8 x (W+7)//8
+        return out
 
 
 class ConvBNActivation_11(nn.Sequential):
@@ -272,12 +276,16 @@ class SqueezeExcitation_2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 120 x 1 x 1
-        out = self.fc1(out)  # N x 32 x 1 x 1
-        out = self.activation(out)  # N x 32 x 1 x 1
-        out = self.fc2(out)  # N x 120 x 1 x 1
-        out = self.scale_activation(out)  # N x 120 x 1 x 1
-        out_2 = out * x  # N x 120 x (H+7)//8 x (W+7)//8
-        return out_2
+        pooled = self.fc1(out)  # N x 32 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 32 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 120 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 120 x 1 x 1
+        del scale
+        out = gated * x  # N x 120 x (H+7)//8 x (W+7)//8
+        return out
 
 
 class ConvBNActivation_14(nn.Sequential):
@@ -497,12 +505,16 @@ class SqueezeExcitation_3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 480 x 1 x 1
-        out = self.fc1(out)  # N x 120 x 1 x 1
-        out = self.activation(out)  # N x 120 x 1 x 1
-        out = self.fc2(out)  # N x 480 x 1 x 1
-        out = self.scale_activation(out)  # N x 480 x 1 x 1
-        out_2 = out * x  # N x 480 x (H+15)//16 x (W+15)//16
-        return out_2
+        pooled = self.fc1(out)  # N x 120 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 120 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 480 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 480 x 1 x 1
+        del scale
+        out = gated * x  # N x 480 x (H+15)//16 x (W+15)//16
+        return out
 
 
 class ConvBNActivation_26(nn.Sequential):
@@ -567,12 +579,16 @@ class SqueezeExcitation_4(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 672 x 1 x 1
-        out = self.fc1(out)  # N x 168 x 1 x 1
-        out = self.activation(out)  # N x 168 x 1 x 1
-        out = self.fc2(out)  # N x 672 x 1 x 1
-        out = self.scale_activation(out)  # N x 672 x 1 x 1
-        out_2 = out * x  # N x 672 x (H+15)//16 x (W+15)//16
-        return out_2
+        pooled = self.fc1(out)  # N x 168 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 168 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 672 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 672 x 1 x 1
+        del scale
+        out = gated * x  # N x 672 x (H+15)//16 x (W+15)//16
+        return out
 
 
 class ConvBNActivation_29(nn.Sequential):
@@ -692,12 +708,16 @@ class SqueezeExcitation_5(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 960 x 1 x 1
-        out = self.fc1(out)  # N x 240 x 1 x 1
-        out = self.activation(out)  # N x 240 x 1 x 1
-        out = self.fc2(out)  # N x 960 x 1 x 1
-        out = self.scale_activation(out)  # N x 960 x 1 x 1
-        out_2 = out * x  # N x 960 x (H+15)//16 x (W+15)//16
-        return out_2
+        pooled = self.fc1(out)  # N x 240 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 240 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 960 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 960 x 1 x 1
+        del scale
+        out = gated * x  # N x 960 x (H+15)//16 x (W+15)//16
+        return out
 
 
 class ConvBNActivation_34(nn.Sequential):

@@ -197,12 +197,16 @@ class SqueezeExcitation(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 72 x 1 x 1
-        out = self.fc1(out)  # N x 24 x 1 x 1
-        out = self.activation(out)  # N x 24 x 1 x 1
-        out = self.fc2(out)  # N x 72 x 1 x 1
-        out = self.scale_activation(out)  # N x 72 x 1 x 1
-        out_2 = out * x  # N x 72 x (H+7)//8 x (W+7)//8
-        return out_2
+        pooled = self.fc1(out)  # N x 24 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 24 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 72 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 72 x 1 x 1
+        del scale
+        out = gated * x  # N x 72 x (H+7)//8 x (W+7)//8
+        return out
 
 
 class ConvBNActivation_11(nn.Sequential):
@@ -267,12 +271,16 @@ class SqueezeExcitation_2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 120 x 1 x 1
-        out = self.fc1(out)  # N x 32 x 1 x 1
-        out = self.activation(out)  # N x 32 x 1 x 1
-        out = self.fc2(out)  # N x 120 x 1 x 1
-        out = self.scale_activation(out)  # N x 120 x 1 x 1
-        out_2 = out * x  # N x 120 x (H+7)//8 x (W+7)//8
-        return out_2
+        pooled = self.fc1(out)  # N x 32 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 32 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 120 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 120 x 1 x 1
+        del scale
+        out = gated * x  # N x 120 x (H+7)//8 x (W+7)//8
+        return out
 
 
 class ConvBNActivation_14(nn.Sequential):
@@ -492,12 +500,16 @@ class SqueezeExcitation_3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 480 x 1 x 1
-        out = self.fc1(out)  # N x 120 x 1 x 1
-        out = self.activation(out)  # N x 120 x 1 x 1
-        out = self.fc2(out)  # N x 480 x 1 x 1
-        out = self.scale_activation(out)  # N x 480 x 1 x 1
-        out_2 = out * x  # N x 480 x (H+15)//16 x (W+15)//16
-        return out_2
+        pooled = self.fc1(out)  # N x 120 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 120 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 480 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 480 x 1 x 1
+        del scale
+        out = gated * x  # N x 480 x (H+15)//16 x (W+15)//16
+        return out
 
 
 class ConvBNActivation_26(nn.Sequential):
@@ -562,12 +574,16 @@ class SqueezeExcitation_4(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 672 x 1 x 1
-        out = self.fc1(out)  # N x 168 x 1 x 1
-        out = self.activation(out)  # N x 168 x 1 x 1
-        out = self.fc2(out)  # N x 672 x 1 x 1
-        out = self.scale_activation(out)  # N x 672 x 1 x 1
-        out_2 = out * x  # N x 672 x (H+15)//16 x (W+15)//16
-        return out_2
+        pooled = self.fc1(out)  # N x 168 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 168 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 672 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 672 x 1 x 1
+        del scale
+        out = gated * x  # N x 672 x (H+15)//16 x (W+15)//16
+        return out
 
 
 class ConvBNActivation_29(nn.Sequential):
@@ -687,12 +703,16 @@ class SqueezeExcitation_5(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.avgpool(x)  # N x 960 x 1 x 1
-        out = self.fc1(out)  # N x 240 x 1 x 1
-        out = self.activation(out)  # N x 240 x 1 x 1
-        out = self.fc2(out)  # N x 960 x 1 x 1
-        out = self.scale_activation(out)  # N x 960 x 1 x 1
-        out_2 = out * x  # N x 960 x (H+15)//16 x (W+15)//16
-        return out_2
+        pooled = self.fc1(out)  # N x 240 x 1 x 1
+        del out
+        squeezed = self.activation(pooled)  # N x 240 x 1 x 1
+        del pooled
+        scale = self.fc2(squeezed)  # N x 960 x 1 x 1
+        del squeezed
+        gated = self.scale_activation(scale)  # N x 960 x 1 x 1
+        del scale
+        out = gated * x  # N x 960 x (H+15)//16 x (W+15)//16
+        return out
 
 
 class ConvBNActivation_34(nn.Sequential):
@@ -802,20 +822,21 @@ class LRASPPHead(nn.Module):
     def forward(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
         cbr = self.cbr(high)  # N x 128 x (H+15)//16 x (W+15)//16
         scale = self.scale(high)  # N x 128 x 1 x 1
-        out = cbr * scale  # N x 128 x (H+15)//16 x (W+15)//16
+        gated = cbr * scale  # N x 128 x (H+15)//16 x (W+15)//16
         del cbr, scale
         # N x 128 x (H+7)//8 x (W+7)//8
-        out_2 = F.interpolate(
-            out,
+        up = F.interpolate(
+            gated,
             size=low.shape[-2:],
             mode="bilinear",
             align_corners=False,
         )
-        del out
-        low = self.low_classifier(low)  # N x 21 x (H+7)//8 x (W+7)//8
-        out_2 = self.high_classifier(out_2)  # N x 21 x (H+7)//8 x (W+7)//8
-        low += out_2  # N x 21 x (H+7)//8 x (W+7)//8
-        return low
+        del gated
+        from_low = self.low_classifier(low)  # N x 21 x (H+7)//8 x (W+7)//8
+        from_high = self.high_classifier(up)  # N x 21 x (H+7)//8 x (W+7)//8
+        del up
+        from_low += from_high  # N x 21 x (H+7)//8 x (W+7)//8
+        return from_low
 
 
 class LrasppMobilenetV3Large(nn.Module):

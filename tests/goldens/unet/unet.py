@@ -89,12 +89,12 @@ class Up(nn.Module):
         self.conv = DoubleConv_6()
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = self.up(x)  # N x 512 x (H-124)//8 x (W-124)//8
-        out = skip[:, :, 4:-4, 4:-4]  # N x 512 x (H-124)//8 x (W-124)//8
-        out_2 = torch.cat([out, x], 1)  # N x 1024 x (H-124)//8 x (W-124)//8
-        del out
-        out_2 = self.conv(out_2)  # N x 512 x (H-156)//8 x (W-156)//8
-        return out_2
+        up = self.up(x)  # N x 512 x (H-124)//8 x (W-124)//8
+        kept = skip[:, :, 4:-4, 4:-4]  # N x 512 x (H-124)//8 x (W-124)//8
+        out = torch.cat([kept, up], 1)  # N x 1024 x (H-124)//8 x (W-124)//8
+        del kept, up
+        out = self.conv(out)  # N x 512 x (H-156)//8 x (W-156)//8
+        return out
 
 
 class DoubleConv_7(nn.Sequential):
@@ -118,12 +118,12 @@ class Up_2(nn.Module):
         self.conv = DoubleConv_7()
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = self.up(x)  # N x 256 x (H-156)//4 x (W-156)//4
-        out = skip[:, :, 16:-16, 16:-16]  # N x 256 x (H-156)//4 x (W-156)//4
-        out_2 = torch.cat([out, x], 1)  # N x 512 x (H-156)//4 x (W-156)//4
-        del out
-        out_2 = self.conv(out_2)  # N x 256 x (H-172)//4 x (W-172)//4
-        return out_2
+        up = self.up(x)  # N x 256 x (H-156)//4 x (W-156)//4
+        kept = skip[:, :, 16:-16, 16:-16]  # N x 256 x (H-156)//4 x (W-156)//4
+        out = torch.cat([kept, up], 1)  # N x 512 x (H-156)//4 x (W-156)//4
+        del kept, up
+        out = self.conv(out)  # N x 256 x (H-172)//4 x (W-172)//4
+        return out
 
 
 class DoubleConv_8(nn.Sequential):
@@ -147,12 +147,12 @@ class Up_3(nn.Module):
         self.conv = DoubleConv_8()
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = self.up(x)  # N x 128 x (H-172)//2 x (W-172)//2
-        out = skip[:, :, 40:-40, 40:-40]  # N x 128 x (H-172)//2 x (W-172)//2
-        out_2 = torch.cat([out, x], 1)  # N x 256 x (H-172)//2 x (W-172)//2
-        del out
-        out_2 = self.conv(out_2)  # N x 128 x (H-180)//2 x (W-180)//2
-        return out_2
+        up = self.up(x)  # N x 128 x (H-172)//2 x (W-172)//2
+        kept = skip[:, :, 40:-40, 40:-40]  # N x 128 x (H-172)//2 x (W-172)//2
+        out = torch.cat([kept, up], 1)  # N x 256 x (H-172)//2 x (W-172)//2
+        del kept, up
+        out = self.conv(out)  # N x 128 x (H-180)//2 x (W-180)//2
+        return out
 
 
 class DoubleConv_9(nn.Sequential):
@@ -176,12 +176,12 @@ class Up_4(nn.Module):
         self.conv = DoubleConv_9()
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = self.up(x)  # N x 64 x H-180 x W-180
-        out = skip[:, :, 88:-88, 88:-88]  # N x 64 x H-180 x W-180
-        out_2 = torch.cat([out, x], 1)  # N x 128 x H-180 x W-180
-        del out
-        out_2 = self.conv(out_2)  # N x 64 x H-184 x W-184
-        return out_2
+        up = self.up(x)  # N x 64 x H-180 x W-180
+        kept = skip[:, :, 88:-88, 88:-88]  # N x 64 x H-180 x W-180
+        out = torch.cat([kept, up], 1)  # N x 128 x H-180 x W-180
+        del kept, up
+        out = self.conv(out)  # N x 64 x H-184 x W-184
+        return out
 
 
 class Unet(nn.Module):

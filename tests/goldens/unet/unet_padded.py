@@ -89,8 +89,9 @@ class Up(nn.Module):
         self.conv = DoubleConv_6()
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = self.up(x)  # N x 512 x H//8 x W//8
-        out = torch.cat([skip, x], 1)  # N x 1024 x H//8 x W//8
+        up = self.up(x)  # N x 512 x H//8 x W//8
+        out = torch.cat([skip, up], 1)  # N x 1024 x H//8 x W//8
+        del up
         out = self.conv(out)  # N x 512 x H//8 x W//8
         return out
 
@@ -116,8 +117,9 @@ class Up_2(nn.Module):
         self.conv = DoubleConv_7()
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = self.up(x)  # N x 256 x H//4 x W//4
-        out = torch.cat([skip, x], 1)  # N x 512 x H//4 x W//4
+        up = self.up(x)  # N x 256 x H//4 x W//4
+        out = torch.cat([skip, up], 1)  # N x 512 x H//4 x W//4
+        del up
         out = self.conv(out)  # N x 256 x H//4 x W//4
         return out
 
@@ -143,8 +145,9 @@ class Up_3(nn.Module):
         self.conv = DoubleConv_8()
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = self.up(x)  # N x 128 x H//2 x W//2
-        out = torch.cat([skip, x], 1)  # N x 256 x H//2 x W//2
+        up = self.up(x)  # N x 128 x H//2 x W//2
+        out = torch.cat([skip, up], 1)  # N x 256 x H//2 x W//2
+        del up
         out = self.conv(out)  # N x 128 x H//2 x W//2
         return out
 
@@ -170,8 +173,9 @@ class Up_4(nn.Module):
         self.conv = DoubleConv_9()
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = self.up(x)  # N x 64 x H x W
-        out = torch.cat([skip, x], 1)  # N x 128 x H x W
+        up = self.up(x)  # N x 64 x H x W
+        out = torch.cat([skip, up], 1)  # N x 128 x H x W
+        del up
         out = self.conv(out)  # N x 64 x H x W
         return out
 

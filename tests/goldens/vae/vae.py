@@ -48,11 +48,14 @@ class Vae(nn.Module):
     def forward(self, x: torch.Tensor) -> VaeOutputs:
         # x: N x 1 x 28 x 28
         x = self.encoder(x)  # N x 40
-        out = torch.narrow(x, 1, 0, 20)  # N x 20
-        x = torch.narrow(x, 1, 20, 20)  # N x 20
+        mu = torch.narrow(x, 1, 0, 20)  # N x 20
+        logvar = torch.narrow(x, 1, 20, 20)  # N x 20
+        del x
         # N x 20
-        out_2 = (
-            (out + torch.exp(0.5 * x) * torch.randn_like(out)) if self.training else out
+        z = (
+            (mu + torch.exp(0.5 * logvar) * torch.randn_like(mu))
+            if self.training
+            else mu
         )
-        out_2 = self.decoder(out_2)  # N x 1 x 28 x 28
-        return VaeOutputs(reconstruction=out_2, mu=out, logvar=x)
+        z = self.decoder(z)  # N x 1 x 28 x 28
+        return VaeOutputs(reconstruction=z, mu=mu, logvar=logvar)

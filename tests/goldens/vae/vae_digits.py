@@ -48,11 +48,14 @@ class VaeDigits(nn.Module):
     def forward(self, x: torch.Tensor) -> VaeDigitsOutputs:
         # x: N x 1 x 8 x 8
         x = self.encoder(x)  # N x 16
-        out = torch.narrow(x, 1, 0, 8)  # N x 8
-        x = torch.narrow(x, 1, 8, 8)  # N x 8
+        mu = torch.narrow(x, 1, 0, 8)  # N x 8
+        logvar = torch.narrow(x, 1, 8, 8)  # N x 8
+        del x
         # N x 8
-        out_2 = (
-            (out + torch.exp(0.5 * x) * torch.randn_like(out)) if self.training else out
+        z = (
+            (mu + torch.exp(0.5 * logvar) * torch.randn_like(mu))
+            if self.training
+            else mu
         )
-        out_2 = self.decoder(out_2)  # N x 1 x 8 x 8
-        return VaeDigitsOutputs(reconstruction=out_2, mu=out, logvar=x)
+        z = self.decoder(z)  # N x 1 x 8 x 8
+        return VaeDigitsOutputs(reconstruction=z, mu=mu, logvar=logvar)
