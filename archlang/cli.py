@@ -7,8 +7,10 @@ errors (a bug in archlang: please report it). No input produces a Python traceba
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
+import gc
 import os
 import sys
 import traceback
@@ -793,8 +795,16 @@ def run() -> None:
     (through importlib.metadata) costs ~25 ms, 5 % of a summary: the command turns them off
     for its own process, unless the user set ``PYDANTIC_DISABLE_PLUGINS``. Importing
     ``archlang.cli`` changes no environment variable.
+
+    The command is one short process. When it ends, the interpreter's last garbage
+    collections would traverse every object it made (modules, the parser's tables, the AST,
+    the graph) only for the operating system to take the memory back an instant later: 25-35
+    ms of a check of resnet152 from scratch. At exit, ``gc.freeze`` puts those objects out of
+    the collector's reach; standard output and error are flushed as before (archlang closes
+    every file it writes before it returns).
     """
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    atexit.register(gc.freeze)
     main(prog_name="archlang")
 
 

@@ -81,3 +81,27 @@ def test_summary_table_imports_rich():
     assert proc.returncode == 0, proc.stderr
     assert "rich" in mods
     assert "torch" not in mods
+
+
+#: runs a check through the console entry point (``cli.run``) or the in-process ``main``,
+#: then reports, after every other exit handler, how many objects the collector has frozen
+EXIT_PROBE = """
+import atexit, gc, sys
+
+atexit.register(lambda: sys.__stderr__.write("\\nFROZEN %d\\n" % gc.get_freeze_count()))
+sys.argv = ["archlang", "check", "specs/nin.arch"]
+from archlang.cli import main, run
+"""
+ENTRIES = {"run": "run()", "main": "main(sys.argv[1:], standalone_mode=False)"}
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRIES))
+def test_only_the_command_freezes_its_objects_at_exit(entry):
+    # the command's process ends right after: its objects are kept out of the interpreter's
+    # final garbage collection; a program that calls archlang in-process keeps its collector
+    proc = subprocess.run([sys.executable, "-c", EXIT_PROBE + ENTRIES[entry]], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("ok: nin")
+    frozen = int(proc.stderr.rsplit("FROZEN ", 1)[1])
+    assert (frozen > 0) == (entry == "run"), proc.stderr
