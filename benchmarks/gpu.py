@@ -55,8 +55,10 @@ def md_table(headers, rows) -> str:
 
 
 class Bench:
-    def __init__(self, args):
+    def __init__(self, args, checkpoint=lambda: None):
         self.args = args
+        #: called after each row, so that an interrupted run keeps the rows it finished
+        self.checkpoint = checkpoint
         self.dev = torch.device(args.device)
         self.cuda = self.dev.type == "cuda"
         self.dtype = {"bf16": torch.bfloat16, "fp32": None}[args.dtype]
@@ -113,11 +115,12 @@ class Bench:
         return step
 
     # -- one model ------------------------------------------------------------------------
-    def run_model(self, name: str) -> dict:
+    def run_model(self, name: str, res: dict) -> dict:
+        """Fills ``res`` row by row (``self.checkpoint()`` after each)."""
         import archlang
 
         a = self.args
-        res: dict = {"model": name}
+        res["model"] = name
         check = archlang.check(str(ROOT / SPECS[name]), network=name,
                                inputs=(3, a.image, a.image))
         res["macs_inference"] = int(check.totals.macs)
@@ -127,6 +130,7 @@ class Bench:
         for m in models.values():
             m.to(self.dev).to(memory_format=torch.channels_last)
         res["agreement"] = self.agreement(models)
+        self.checkpoint()
         # the weights before the training steps move them (tiny batches can make them
         # diverge); on the CPU, so that the memory rows do not count them
         initial = {k: v.detach().to("cpu", copy=True) for k, v in tv.state_dict().items()}
@@ -146,6 +150,7 @@ class Bench:
                 s()
         res["train_eager"] = self.summarise(self.alternate(steps, it, rounds), bs)
         res["memory_train"] = {k: self.peak_memory(steps[k]) for k in IMPLS}
+        self.checkpoint()
 
         # eager inference at the large batch, then batch-1 latency
         for m in models.values():
@@ -156,6 +161,7 @@ class Bench:
                 s()
         res["infer_eager"] = self.summarise(self.alternate(steps, it, rounds), bs)
         res["memory_infer"] = {k: self.peak_memory(steps[k]) for k in IMPLS}
+        self.checkpoint()
         x1, _ = self.batch(1, seed=1)
         steps = {k: self.infer_step(models[k], x1) for k in IMPLS}
         for s in steps.values():
@@ -165,19 +171,20 @@ class Bench:
         res["latency_b1_ms"] = {k: statistics.median(v) * 1e3 for k, v in lat.items()}
         res["latency_b1_ms"]["ratio"] = (res["latency_b1_ms"]["archlang"]
                                          / res["latency_b1_ms"]["torchvision"])
+        self.checkpoint()
 
         if a.compile != "none":
-            res.update(self.compiled(name, models, opts, x, y))
-        res.update(self.inference_build(name, tv, initial, x))
+            self.compiled(name, models, opts, x, y, res)
+        self.inference_build(name, tv, initial, x, res)
         del models, opts, tv, al
         if self.cuda:
             torch.cuda.empty_cache()
         return res
 
-    def compiled(self, name, models, opts, x, y) -> dict:
+    def compiled(self, name, models, opts, x, y, out: dict) -> dict:
         a = self.args
         bs = a.batch
-        out: dict = {"compile_backend": a.compile_backend}
+        out["compile_backend"] = a.compile_backend
         import torch._dynamo
 
         torch._dynamo.reset()
@@ -194,6 +201,7 @@ class Bench:
                 steps[k]()
         out["train_compiled"] = self.summarise(self.alternate(steps, a.iters, a.rounds), bs)
         out["train_compiled"]["first_call_s"] = first
+        self.checkpoint()
         if a.compile == "train":
             return out
         # inference (eval mode recompiles: training is a guard)
@@ -207,9 +215,10 @@ class Bench:
                 steps[k]()
         out["infer_compiled"] = self.summarise(self.alternate(steps, a.iters, a.rounds), bs)
         out["infer_compiled"]["first_call_s"] = first
+        self.checkpoint()
         return out
 
-    def inference_build(self, name: str, tv, weights: dict, x) -> dict:
+    def inference_build(self, name: str, tv, weights: dict, x, out: dict) -> dict:
         """torchvision (eval, channels_last like every row here) against archlang's
         inference build (BatchNorm folded, channels_last; docs/deploy.md), both with
         torchvision's initial ``weights``: eager and, with --compile all, both under
@@ -221,7 +230,7 @@ class Bench:
         build = archlang.load(str(ROOT / SPECS[name]), network=name, inference=True)
         build.load_state_dict(weights)
         models = {"torchvision": tv.eval(), "archlang": build.to(self.dev).eval()}
-        out: dict = {"agreement_build": self.agreement(models, training=False)}
+        out["agreement_build"] = self.agreement(models, training=False)
         x1, _ = self.batch(1, seed=1)
         steps = {k: self.infer_step(models[k], x1) for k in IMPLS}
         for s in steps.values():
@@ -231,6 +240,7 @@ class Bench:
         out["latency_b1_build_ms"] = {k: statistics.median(v) * 1e3 for k, v in lat.items()}
         out["latency_b1_build_ms"]["ratio"] = (out["latency_b1_build_ms"]["archlang"]
                                                / out["latency_b1_build_ms"]["torchvision"])
+        self.checkpoint()
         runs = [("infer_build", models)]
         if a.compile == "all":
             runs.append(("infer_build_compiled",
@@ -242,6 +252,7 @@ class Bench:
                 for _ in range(a.warmup):
                     s()
             out[key] = self.summarise(self.alternate(steps, a.iters, a.rounds), a.batch)
+            self.checkpoint()
         return out
 
     def summarise(self, secs: dict[str, list[float]], batch: int) -> dict:
@@ -350,10 +361,12 @@ def tables(data: dict) -> str:
                     "first call (tv / archlang)"], rows)
     rows = []
     for r in data["results"]:
-        mt, mi = r["memory_train"], r["memory_infer"]
-        for label, lat, ag in (("archlang", r["latency_b1_ms"], r["agreement"]),
-                               ("inference build", r["latency_b1_build_ms"],
-                                r["agreement_build"])):
+        mt, mi = r.get("memory_train"), r.get("memory_infer")
+        for label, lat, ag in (("archlang", r.get("latency_b1_ms"), r.get("agreement")),
+                               ("inference build", r.get("latency_b1_build_ms"),
+                                r.get("agreement_build"))):
+            if lat is None or ag is None or mt is None or mi is None:
+                continue  # a run interrupted before this row
             rows.append([r["model"], label, f"{lat['torchvision']:.2f} ms",
                          f"{lat['archlang']:.2f} ms", f"{lat['ratio']:.3f}",
                          mem_cell(mt) if label == "archlang" else "",
@@ -445,12 +458,21 @@ def main(argv=None) -> int:
     out = Path(a.out) if a.out else ROOT / "benchmarks" / "results" / (
         "gpu_cpu.json" if cpu else "gpu.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    for name in a.models.split(","):
-        print(f"  gpu.py: {name} on {device_name}", file=sys.stderr)
-        results.append(bench.run_model(name))
+
+    def save():
         data["wall_s"] = time.perf_counter() - t0
         data["markdown"] = tables(data)
         out.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+        if results:
+            print(f"  gpu.py: {data['wall_s']:.0f} s: {results[-1].get('model')}: "
+                  f"{', '.join(results[-1])}", file=sys.stderr)
+
+    bench.checkpoint = save
+    for name in a.models.split(","):
+        print(f"  gpu.py: {name} on {device_name}", file=sys.stderr)
+        results.append({})
+        bench.run_model(name, results[-1])
+        save()
     print(f"device: {device_name}; peak bf16: {peak or 'n/a'} TFLOP/s; "
           f"{data['wall_s']:.0f} s")
     print(data["markdown"])

@@ -63,6 +63,29 @@ def test_saved_activations_match_torch(name):
     assert abs(want - got) <= 0.02 * got, (name, want, got)
 
 
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@CUDA
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("name", SMALL)
+def test_saved_activations_match_torch_on_cuda(name, dtype):
+    """On a GPU, in the dtype itself (pure precision): cuDNN's kernels save what the CPU's do,
+    dropout keeps a one-byte mask and batch norm its statistics in float32."""
+    result = archlang.check(f"zoo:{name}")
+    (node,) = result.graph.inputs.values()
+    shape = result.graph.nodes[node].shape
+    if not all(isinstance(d, int) for d in shape):
+        shape = concrete_shape(result.graph, shape)
+        result = archlang.check(f"zoo:{name}", inputs=shape)
+    dt = getattr(torch, dtype)
+    model = archlang.load(f"zoo:{name}").to("cuda", dt).train()
+    torch.manual_seed(0)
+    got = saved_storage_bytes(model, torch.rand(2, *shape, device="cuda", dtype=dt))
+    want = training_memory(result.graph, Training(batch=2, dtype=dtype, device="cuda"))
+    assert abs(want.activations - got) <= 0.02 * got, (name, dtype, want.activations, got)
+
+
 def test_zoo_networks_under_60m_are_tested():
     assert {"resnet18", "resnet101", "googlenet", "googlenet_caffe", "nin_cifar10",
             "dcgan_generator", "vae"} <= set(SMALL)
