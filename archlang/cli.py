@@ -187,7 +187,7 @@ def one_shot(f):
 
     In the ``archlang`` process (:func:`run`), the cyclic garbage collector stays paused from
     the start of such a command to the exit: the checker's modules, the AST and the graph live
-    until then anyway, and the collections that importing and checking set off (5-7 ms of a
+    until then anyway, and the collections that importing and checking set off (4-7 ms of a
     check of resnet152) would find next to nothing to free before the process gives all its
     memory back. Commands that run many checks (``sweep``, ``zoo list``), a server (``lsp``)
     and ``export`` (torch) keep the collector; so does a program that calls :func:`main`.
@@ -828,7 +828,7 @@ def run() -> None:
 
     The command is one short process. When it ends, the interpreter's last garbage
     collections would traverse every object it made (modules, the parser's tables, the AST,
-    the graph) only for the operating system to take the memory back an instant later: 25-35
+    the graph) only for the operating system to take the memory back an instant later: 26-35
     ms of a check of resnet152 from scratch. At exit, ``gc.freeze`` puts those objects out of
     the collector's reach; standard output and error are flushed as before (archlang closes
     every file it writes before it returns). The command is told that its process ends with

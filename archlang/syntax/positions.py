@@ -7,8 +7,8 @@ brackets and keywords, included) and gives the new node their start and end: lin
 offset of each, and each again as the *container* extent, which an inlined rule (``?rule``,
 ``"(" expr ")"``) passes on to its parent without changing the node it returns. archlang
 reads two of these, ``meta.start_pos`` and ``meta.end_pos`` (the lowerer's spans, the
-formatter's labels), and the twelve attribute lookups and assignments per reduction were
-about 40 % of the time of building the tree of ``resnet.arch``.
+formatter's labels). Lark's propagation, a dozen attribute lookups and assignments per
+reduction, took 5.5 of the 14.2 ms of parsing ``resnet.arch``; :class:`Offsets` take 2.7.
 
 :func:`offsets_only` puts :class:`Offsets` in place of each ``PropagatePositions`` of a
 parser: the same rule, the same children, the same start and end offsets (and
