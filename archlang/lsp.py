@@ -821,12 +821,16 @@ def hover(a: Analysis, offset: int) -> str | None:
     """Markdown for what is under ``offset``."""
     text = a.source.text
     word = word_at(text, offset)
+    labelled = _label_hover(a, offset)
+    if labelled is not None:  # `conv1:`, `convs.{i}:`, `shortcut downsample`: what it names
+        return labelled
     inner = [p for p in a.places if p.start <= offset <= p.end]
     if inner:
         p = min(inner, key=lambda p: p.end - p.start)
-        # an argument naming an op or block (an initialiser, a network as a member) is
-        # itself; otherwise the innermost call under the cursor
-        if word is None or word[1] == p.start or not _names_something(a, word[0]):
+        # an argument naming an op or block (an initialiser, a network as a member) or a
+        # value is itself; otherwise the innermost call under the cursor
+        if word is None or word[1] == p.start or not (
+                _names_something(a, word[0]) or _value_hover(a, word[0]) is not None):
             return hover_place(a, p)
     if word is None:
         return None
@@ -849,10 +853,53 @@ def hover(a: Analysis, offset: int) -> str | None:
     doc = op_doc(name)
     if doc is not None:
         return doc
-    if a.graph is not None:
-        named = [n for n in a.graph.nodes if n.value_name == name and n.shape is not None]
-        if named:
-            return f"`{name}`: " + " | ".join(_distinct([D.fmt_shape(n.shape) for n in named]))
+    return _value_hover(a, name)
+
+
+def _value_hover(a: Analysis, name: str) -> str | None:
+    """A value's shapes (``x: 64 x 56 x 56``), or a list's (``feats: list of 4: [...]``),
+    one per distinct binding."""
+    g = a.graph
+    if g is None:
+        return None
+    shown = []
+    for ids in g.value_lists.get(name, []):
+        shapes = [g.nodes[i].shape for i in ids]
+        shown.append(f"list of {len(ids)}: [" + ", ".join(
+            D.fmt_shape(sh) if sh is not None else "(not known)" for sh in shapes) + "]")
+    shown += [D.fmt_shape(n.shape) for n in g.nodes if n.value_name == name
+              and n.shape is not None]
+    shown = _distinct(shown)
+    if not shown:
+        return None
+    more = f" | … ({len(shown)} in all)" if len(shown) > _MAX_ROWS else ""
+    return f"`{name}`: " + " | ".join(shown[:_MAX_ROWS]) + more
+
+
+def _label_hover(a: Analysis, offset: int) -> str | None:
+    """The layers a label under ``offset`` names: a layer's (``conv1``, ``convs.{i}``) or a
+    residual's shortcut (``shortcut downsample``)."""
+    file = a.file
+    d = enclosing_def(file, offset) if file is not None else None
+    if d is None or a.graph is None:
+        return None
+    for n in walk(d.body):
+        if (isinstance(n, A.Link) and n.label_span is not None
+                and n.label_span.start <= offset <= n.label_span.end):
+            item = n.item.span
+            inside = [p for p in a.places if item.start <= p.start and p.end <= item.end]
+            return hover_place(a, min(inside, key=lambda p: (p.start, p.start - p.end))) \
+                if inside else None
+        if (isinstance(n, A.Shortcut) and n.name_span is not None
+                and n.name_span.start <= offset <= n.name_span.end):
+            body = n.body.span
+            nodes = [x for p in a.places if body.start <= p.start and p.end <= body.end
+                     for x in p.nodes]
+            rows = [(f"`{x.name}`", _shape_text(x.shape), f"{x.params:,}", D.fmt_count(x.macs))
+                    for x in sorted(nodes, key=lambda x: x.id)]
+            text = f"**{n.name}** (shortcut: the residual's other path)"
+            return text + ("\n\n" + _table(rows, ("layer", "output", "params", "MACs"))
+                           if rows else "\n\nnot taken in this network: the identity")
     return None
 
 

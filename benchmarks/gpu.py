@@ -21,8 +21,8 @@ archlang's with the same weights (``load_state_dict``), channels_last, bf16 auto
   - the fraction of peak: a training image costs 3 x 2 x MACs (forward, and twice that
     backward), an inference image 2 x MACs, with the MACs from archlang's static check.
 The two implementations alternate in rounds; medians are reported. Needs only torch,
-torchvision and archlang. Writes JSON (``--out``, again after each model, so an interrupted
-run keeps the models it finished) and prints markdown tables.
+torchvision and archlang. Writes JSON (``--out``, again after each row, so an interrupted
+run keeps the rows it finished) and prints markdown tables.
 """
 
 from __future__ import annotations

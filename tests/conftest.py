@@ -148,6 +148,9 @@ SLOW = {
 #: as slow ones, on the biggest networks or on every zoo network, minutes each on two cores.
 #: Each check keeps cases in the CI run; these are also marked slow.
 EXHAUSTIVE = {
+    "tests/test_deploy_zoo.py::test_every_zoo_network_round_trips_in_a_fresh_process[rest]":
+        "the round trip of the zoo networks after the first two of each zoo file (about 60 "
+        "networks, a minute); CI keeps the first two of each file ([sample])",
     **{f"tests/test_export.py::test_zoo_network_exports_and_runs[{name}]":
        "ONNX export of one more Res2Net (12-20 s each); CI keeps res2net50_48w_2s"
        for name in ("res2net50_26w_4s", "res2net50_26w_6s", "res2net50_26w_8s",

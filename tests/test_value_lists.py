@@ -336,7 +336,11 @@ def test_the_language_server_reads_lists_and_loops():
     # every value the name takes, the loop's three included
     assert hover(a, last + 1) == "`last`: 32 x (H+31)//32 x (W+31)//32 | " \
         "32 x (H+15)//16 x (W+15)//16 | 32 x (H+7)//8 x (W+7)//8 | 32 x (H+3)//4 x (W+3)//4"
-    assert hover(a, use + 1) is None  # a list is no layer's value: nothing to show
+    # a list: its values' shapes, one list per binding
+    assert hover(a, use + 1) == "`feats`: list of 4: [8 x (H+3)//4 x (W+3)//4, " \
+        "16 x (H+7)//8 x (W+7)//8, 32 x (H+15)//16 x (W+15)//16, 64 x (H+31)//32 x (W+31)//32]"
+    grown = hover(a, text.index("results = [p] +") + 1)
+    assert grown.startswith("`results`: list of 1: [32 x (H+31)//32 x (W+31)//32] | list of 2: ")
     data = semantic_tokens(a)
     lines, kinds, line = text.split("\n"), {}, 0
     char = 0

@@ -22,6 +22,9 @@ from archlang.graph.values import INITS, TENSOR_ARITHMETIC, Budget, Builtin, Env
 from archlang.ops.registry import input_op
 from archlang.syntax import ast as A
 
+#: how many bindings of one list name the graph records for hover (Graph.value_lists)
+LISTS_KEPT = 8
+
 
 def expand(run: Run) -> None:
     """The expand pass: the chosen network of ``run.prog`` as ``run.graph``."""
@@ -173,6 +176,9 @@ class Expander(Layers):
                 out = Values(t for _, t in out.items)
             if isinstance(out, list):  # a list of values; the current value stays
                 env.vars[s.name] = out
+                seen = self.graph.value_lists.setdefault(s.name, [])
+                if len(seen) < LISTS_KEPT:
+                    seen.append(tuple(t.node for t in out if getattr(t, "node", None) is not None))
                 return cur
             env.vars[s.name] = out
             if out is not None and out.shape is not None:
