@@ -249,6 +249,9 @@ SLOW.update({
         "`zoo list` checks all 90-odd zoo networks, twice; `zoo show` keeps its fast tests",
     "tests/test_parse.py::test_shared_scanner_lexes_as_larks_contextual_lexer":
         "lexes every spec file with both lexers; the fmt and parse tests stay",
+    "tests/test_parse.py::test_offsets_are_larks":
+        "parses every spec file and 600 mutated ones with both position propagations; "
+        "test_offsets_are_larks_on_the_zoo stays",
     "tests/test_threads.py::test_load_under_memo_pressure_in_eight_threads":
         "eight threads loading networks; the other thread tests stay",
     "tests/test_threads.py::test_different_specs_and_errors_in_eight_threads":

@@ -193,3 +193,70 @@ def test_shared_scanner_defers_to_a_keyword_the_root_folds_into_a_name():
     for text in ("iff:", "if!", "x abc", "iff!", "x iff"):
         assert _outcome(ours, text) == _outcome(plain, text), text
     assert _outcome(ours, "iff:")[0] == "tree"
+
+
+# ---- node offsets (archlang.syntax.positions) as Lark's PropagatePositions sets them ---------
+
+
+def _offsets(parser, text: str):
+    """Every node of the tree with its start and end offsets (None when it has none), or the
+    error."""
+    from lark.exceptions import UnexpectedInput
+
+    try:
+        tree = parser.parse(text, start="start")
+    except UnexpectedInput as exc:
+        return ("error", type(exc).__name__, exc.pos_in_stream)
+    return ("tree", tree, [(t.data, None if t.meta.empty else (t.meta.start_pos, t.meta.end_pos))
+                           for t in tree.iter_subtrees()])
+
+
+def test_offsets_are_installed():
+    from archlang.syntax.positions import Offsets
+
+    parser, _ = P._parser(64)
+    assert sum(isinstance(cb, Offsets) for cb in parser._callbacks.values()) > 50
+
+
+def _same_offsets_as_lark(texts: list[str], monkeypatch) -> None:
+    from lark import Lark
+
+    monkeypatch.setenv("ARCHLANG_NO_CACHE", "1")
+    ours, _ = P._parser(64)
+    larks = Lark(P._grammar(), **P.grammar_options(P.Newlines(64)))
+    trees = 0
+    for text in texts:
+        expected = _offsets(larks, text)
+        assert _offsets(ours, text) == expected, text
+        trees += expected[0] == "tree"
+    assert trees > len(texts) // 2
+
+
+def test_offsets_are_larks_on_the_zoo(monkeypatch):
+    """The zoo's specs and keyword corner cases: the same tree, every node with the same start
+    and end offsets, as Lark's own position propagation."""
+    from pathlib import Path
+
+    zoo = Path(P.__file__).resolve().parent.parent / "zoo"
+    texts = [path.read_text(encoding="utf-8") for path in sorted(zoo.glob("*.arch"))]
+    assert len(texts) > 15
+    _same_offsets_as_lark(texts + KEYWORD_CASES, monkeypatch)
+
+
+def test_offsets_are_larks(monkeypatch):
+    """The same on every spec of the repository and 600 mutated ones."""
+    texts = _corpus()
+    assert len(texts) > 700
+    _same_offsets_as_lark(texts, monkeypatch)
+
+
+def test_offsets_decline_a_parser_without_positions():
+    from lark import Lark
+
+    from archlang.syntax.positions import offsets_only
+
+    options = {**P.grammar_options(P.Newlines(64)), "propagate_positions": False}
+    plain = Lark(P._grammar(), **options)
+    assert offsets_only(plain) is False
+    tree = plain.parse("network n {\n input x: [3]\n}\n", start="start")
+    assert tree.meta.empty

@@ -81,3 +81,34 @@ def test_summary_table_imports_rich():
     assert proc.returncode == 0, proc.stderr
     assert "rich" in mods
     assert "torch" not in mods
+
+
+#: runs a command through the console entry point (``cli.run``) or the in-process ``main``,
+#: then reports, after every other exit handler, the garbage collector's state
+EXIT_PROBE = """
+import atexit, gc, sys
+
+atexit.register(lambda: sys.__stderr__.write(
+    "\\nGC %d %s\\n" % (gc.get_freeze_count(), gc.isenabled())))
+sys.argv = ["archlang", *sys.argv[1:]]
+from archlang.cli import main, run
+"""
+ENTRIES = {"run": "run()", "main": "main(sys.argv[1:], standalone_mode=False)"}
+
+
+@pytest.mark.parametrize("entry, args, paused", [
+    ("run", ["check", "specs/nin.arch"], True),
+    ("run", ["summary", "specs/nin.arch", "--format", "csv"], True),
+    ("run", ["fmt", "--check", "specs/nin.arch"], False),
+    ("main", ["check", "specs/nin.arch"], False),
+], ids=["check", "summary", "fmt", "in-process"])
+def test_the_command_process_spares_its_collector(entry, args, paused):
+    # the command's process ends right after it: its objects are kept out of the interpreter's
+    # final garbage collection, and a command that checks once runs with the collector
+    # paused; one that goes on (fmt, sweep, lsp) keeps it, and so does a program that calls
+    # archlang in-process
+    proc = subprocess.run([sys.executable, "-c", EXIT_PROBE + ENTRIES[entry], *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    frozen, enabled = proc.stderr.rsplit("GC ", 1)[1].split()
+    assert (int(frozen) > 0, enabled == "True") == (entry == "run", not paused), proc.stderr

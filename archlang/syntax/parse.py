@@ -25,6 +25,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from archlang.diagnostics import Diagnostic, Reporter
 from archlang.source import Source
 from archlang.syntax.lexer import share_root_scanner
+from archlang.syntax.positions import offsets_only
 
 OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
 CLOSERS = {v: k for k, v in OPENERS.items()}
@@ -193,6 +194,7 @@ def _parser(max_depth: int) -> tuple[Lark, Newlines]:
     if parser is None:
         parser = Lark(_grammar(), **options)
     share_root_scanner(parser)  # same tokens, far fewer regular expressions to compile
+    offsets_only(parser)  # the same start and end offsets, without lines and columns
     return parser, post
 
 
