@@ -83,47 +83,38 @@ def item_lines(item: str, indent: str) -> list[str]:
     return lines
 
 
-def _closes_at_end(text: str) -> bool:
-    """Whether the bracket opening ``text`` closes at its last character."""
+def _scan(text: str):
+    """``(index, char, depth)`` for each character of generated code outside string literals,
+    ``depth`` counting the brackets open before it (a closing bracket is counted at depth
+    after it closes)."""
     depth, in_str = 0, None
     for k, ch in enumerate(text):
         if in_str:
             in_str = None if ch == in_str else in_str
-        elif ch in "\"'":
+            continue
+        if ch in "\"'":
             in_str = ch
-        elif ch in "([{":
+            continue
+        if ch in "([{":
             depth += 1
         elif ch in ")]}":
             depth -= 1
-            if depth == 0:
-                return k == len(text) - 1
+        yield k, ch, depth
+
+
+def _closes_at_end(text: str) -> bool:
+    """Whether the bracket opening ``text`` closes at its last character."""
+    for k, ch, depth in _scan(text):
+        if ch in ")]}" and depth == 0:
+            return k == len(text) - 1
     return False
 
 
 def split_top(args: str) -> list[str]:
     """Split ``a, b(c, d), e=[1, 2]`` at top-level commas."""
-    out, depth, cur = [], 0, ""
-    in_str: str | None = None
-    for ch in args:
-        if in_str:
-            cur += ch
-            if ch == in_str:
-                in_str = None
-            continue
-        if ch in "\"'":
-            in_str = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            out.append(cur.strip())
-            cur = ""
-            continue
-        cur += ch
-    if cur.strip():
-        out.append(cur.strip())
-    return out
+    cuts = [k for k, ch, depth in _scan(args) if ch == "," and depth == 0]
+    parts = [args[i + 1:j] for i, j in zip([-1, *cuts], [*cuts, len(args)])]
+    return [part.strip() for part in parts if part.strip()]
 
 
 def expr_lines(prefix: str, expr: str, indent: str, comment: str = "",
@@ -173,22 +164,12 @@ def expr_lines(prefix: str, expr: str, indent: str, comment: str = "",
 def _conditional(expr: str) -> tuple[str, str, str] | None:
     """``a if c else b`` at the top level of ``expr`` (outside brackets and strings): its
     three parts."""
-    depth, in_str, cuts = 0, None, []
-    for k, ch in enumerate(expr):
-        if in_str:
-            in_str = None if ch == in_str else in_str
-        elif ch in "\"'":
-            in_str = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif depth == 0 and (expr.startswith(" if ", k) or expr.startswith(" else ", k)):
-            cuts.append(k)
+    cuts = [k for k, _, depth in _scan(expr) if depth == 0
+            and (expr.startswith(" if ", k) or expr.startswith(" else ", k))]
     if len(cuts) != 2 or not expr.startswith(" if ", cuts[0]) \
             or not expr.startswith(" else ", cuts[1]):
         return None
-    (i, e) = cuts
+    i, e = cuts
     return expr[:i], expr[i + 4:e], expr[e + 6:]
 
 
