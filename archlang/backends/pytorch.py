@@ -865,6 +865,12 @@ class Forward:
         key = lit(index) if (self.s.id, base) in self.gen.keyed else index
         return f"{_attribute(base)}[{key}]"
 
+    def bound_name(self, v: int) -> str | None:
+        """The name a statement of this scope binds value ``v`` to (a block's output bound
+        by its caller is named in the caller's code, not in the block's)."""
+        n = self.gen.node(v)
+        return n.value_name if n.bound_in == self.s.id else None
+
     @staticmethod
     def usable_local(name: str) -> bool:
         """Whether a spec's name can be a local variable: an identifier that is no keyword,
@@ -889,12 +895,10 @@ class Forward:
         declared = next((name for name, v in self.s.outs if v == out), None)
         if not self.network and declared is not None and declared not in self.live_names:
             return declared  # a block's output, named as the block names it
-        bound = gen.node(out).value_name
-        # `up = interpolate(...)`: the name this scope's spec binds it to, `p_2` while `p`
-        # still holds an earlier value (a block's output may be bound by its caller
-        # instead: that name belongs to the caller's code)
-        if (bound is not None and gen.node(out).scope == self.s.id and self.usable_local(bound)
-                and (self.network or out not in self.s.outputs)):
+        bound = self.bound_name(out)
+        if bound is not None and self.usable_local(bound):
+            # `up = interpolate(...)`, `d1 = Down(16)`: the name this scope's statement binds
+            # it to; `p_2` while `p` still holds an earlier value
             return Generator.fresh(self.live_names, bound)
         if labelled and (feeds_merge or training) and label not in self.live_names:
             return label
@@ -943,7 +947,7 @@ class Forward:
             if v in self.var or self.last.get(v, -1) <= idx:
                 names.append("_")  # already named here, or not read again
                 continue
-            bound = self.gen.node(v).value_name
+            bound = self.bound_name(v)
             name = next((c for c in (bound, declared) if c and self.free_local(c)),
                         None) or Generator.fresh(self.live_names, "out")
             self.var[v] = name

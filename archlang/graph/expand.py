@@ -182,7 +182,8 @@ class Expander(Layers):
                 return cur
             env.vars[s.name] = out
             if out is not None and out.shape is not None:
-                self.graph.nodes[out.node].value_name = s.name
+                node = self.graph.nodes[out.node]
+                node.value_name, node.bound_in = s.name, ns.scope.id
             return out
         if isinstance(s, A.UnpackStmt):
             return self.exec_unpack(s, env, ns, cur)
@@ -382,8 +383,9 @@ class Expander(Layers):
                             help=[f"bind every output: `{', '.join(out.names)} = ...`"])
         for name, (_, t) in zip(s.names, out.items):
             env.vars[name] = t
-            if t.shape is not None and self.graph.nodes[t.node].value_name is None:
-                self.graph.nodes[t.node].value_name = name
+            if t.shape is not None:  # the caller's name for it, as `name = ...` binds
+                node = self.graph.nodes[t.node]
+                node.value_name, node.bound_in = name, ns.scope.id
         return out.items[-1][1]
 
     def output_value(self, s: A.OutputStmt, env: Env, ns: Namer, cur, strict=False):

@@ -31,6 +31,7 @@ class Node:
     macs: Count = 0
     init: dict[str, Any] = field(default_factory=dict)  # param name -> InitSpec
     value_name: str | None = None  # the name it is bound to with `name = ...`, if any
+    bound_in: int | None = None  # the scope whose statement bound ``value_name``
     agree: tuple = ()  # size equalities its shape rule assumes (Agree), see graph/solve.py
 
     @property

@@ -209,18 +209,17 @@ class InceptionA(nn.Module):
         self.branch_pool = BasicConv_12()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch1x1 = self.branch1x1(x)  # N x 64 x 35 x 35
+        b1 = self.branch1x1(x)  # N x 64 x 35 x 35
         out = self.branch5x5_1(x)  # N x 48 x 35 x 35
-        branch5x5_2 = self.branch5x5_2(out)  # N x 64 x 35 x 35
+        b5 = self.branch5x5_2(out)  # N x 64 x 35 x 35
         del out
         out = self.branch3x3dbl_1(x)  # N x 64 x 35 x 35
         out = self.branch3x3dbl_2(out)  # N x 96 x 35 x 35
-        branch3x3dbl_3 = self.branch3x3dbl_3(out)  # N x 96 x 35 x 35
+        b3 = self.branch3x3dbl_3(out)  # N x 96 x 35 x 35
         del out
         x = F.avg_pool2d(x, 3, stride=1, padding=1)  # N x 192 x 35 x 35
-        branch_pool = self.branch_pool(x)  # N x 32 x 35 x 35
-        # N x 256 x 35 x 35
-        out = torch.cat([branch1x1, branch5x5_2, branch3x3dbl_3, branch_pool], 1)
+        bp = self.branch_pool(x)  # N x 32 x 35 x 35
+        out = torch.cat([b1, b5, b3, bp], 1)  # N x 256 x 35 x 35
         return out
 
 
@@ -298,18 +297,17 @@ class InceptionA_2(nn.Module):
         self.branch_pool = BasicConv_16()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch1x1 = self.branch1x1(x)  # N x 64 x 35 x 35
+        b1 = self.branch1x1(x)  # N x 64 x 35 x 35
         out = self.branch5x5_1(x)  # N x 48 x 35 x 35
-        branch5x5_2 = self.branch5x5_2(out)  # N x 64 x 35 x 35
+        b5 = self.branch5x5_2(out)  # N x 64 x 35 x 35
         del out
         out = self.branch3x3dbl_1(x)  # N x 64 x 35 x 35
         out = self.branch3x3dbl_2(out)  # N x 96 x 35 x 35
-        branch3x3dbl_3 = self.branch3x3dbl_3(out)  # N x 96 x 35 x 35
+        b3 = self.branch3x3dbl_3(out)  # N x 96 x 35 x 35
         del out
         x = F.avg_pool2d(x, 3, stride=1, padding=1)  # N x 256 x 35 x 35
-        branch_pool = self.branch_pool(x)  # N x 64 x 35 x 35
-        # N x 288 x 35 x 35
-        out = torch.cat([branch1x1, branch5x5_2, branch3x3dbl_3, branch_pool], 1)
+        bp = self.branch_pool(x)  # N x 64 x 35 x 35
+        out = torch.cat([b1, b5, b3, bp], 1)  # N x 288 x 35 x 35
         return out
 
 
@@ -387,18 +385,17 @@ class InceptionA_3(nn.Module):
         self.branch_pool = BasicConv_20()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch1x1 = self.branch1x1(x)  # N x 64 x 35 x 35
+        b1 = self.branch1x1(x)  # N x 64 x 35 x 35
         out = self.branch5x5_1(x)  # N x 48 x 35 x 35
-        branch5x5_2 = self.branch5x5_2(out)  # N x 64 x 35 x 35
+        b5 = self.branch5x5_2(out)  # N x 64 x 35 x 35
         del out
         out = self.branch3x3dbl_1(x)  # N x 64 x 35 x 35
         out = self.branch3x3dbl_2(out)  # N x 96 x 35 x 35
-        branch3x3dbl_3 = self.branch3x3dbl_3(out)  # N x 96 x 35 x 35
+        b3 = self.branch3x3dbl_3(out)  # N x 96 x 35 x 35
         del out
         x = F.avg_pool2d(x, 3, stride=1, padding=1)  # N x 288 x 35 x 35
-        branch_pool = self.branch_pool(x)  # N x 64 x 35 x 35
-        # N x 288 x 35 x 35
-        out = torch.cat([branch1x1, branch5x5_2, branch3x3dbl_3, branch_pool], 1)
+        bp = self.branch_pool(x)  # N x 64 x 35 x 35
+        out = torch.cat([b1, b5, b3, bp], 1)  # N x 288 x 35 x 35
         return out
 
 
@@ -473,13 +470,13 @@ class InceptionB(nn.Module):
         self.branch3x3dbl_3 = BasicConv_24()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch3x3 = self.branch3x3(x)  # N x 384 x 17 x 17
+        b3 = self.branch3x3(x)  # N x 384 x 17 x 17
         out = self.branch3x3dbl_1(x)  # N x 64 x 35 x 35
         out = self.branch3x3dbl_2(out)  # N x 96 x 35 x 35
-        branch3x3dbl_3 = self.branch3x3dbl_3(out)  # N x 96 x 17 x 17
+        b3d = self.branch3x3dbl_3(out)  # N x 96 x 17 x 17
         del out
         bp = F.max_pool2d(x, 3, stride=2)  # N x 288 x 17 x 17
-        out = torch.cat([branch3x3, branch3x3dbl_3, bp], 1)  # N x 768 x 17 x 17
+        out = torch.cat([b3, b3d, bp], 1)  # N x 768 x 17 x 17
         return out
 
 
@@ -650,21 +647,20 @@ class InceptionC(nn.Module):
         self.branch_pool = BasicConv_34()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch1x1 = self.branch1x1(x)  # N x 192 x 17 x 17
+        b1 = self.branch1x1(x)  # N x 192 x 17 x 17
         out = self.branch7x7_1(x)  # N x 128 x 17 x 17
         out = self.branch7x7_2(out)  # N x 128 x 17 x 17
-        branch7x7_3 = self.branch7x7_3(out)  # N x 192 x 17 x 17
+        b7 = self.branch7x7_3(out)  # N x 192 x 17 x 17
         del out
         out = self.branch7x7dbl_1(x)  # N x 128 x 17 x 17
         out = self.branch7x7dbl_2(out)  # N x 128 x 17 x 17
         out = self.branch7x7dbl_3(out)  # N x 128 x 17 x 17
         out = self.branch7x7dbl_4(out)  # N x 128 x 17 x 17
-        branch7x7dbl_5 = self.branch7x7dbl_5(out)  # N x 192 x 17 x 17
+        b7d = self.branch7x7dbl_5(out)  # N x 192 x 17 x 17
         del out
         x = F.avg_pool2d(x, 3, stride=1, padding=1)  # N x 768 x 17 x 17
-        branch_pool = self.branch_pool(x)  # N x 192 x 17 x 17
-        # N x 768 x 17 x 17
-        out = torch.cat([branch1x1, branch7x7_3, branch7x7dbl_5, branch_pool], 1)
+        bp = self.branch_pool(x)  # N x 192 x 17 x 17
+        out = torch.cat([b1, b7, b7d, bp], 1)  # N x 768 x 17 x 17
         return out
 
 
@@ -805,21 +801,20 @@ class InceptionC_2(nn.Module):
         self.branch_pool = BasicConv_34()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch1x1 = self.branch1x1(x)  # N x 192 x 17 x 17
+        b1 = self.branch1x1(x)  # N x 192 x 17 x 17
         out = self.branch7x7_1(x)  # N x 160 x 17 x 17
         out = self.branch7x7_2(out)  # N x 160 x 17 x 17
-        branch7x7_3 = self.branch7x7_3(out)  # N x 192 x 17 x 17
+        b7 = self.branch7x7_3(out)  # N x 192 x 17 x 17
         del out
         out = self.branch7x7dbl_1(x)  # N x 160 x 17 x 17
         out = self.branch7x7dbl_2(out)  # N x 160 x 17 x 17
         out = self.branch7x7dbl_3(out)  # N x 160 x 17 x 17
         out = self.branch7x7dbl_4(out)  # N x 160 x 17 x 17
-        branch7x7dbl_5 = self.branch7x7dbl_5(out)  # N x 192 x 17 x 17
+        b7d = self.branch7x7dbl_5(out)  # N x 192 x 17 x 17
         del out
         x = F.avg_pool2d(x, 3, stride=1, padding=1)  # N x 768 x 17 x 17
-        branch_pool = self.branch_pool(x)  # N x 192 x 17 x 17
-        # N x 768 x 17 x 17
-        out = torch.cat([branch1x1, branch7x7_3, branch7x7dbl_5, branch_pool], 1)
+        bp = self.branch_pool(x)  # N x 192 x 17 x 17
+        out = torch.cat([b1, b7, b7d, bp], 1)  # N x 768 x 17 x 17
         return out
 
 
@@ -840,21 +835,20 @@ class InceptionC_3(nn.Module):
         self.branch_pool = BasicConv_34()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch1x1 = self.branch1x1(x)  # N x 192 x 17 x 17
+        b1 = self.branch1x1(x)  # N x 192 x 17 x 17
         out = self.branch7x7_1(x)  # N x 160 x 17 x 17
         out = self.branch7x7_2(out)  # N x 160 x 17 x 17
-        branch7x7_3 = self.branch7x7_3(out)  # N x 192 x 17 x 17
+        b7 = self.branch7x7_3(out)  # N x 192 x 17 x 17
         del out
         out = self.branch7x7dbl_1(x)  # N x 160 x 17 x 17
         out = self.branch7x7dbl_2(out)  # N x 160 x 17 x 17
         out = self.branch7x7dbl_3(out)  # N x 160 x 17 x 17
         out = self.branch7x7dbl_4(out)  # N x 160 x 17 x 17
-        branch7x7dbl_5 = self.branch7x7dbl_5(out)  # N x 192 x 17 x 17
+        b7d = self.branch7x7dbl_5(out)  # N x 192 x 17 x 17
         del out
         x = F.avg_pool2d(x, 3, stride=1, padding=1)  # N x 768 x 17 x 17
-        branch_pool = self.branch_pool(x)  # N x 192 x 17 x 17
-        # N x 768 x 17 x 17
-        out = torch.cat([branch1x1, branch7x7_3, branch7x7dbl_5, branch_pool], 1)
+        bp = self.branch_pool(x)  # N x 192 x 17 x 17
+        out = torch.cat([b1, b7, b7d, bp], 1)  # N x 768 x 17 x 17
         return out
 
 
@@ -995,21 +989,20 @@ class InceptionC_4(nn.Module):
         self.branch_pool = BasicConv_34()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch1x1 = self.branch1x1(x)  # N x 192 x 17 x 17
+        b1 = self.branch1x1(x)  # N x 192 x 17 x 17
         out = self.branch7x7_1(x)  # N x 192 x 17 x 17
         out = self.branch7x7_2(out)  # N x 192 x 17 x 17
-        branch7x7_3 = self.branch7x7_3(out)  # N x 192 x 17 x 17
+        b7 = self.branch7x7_3(out)  # N x 192 x 17 x 17
         del out
         out = self.branch7x7dbl_1(x)  # N x 192 x 17 x 17
         out = self.branch7x7dbl_2(out)  # N x 192 x 17 x 17
         out = self.branch7x7dbl_3(out)  # N x 192 x 17 x 17
         out = self.branch7x7dbl_4(out)  # N x 192 x 17 x 17
-        branch7x7dbl_5 = self.branch7x7dbl_5(out)  # N x 192 x 17 x 17
+        b7d = self.branch7x7dbl_5(out)  # N x 192 x 17 x 17
         del out
         x = F.avg_pool2d(x, 3, stride=1, padding=1)  # N x 768 x 17 x 17
-        branch_pool = self.branch_pool(x)  # N x 192 x 17 x 17
-        # N x 768 x 17 x 17
-        out = torch.cat([branch1x1, branch7x7_3, branch7x7dbl_5, branch_pool], 1)
+        bp = self.branch_pool(x)  # N x 192 x 17 x 17
+        out = torch.cat([b1, b7, b7d, bp], 1)  # N x 768 x 17 x 17
         return out
 
 
@@ -1166,15 +1159,15 @@ class InceptionD(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.branch3x3_1(x)  # N x 192 x 17 x 17
-        branch3x3_2 = self.branch3x3_2(out)  # N x 320 x 8 x 8
+        b3 = self.branch3x3_2(out)  # N x 320 x 8 x 8
         del out
         out = self.branch7x7x3_1(x)  # N x 192 x 17 x 17
         out = self.branch7x7x3_2(out)  # N x 192 x 17 x 17
         out = self.branch7x7x3_3(out)  # N x 192 x 17 x 17
-        branch7x7x3_4 = self.branch7x7x3_4(out)  # N x 192 x 8 x 8
+        b7 = self.branch7x7x3_4(out)  # N x 192 x 8 x 8
         del out
         bp = F.max_pool2d(x, 3, stride=2)  # N x 768 x 8 x 8
-        out = torch.cat([branch3x3_2, branch7x7x3_4, bp], 1)  # N x 1280 x 8 x 8
+        out = torch.cat([b3, b7, bp], 1)  # N x 1280 x 8 x 8
         return out
 
 
@@ -1329,23 +1322,24 @@ class InceptionE(nn.Module):
         self.branch_pool = BasicConv_67()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch1x1 = self.branch1x1(x)  # N x 320 x 8 x 8
-        out = self.branch3x3_1(x)  # N x 384 x 8 x 8
-        branch3x3_2a = self.branch3x3_2a(out)  # N x 384 x 8 x 8
-        branch3x3_2b = self.branch3x3_2b(out)  # N x 384 x 8 x 8
-        del out
-        b3 = torch.cat([branch3x3_2a, branch3x3_2b], 1)  # N x 768 x 8 x 8
-        del branch3x3_2a, branch3x3_2b
+        b1 = self.branch1x1(x)  # N x 320 x 8 x 8
+        b3_1 = self.branch3x3_1(x)  # N x 384 x 8 x 8
+        b3a = self.branch3x3_2a(b3_1)  # N x 384 x 8 x 8
+        b3b = self.branch3x3_2b(b3_1)  # N x 384 x 8 x 8
+        del b3_1
+        b3 = torch.cat([b3a, b3b], 1)  # N x 768 x 8 x 8
+        del b3a, b3b
         out = self.branch3x3dbl_1(x)  # N x 448 x 8 x 8
-        out = self.branch3x3dbl_2(out)  # N x 384 x 8 x 8
-        branch3x3dbl_3a = self.branch3x3dbl_3a(out)  # N x 384 x 8 x 8
-        branch3x3dbl_3b = self.branch3x3dbl_3b(out)  # N x 384 x 8 x 8
+        b3d_2 = self.branch3x3dbl_2(out)  # N x 384 x 8 x 8
         del out
-        b3d = torch.cat([branch3x3dbl_3a, branch3x3dbl_3b], 1)  # N x 768 x 8 x 8
-        del branch3x3dbl_3a, branch3x3dbl_3b
+        b3da = self.branch3x3dbl_3a(b3d_2)  # N x 384 x 8 x 8
+        b3db = self.branch3x3dbl_3b(b3d_2)  # N x 384 x 8 x 8
+        del b3d_2
+        b3d = torch.cat([b3da, b3db], 1)  # N x 768 x 8 x 8
+        del b3da, b3db
         x = F.avg_pool2d(x, 3, stride=1, padding=1)  # N x 1280 x 8 x 8
-        branch_pool = self.branch_pool(x)  # N x 192 x 8 x 8
-        out = torch.cat([branch1x1, b3, b3d, branch_pool], 1)  # N x 2048 x 8 x 8
+        bp = self.branch_pool(x)  # N x 192 x 8 x 8
+        out = torch.cat([b1, b3, b3d, bp], 1)  # N x 2048 x 8 x 8
         return out
 
 
@@ -1425,23 +1419,24 @@ class InceptionE_2(nn.Module):
         self.branch_pool = BasicConv_71()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch1x1 = self.branch1x1(x)  # N x 320 x 8 x 8
-        out = self.branch3x3_1(x)  # N x 384 x 8 x 8
-        branch3x3_2a = self.branch3x3_2a(out)  # N x 384 x 8 x 8
-        branch3x3_2b = self.branch3x3_2b(out)  # N x 384 x 8 x 8
-        del out
-        b3 = torch.cat([branch3x3_2a, branch3x3_2b], 1)  # N x 768 x 8 x 8
-        del branch3x3_2a, branch3x3_2b
+        b1 = self.branch1x1(x)  # N x 320 x 8 x 8
+        b3_1 = self.branch3x3_1(x)  # N x 384 x 8 x 8
+        b3a = self.branch3x3_2a(b3_1)  # N x 384 x 8 x 8
+        b3b = self.branch3x3_2b(b3_1)  # N x 384 x 8 x 8
+        del b3_1
+        b3 = torch.cat([b3a, b3b], 1)  # N x 768 x 8 x 8
+        del b3a, b3b
         out = self.branch3x3dbl_1(x)  # N x 448 x 8 x 8
-        out = self.branch3x3dbl_2(out)  # N x 384 x 8 x 8
-        branch3x3dbl_3a = self.branch3x3dbl_3a(out)  # N x 384 x 8 x 8
-        branch3x3dbl_3b = self.branch3x3dbl_3b(out)  # N x 384 x 8 x 8
+        b3d_2 = self.branch3x3dbl_2(out)  # N x 384 x 8 x 8
         del out
-        b3d = torch.cat([branch3x3dbl_3a, branch3x3dbl_3b], 1)  # N x 768 x 8 x 8
-        del branch3x3dbl_3a, branch3x3dbl_3b
+        b3da = self.branch3x3dbl_3a(b3d_2)  # N x 384 x 8 x 8
+        b3db = self.branch3x3dbl_3b(b3d_2)  # N x 384 x 8 x 8
+        del b3d_2
+        b3d = torch.cat([b3da, b3db], 1)  # N x 768 x 8 x 8
+        del b3da, b3db
         x = F.avg_pool2d(x, 3, stride=1, padding=1)  # N x 2048 x 8 x 8
-        branch_pool = self.branch_pool(x)  # N x 192 x 8 x 8
-        out = torch.cat([branch1x1, b3, b3d, branch_pool], 1)  # N x 2048 x 8 x 8
+        bp = self.branch_pool(x)  # N x 192 x 8 x 8
+        out = torch.cat([b1, b3, b3d, bp], 1)  # N x 2048 x 8 x 8
         return out
 
 

@@ -98,11 +98,11 @@ class Pyramid(nn.Module):
         del x
         m4 = self.top(c4)  # N x 32 x 8 x 8
         del c4
-        down3 = self.down3(m4, c3)  # N x 32 x 16 x 16
+        m3 = self.down3(m4, c3)  # N x 32 x 16 x 16
         del c3
-        out = self.down2(down3, c2)  # N x 32 x 32 x 32
+        m2 = self.down2(m3, c2)  # N x 32 x 32 x 32
         del c2
-        out = self.smooth2(out)  # N x 32 x 32 x 32
-        down3 = self.smooth3(down3)  # N x 32 x 16 x 16
+        m2 = self.smooth2(m2)  # N x 32 x 32 x 32
+        m3 = self.smooth3(m3)  # N x 32 x 16 x 16
         m4 = self.smooth4(m4)  # N x 32 x 8 x 8
-        return PyramidOutputs(p2=out, p3=down3, p4=m4)
+        return PyramidOutputs(p2=m2, p3=m3, p4=m4)

@@ -952,23 +952,23 @@ class Deeplabv3MobilenetV3Large(nn.Module):
         # x: N x 3 x H x W
         # N x 40 x (H+7)//8 x (W+7)//8, N x 960 x (H+15)//16 x (W+15)//16
         low, high = self.backbone(x)
-        classifier = self.classifier(high)  # N x 21 x (H+15)//16 x (W+15)//16
+        logits = self.classifier(high)  # N x 21 x (H+15)//16 x (W+15)//16
         del high
         # N x 21 x H x W
         out = F.interpolate(
-            classifier,
+            logits,
             size=x.shape[-2:],
             mode="bilinear",
             align_corners=False,
         )
-        del classifier
+        del logits
         out_2: torch.Tensor | None = None
         if self.training:
-            aux_classifier = self.aux_classifier(low)  # N x 21 x (H+7)//8 x (W+7)//8
+            aux_logits = self.aux_classifier(low)  # N x 21 x (H+7)//8 x (W+7)//8
             del low
             # N x 21 x H x W
             out_2 = F.interpolate(
-                aux_classifier,
+                aux_logits,
                 size=x.shape[-2:],
                 mode="bilinear",
                 align_corners=False,

@@ -394,23 +394,23 @@ class FcnResnet101(nn.Module):
         # c4: N x 1024 x (H+7)//8 x (W+7)//8
         # c5: N x 2048 x (H+7)//8 x (W+7)//8
         _, _, c4, c5 = self.backbone(x)
-        classifier = self.classifier(c5)  # N x 21 x (H+7)//8 x (W+7)//8
+        logits = self.classifier(c5)  # N x 21 x (H+7)//8 x (W+7)//8
         del c5
         # N x 21 x H x W
         out = F.interpolate(
-            classifier,
+            logits,
             size=x.shape[-2:],
             mode="bilinear",
             align_corners=False,
         )
-        del classifier
+        del logits
         out_2: torch.Tensor | None = None
         if self.training:
-            aux_classifier = self.aux_classifier(c4)  # N x 21 x (H+7)//8 x (W+7)//8
+            aux_logits = self.aux_classifier(c4)  # N x 21 x (H+7)//8 x (W+7)//8
             del c4
             # N x 21 x H x W
             out_2 = F.interpolate(
-                aux_classifier,
+                aux_logits,
                 size=x.shape[-2:],
                 mode="bilinear",
                 align_corners=False,

@@ -821,9 +821,9 @@ class LRASPPHead(nn.Module):
 
     def forward(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
         cbr = self.cbr(high)  # N x 128 x (H+15)//16 x (W+15)//16
-        scale = self.scale(high)  # N x 128 x 1 x 1
-        gated = cbr * scale  # N x 128 x (H+15)//16 x (W+15)//16
-        del cbr, scale
+        s = self.scale(high)  # N x 128 x 1 x 1
+        gated = cbr * s  # N x 128 x (H+15)//16 x (W+15)//16
+        del cbr, s
         # N x 128 x (H+7)//8 x (W+7)//8
         up = F.interpolate(
             gated,
@@ -851,11 +851,11 @@ class LrasppMobilenetV3Large(nn.Module):
         # x: N x 3 x H x W
         # N x 40 x (H+7)//8 x (W+7)//8, N x 960 x (H+15)//16 x (W+15)//16
         low, high = self.backbone(x)
-        classifier = self.classifier(low, high)  # N x 21 x (H+7)//8 x (W+7)//8
+        logits = self.classifier(low, high)  # N x 21 x (H+7)//8 x (W+7)//8
         del low, high
         # N x 21 x H x W
         out = F.interpolate(
-            classifier,
+            logits,
             size=x.shape[-2:],
             mode="bilinear",
             align_corners=False,

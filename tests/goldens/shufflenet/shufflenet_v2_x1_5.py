@@ -75,9 +75,9 @@ class BasicUnit(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x1 = torch.narrow(x, 1, 0, 88)  # N x 88 x 28 x 28
         x = torch.narrow(x, 1, 88, 88)  # N x 88 x 28 x 28
-        branch2 = self.branch2(x)  # N x 88 x 28 x 28
-        out = torch.cat([x1, branch2], 1)  # N x 176 x 28 x 28
-        del x1, branch2
+        x2 = self.branch2(x)  # N x 88 x 28 x 28
+        out = torch.cat([x1, x2], 1)  # N x 176 x 28 x 28
+        del x1, x2
         out = F.channel_shuffle(out, 2)  # N x 176 x 28 x 28
         return out
 
@@ -149,9 +149,9 @@ class BasicUnit_2(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x1 = torch.narrow(x, 1, 0, 176)  # N x 176 x 14 x 14
         x = torch.narrow(x, 1, 176, 176)  # N x 176 x 14 x 14
-        branch2 = self.branch2(x)  # N x 176 x 14 x 14
-        out = torch.cat([x1, branch2], 1)  # N x 352 x 14 x 14
-        del x1, branch2
+        x2 = self.branch2(x)  # N x 176 x 14 x 14
+        out = torch.cat([x1, x2], 1)  # N x 352 x 14 x 14
+        del x1, x2
         out = F.channel_shuffle(out, 2)  # N x 352 x 14 x 14
         return out
 
@@ -223,9 +223,9 @@ class BasicUnit_3(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x1 = torch.narrow(x, 1, 0, 352)  # N x 352 x 7 x 7
         x = torch.narrow(x, 1, 352, 352)  # N x 352 x 7 x 7
-        branch2 = self.branch2(x)  # N x 352 x 7 x 7
-        out = torch.cat([x1, branch2], 1)  # N x 704 x 7 x 7
-        del x1, branch2
+        x2 = self.branch2(x)  # N x 352 x 7 x 7
+        out = torch.cat([x1, x2], 1)  # N x 704 x 7 x 7
+        del x1, x2
         out = F.channel_shuffle(out, 2)  # N x 704 x 7 x 7
         return out
 

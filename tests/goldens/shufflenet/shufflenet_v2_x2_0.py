@@ -75,9 +75,9 @@ class BasicUnit(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x1 = torch.narrow(x, 1, 0, 122)  # N x 122 x 28 x 28
         x = torch.narrow(x, 1, 122, 122)  # N x 122 x 28 x 28
-        branch2 = self.branch2(x)  # N x 122 x 28 x 28
-        out = torch.cat([x1, branch2], 1)  # N x 244 x 28 x 28
-        del x1, branch2
+        x2 = self.branch2(x)  # N x 122 x 28 x 28
+        out = torch.cat([x1, x2], 1)  # N x 244 x 28 x 28
+        del x1, x2
         out = F.channel_shuffle(out, 2)  # N x 244 x 28 x 28
         return out
 
@@ -149,9 +149,9 @@ class BasicUnit_2(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x1 = torch.narrow(x, 1, 0, 244)  # N x 244 x 14 x 14
         x = torch.narrow(x, 1, 244, 244)  # N x 244 x 14 x 14
-        branch2 = self.branch2(x)  # N x 244 x 14 x 14
-        out = torch.cat([x1, branch2], 1)  # N x 488 x 14 x 14
-        del x1, branch2
+        x2 = self.branch2(x)  # N x 244 x 14 x 14
+        out = torch.cat([x1, x2], 1)  # N x 488 x 14 x 14
+        del x1, x2
         out = F.channel_shuffle(out, 2)  # N x 488 x 14 x 14
         return out
 
@@ -223,9 +223,9 @@ class BasicUnit_3(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x1 = torch.narrow(x, 1, 0, 488)  # N x 488 x 7 x 7
         x = torch.narrow(x, 1, 488, 488)  # N x 488 x 7 x 7
-        branch2 = self.branch2(x)  # N x 488 x 7 x 7
-        out = torch.cat([x1, branch2], 1)  # N x 976 x 7 x 7
-        del x1, branch2
+        x2 = self.branch2(x)  # N x 488 x 7 x 7
+        out = torch.cat([x1, x2], 1)  # N x 976 x 7 x 7
+        del x1, x2
         out = F.channel_shuffle(out, 2)  # N x 976 x 7 x 7
         return out
 

@@ -202,26 +202,27 @@ class Unet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: N x 1 x H x W
-        down1 = self.down1(x)  # N x 64 x H-4 x W-4
+        d1 = self.down1(x)  # N x 64 x H-4 x W-4
         del x
-        out = F.max_pool2d(down1, 2, stride=2)  # N x 64 x (H-4)//2 x (W-4)//2
-        down2 = self.down2(out)  # N x 128 x (H-12)//2 x (W-12)//2
+        out = F.max_pool2d(d1, 2, stride=2)  # N x 64 x (H-4)//2 x (W-4)//2
+        d2 = self.down2(out)  # N x 128 x (H-12)//2 x (W-12)//2
         del out
-        out = F.max_pool2d(down2, 2, stride=2)  # N x 128 x (H-12)//4 x (W-12)//4
-        down3 = self.down3(out)  # N x 256 x (H-28)//4 x (W-28)//4
+        out = F.max_pool2d(d2, 2, stride=2)  # N x 128 x (H-12)//4 x (W-12)//4
+        d3 = self.down3(out)  # N x 256 x (H-28)//4 x (W-28)//4
         del out
-        out = F.max_pool2d(down3, 2, stride=2)  # N x 256 x (H-28)//8 x (W-28)//8
-        down4 = self.down4(out)  # N x 512 x (H-60)//8 x (W-60)//8
+        out = F.max_pool2d(d3, 2, stride=2)  # N x 256 x (H-28)//8 x (W-28)//8
+        d4 = self.down4(out)  # N x 512 x (H-60)//8 x (W-60)//8
         del out
-        out = F.max_pool2d(down4, 2, stride=2)  # N x 512 x (H-60)//16 x (W-60)//16
-        out = self.bottom(out)  # N x 1024 x (H-124)//16 x (W-124)//16
-        out_2 = self.up4(out, down4)  # N x 512 x (H-156)//8 x (W-156)//8
-        del out, down4
-        out = self.up3(out_2, down3)  # N x 256 x (H-172)//4 x (W-172)//4
-        del out_2, down3
-        out_2 = self.up2(out, down2)  # N x 128 x (H-180)//2 x (W-180)//2
-        del out, down2
-        out = self.up1(out_2, down1)  # N x 64 x H-184 x W-184
-        del out_2, down1
-        out = self.head(out)  # N x 2 x H-184 x W-184
-        return out
+        out = F.max_pool2d(d4, 2, stride=2)  # N x 512 x (H-60)//16 x (W-60)//16
+        bottom = self.bottom(out)  # N x 1024 x (H-124)//16 x (W-124)//16
+        del out
+        u4 = self.up4(bottom, d4)  # N x 512 x (H-156)//8 x (W-156)//8
+        del bottom, d4
+        u3 = self.up3(u4, d3)  # N x 256 x (H-172)//4 x (W-172)//4
+        del u4, d3
+        u2 = self.up2(u3, d2)  # N x 128 x (H-180)//2 x (W-180)//2
+        del u3, d2
+        u1 = self.up1(u2, d1)  # N x 64 x H-184 x W-184
+        del u2, d1
+        u1 = self.head(u1)  # N x 2 x H-184 x W-184
+        return u1

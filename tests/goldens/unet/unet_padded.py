@@ -210,14 +210,15 @@ class UnetPadded(nn.Module):
         down4 = self.down4(out)  # N x 512 x H//8 x W//8
         del out
         out = F.max_pool2d(down4, 2, stride=2)  # N x 512 x H//16 x W//16
-        out = self.bottom(out)  # N x 1024 x H//16 x W//16
-        out_2 = self.up4(out, down4)  # N x 512 x H//8 x W//8
-        del out, down4
-        out = self.up3(out_2, down3)  # N x 256 x H//4 x W//4
-        del out_2, down3
-        out_2 = self.up2(out, down2)  # N x 128 x H//2 x W//2
-        del out, down2
-        out = self.up1(out_2, down1)  # N x 64 x H x W
-        del out_2, down1
-        out = self.head(out)  # N x 2 x H x W
-        return out
+        bottom = self.bottom(out)  # N x 1024 x H//16 x W//16
+        del out
+        u4 = self.up4(bottom, down4)  # N x 512 x H//8 x W//8
+        del bottom, down4
+        u3 = self.up3(u4, down3)  # N x 256 x H//4 x W//4
+        del u4, down3
+        u2 = self.up2(u3, down2)  # N x 128 x H//2 x W//2
+        del u3, down2
+        u1 = self.up1(u2, down1)  # N x 64 x H x W
+        del u2, down1
+        u1 = self.head(u1)  # N x 2 x H x W
+        return u1
