@@ -186,8 +186,7 @@ def check_argument_types(spec, network, inputs, limits) -> None:
 def validate_options(params: dict[str, Any], inputs: dict[str, tuple], limits: Limits
                      ) -> list[Diagnostic]:
     """Python-side arguments obey the same rules as spec values (types, 64-bit sizes)."""
-    from archlang.diagnostics import Reporter
-    from archlang.diagnostics import SpecError
+    from archlang.diagnostics import Reporter, SpecError
     from archlang.graph.values import Evaluator
 
     rep = Reporter()

@@ -251,8 +251,8 @@ def plugin_warnings_as_lines():
 
 
 def checked(spec, network, sets, inputs, kwargs):
-    from archlang.api import CheckResult, run
     from archlang.analysis.report import totals
+    from archlang.api import CheckResult, run
 
     use_plugins(kwargs.pop("plugins", ()))
     limits = _limits(kwargs)
@@ -774,8 +774,8 @@ def zoo() -> None:
 def zoo_list(fmt):
     """List the zoo's networks with their parameters, MACs and input shape (each is checked)."""
     from archlang import models
-    from archlang.api import check as check_spec
     from archlang.analysis import dims as D
+    from archlang.api import check as check_spec
 
     rows = []
     for name in models.list_models():

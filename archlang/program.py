@@ -26,7 +26,6 @@ from archlang.syntax import ast as A
 from archlang.syntax.lower import lower
 from archlang.syntax.parse import parse
 
-
 ZOO = Path(__file__).resolve().parent / "zoo"
 
 

@@ -1,6 +1,7 @@
 """Regenerate docs/diagnostics.md from the golden error cases (tests check it is current)."""
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -9,6 +10,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)
 import test_errors as T
+
 from archlang.diagnostics import CODES
 
 # code: (case, when, fix)
@@ -160,7 +162,6 @@ prints. The list of further cases under each code shows more ways to get it.
 | Code | Title |
 | --- | --- |
 """)
-import re
 def slug(code):
     title = CODES.get(code, "invalid layer name")
     text = f"{code}: {title}".lower()

@@ -12,8 +12,8 @@ from archlang.ops.registry import OPS
 
 torch = pytest.importorskip("torch")
 
-from archlang.backends.pytorch import Generator  # noqa: E402
-from archlang.loader import _module_from_source  # noqa: E402
+from archlang.backends.pytorch import Generator
+from archlang.loader import _module_from_source
 
 #: op -> the torch module archlang writes after a conv2d/batchnorm (whose output is dead)
 AFTER_BN = {

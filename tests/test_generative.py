@@ -27,8 +27,8 @@ from archlang.backends.graphviz import Diagram
 from archlang.cli import main as cli_main
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parent.parent
 DCGAN = "specs/dcgan.arch"

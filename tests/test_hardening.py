@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 import archlang
 from archlang.api import run
-from archlang.diagnostics import ArchError
 from archlang.codecheck import unsafe_code
+from archlang.diagnostics import ArchError
 from archlang.fuzz import cases, check_one
 from archlang.limits import Limits
 

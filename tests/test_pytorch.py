@@ -16,8 +16,8 @@ import pytest
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 
-import archlang  # noqa: E402
-from archlang.backends.pytorch import generate  # noqa: E402
+import archlang
+from archlang.backends.pytorch import generate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -260,7 +260,7 @@ def test_load_class_memo_follows_symlinks_and_the_working_directory(tmp_path, mo
     (tmp_path / "lib").symlink_to(tmp_path / "a", target_is_directory=True)
     (tmp_path / "main.arch").write_text(MAIN)
     monkeypatch.chdir(tmp_path)
-    outs = lambda cls: [m.out_features for m in cls().modules()  # noqa: E731
+    outs = lambda cls: [m.out_features for m in cls().modules()
                         if isinstance(m, torch.nn.Linear)]
     assert outs(load_class("main.arch")) == [3]
     (tmp_path / "lib").unlink()

@@ -150,7 +150,7 @@ def test_torch_is_never_imported_by_check_summary_or_diagram():
 
 
 def test_internal_errors_exit_3(monkeypatch):
-    import archlang.cli as cli
+    from archlang import cli
 
     def boom(*a, **k):
         raise ZeroDivisionError("simulated bug")

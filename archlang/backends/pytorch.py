@@ -24,8 +24,8 @@ from archlang.codecheck import parse_python
 from archlang.graph.model import Graph, Node, Scope
 from archlang.graph.values import INITS, InitSpec
 from archlang.inference import FOLD_METHOD, Build, inference_graph
-from archlang.ops.base import lit
 from archlang.names import RESERVED
+from archlang.ops.base import lit
 from archlang.ops.registry import OPS
 
 LINE = 88

@@ -257,9 +257,7 @@ def describe_type(ann) -> str:
             choices += [repr(x) for x in typing.get_args(a)]
         elif a in _NAMES:
             parts.append(_NAMES[a])
-        elif typing.get_origin(a) is tuple:
-            parts.append(describe_type(a))
-        elif typing.get_args(a):
+        elif typing.get_origin(a) is tuple or typing.get_args(a):
             parts.append(describe_type(a))
         else:
             parts.append(getattr(a, "__name__", str(a)))

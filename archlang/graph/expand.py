@@ -17,8 +17,24 @@ from archlang.graph.model import Graph, Output, Scope
 from archlang.graph.naming import Namer, check_identifier
 from archlang.graph.size import WORK_PER_NODE, estimate
 from archlang.graph.state import InitRule, Run
-from archlang.graph.values import INITS, TENSOR_ARITHMETIC, Budget, Builtin, Env, Evaluator, \
-    InitSpec, Poisoned, Several, Tensor, Values, WorkLimit, a_type, poisoned, show, type_name
+from archlang.graph.values import (
+    INITS,
+    TENSOR_ARITHMETIC,
+    Budget,
+    Builtin,
+    Env,
+    Evaluator,
+    InitSpec,
+    Poisoned,
+    Several,
+    Tensor,
+    Values,
+    WorkLimit,
+    a_type,
+    poisoned,
+    show,
+    type_name,
+)
 from archlang.ops.registry import input_op
 from archlang.syntax import ast as A
 

@@ -14,8 +14,20 @@ from archlang.graph.bind import bind, bind_inputs, block_signature, op_attrs
 from archlang.graph.members import Member
 from archlang.graph.model import Graph, Node, Scope
 from archlang.graph.naming import Label, Namer
-from archlang.graph.values import POISON, Env, Evaluator, Poisoned, Several, Tensor, Values, \
-    a_type, holds_tensor, show, type_name, value_list
+from archlang.graph.values import (
+    POISON,
+    Env,
+    Evaluator,
+    Poisoned,
+    Several,
+    Tensor,
+    Values,
+    a_type,
+    holds_tensor,
+    show,
+    type_name,
+    value_list,
+)
 from archlang.graph.walk import Walker, list_literal, names_value
 from archlang.limits import Limits
 from archlang.ops.base import Op, Shaped

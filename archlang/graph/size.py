@@ -18,8 +18,7 @@ from typing import Any
 
 from archlang.diagnostics import Reporter, SpecError
 from archlang.graph.bind import bind, block_signature
-from archlang.graph.values import Env, Evaluator, Poisoned, Tensor, Values, holds_tensor, \
-    value_list
+from archlang.graph.values import Env, Evaluator, Poisoned, Tensor, Values, holds_tensor, value_list
 from archlang.graph.walk import Walker, list_literal, loop_variable
 from archlang.limits import Limits
 from archlang.syntax import ast as A

@@ -240,5 +240,20 @@ class LogSoftmax(_Softmax):
     doc = "Log-softmax over `dim` (default 0)."
 
 
-__all__ = ["ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "ReLU6", "Hardtanh", "Hardswish",
-           "Hardsigmoid", "Mish", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "NoAttrs"]
+__all__ = [
+    "ELU",
+    "GELU",
+    "Hardsigmoid",
+    "Hardswish",
+    "Hardtanh",
+    "LeakyReLU",
+    "LogSoftmax",
+    "Mish",
+    "NoAttrs",
+    "ReLU",
+    "ReLU6",
+    "SiLU",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+]

@@ -7,8 +7,22 @@ from typing import Literal
 from pydantic import model_validator
 
 from archlang.analysis import dims as D
-from archlang.ops.base import Attrs, lit, IntPair, Op, OpError, Shape, Window, and_list, \
-    check_positive, join_args, pair, require_rank, respell, window_out
+from archlang.ops.base import (
+    Attrs,
+    IntPair,
+    Op,
+    OpError,
+    Shape,
+    Window,
+    and_list,
+    check_positive,
+    join_args,
+    lit,
+    pair,
+    require_rank,
+    respell,
+    window_out,
+)
 
 
 class Conv2dAttrs(Attrs):

@@ -12,8 +12,24 @@ from typing import Literal
 from pydantic import model_validator
 
 from archlang.analysis import dims as D
-from archlang.ops.base import Agree, Attrs, Extra, IntPair, Op, OpError, Saved, Shaped, Window, \
-    check_positive, join_args, lit, numel, pair, require_rank, unit_windows
+from archlang.ops.base import (
+    Agree,
+    Attrs,
+    Extra,
+    IntPair,
+    Op,
+    OpError,
+    Saved,
+    Shaped,
+    Window,
+    check_positive,
+    join_args,
+    lit,
+    numel,
+    pair,
+    require_rank,
+    unit_windows,
+)
 from archlang.ops.conv import conv_positional_help
 from archlang.ops.structure import unify
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import model_validator
 
 from archlang.analysis import dims as D
-from archlang.ops.activation import torch_dim
 from archlang.analysis.dims import Sym
+from archlang.ops.activation import torch_dim
 from archlang.ops.base import Agree, Attrs, Extra, Op, OpError, Saved, Shaped, numel, unit_windows
 
 

@@ -351,7 +351,7 @@ class _Lower:
 
 
 _ESCAPES = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "t": "\t"}
-_ESCAPE = re.compile(r"\\(.)", re.S)
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 
 
 def lower(tree: Tree, source: Source, max_expr_depth: int = 100) -> tuple[A.File | None,

@@ -139,7 +139,7 @@ class Newlines:
             state.previous = previous = tok
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _grammar() -> str:
     # next to the package's modules; importlib.resources (slower to import) only for an
     # installation that has no such file, such as a zip archive
@@ -403,4 +403,4 @@ def _python_list_idiom(source: Source, post: ParseState, tok: Token, rep: Report
     return False
 
 
-__all__ = ["parse", "UnexpectedEOF"]
+__all__ = ["UnexpectedEOF", "parse"]
