@@ -100,8 +100,8 @@ def parse_inputs(items: tuple[str, ...]) -> dict[str, tuple[int, ...]] | None:
         parts = dims.lower().replace(",", "x").split("x")
         if not all(p.strip().isdigit() and int(p) > 0 for p in parts):
             rep.error("E061", f"--input expects sizes like 3x224x224, got `{item}`", None,
-                      help=["the batch dimension is implicit; name the input with "
-                            "--input image=3x224x224 when there are several"])
+                      help=[("the batch dimension is implicit; name the input with "
+                             "--input image=3x224x224 when there are several")])
             continue
         out[name.strip()] = tuple(int(p) for p in parts)
     if rep.failed:

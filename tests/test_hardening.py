@@ -232,19 +232,19 @@ INJECTIONS = [
     "network n {\n input import: [3, 8, 8]\n conv2d(4, 3)\n output y\n}",
     "network n {\n input x: [3, 8, 8]\n conv2d(4, 3)\n output _secret\n}",
     # strings with quotes, newlines and backslashes in values that reach docstrings
-    'block B(s="a\\"\\"\\"; import os; os.system(\'x\') #") { relu }\n'
-    "network n {\n input x: [3, 8, 8]\n b: B\n output y\n}",
+    ('block B(s="a\\"\\"\\"; import os; os.system(\'x\') #") { relu }\n'
+     "network n {\n input x: [3, 8, 8]\n b: B\n output y\n}"),
     "block B(s='\\\\') { relu }\nnetwork n {\n input x: [3, 8, 8]\n b: B\n output y\n}",
     "block B(s=\"x\\ny\") { relu }\nnetwork n {\n input x: [3, 8, 8]\n b: B\n output y\n}",
     # strings where only fixed choices are allowed
     'network n {\n input x: [3, 8, 8]\n conv2d(4, 3, padding="__import__(\'os\')")\n output y\n}',
     'network n {\n input x: [3, 8, 8]\n gelu("none\'); import os; (\'")\n output y\n}',
-    'network n {\n input x: [3, 8, 8]\n conv2d(4, 3)\n output y\n'
-    ' init conv2d.weight: kaiming_normal(mode="fan_in\\"); import os #")\n}',
+    ('network n {\n input x: [3, 8, 8]\n conv2d(4, 3)\n output y\n'
+     ' init conv2d.weight: kaiming_normal(mode="fan_in\\"); import os #")\n}'),
     # names that shadow what the generated file imports
     "block F { relu }\nnetwork n {\n input x: [3, 8, 8]\n f: F\n output y\n}",
-    "block NamedTuple { relu }\nblock Outputs { relu }\nnetwork n {\n input x: [3, 8, 8]\n"
-    " a: NamedTuple\n b = x -> Outputs\n output y = a\n output z = b\n}",
+    ("block NamedTuple { relu }\nblock Outputs { relu }\nnetwork n {\n input x: [3, 8, 8]\n"
+     " a: NamedTuple\n b = x -> Outputs\n output y = a\n output z = b\n}"),
     "block torch { relu }\nnetwork nn {\n input x: [3, 8, 8]\n t: torch\n output y\n}",
     "network OrderedDict {\n input x: [3, 8, 8]\n conv2d(4, 3)\n output y\n}",
     # non-ASCII look-alikes (Greek omicron, Cyrillic a)

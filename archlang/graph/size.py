@@ -75,14 +75,12 @@ class _Sizer(Walker):
         if layers > self.limits.max_nodes:
             self.rep.error("E050", f"this expands to more than {self.limits.max_nodes:,} "
                            f"layers (about {layers:.3g})", span, "too many layers",
-                           help=["reduce the repeat counts, or raise the limit with "
-                                 "--max-nodes"])
+                           help=["reduce the repeat counts, or raise the limit with --max-nodes"])
             raise _Stop
         if work > self.work_limit:
             self.rep.error("E050", f"this evaluates more than {self.work_limit:,} statements "
                            f"(about {work:.3g})", span, "too much repetition",
-                           help=["reduce the repeat counts, or raise the limit with "
-                                 "--max-nodes"])
+                           help=["reduce the repeat counts, or raise the limit with --max-nodes"])
             raise _Stop
 
     def loop(self, s: A.ForStmt, env: Env, ctx, state) -> tuple[int, int]:

@@ -215,8 +215,8 @@ class _Softmax(_Act):
         rank = len(ins[0])
         if not -rank <= a.dim < rank:
             raise OpError("E016", f"dim {a.dim} is out of range for a rank-{rank} input",
-                          label="dim here", arg="dim", help=[f"use a dim in [{-rank}, {rank - 1}]; "
-                                                       "dims exclude the batch"])
+                          label="dim here", arg="dim",
+                          help=[f"use a dim in [{-rank}, {rank - 1}]; dims exclude the batch"])
         return ins[0]
 
     def torch_module(self, a, ins):
