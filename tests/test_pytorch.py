@@ -123,10 +123,10 @@ def test_generated_source_passes_ruff(tmp_path, name):
     (tmp_path / "model.py").write_text(archlang.compile_source(TWINS[name][0], name))
     env = {**os.environ, "RUFF_NO_CACHE": "true"}
     check = subprocess.run([*_ruff(), "check", "--no-cache", "--isolated", "model.py"],
-                           cwd=tmp_path, capture_output=True, text=True, env=env)
+                           cwd=tmp_path, capture_output=True, text=True, env=env, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
     fmt = subprocess.run([*_ruff(), "format", "--check", "--isolated", "model.py"],
-                         cwd=tmp_path, capture_output=True, text=True, env=env)
+                         cwd=tmp_path, capture_output=True, text=True, env=env, check=False)
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
@@ -147,7 +147,7 @@ def test_compiled_file_imports_as_a_module(tmp_path):
     out = tmp_path / "resnet18_model.py"
     result = subprocess.run([sys.executable, "-m", "archlang", "compile", "specs/resnet.arch",
                              "--network", "resnet18", "-o", str(out)], capture_output=True,
-                            text=True, cwd=ROOT)
+                            text=True, cwd=ROOT, check=False)
     assert result.returncode == 0, result.stderr
     spec = importlib.util.spec_from_file_location("resnet18_model", out)
     module = importlib.util.module_from_spec(spec)
