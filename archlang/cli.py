@@ -96,7 +96,7 @@ def parse_inputs(items: tuple[str, ...]) -> dict[str, tuple[int, ...]] | None:
     rep = Reporter()
     out: dict[str, tuple[int, ...]] = {}
     for item in items:
-        name, sep, dims = item.rpartition("=") if "=" in item else ("", "", item)
+        name, _sep, dims = item.rpartition("=") if "=" in item else ("", "", item)
         parts = dims.lower().replace(",", "x").split("x")
         if not all(p.strip().isdigit() and int(p) > 0 for p in parts):
             rep.error("E061", f"--input expects sizes like 3x224x224, got `{item}`", None,

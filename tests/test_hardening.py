@@ -134,7 +134,7 @@ def test_huge_parameter_counts_are_rejected_everywhere(tmp_path):
     ("network n {\n input x: [3]\n let v = " + "-" * 5000 + "1\n output y\n}", "E051"),
 ])
 def test_deep_nesting_is_an_error_not_a_crash(text, code):
-    graph, diags = run(text)
+    _graph, diags = run(text)
     assert code in [d.code for d in diags]
     assert all(d.span is not None for d in diags)
 
@@ -186,7 +186,7 @@ def spec_with_import(root: Path, target: str) -> Path:
 ])
 def test_import_confinement(project, target, code):
     path = spec_with_import(project, target)
-    graph, diags = run(path)
+    _graph, diags = run(path)
     assert [d.code for d in diags] == [code]
     d = diags[0]
     assert d.span is not None and d.span.line == 1
@@ -195,14 +195,14 @@ def test_import_confinement(project, target, code):
 
 def test_symlinks_may_not_leave_the_root(project):
     (project / "lib" / "link.arch").symlink_to(project.parent / "outside.arch")
-    graph, diags = run(spec_with_import(project, "lib/link.arch"))
+    _graph, diags = run(spec_with_import(project, "lib/link.arch"))
     assert [d.code for d in diags] == ["E041"]
 
 
 def test_import_cycles_and_diamonds(project):
     (project / "a.arch").write_text('import "b.arch"\nblock A { relu }\n')
     (project / "b.arch").write_text('import "a.arch"\nblock Bb { relu }\n')
-    graph, diags = run(spec_with_import(project, "a.arch"))
+    _graph, diags = run(spec_with_import(project, "a.arch"))
     assert [d.code for d in diags] == ["E042"]
     (project / "c.arch").write_text('import "lib/blocks.arch"\nblock C { Two }\n')
     (project / "d.arch").write_text('import "lib/blocks.arch"\nblock D { Two }\n')
@@ -214,7 +214,7 @@ def test_import_cycles_and_diamonds(project):
 
 def test_binary_file_is_never_echoed(project):
     (project / "blob.arch").write_bytes(b"\xff\xfeSECRET\x00\x01")
-    graph, diags = run(spec_with_import(project, "blob.arch"))
+    _graph, diags = run(spec_with_import(project, "blob.arch"))
     assert [d.code for d in diags] == ["E043"]
     assert "SECRET" not in diags[0].render()
 
@@ -255,7 +255,7 @@ INJECTIONS = [
 
 @pytest.mark.parametrize("text", INJECTIONS)
 def test_injection_is_rejected_or_harmless(text):
-    graph, diags = run(text)
+    _graph, diags = run(text)
     if any(d.severity == "error" for d in diags):
         assert all(d.span is not None for d in diags)
         return

@@ -413,7 +413,7 @@ class Generator:
             self.indexed.add(s.id)
             cls.base = "nn.ModuleList"
         lists = self.lists(s, registered)
-        forward, out_type = self.forward(s, steps, registered, network)
+        forward, _out_type = self.forward(s, steps, registered, network)
         init = self.registrations(s, registered, lists) if not indexed else []
         cls.body.append(INDENT + (self.network_doc() if network else self.doc_for(s)))
         cls.body.append("")
