@@ -196,5 +196,7 @@ for gname, prefix in groups:
         more = [n for n in cases_for(code) if n != case]
         if more:
             out.append("\nMore cases: " + ", ".join(f"`{n}`" for n in more) + ".\n")
-open("docs/diagnostics.md", "w", encoding="utf-8").write("".join(out))
-print("written", sum(1 for _ in open("docs/diagnostics.md")), "lines")
+doc = Path("docs/diagnostics.md")
+doc.write_text("".join(out), encoding="utf-8")
+with doc.open() as f:
+    print("written", sum(1 for _ in f), "lines")

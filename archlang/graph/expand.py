@@ -220,7 +220,7 @@ class Expander(Layers):
         elif isinstance(s, A.InitStmt):
             self.exec_init(s, env, ns, cur)
         else:  # pragma: no cover
-            raise AssertionError(type(s))
+            raise AssertionError(type(s))  # noqa: TRY004 - every statement kind is handled above
         return cur
 
     # -- statements ------------------------------------------------------------------------

@@ -382,9 +382,9 @@ class Evaluator:
                 if isinstance(right, int) and isinstance(left, int) and right > 0 and \
                         abs(left) > 1 and right * math.log2(abs(left)) >= 63:
                     raise SpecError("E056", "number too large", e.span, "outside 64-bit range")
-                if isinstance(left, float) or isinstance(right, float):
-                    if abs(left) > 1 and abs(right) * math.log2(abs(left)) > 1000:
-                        raise SpecError("E056", "number out of range", e.span, "not finite")
+                if (isinstance(left, float) or isinstance(right, float)) and abs(left) > 1 \
+                        and abs(right) * math.log2(abs(left)) > 1000:
+                    raise SpecError("E056", "number out of range", e.span, "not finite")
                 out = left ** right
                 if isinstance(out, complex):
                     raise SpecError("E015", "power of a negative number to a fractional "

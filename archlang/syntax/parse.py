@@ -14,6 +14,7 @@ deep).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import os
@@ -187,10 +188,8 @@ def _parser(max_depth: int) -> tuple[Lark, Newlines]:
     cache = _cache_path()
     parser = None
     if cache:
-        try:
+        with contextlib.suppress(Exception):  # a broken or unwritable cache file: build without it
             parser = Lark(_grammar(), cache=cache, **options)
-        except Exception:  # noqa: BLE001 - a broken or unwritable cache file: build without it
-            pass
     if parser is None:
         parser = Lark(_grammar(), **options)
     share_root_scanner(parser)  # same tokens, far fewer regular expressions to compile
@@ -200,8 +199,8 @@ def _parser(max_depth: int) -> tuple[Lark, Newlines]:
 
 def grammar_options(post: Newlines) -> dict:
     """The options every archlang parser is built with."""
-    return dict(parser="lalr", lexer="contextual", propagate_positions=True,
-                maybe_placeholders=True, postlex=post, start=["start", "expr"])
+    return {"parser": "lalr", "lexer": "contextual", "propagate_positions": True,
+            "maybe_placeholders": True, "postlex": post, "start": ["start", "expr"]}
 
 
 @functools.lru_cache(maxsize=4)
