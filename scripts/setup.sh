@@ -26,3 +26,10 @@ if ! command -v dot >/dev/null 2>&1; then
         echo "note: Graphviz's dot is not installed; rendered-diagram tests will be skipped" >&2
     fi
 fi
+
+# The VS Code extension's packages (editors/vscode/package-lock.json): the TextMate grammar's
+# test runs under node with vscode-textmate (tests/test_highlight.py skips it without them).
+if command -v npm >/dev/null 2>&1 && [ ! -d editors/vscode/node_modules/vscode-textmate ]; then
+    (cd editors/vscode && npm ci --no-audit --no-fund --loglevel=error >/dev/null) \
+        || echo "note: npm ci in editors/vscode failed; the TextMate grammar test will be skipped" >&2
+fi

@@ -103,7 +103,8 @@ def test_textmate_grammar_scopes_every_spec():
         pytest.skip("node is not installed (the TextMate grammar test runs under node)")
     if not (VSCODE / "node_modules" / "vscode-textmate").is_dir() or \
             not (VSCODE / "node_modules" / "vscode-oniguruma").is_dir():
-        pytest.skip("editors/vscode/node_modules is missing: run `npm install` in editors/vscode")
+        pytest.skip("editors/vscode/node_modules is missing: run `npm ci` in editors/vscode "
+                    "(scripts/setup.sh does where npm is installed)")
     r = subprocess.run([node, "test/grammar.test.js"], cwd=VSCODE, capture_output=True,
                        text=True, timeout=120, check=False)
     assert r.returncode == 0, r.stdout + r.stderr
