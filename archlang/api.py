@@ -186,8 +186,7 @@ def check_argument_types(spec, network, inputs, limits) -> None:
 def validate_options(params: dict[str, Any], inputs: dict[str, tuple], limits: Limits
                      ) -> list[Diagnostic]:
     """Python-side arguments obey the same rules as spec values (types, 64-bit sizes)."""
-    from archlang.diagnostics import Reporter
-    from archlang.diagnostics import SpecError
+    from archlang.diagnostics import Reporter, SpecError
     from archlang.graph.values import Evaluator
 
     rep = Reporter()
@@ -209,8 +208,8 @@ def validate_options(params: dict[str, Any], inputs: dict[str, tuple], limits: L
     for name, value in params.items():
         if not ok(value):
             rep.error("E061", f"invalid value for `{name}`: {value!r}", None,
-                      help=["values are ints (64-bit), floats, bools, strings, and lists or "
-                            "tuples of them"])
+                      help=[("values are ints (64-bit), floats, bools, strings, and lists or "
+                             "tuples of them")])
     for name, shape in inputs.items():
         if not (isinstance(shape, tuple) and shape and all(
                 isinstance(d, int) and not isinstance(d, bool) and 0 < d < 1 << 31

@@ -96,12 +96,12 @@ def parse_inputs(items: tuple[str, ...]) -> dict[str, tuple[int, ...]] | None:
     rep = Reporter()
     out: dict[str, tuple[int, ...]] = {}
     for item in items:
-        name, sep, dims = item.rpartition("=") if "=" in item else ("", "", item)
+        name, _sep, dims = item.rpartition("=") if "=" in item else ("", "", item)
         parts = dims.lower().replace(",", "x").split("x")
         if not all(p.strip().isdigit() and int(p) > 0 for p in parts):
             rep.error("E061", f"--input expects sizes like 3x224x224, got `{item}`", None,
-                      help=["the batch dimension is implicit; name the input with "
-                            "--input image=3x224x224 when there are several"])
+                      help=[("the batch dimension is implicit; name the input with "
+                             "--input image=3x224x224 when there are several")])
             continue
         out[name.strip()] = tuple(int(p) for p in parts)
     if rep.failed:
@@ -251,8 +251,8 @@ def plugin_warnings_as_lines():
 
 
 def checked(spec, network, sets, inputs, kwargs):
-    from archlang.api import CheckResult, run
     from archlang.analysis.report import totals
+    from archlang.api import CheckResult, run
 
     use_plugins(kwargs.pop("plugins", ()))
     limits = _limits(kwargs)
@@ -774,8 +774,8 @@ def zoo() -> None:
 def zoo_list(fmt):
     """List the zoo's networks with their parameters, MACs and input shape (each is checked)."""
     from archlang import models
-    from archlang.api import check as check_spec
     from archlang.analysis import dims as D
+    from archlang.api import check as check_spec
 
     rows = []
     for name in models.list_models():

@@ -25,7 +25,7 @@ PREFIX = "zoo:"
 
 # A network definition at the start of a line; the zoo's own test proves that this finds
 # exactly the networks the parser finds, so listing the zoo costs no parse.
-_NETWORK = re.compile(r"^network\s+([A-Za-z_][A-Za-z0-9_]*)", re.M)
+_NETWORK = re.compile(r"^network\s+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
 
 
 def zoo_dir() -> Path:

@@ -155,7 +155,7 @@ def use_plugin(module: str) -> ModuleType:
                               "provides it, or add its directory to PYTHONPATH") from None
         raise PluginError(f"plugin module `{module}` failed to import: "
                           f"{type(exc).__name__}: {exc}") from exc
-    except Exception as exc:  # noqa: BLE001 - the plugin's own code may raise anything
+    except Exception as exc:  # the plugin's own code may raise anything
         raise PluginError(f"plugin module `{module}` failed to import: "
                           f"{type(exc).__name__}: {exc}") from exc
     if fresh and registry.register_calls == before:

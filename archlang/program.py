@@ -26,7 +26,6 @@ from archlang.syntax import ast as A
 from archlang.syntax.lower import lower
 from archlang.syntax.parse import parse
 
-
 ZOO = Path(__file__).resolve().parent / "zoo"
 
 
@@ -200,8 +199,8 @@ def _too_large(raw: str, size: int, limits: Limits, span: Span, rep: Reporter) -
     else:
         rep.error("E053", f"with `{raw}`, the spec and its imports are larger than "
                   f"{limits.max_bytes} bytes", span, "too large together",
-                  help=["the limit holds for a spec and all its imports together; raise it "
-                        "with --max-bytes"])
+                  help=[("the limit holds for a spec and all its imports together; raise it "
+                         "with --max-bytes")])
 
 
 def _import(prog, imp: A.Import, directory: Path, root: Path, stack, seen, rep, limits) -> None:
@@ -222,8 +221,8 @@ def _import(prog, imp: A.Import, directory: Path, root: Path, stack, seen, rep, 
         return
     if not real.is_relative_to(root):
         rep.error("E041", f"import `{raw}` leaves the spec's root directory", imp.span,
-                  "outside the root", notes=["imports may not reach outside the directory of "
-                                             "the spec being checked (symlinks included)"],
+                  "outside the root", notes=[("imports may not reach outside the directory of "
+                                              "the spec being checked (symlinks included)")],
                   help=["copy the library next to the spec, or check from a higher directory"])
         return
     if real in stack:

@@ -93,8 +93,8 @@ def timed2(f) -> tuple[float, float]:
 
 def stage_times(name: str) -> dict[str, float]:
     """One archlang.load split into its stages (the module cache cleared)."""
-    from archlang.analysis.report import totals
     from archlang import loader
+    from archlang.analysis.report import totals
     from archlang.backends import pytorch as P
     from archlang.limits import Limits
     from archlang.program import load_program

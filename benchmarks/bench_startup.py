@@ -151,8 +151,8 @@ def table(r: dict) -> str:
                     "wall time / floor, per pair: min / median / max"], rows)
     s = r["summary"]
     rows = []
-    for k, label in (("archlang", f"`archlang summary {SPEC} --network {NETWORK}`, unchanged "
-                                  "(replayed)"),
+    for k, label in (("archlang", (f"`archlang summary {SPEC} --network {NETWORK}`, unchanged "
+                                   "(replayed)")),
                      ("archlang_fresh", "the same with `--no-cache` (from scratch)"),
                      ("torchinfo", "torchinfo + torchvision")):
         x = s[k]

@@ -1,6 +1,7 @@
 """Regenerate docs/diagnostics.md from the golden error cases (tests check it is current)."""
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -9,6 +10,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)
 import test_errors as T
+
 from archlang.diagnostics import CODES
 
 # code: (case, when, fix)
@@ -160,7 +162,6 @@ prints. The list of further cases under each code shows more ways to get it.
 | Code | Title |
 | --- | --- |
 """)
-import re
 def slug(code):
     title = CODES.get(code, "invalid layer name")
     text = f"{code}: {title}".lower()
@@ -195,5 +196,7 @@ for gname, prefix in groups:
         more = [n for n in cases_for(code) if n != case]
         if more:
             out.append("\nMore cases: " + ", ".join(f"`{n}`" for n in more) + ".\n")
-open("docs/diagnostics.md", "w", encoding="utf-8").write("".join(out))
-print("written", sum(1 for _ in open("docs/diagnostics.md")), "lines")
+doc = Path("docs/diagnostics.md")
+doc.write_text("".join(out), encoding="utf-8")
+with doc.open() as f:
+    print("written", sum(1 for _ in f), "lines")

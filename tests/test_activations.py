@@ -12,8 +12,8 @@ from archlang.ops.registry import OPS
 
 torch = pytest.importorskip("torch")
 
-from archlang.backends.pytorch import Generator  # noqa: E402
-from archlang.loader import _module_from_source  # noqa: E402
+from archlang.backends.pytorch import Generator
+from archlang.loader import _module_from_source
 
 #: op -> the torch module archlang writes after a conv2d/batchnorm (whose output is dead)
 AFTER_BN = {
@@ -59,7 +59,7 @@ def test_module_as_torchvision_writes_it(act):
 def test_in_place_equals_out_of_place(act):
     """Outputs and gradients of the in-place build equal the all-out-of-place build's,
     bit for bit (autograd keeps what each in-place backward needs)."""
-    Fast, source = build(spec(act), True)
+    Fast, _source = build(spec(act), True)
     Ref, ref_source = build(spec(act), False)
     assert "inplace=True" not in ref_source
     torch.manual_seed(0)

@@ -18,10 +18,10 @@ import warnings
 
 import pytest
 import torch
+from conftest import concrete_shape
 
 import archlang
 from archlang.models import spec_path
-from conftest import concrete_shape
 
 CHILD = """
 import json, sys, warnings, torch

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 import archlang
 from archlang.api import run
-from archlang.diagnostics import ArchError
 from archlang.codecheck import unsafe_code
+from archlang.diagnostics import ArchError
 from archlang.fuzz import cases, check_one
 from archlang.limits import Limits
 
@@ -105,7 +105,7 @@ def test_expansion_bomb_rejected_with_bounded_time_and_memory():
             print(" ".join(e.codes))
     """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, cwd=ROOT)
+                          timeout=60, cwd=ROOT, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["E050"]
 
@@ -117,7 +117,7 @@ def test_huge_parameter_counts_are_rejected_everywhere(tmp_path):
     path.write_text(spec)
     for command in ("check", "summary", "compile"):
         proc = subprocess.run([sys.executable, "-m", "archlang", command, str(path)],
-                              capture_output=True, text=True, cwd=ROOT)
+                              capture_output=True, text=True, cwd=ROOT, check=False)
         assert proc.returncode == 1 and "E054" in proc.stderr, (command, proc.stderr)
     with pytest.raises(ArchError) as info:
         archlang.load(spec)  # before any tensor is allocated
@@ -134,7 +134,7 @@ def test_huge_parameter_counts_are_rejected_everywhere(tmp_path):
     ("network n {\n input x: [3]\n let v = " + "-" * 5000 + "1\n output y\n}", "E051"),
 ])
 def test_deep_nesting_is_an_error_not_a_crash(text, code):
-    graph, diags = run(text)
+    _graph, diags = run(text)
     assert code in [d.code for d in diags]
     assert all(d.span is not None for d in diags)
 
@@ -186,7 +186,7 @@ def spec_with_import(root: Path, target: str) -> Path:
 ])
 def test_import_confinement(project, target, code):
     path = spec_with_import(project, target)
-    graph, diags = run(path)
+    _graph, diags = run(path)
     assert [d.code for d in diags] == [code]
     d = diags[0]
     assert d.span is not None and d.span.line == 1
@@ -195,14 +195,14 @@ def test_import_confinement(project, target, code):
 
 def test_symlinks_may_not_leave_the_root(project):
     (project / "lib" / "link.arch").symlink_to(project.parent / "outside.arch")
-    graph, diags = run(spec_with_import(project, "lib/link.arch"))
+    _graph, diags = run(spec_with_import(project, "lib/link.arch"))
     assert [d.code for d in diags] == ["E041"]
 
 
 def test_import_cycles_and_diamonds(project):
     (project / "a.arch").write_text('import "b.arch"\nblock A { relu }\n')
     (project / "b.arch").write_text('import "a.arch"\nblock Bb { relu }\n')
-    graph, diags = run(spec_with_import(project, "a.arch"))
+    _graph, diags = run(spec_with_import(project, "a.arch"))
     assert [d.code for d in diags] == ["E042"]
     (project / "c.arch").write_text('import "lib/blocks.arch"\nblock C { Two }\n')
     (project / "d.arch").write_text('import "lib/blocks.arch"\nblock D { Two }\n')
@@ -214,7 +214,7 @@ def test_import_cycles_and_diamonds(project):
 
 def test_binary_file_is_never_echoed(project):
     (project / "blob.arch").write_bytes(b"\xff\xfeSECRET\x00\x01")
-    graph, diags = run(spec_with_import(project, "blob.arch"))
+    _graph, diags = run(spec_with_import(project, "blob.arch"))
     assert [d.code for d in diags] == ["E043"]
     assert "SECRET" not in diags[0].render()
 
@@ -232,19 +232,19 @@ INJECTIONS = [
     "network n {\n input import: [3, 8, 8]\n conv2d(4, 3)\n output y\n}",
     "network n {\n input x: [3, 8, 8]\n conv2d(4, 3)\n output _secret\n}",
     # strings with quotes, newlines and backslashes in values that reach docstrings
-    'block B(s="a\\"\\"\\"; import os; os.system(\'x\') #") { relu }\n'
-    "network n {\n input x: [3, 8, 8]\n b: B\n output y\n}",
+    ('block B(s="a\\"\\"\\"; import os; os.system(\'x\') #") { relu }\n'
+     "network n {\n input x: [3, 8, 8]\n b: B\n output y\n}"),
     "block B(s='\\\\') { relu }\nnetwork n {\n input x: [3, 8, 8]\n b: B\n output y\n}",
     "block B(s=\"x\\ny\") { relu }\nnetwork n {\n input x: [3, 8, 8]\n b: B\n output y\n}",
     # strings where only fixed choices are allowed
     'network n {\n input x: [3, 8, 8]\n conv2d(4, 3, padding="__import__(\'os\')")\n output y\n}',
     'network n {\n input x: [3, 8, 8]\n gelu("none\'); import os; (\'")\n output y\n}',
-    'network n {\n input x: [3, 8, 8]\n conv2d(4, 3)\n output y\n'
-    ' init conv2d.weight: kaiming_normal(mode="fan_in\\"); import os #")\n}',
+    ('network n {\n input x: [3, 8, 8]\n conv2d(4, 3)\n output y\n'
+     ' init conv2d.weight: kaiming_normal(mode="fan_in\\"); import os #")\n}'),
     # names that shadow what the generated file imports
     "block F { relu }\nnetwork n {\n input x: [3, 8, 8]\n f: F\n output y\n}",
-    "block NamedTuple { relu }\nblock Outputs { relu }\nnetwork n {\n input x: [3, 8, 8]\n"
-    " a: NamedTuple\n b = x -> Outputs\n output y = a\n output z = b\n}",
+    ("block NamedTuple { relu }\nblock Outputs { relu }\nnetwork n {\n input x: [3, 8, 8]\n"
+     " a: NamedTuple\n b = x -> Outputs\n output y = a\n output z = b\n}"),
     "block torch { relu }\nnetwork nn {\n input x: [3, 8, 8]\n t: torch\n output y\n}",
     "network OrderedDict {\n input x: [3, 8, 8]\n conv2d(4, 3)\n output y\n}",
     # non-ASCII look-alikes (Greek omicron, Cyrillic a)
@@ -255,7 +255,7 @@ INJECTIONS = [
 
 @pytest.mark.parametrize("text", INJECTIONS)
 def test_injection_is_rejected_or_harmless(text):
-    graph, diags = run(text)
+    _graph, diags = run(text)
     if any(d.severity == "error" for d in diags):
         assert all(d.span is not None for d in diags)
         return
@@ -301,7 +301,7 @@ def _outputs(seed: str) -> str:
     """)
     env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=ROOT, env=env)
+                          cwd=ROOT, env=env, check=False)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("lsprotocol")
-from archlang.lsp import analyse, hover  # noqa: E402
+from archlang.lsp import analyse, hover
 
 ROOT = Path(__file__).resolve().parent.parent
 

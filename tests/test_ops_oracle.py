@@ -1344,7 +1344,7 @@ def test_registry_entry_is_complete(op):
         ast.parse(module_src, mode="eval")
         scope = {"nn": nn, "torch": torch, "F": F}
         for helper in impl.torch_helpers(node.attrs).values():
-            exec(helper, scope)  # the definitions the generated file would hold
+            exec(helper, scope)  # noqa: S102 - the definitions the generated file would hold
         module = eval(module_src, scope)
         assert isinstance(module, nn.Module)
         assert tuple(module(*xs).shape) == want, module_src

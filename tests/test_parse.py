@@ -35,7 +35,7 @@ def test_parser_builds_without_interegular(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_interegular)
     monkeypatch.delitem(sys.modules, "interegular", raising=False)
     monkeypatch.setenv("ARCHLANG_NO_CACHE", "1")
-    parser, post = P._parser(64)
+    parser, _post = P._parser(64)
     tree = parser.parse("network n {\n input x: [3]\n}\n", start="start")
     assert tree.data == "start"
 

@@ -14,6 +14,7 @@ the same property for as long as asked.
 from __future__ import annotations
 
 import re
+
 import pytest
 
 from archlang import soundness
@@ -145,8 +146,8 @@ def test_generator_writes_blocks_with_several_inputs_and_outputs():
     assert len(ports) >= 30
     calls = "\n".join(ports)
     assert "interpolate(" in calls and "use " in calls
-    assert re.search(r"^    \w+(, \w+)+ = \w+ -> \w+\(", calls, re.M)  # chain: first input
-    assert re.search(r"^    \w+(, \w+)+ = \w+\(.*\w+=\w+\)$", calls, re.M)  # by name
+    assert re.search(r"^    \w+(, \w+)+ = \w+ -> \w+\(", calls, re.MULTILINE)  # chain: first input
+    assert re.search(r"^    \w+(, \w+)+ = \w+\(.*\w+=\w+\)$", calls, re.MULTILINE)  # by name
 
 
 def test_lint_reports_ruff_problems():

@@ -61,7 +61,7 @@ def reference(layers, base_width, scale, num_classes=1000):
     class Bottle2neck(nn.Module):
         def __init__(self, inplanes, planes, stride, downsample):
             super().__init__()
-            width = int(math.floor(planes * (base_width / 64.0)))
+            width = int(math.floor(planes * (base_width / 64.0)))  # noqa: RUF046 - timm's line
             self.width = width
             self.is_first = stride > 1 or downsample is not None
             self.conv1 = nn.Conv2d(inplanes, width * scale, 1, bias=False)

@@ -18,7 +18,7 @@ def test_every_slow_key_names_a_test(request):
         if not rest:
             continue
         func, _, param = rest.partition("[")
-        assert re.search(rf"^def {re.escape(func)}\(", (ROOT / path).read_text(), re.M), \
+        assert re.search(rf"^def {re.escape(func)}\(", (ROOT / path).read_text(), re.MULTILINE), \
             f"SLOW: {key}: no test {func} in {path}"
         ran = [n for n in collected if n.split("[", 1)[0] == f"{path}::{func}"]
         if param and ran:  # the test was collected in this session: its case must be too

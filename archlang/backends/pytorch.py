@@ -24,8 +24,8 @@ from archlang.codecheck import parse_python
 from archlang.graph.model import Graph, Node, Scope
 from archlang.graph.values import INITS, InitSpec
 from archlang.inference import FOLD_METHOD, Build, inference_graph
-from archlang.ops.base import lit
 from archlang.names import RESERVED
+from archlang.ops.base import lit
 from archlang.ops.registry import OPS
 
 LINE = 88
@@ -413,7 +413,7 @@ class Generator:
             self.indexed.add(s.id)
             cls.base = "nn.ModuleList"
         lists = self.lists(s, registered)
-        forward, out_type = self.forward(s, steps, registered, network)
+        forward, _out_type = self.forward(s, steps, registered, network)
         init = self.registrations(s, registered, lists) if not indexed else []
         cls.body.append(INDENT + (self.network_doc() if network else self.doc_for(s)))
         cls.body.append("")

@@ -286,8 +286,8 @@ def memory_lines(m: TrainingMemory) -> list[str]:
     opt = {"sgd": "SGD", "sgd-momentum": "SGD with momentum", "adam": "Adam",
            "adamw": "AdamW"}[s.optimizer]
     return [f"Training memory (batch {s.batch}, {s.dtype}, {opt}): {_bytes(m.total)}",
-            f"  params {_bytes(m.params)}, buffers {_bytes(m.buffers)}, grads "
-            f"{_bytes(m.grads)}, optimizer state {_bytes(m.optimizer_state)}",
+            (f"  params {_bytes(m.params)}, buffers {_bytes(m.buffers)}, grads "
+             f"{_bytes(m.grads)}, optimizer state {_bytes(m.optimizer_state)}"),
             f"  activations saved for backward {_bytes(m.activations)}"]
 
 

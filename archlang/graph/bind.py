@@ -126,8 +126,8 @@ def bind_inputs(block: A.BlockDef, args: list[tuple[Any, A.Arg]], current: Tenso
     elif piped and len(positional) == len(free):
         raise SpecError("E014", f"the call gives every input of `{block.name}`, so the value "
                         "before `->` is not used", span, "all inputs given here",
-                        help=[f"leave `{names[0]}` out of the call to apply the block to the "
-                              f"chain's value: {block_signature(block).text}"])
+                        help=[(f"leave `{names[0]}` out of the call to apply the block to the "
+                               f"chain's value: {block_signature(block).text}")])
     if len(positional) > len(free):
         raise SpecError("E014", f"`{block.name}` takes {len(names)} tensor arguments, got more",
                         positional[len(free)][1].span, "one too many",
@@ -257,9 +257,7 @@ def describe_type(ann) -> str:
             choices += [repr(x) for x in typing.get_args(a)]
         elif a in _NAMES:
             parts.append(_NAMES[a])
-        elif typing.get_origin(a) is tuple:
-            parts.append(describe_type(a))
-        elif typing.get_args(a):
+        elif typing.get_origin(a) is tuple or typing.get_args(a):
             parts.append(describe_type(a))
         else:
             parts.append(getattr(a, "__name__", str(a)))

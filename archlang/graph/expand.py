@@ -17,8 +17,24 @@ from archlang.graph.model import Graph, Output, Scope
 from archlang.graph.naming import Namer, check_identifier
 from archlang.graph.size import WORK_PER_NODE, estimate
 from archlang.graph.state import InitRule, Run
-from archlang.graph.values import INITS, TENSOR_ARITHMETIC, Budget, Builtin, Env, Evaluator, \
-    InitSpec, Poisoned, Several, Tensor, Values, WorkLimit, a_type, poisoned, show, type_name
+from archlang.graph.values import (
+    INITS,
+    TENSOR_ARITHMETIC,
+    Budget,
+    Builtin,
+    Env,
+    Evaluator,
+    InitSpec,
+    Poisoned,
+    Several,
+    Tensor,
+    Values,
+    WorkLimit,
+    a_type,
+    poisoned,
+    show,
+    type_name,
+)
 from archlang.ops.registry import input_op
 from archlang.syntax import ast as A
 
@@ -205,7 +221,7 @@ class Expander(Layers):
         elif isinstance(s, A.InitStmt):
             self.exec_init(s, env, ns, cur)
         else:  # pragma: no cover
-            raise AssertionError(type(s))
+            raise AssertionError(type(s))  # noqa: TRY004 - every statement kind is handled above
         return cur
 
     # -- statements ------------------------------------------------------------------------
@@ -239,8 +255,8 @@ class Expander(Layers):
         if len(s.target) < 2:
             raise SpecError("E011", f"init target `{s.target[0]}` names no layer or op",
                             s.span, "which layer?",
-                            help=[f"e.g. `init conv2d.{s.target[0]}: ...` or "
-                                  f"`init fc.{s.target[0]}: ...`"])
+                            help=[(f"e.g. `init conv2d.{s.target[0]}: ...` or "
+                                   f"`init fc.{s.target[0]}: ...`")])
         if s.target[-1] not in ("weight", "bias"):
             raise SpecError("E011", "an init target ends in `.weight` or `.bias`", s.span,
                             "which parameter?", help=[f"e.g. `init {s.target[0]}.weight: ...`"])
@@ -314,8 +330,8 @@ class Expander(Layers):
         if s.training:
             raise SpecError("E017", "a block's outputs exist in eval mode too", s.span,
                             "`training` in a block",
-                            help=["return the value, and declare the training output in the "
-                                  "network"])
+                            help=[("return the value, and declare the training output in the "
+                                   "network")])
         if ns.scope.id != call.scope:
             raise SpecError("E017", "a block declares its outputs at its own level, not inside "
                             "a group", s.span, "inside a group",
@@ -353,8 +369,8 @@ class Expander(Layers):
                 tensors = all(isinstance(p, Tensor) for p, _ in parts)
                 raise SpecError("E015", "`+` joins lists of values; this is one value",
                                 chain.span, "one value",
-                                help=[f"add tensors with a layer: "
-                                      f"`add({', '.join(c.span.text for _, c in parts)})`"]
+                                help=[(f"add tensors with a layer: "
+                                       f"`add({', '.join(c.span.text for _, c in parts)})`")]
                                 if tensors else
                                 [f"put it in a list: `[{chain.span.text}]`"])
         joined = Values(t for v, _ in parts

@@ -47,5 +47,4 @@ def apply_inits(run: Run) -> None:
         if k not in matched and not (len(rule.target) == 2 and op_named(rule.target[0])):
             run.rep.error("E012", f"init target `{'.'.join(rule.target[:-1])}` matches no "
                           "layer with parameters", rule.span, "matches nothing",
-                          help=["name a layer of this block or network, or an op such as "
-                                "conv2d"])
+                          help=["name a layer of this block or network, or an op such as conv2d"])

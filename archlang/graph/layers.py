@@ -14,8 +14,20 @@ from archlang.graph.bind import bind, bind_inputs, block_signature, op_attrs
 from archlang.graph.members import Member
 from archlang.graph.model import Graph, Node, Scope
 from archlang.graph.naming import Label, Namer
-from archlang.graph.values import POISON, Env, Evaluator, Poisoned, Several, Tensor, Values, \
-    a_type, holds_tensor, show, type_name, value_list
+from archlang.graph.values import (
+    POISON,
+    Env,
+    Evaluator,
+    Poisoned,
+    Several,
+    Tensor,
+    Values,
+    a_type,
+    holds_tensor,
+    show,
+    type_name,
+    value_list,
+)
 from archlang.graph.walk import Walker, list_literal, names_value
 from archlang.limits import Limits
 from archlang.ops.base import Op, Shaped
@@ -132,8 +144,8 @@ class Layers(Walker):
         if isinstance(index, bool) or not isinstance(index, int):
             raise SpecError("E015", f"a list's index is an int, got {type_name(index)} "
                             f"{show(index)}", link.index.span, f"this is {a_type(index)}",
-                            help=[f"number the items of `{name}` 0, 1, 2, ...: "
-                                  f"`{name}.{{i}}` in `for i in range(n)`"])
+                            help=[(f"number the items of `{name}` 0, 1, 2, ...: "
+                                   f"`{name}.{{i}}` in `for i in range(n)`")])
         return Label(name, link.label_span, index)
 
     def computed_label(self, link: A.Link, env: Env, cur) -> str:
@@ -149,8 +161,8 @@ class Layers(Walker):
         if not (name.replace("-", "_").isidentifier() and name.isascii()):
             raise SpecError("E018", f"`{name}` cannot name a layer: it is not a name",
                             link.label_span, "computed name",
-                            help=["a computed name joins its text and values: letters, digits, "
-                                  "`_` and `-`, starting with a letter or `_`"])
+                            help=[("a computed name joins its text and values: letters, digits, "
+                                   "`_` and `-`, starting with a letter or `_`")])
         return name
 
     def apply_named(self, item, label: Label, env: Env, ns: Namer, cur, piped: bool = False):
@@ -216,15 +228,15 @@ class Layers(Walker):
                 raise SpecError("E018", f"`{op.name}` is always a module (it holds weights or "
                                 "state), which needs a name, not `_`", label.span,
                                 "a module without a name",
-                                help=[f"name it (`{op.name}1: {op.name}(...)`), or leave the "
-                                      "label out to number it"])
+                                help=[(f"name it (`{op.name}1: {op.name}(...)`), or leave the "
+                                       "label out to number it")])
             return self.make_node(op, attrs, inputs, (ns.implicit(op.name),), None, ns, span,
                                   arg_spans, env, implicit=True)
         if label.index is not None and not registered(op):
             raise SpecError("E015", f"`{op.name}` makes no module, so it cannot be an item of "
                             f"the list `{label.name}`", span, "not a module",
-                            help=["a list holds modules (layers, groups, block instances): "
-                                  f"apply `{op.name}` outside it"])
+                            help=[("a list holds modules (layers, groups, block instances): "
+                                   f"apply `{op.name}` outside it")])
         local = ns.local(label, self.rep, self.chain)
         return self.make_node(op, attrs, inputs, local, label.binds, ns, span, arg_spans, env)
 
@@ -285,8 +297,8 @@ class Layers(Walker):
                                 f"`{n.value_name or n.path[-1]}`", span,
                                 "reads a tensor without a batch dimension",
                                 notes=[f"the tensor is declared at {n.span}"],
-                                help=["a `parameter` is read by `mul` or `add`, which broadcast "
-                                      "it over the batch: e.g. `mul(layer_scale, x)`"])
+                                help=[("a `parameter` is read by `mul` or `add`, which broadcast "
+                                       "it over the batch: e.g. `mul(layer_scale, x)`")])
 
     def count(self, node: Node, op: Op, shapes: list) -> None:
         """A node's parameters, buffers and MACs; a huge network stops at the layer that makes
@@ -369,8 +381,9 @@ class Layers(Walker):
         if label.index is not None:
             raise SpecError("E015", f"`{item.keyword} {{ }}` makes no module, so it cannot be "
                             f"an item of the list `{label.name}`", item.span, "not a module",
-                            help=[f"a list holds modules: wrap the `{item.keyword}` in a group, "
-                                  f"`{label.name}.{label.index}: {{ {item.keyword} {{ ... }} }}`"])
+                            help=[(f"a list holds modules: wrap the `{item.keyword}` in a "
+                                   f"group, `{label.name}.{label.index}: "
+                                   f"{{ {item.keyword} {{ ... }} }}`")])
         if label.name is None:
             local = (ns.implicit(merge.name),)
         else:
@@ -489,10 +502,10 @@ class Layers(Walker):
                 what = "a tensor" if isinstance(v, Tensor) else a_type(v)
                 raise SpecError("E015", f"{where} cannot be {what}", a.span,
                                 "a layer output" if isinstance(v, Tensor) else what,
-                                help=[f"apply the block to it: `{a.value.span.text} -> "
-                                      f"{block.name}(...)`",
-                                      f"or declare the block's inputs: `input x, skip` in "
-                                      f"`{block.name}`"])
+                                help=[(f"apply the block to it: `{a.value.span.text} -> "
+                                       f"{block.name}(...)`"),
+                                      (f"or declare the block's inputs: `input x, skip` in "
+                                       f"`{block.name}`")])
         return self.block_params(block, given, cur, span)
 
     def block_params(self, block: A.BlockDef, given: list, cur, span) -> Env:
@@ -504,8 +517,8 @@ class Layers(Walker):
                                 help=[f"declare it as an input of `{block.name}`: `input {n}`"])
             if holds_tensor(v):
                 raise SpecError("E015", f"block argument `{n}` cannot be {a_type(v)}", where,
-                                a_type(v), help=["a block's inputs are tensors, given one by "
-                                                 "one: `Block(feats[0], feats[1])`"])
+                                a_type(v), help=[("a block's inputs are tensors, given one by "
+                                                  "one: `Block(feats[0], feats[1])`")])
         benv = Env({}, None)
         for p in block.params:
             if p.name in bound:
@@ -583,8 +596,8 @@ def one_value(v, span, name: str | None = None) -> None:
     if isinstance(v, list):
         name = name or (span.text if span.text.isidentifier() else "feats")
         raise SpecError("E015", f"{a_type(v)} is not one value", span, "a list here",
-                        help=[f"take one of its values: `{name}[i] -> ...`, or merge them: "
-                              f"`concat({name})`, `add({name})`"])
+                        help=[(f"take one of its values: `{name}[i] -> ...`, or merge them: "
+                               f"`concat({name})`, `add({name})`")])
 
 
 def need_input(cur, span) -> None:

@@ -102,10 +102,10 @@ class Namer:
             return str(self.index - 1)
         if label in self.labels:
             kind = self.kinds.get(label, "layer")
-            fix = [f"add an item to the list: `{label}.{len(self.lists[label])}: ...`, "
-                   "or rename the layer"] if label in self.lists else [
-                "give each layer in a block its own name; inside loops, leave layers unnamed, "
-                "compute the name (`conv{i}: ...`) or wrap them in a named group"]
+            fix = [(f"add an item to the list: `{label}.{len(self.lists[label])}: ...`, "
+                    "or rename the layer")] if label in self.lists else [
+                ("give each layer in a block its own name; inside loops, leave layers unnamed, "
+                 "compute the name (`conv{i}: ...`) or wrap them in a named group")]
             rep.error("E013", f"`{label}` is already the name of {_a(kind)} in this scope",
                       span, "second use of this name",
                       notes=[f"first used at {self.labels[label]}"], help=fix, chain=chain)
@@ -132,8 +132,8 @@ class Namer:
                 rep.error("E013", f"`{name}` names {_a(kind)} in this scope, not a list",
                           span, "not a list",
                           notes=[f"`{name}` is defined at {self.labels[name]}"],
-                          help=[f"a list is made by its items alone (`{name}.0: ...`, "
-                                f"`{name}.1: ...`): rename the {kind.split()[0]} or the list"]
+                          help=[(f"a list is made by its items alone (`{name}.0: ...`, "
+                                 f"`{name}.1: ...`): rename the {kind.split()[0]} or the list")]
                           + ([f"a group's items are written inside it: `{name}: {{ ... }}`"]
                              if kind == "group" else []), chain=chain)
                 return (f"{name}_{self.index}", str(index))
@@ -147,16 +147,16 @@ class Namer:
             rep.error("E013", f"`{name}.{index}` is already an item of the list `{name}`", span,
                       "second item with this index",
                       notes=[f"first given at {first}"] if first is not None else [],
-                      help=[f"the next item of `{name}` is `{name}.{n}`; each item has its "
-                            "own index"], chain=chain)
+                      help=[(f"the next item of `{name}` is `{name}.{n}`; each item has its "
+                             "own index")], chain=chain)
             return (name, f"{index}_{n}")
         if index != n:
             has = f"which has {n} item{'s' if n != 1 else ''}" if n else \
                 f"which starts at `{name}.0`"
             rep.error("E018", f"`{name}.{index}` is not the next item of the list `{name}`, "
                       f"{has}", span, f"expected `{name}.{n}`",
-                      help=["number a list's items 0, 1, 2, ... in the order they are "
-                            "applied, as torch.nn.ModuleList numbers them"], chain=chain)
+                      help=[("number a list's items 0, 1, 2, ... in the order they are "
+                             "applied, as torch.nn.ModuleList numbers them")], chain=chain)
             if index < 0:
                 return (name, f"_{-index}")
             items += [None] * (index - n)  # one error for a list that starts late

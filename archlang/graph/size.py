@@ -18,8 +18,7 @@ from typing import Any
 
 from archlang.diagnostics import Reporter, SpecError
 from archlang.graph.bind import bind, block_signature
-from archlang.graph.values import Env, Evaluator, Poisoned, Tensor, Values, holds_tensor, \
-    value_list
+from archlang.graph.values import Env, Evaluator, Poisoned, Tensor, Values, holds_tensor, value_list
 from archlang.graph.walk import Walker, list_literal, loop_variable
 from archlang.limits import Limits
 from archlang.syntax import ast as A
@@ -76,14 +75,12 @@ class _Sizer(Walker):
         if layers > self.limits.max_nodes:
             self.rep.error("E050", f"this expands to more than {self.limits.max_nodes:,} "
                            f"layers (about {layers:.3g})", span, "too many layers",
-                           help=["reduce the repeat counts, or raise the limit with "
-                                 "--max-nodes"])
+                           help=["reduce the repeat counts, or raise the limit with --max-nodes"])
             raise _Stop
         if work > self.work_limit:
             self.rep.error("E050", f"this evaluates more than {self.work_limit:,} statements "
                            f"(about {work:.3g})", span, "too much repetition",
-                           help=["reduce the repeat counts, or raise the limit with "
-                                 "--max-nodes"])
+                           help=["reduce the repeat counts, or raise the limit with --max-nodes"])
             raise _Stop
 
     def loop(self, s: A.ForStmt, env: Env, ctx, state) -> tuple[int, int]:

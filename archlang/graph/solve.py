@@ -46,8 +46,7 @@ def _agree(graph: Graph, eq: Agree, budget: Budget, n: Node) -> None:
     if period > MAX_PERIOD:
         raise SpecError("E025", f"whether `{x}` and `{y}` agree depends on the input size "
                         f"modulo {period}, too large to check", label="size is symbolic here",
-                        help=["give a concrete input size with --input, or use smaller "
-                              "strides"])
+                        help=["give a concrete input size with --input, or use smaller strides"])
     budget.spend(math.lcm(x.m, y.m), n.span)
     agree = D.agreeing_residues(x, y)
     if agree is None or not agree[1]:
@@ -61,8 +60,8 @@ def _agree(graph: Graph, eq: Agree, budget: Budget, n: Node) -> None:
     if not both:  # each holds for some sizes, but not with what earlier layers need
         e = eq.error
         raise SpecError(e.code, e.message, e.span, e.label, notes=[
-            *e.notes, f"it needs `{x}` and `{y}` to agree, which no size that earlier layers "
-            f"allow does ({c.describe()})"], help=e.help, arg=e.arg)
+            *e.notes, (f"it needs `{x}` and `{y}` to agree, which no size that earlier "
+                       f"layers allow does ({c.describe()})")], help=e.help, arg=e.arg)
     c.residues, c.period = both, new_period
 
 

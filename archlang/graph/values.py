@@ -249,8 +249,8 @@ class Budget:
             self.report(SpecError(
                 "E050", f"checking this spec takes more than {self.limit:,} steps", span,
                 "the work limit is reached here",
-                help=["reduce the loop counts or the sizes of lists and ranges, or raise the "
-                      "limit with --max-nodes (the budget is proportional to it)"]))
+                help=[("reduce the loop counts or the sizes of lists and ranges, or raise the "
+                       "limit with --max-nodes (the budget is proportional to it)")]))
             raise WorkLimit
 
 
@@ -308,8 +308,8 @@ class Evaluator:
         if loop is not None:
             line = loop.source.location(loop.start)[0]
             raise SpecError("E012", f"unknown name `{e.id}`", e.span, "its loop has ended",
-                            notes=[f"`{e.id}` is the variable of the `for` on line {line}, "
-                                   "bound only inside the loop"],
+                            notes=[(f"`{e.id}` is the variable of the `for` on line {line}, "
+                                    "bound only inside the loop")],
                             help=[f"keep the value in the loop's body: `let last = {e.id}`"])
         raise SpecError("E012", f"unknown name `{e.id}`", e.span, "not defined here",
                         help=did_you_mean(e.id, [*env.names(), *BUILTINS]))
@@ -382,9 +382,9 @@ class Evaluator:
                 if isinstance(right, int) and isinstance(left, int) and right > 0 and \
                         abs(left) > 1 and right * math.log2(abs(left)) >= 63:
                     raise SpecError("E056", "number too large", e.span, "outside 64-bit range")
-                if isinstance(left, float) or isinstance(right, float):
-                    if abs(left) > 1 and abs(right) * math.log2(abs(left)) > 1000:
-                        raise SpecError("E056", "number out of range", e.span, "not finite")
+                if (isinstance(left, float) or isinstance(right, float)) and abs(left) > 1 \
+                        and abs(right) * math.log2(abs(left)) > 1000:
+                    raise SpecError("E056", "number out of range", e.span, "not finite")
                 out = left ** right
                 if isinstance(out, complex):
                     raise SpecError("E015", "power of a negative number to a fractional "
@@ -494,8 +494,7 @@ class Evaluator:
                 raise SpecError("E016", f"index {index} is out of range for "
                                 f"`{e.obj.span.text}`, a list of {n} value{'s' * (n > 1)}",
                                 e.index.span, "out of range",
-                                help=[f"its indices are 0 to {n - 1}, or -{n} to -1 from the "
-                                      "end"])
+                                help=[f"its indices are 0 to {n - 1}, or -{n} to -1 from the end"])
             raise SpecError("E016", f"index {index} is out of range for {show(obj)} "
                             f"({len(obj)} elements)", e.index.span, "out of range")
         return obj[index]
@@ -535,8 +534,8 @@ class Evaluator:
                             "no arguments", help=[f"write `{func.kind}`"])
         if not isinstance(func, Builtin):
             raise SpecError("E015", f"{type_name(func)} {show(func)} is not callable", e.func.span,
-                            "not a function", help=["layers are called as statements, not "
-                                                    "inside expressions"])
+                            "not a function", help=[("layers are called as statements, not "
+                                                     "inside expressions")])
         name = func.name
         pos = [self.eval(a.value, env, cur) for a in e.args if a.name is None]
         kw = {a.name: (self.eval(a.value, env, cur), a) for a in e.args if a.name is not None}
@@ -577,8 +576,8 @@ class Evaluator:
             raise Poisoned()
         if name == "len" and len(pos) == 1 and isinstance(pos[0], Tensor):
             raise SpecError("E015", "`len` of a tensor", e.args[0].span, "this is a tensor",
-                            help=["its sizes are `x.shape`, `x.channels`, `x.height`, "
-                                  "`x.width`; `len` counts a list's values"])
+                            help=[("its sizes are `x.shape`, `x.channels`, `x.height`, "
+                                   "`x.width`; `len` counts a list's values")])
         def ints(n_min, n_max):
             if not n_min <= len(pos) <= n_max:
                 raise SpecError("E014", f"`{name}` takes {n_min}" + (f" to {n_max}" if n_max != n_min
@@ -649,8 +648,8 @@ def shape_attr(shape: tuple, attr: str, what: str, span) -> Any:
         raise SpecError("E012", f"`{what}` has no attribute `{attr}`", span,
                         "unknown attribute",
                         help=did_you_mean(attr, [*SHAPE_ATTRS, "shape", "rank", "features"])
-                        or [f"use {what}.channels, {what}.height, {what}.width, {what}.shape "
-                            f"or {what}.rank"])
+                        or [(f"use {what}.channels, {what}.height, {what}.width, {what}.shape "
+                             f"or {what}.rank")])
     index = SHAPE_ATTRS[attr]
     if index >= len(shape):
         raise SpecError("E023", f"`{what}.{attr}` needs a rank-{index + 1} input, the input is "

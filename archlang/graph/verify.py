@@ -72,12 +72,12 @@ def check_scope_reads(g: Graph, rep: Reporter) -> None:
                 rep.error("E017", f"`{'.'.join(sc.path)}` reads a value from outside it",
                           n.span, "reads an outer value", chain=n.chain,
                           notes=[*([f"the value is made at {made}"] if made else []),
-                                 "a named group or block instance compiles to a module whose "
-                                 "forward receives only its input"],
-                          help=[f"declare it as an input of `{sc.name}`: `input x, skip`, "
-                                f"and give it in the call"] if sc.kind == "block" else
-                          ["compute the value inside the group, or move this statement out "
-                           "of the group"])
+                                 ("a named group or block instance compiles to a module whose "
+                                  "forward receives only its input")],
+                          help=[(f"declare it as an input of `{sc.name}`: `input x, skip`, "
+                                 f"and give it in the call")] if sc.kind == "block" else
+                          [("compute the value inside the group, or move this statement out "
+                            "of the group")])
                 return
 
 
@@ -86,10 +86,9 @@ def check_held_outputs(g: Graph, rep: Reporter) -> None:
     for o in g.outputs:
         if g.held(o.node):
             rep.error("E015", f"output `{o.name}` is a learnable tensor, not a batch", o.span,
-                      "no batch dimension", notes=[f"the tensor is declared at "
-                                                   f"{g.nodes[o.node].span}"],
-                      help=["multiply or add it to a layer's output first: "
-                            "`mul(layer_scale, x)`"])
+                      "no batch dimension", notes=[(f"the tensor is declared at "
+                                                    f"{g.nodes[o.node].span}")],
+                      help=["multiply or add it to a layer's output first: `mul(layer_scale, x)`"])
 
 
 def ancestors(g: Graph, roots) -> set[int]:

@@ -215,8 +215,8 @@ class _Softmax(_Act):
         rank = len(ins[0])
         if not -rank <= a.dim < rank:
             raise OpError("E016", f"dim {a.dim} is out of range for a rank-{rank} input",
-                          label="dim here", arg="dim", help=[f"use a dim in [{-rank}, {rank - 1}]; "
-                                                       "dims exclude the batch"])
+                          label="dim here", arg="dim",
+                          help=[f"use a dim in [{-rank}, {rank - 1}]; dims exclude the batch"])
         return ins[0]
 
     def torch_module(self, a, ins):
@@ -240,5 +240,20 @@ class LogSoftmax(_Softmax):
     doc = "Log-softmax over `dim` (default 0)."
 
 
-__all__ = ["ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "ReLU6", "Hardtanh", "Hardswish",
-           "Hardsigmoid", "Mish", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "NoAttrs"]
+__all__ = [
+    "ELU",
+    "GELU",
+    "Hardsigmoid",
+    "Hardswish",
+    "Hardtanh",
+    "LeakyReLU",
+    "LogSoftmax",
+    "Mish",
+    "NoAttrs",
+    "ReLU",
+    "ReLU6",
+    "SiLU",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+]

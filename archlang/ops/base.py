@@ -338,8 +338,8 @@ def require_rank(ins: list[Shape], ranks: tuple[int, ...], what: str, hint: str 
 def require_concrete(d: Dim, what: str) -> int:
     if not isinstance(d, int):
         raise OpError("E025", f"{what} depends on the input size ({d})", label="size is symbolic here",
-                      help=["add global or adaptive pooling before it, or give a concrete "
-                            "input with --input"])
+                      help=[("add global or adaptive pooling before it, or give a concrete "
+                             "input with --input")])
     return d
 
 

@@ -7,8 +7,22 @@ from typing import Literal
 from pydantic import model_validator
 
 from archlang.analysis import dims as D
-from archlang.ops.base import Attrs, lit, IntPair, Op, OpError, Shape, Window, and_list, \
-    check_positive, join_args, pair, require_rank, respell, window_out
+from archlang.ops.base import (
+    Attrs,
+    IntPair,
+    Op,
+    OpError,
+    Shape,
+    Window,
+    and_list,
+    check_positive,
+    join_args,
+    lit,
+    pair,
+    require_rank,
+    respell,
+    window_out,
+)
 
 
 class Conv2dAttrs(Attrs):
@@ -116,9 +130,9 @@ class Conv2d(Op):
             which = "input channels" if c % a.groups else "out_channels"
             raise OpError("E024", f"groups={a.groups} does not divide the {which} "
                           f"({c if c % a.groups else a.out_channels})", label="groups here",
-                          arg="groups", help=["choose groups that divide both the input "
-                                              f"channels ({c}) and out_channels "
-                                              f"({a.out_channels})"])
+                          arg="groups", help=[("choose groups that divide both the input "
+                                               f"channels ({c}) and out_channels "
+                                               f"({a.out_channels})")])
         k, s, d = pair(a.kernel_size), pair(a.stride), pair(a.dilation)
         total, left = conv_padding(a)
         h = window_out(ins[0][1], k[0], s[0], total[0], d[0], False, left[0], "conv2d", "height")

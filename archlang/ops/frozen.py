@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from pydantic import model_validator
 
-from archlang.ops.base import Attrs, Extra, Op, Saved, require_concrete, require_rank, \
-    unit_windows
+from archlang.ops.base import Attrs, Extra, Op, Saved, require_concrete, require_rank, unit_windows
 
 HELPER = '''
 class FrozenBatchNorm2d(nn.Module):

@@ -12,8 +12,24 @@ from typing import Literal
 from pydantic import model_validator
 
 from archlang.analysis import dims as D
-from archlang.ops.base import Agree, Attrs, Extra, IntPair, Op, OpError, Saved, Shaped, Window, \
-    check_positive, join_args, lit, numel, pair, require_rank, unit_windows
+from archlang.ops.base import (
+    Agree,
+    Attrs,
+    Extra,
+    IntPair,
+    Op,
+    OpError,
+    Saved,
+    Shaped,
+    Window,
+    check_positive,
+    join_args,
+    lit,
+    numel,
+    pair,
+    require_rank,
+    unit_windows,
+)
 from archlang.ops.conv import conv_positional_help
 from archlang.ops.structure import unify
 
@@ -118,9 +134,9 @@ class ConvTranspose2d(Op):
             which = "input channels" if c % a.groups else "out_channels"
             raise OpError("E024", f"groups={a.groups} does not divide the {which} "
                           f"({c if c % a.groups else a.out_channels})", label="groups here",
-                          arg="groups", help=["choose groups that divide both the input "
-                                              f"channels ({c}) and out_channels "
-                                              f"({a.out_channels})"])
+                          arg="groups", help=[("choose groups that divide both the input "
+                                               f"channels ({c}) and out_channels "
+                                               f"({a.out_channels})")])
         k, s, p = pair(a.kernel_size), pair(a.stride), pair(a.padding)
         d, op = pair(a.dilation), pair(a.output_padding)
         agree: list[Agree] = []
@@ -220,8 +236,8 @@ def _scaled(size: D.Dim, f: Scale, axis: str, agree: list[Agree]) -> D.Dim:
             agree.append(Agree(*exact, inexact("upsample", size, int(f), axis)))
         return scaled
     raise OpError("E025", f"upsample by {f} of the {axis} {size} is not affine in the input",
-                  label="size is symbolic here", help=["use an integer scale_factor, or give a "
-                                                 "concrete input size with --input"])
+                  label="size is symbolic here",
+                  help=["use an integer scale_factor, or give a concrete input size with --input"])
 
 
 class Upsample(Op):
@@ -312,8 +328,8 @@ class Sample(Op):
         agree: list[Agree] = []
         for axis in range(len(mu)):
             out[axis] = unify(out[axis], logvar[axis], axis, "sample", ins, agree,
-                              help=["mu and logvar must have the same shape; split one "
-                                    "tensor in two with `narrow`"])
+                              help=[("mu and logvar must have the same shape; split one "
+                                     "tensor in two with `narrow`")])
         return Shaped(tuple(out), tuple(agree))
 
     def window(self, a, ins):

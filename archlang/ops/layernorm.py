@@ -60,8 +60,7 @@ class LayerNorm(Op):
                 raise OpError("E025", f"layernorm's normalised sizes depend on the input size "
                               f"({D.fmt_shape(ins[0][rank - a.dims:])})",
                               label="size is symbolic here",
-                              help=["normalise fewer dims, or give a concrete input with "
-                                    "--input"])
+                              help=["normalise fewer dims, or give a concrete input with --input"])
         return ins[0]
 
     def _elements(self, a, ins) -> int:

@@ -5,8 +5,18 @@ from __future__ import annotations
 from pydantic import model_validator
 
 from archlang.analysis import dims as D
-from archlang.ops.base import Attrs, Extra, Op, OpError, Saved, check_positive, numel, \
-    require_concrete, require_rank, unit_windows
+from archlang.ops.base import (
+    Attrs,
+    Extra,
+    Op,
+    OpError,
+    Saved,
+    check_positive,
+    numel,
+    require_concrete,
+    require_rank,
+    unit_windows,
+)
 
 
 class BatchNormAttrs(Attrs):
@@ -125,4 +135,4 @@ class LRN(Op):
         return f"lrn {a.size}"
 
 
-__all__ = ["BatchNorm", "LRN", "check_positive"]
+__all__ = ["LRN", "BatchNorm", "check_positive"]

@@ -4,8 +4,24 @@ from __future__ import annotations
 
 from pydantic import model_validator
 
-from archlang.ops.base import Attrs, Extra, lit, IntPair, Op, OpError, Saved, Window, and_list, \
-    check_positive, join_args, numel, pair, require_rank, respell, window_out
+from archlang.ops.base import (
+    Attrs,
+    Extra,
+    IntPair,
+    Op,
+    OpError,
+    Saved,
+    Window,
+    and_list,
+    check_positive,
+    join_args,
+    lit,
+    numel,
+    pair,
+    require_rank,
+    respell,
+    window_out,
+)
 
 
 def _src(v):
@@ -227,5 +243,11 @@ class GlobalAvgPool(Op):
         return "global avgpool"
 
 
-__all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "GlobalAvgPool",
-           "OpError"]
+__all__ = [
+    "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool2d",
+    "AvgPool2d",
+    "GlobalAvgPool",
+    "MaxPool2d",
+    "OpError",
+]

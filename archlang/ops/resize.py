@@ -115,8 +115,8 @@ class Crop(Op):
             if margin is None:
                 raise OpError("E025", f"crop of the {axis} {size} to {want}: the margin depends "
                               "on the input size", label="size is symbolic here",
-                              help=["give a concrete input size with --input, or pad the "
-                                    "convolutions so that the sizes agree"])
+                              help=[("give a concrete input size with --input, or pad the "
+                                     "convolutions so that the sizes agree")])
             if margin < 0:
                 raise OpError("E021", f"crop to a larger {axis}: {D.fmt_shape(ins[0])} to "
                               f"{want}", label="`like` is larger than x",

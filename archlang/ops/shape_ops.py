@@ -58,8 +58,8 @@ class Reshape(Op):
             if numel != known:
                 raise OpError("E016", f"cannot reshape {D.fmt_shape(ins[0])} ({numel} elements) "
                               f"to {_shape_text(dims)} ({known} elements)", label="shape here",
-                              arg="shape", help=["the element counts must agree; -1 infers "
-                                                 "one dim"])
+                              arg="shape", help=[("the element counts must agree; -1 infers "
+                                                  "one dim")])
             return dims
         # symbolic: one symbolic factor, absorbed by the -1 dim
         syms = [d for d in ins[0] if not isinstance(d, int)]
@@ -127,8 +127,8 @@ class Narrow(Op):
         rank = len(ins[0])
         if not -rank <= a.dim < rank:
             raise OpError("E016", f"dim {a.dim} is out of range for a rank-{rank} input",
-                          label="dim here", arg="dim", help=[f"use a dim in [{-rank}, {rank - 1}]; "
-                                                       "dims exclude the batch"])
+                          label="dim here", arg="dim",
+                          help=[f"use a dim in [{-rank}, {rank - 1}]; dims exclude the batch"])
         d = a.dim % rank
         size = ins[0][d]
         if not isinstance(size, int):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import model_validator
 
 from archlang.analysis import dims as D
-from archlang.ops.activation import torch_dim
 from archlang.analysis.dims import Sym
+from archlang.ops.activation import torch_dim
 from archlang.ops.base import Agree, Attrs, Extra, Op, OpError, Saved, Shaped, numel, unit_windows
 
 
@@ -50,8 +50,8 @@ class Flatten(Op):
                 return shape
             raise OpError("E025", f"flattening symbolic sizes ({D.fmt_shape(shape[s:e + 1])}) "
                           "gives a size that is not affine in the input", label="size is symbolic here",
-                          help=["pool to a fixed size first (adaptive_avgpool2d or "
-                                "global_avgpool), or give a concrete input with --input"])
+                          help=[("pool to a fixed size first (adaptive_avgpool2d or "
+                                 "global_avgpool), or give a concrete input with --input")])
         return (*shape[:s], merged, *shape[e + 1:])
 
     def _args(self, a, rank):
@@ -167,8 +167,8 @@ def same_shape(ins, what: str, inputs: str, broadcast: bool = False) -> Shaped:
         if len(s) != len(first):
             raise OpError("E023", f"{inputs} have different ranks ({D.fmt_shape(first)} and "
                           f"{D.fmt_shape(s)})", label=f"input {i} has rank {len(s)}",
-                          help=["give the smaller input size-1 dims (reshape) to broadcast "
-                                "it"] if broadcast else [])
+                          help=[("give the smaller input size-1 dims (reshape) to broadcast "
+                                 "it")] if broadcast else [])
     out = list(first)
     agree: list[Agree] = []
     for s in ins[1:]:

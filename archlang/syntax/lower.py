@@ -6,6 +6,7 @@ are rejected here with E051, so later recursive passes stay far from Python's st
 
 from __future__ import annotations
 
+import math
 import re
 
 from lark import Token, Tree
@@ -301,7 +302,7 @@ class _Lower:
 
     def float_lit(self, meta, c):
         value = float(str(c[0]).replace("_", ""))
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             self.rep.error("E004", "float literal out of range", self.sp(meta), "not finite")
             value = 0.0
         return self.expr(A.FloatLit.build(span=self.sp(meta), value=value))
@@ -351,7 +352,7 @@ class _Lower:
 
 
 _ESCAPES = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "t": "\t"}
-_ESCAPE = re.compile(r"\\(.)", re.S)
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 
 
 def lower(tree: Tree, source: Source, max_expr_depth: int = 100) -> tuple[A.File | None,

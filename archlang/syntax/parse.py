@@ -14,6 +14,7 @@ deep).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import os
@@ -139,7 +140,7 @@ class Newlines:
             state.previous = previous = tok
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _grammar() -> str:
     # next to the package's modules; importlib.resources (slower to import) only for an
     # installation that has no such file, such as a zip archive
@@ -187,10 +188,8 @@ def _parser(max_depth: int) -> tuple[Lark, Newlines]:
     cache = _cache_path()
     parser = None
     if cache:
-        try:
+        with contextlib.suppress(Exception):  # a broken or unwritable cache file: build without it
             parser = Lark(_grammar(), cache=cache, **options)
-        except Exception:  # noqa: BLE001 - a broken or unwritable cache file: build without it
-            pass
     if parser is None:
         parser = Lark(_grammar(), **options)
     share_root_scanner(parser)  # same tokens, far fewer regular expressions to compile
@@ -200,8 +199,8 @@ def _parser(max_depth: int) -> tuple[Lark, Newlines]:
 
 def grammar_options(post: Newlines) -> dict:
     """The options every archlang parser is built with."""
-    return dict(parser="lalr", lexer="contextual", propagate_positions=True,
-                maybe_placeholders=True, postlex=post, start=["start", "expr"])
+    return {"parser": "lalr", "lexer": "contextual", "propagate_positions": True,
+            "maybe_placeholders": True, "postlex": post, "start": ["start", "expr"]}
 
 
 @functools.lru_cache(maxsize=4)
@@ -281,8 +280,8 @@ def _report(source: Source, parser: Lark, post: ParseState, max_depth: int,
             while end < len(source.text) and (source.text[end].isalnum() or source.text[end] in "._"):
                 end += 1
             rep.error("E004", f"invalid number `{source.text[pos:end]}`", source.span(pos, end),
-                      "not a number", help=["write integers like 64 or 1_000 and floats like "
-                                            "0.001 or 1e-5"])
+                      "not a number", help=[("write integers like 64 or 1_000 and floats like "
+                                             "0.001 or 1e-5")])
         else:
             shown = repr(ch)[1:-1] if ch and not ch.isprintable() else ch
             rep.error("E001", f"unexpected character `{shown}`", span, "not valid here",
@@ -297,8 +296,8 @@ def _report(source: Source, parser: Lark, post: ParseState, max_depth: int,
         if mismatched or (post.unmatched is not None
                           and post.unmatched.start_pos == tok.start_pos):
             opener = post.stack[-1] if post.stack else None
-            help_ = [f"the `{SYMBOL[opener.type]}` at {source.span(opener.start_pos)} is still "
-                     "open"] if opener is not None else ["remove it, or add the opening bracket"]
+            help_ = [(f"the `{SYMBOL[opener.type]}` at {source.span(opener.start_pos)} is still "
+                      "open")] if opener is not None else ["remove it, or add the opening bracket"]
             rep.error("E002", f"unmatched {_token_text(tok)}", source.span(tok.start_pos, tok.end_pos),
                       "no opening bracket for this", help=help_)
             return
@@ -316,8 +315,8 @@ def _report(source: Source, parser: Lark, post: ParseState, max_depth: int,
                 and tok.type == "NAME":
             text = source.text[prev.start_pos:tok.end_pos]
             rep.error("E004", f"invalid number `{text}`", source.span(prev.start_pos, tok.end_pos),
-                      "not a number", help=["write integers like 64 or 1_000 and floats like "
-                                            "0.001 or 1e-5"])
+                      "not a number", help=[("write integers like 64 or 1_000 and floats like "
+                                             "0.001 or 1e-5")])
             return
         if _python_list_idiom(source, post, tok, rep):
             return
@@ -397,10 +396,10 @@ def _python_list_idiom(source: Source, post: ParseState, tok: Token, rep: Report
     if arrow and post.stack and post.stack[-1].type == "LPAR":
         rep.error("E002", "unexpected `->` in a call's arguments",
                   source.span(prev.start_pos, tok.end_pos), "a chain in an argument",
-                  help=["arguments are values: bind the chain to a name first "
-                        "(`t = b -> relu`), then give the name (`add(a, t)`)"])
+                  help=[("arguments are values: bind the chain to a name first "
+                         "(`t = b -> relu`), then give the name (`add(a, t)`)")])
         return True
     return False
 
 
-__all__ = ["parse", "UnexpectedEOF"]
+__all__ = ["UnexpectedEOF", "parse"]
