@@ -1,0 +1,80 @@
+"""The generated forward names its locals as the spec binds them, in the scope that binds
+them, and never takes a name the code needs (a builtin, an import, a live value)."""
+
+from __future__ import annotations
+
+import pytest
+
+import archlang
+
+torch = pytest.importorskip("torch")
+
+
+def forward_of(source: str, cls: str) -> str:
+    """The ``forward`` method of class ``cls`` in generated ``source``."""
+    body = source[source.index(f"class {cls}("):]
+    body = body[body.index("    def forward("):]
+    return body.split("\n\n")[0]
+
+
+SPEC = """
+block Down(c) {
+    feat = conv: conv2d(c, 3, padding=1)
+    relu
+    maxpool2d(2)
+}
+
+network net {
+    input x: [3, 16, 16]
+    d1 = x -> Down(8)
+    d2 = d1 -> Down(16)
+    skip = d1 -> conv2d(16, 1, stride=2)
+    add(d2, skip) -> global_avgpool -> flatten -> fc: linear(4)
+    output logits
+}
+"""
+
+
+def test_bound_names_are_the_locals_of_the_scope_that_binds_them():
+    source = archlang.compile_source(SPEC)
+    net = forward_of(source, "Net")
+    assert 'd1 = getattr(self, "0")(x)' in net
+    assert 'd2 = getattr(self, "1")(d1)' in net
+    assert 'skip = getattr(self, "2")(d1)' in net
+    assert "out = d2 + skip" in net
+    # inside the block, its own name for its value; the caller's `d1` stays out of it
+    down = forward_of(source, "Down")
+    assert "feat = self.conv(x)" in down and "d1" not in down
+
+
+def test_a_name_taken_by_a_live_value_gets_a_number():
+    spec = """network net {
+    input x: [4, 8, 8]
+    p = x -> conv2d(4, 1)
+    kept = [p]
+    p = p -> conv2d(4, 1)
+    output a = add(p, kept[0])
+}"""
+    net = forward_of(archlang.compile_source(spec), "Net")
+    assert 'p = getattr(self, "0")(x)' in net
+    assert 'p_2 = getattr(self, "1")(p)' in net  # the first `p` is read again below
+    assert "p_2 += p" in net
+
+
+@pytest.mark.parametrize("name", ["sum", "len", "max", "torch", "F", "nn", "self", "super",
+                                  "NetOutputs", "Tensor"])
+def test_a_name_the_code_needs_is_not_taken(name):
+    """A spec may bind any identifier; the generated code keeps its own meaning for builtins,
+    imports, ``self``, the argument and the outputs class, and the module still runs."""
+    spec = f"""network net {{
+    input image: [4, 8, 8]
+    {name} = image -> conv2d(4, 1)
+    y = {name} -> relu
+    output a = add({name}, y)
+    output b = y
+}}"""
+    source = archlang.compile_source(spec)
+    assert f"    {name} = " not in forward_of(source, "Net")
+    model = archlang.load(spec)
+    a, b = model(torch.randn(2, 4, 8, 8))
+    assert a.shape == b.shape == (2, 4, 8, 8)
