@@ -5,9 +5,9 @@ What each op's backward keeps is a fact about the op (``Op.saved``: conv keeps i
 ReLU its output, batchnorm its input and per-channel statistics, max pooling its input and
 the argmax indices, dropout its mask, add and concat nothing). Tensors are counted once per
 storage, as PyTorch holds them: a view (``flatten``, ``narrow``, ``Op.view``) shares its
-input's storage, and so does an op that the generated module runs in place (the same
-decision :mod:`archlang.backends.pytorch` makes). So ``conv -> relu_ -> conv`` keeps one
-tensor: the ReLU's result, which the next conv keeps as its input too. Every layer runs,
+input's storage, and so does an op that the generated module runs in place (the rule
+the generated code follows too: :mod:`archlang.graph.inplace`). So ``conv -> relu_ -> conv``
+keeps one tensor: the ReLU's result, which the next conv keeps as its input too. Every layer runs,
 training-only ones included, because the module is training.
 
 The figure is the bytes of the tensors themselves: no allocator rounding, no CUDA context or
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from archlang.analysis import dims as D
 from archlang.analysis.dims import Count
+from archlang.graph.inplace import InPlace
 from archlang.graph.model import Graph
 
 #: bytes per element, by dtype (torch's names)
@@ -155,11 +156,9 @@ def saved_bytes(g: Graph, setup: Training) -> dict[str, Count]:
 
 def inplace_nodes(g: Graph) -> set[int]:
     """The nodes the generated module runs in place on their input (ReLU-like ops), by the
-    backend's own rule. In-place merges (``+=``) are left out: the tensor they overwrite is
-    never one a backward keeps, so they change no count."""
-    from archlang.backends.pytorch import Generator
-
-    gen = Generator(g)
+    rule the generated code follows. In-place merges (``+=``) are left out: the tensor they
+    overwrite is never one a backward keeps, so they change no count."""
+    flow = InPlace(g)
     return {n.id for n in g.nodes
             if n.shape is not None and n.impl.can_inplace
-            and gen.relu_inplace(n, g.scopes[n.scope])}
+            and flow.relu_inplace(n, g.scopes[n.scope])}

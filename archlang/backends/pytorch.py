@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from archlang.analysis import dims as D
 from archlang.codecheck import parse_python
+from archlang.graph.inplace import InPlace
 from archlang.graph.model import Graph, Node, Scope
 from archlang.graph.values import INITS, InitSpec
 from archlang.inference import FOLD_METHOD, Build, inference_graph
@@ -226,16 +227,16 @@ class ClassDef:
 class Generator:
     def __init__(self, graph: Graph, inplace: bool = True, build: Build | None = None):
         self.g = graph
-        self.inplace = inplace  # False: nothing runs in place (the reference build)
+        #: what runs in place (graph/inplace.py); inplace=False: nothing (the reference build)
+        self.flow = InPlace(graph, inplace)
+        self.overwritable = self.flow.overwritable
+        self.relu_inplace = self.flow.relu_inplace
         self.build = build  # the inference build's load-time work (archlang/inference.py)
         self.classes: list[ClassDef] = []
         self.by_body: dict[str, str] = {}  # class body text -> class name
         self.names: set[str] = set()
-        self.consumers: dict[int, list[int]] = {}
-        for n in graph.nodes:
-            for i in n.inputs:
-                self.consumers.setdefault(i, []).append(n.id)
-        self.outputs = {o.node for o in graph.outputs}
+        self.consumers = self.flow.consumers
+        self.outputs = self.flow.outputs
         self.uses_ordered_dict = False
         self._helpers: dict[str, str] | None = None
         #: the named tuples blocks with several outputs return: (block, fields) -> class name
@@ -294,9 +295,6 @@ class Generator:
         if kind == "node":
             return node_id == i
         return i in self.g.lineage(self.node(node_id).scope)
-
-    def inplace_safe(self, value: int) -> bool:
-        return self.node(value).impl.inplace_safe_producer
 
     # -- module expressions ------------------------------------------------------------
     def module_expr(self, kind: str, i: int, inplace_ok: bool) -> str:
@@ -541,32 +539,6 @@ class Generator:
         g = self.g
         args = ", ".join(f"{k}={lit(v)}" for k, v in g.params.items())
         return doc(f"Network `{g.network}`({args}), from {g.source_name}.")
-
-    def overwritable(self, value: int, by: int, s: Scope) -> bool:
-        """Whether node ``by`` may write its result into ``value``'s tensor (run in place).
-
-        Only when nothing else can see that tensor, by dataflow: ``value`` is not an input
-        of the network or of this block, not an output, and ``by`` is its one consumer (so no
-        view of it, no other branch and no tensor autograd saved for another op's backward
-        shares its storage); and its producer makes a fresh tensor whose own backward does
-        not need it (``inplace_safe_producer``: conv, linear, batchnorm, add, concat...;
-        never a view such as flatten or narrow, nor dropout, which returns its input in eval).
-        """
-        n = self.node(value)
-        if not self.inplace or value in s.inputs or n.is_input or value in self.outputs \
-                or value in s.outputs:
-            return False
-        if not self.inplace_safe(value):
-            return False
-        return self.consumers.get(value, []) == [by]
-
-    def relu_inplace(self, n: Node, s: Scope) -> bool:
-        """A ReLU-like op runs in place when its input is overwritable (see above) and its
-        backward allows it (leaky_relu with a negative slope does not)."""
-        op = n.impl
-        if not op.can_inplace or len(n.inputs) != 1 or not op.inplace_allowed(n.attrs):
-            return False
-        return self.overwritable(n.inputs[0], n.id, s)
 
     # -- forward ---------------------------------------------------------------------------
     def forward(self, s: Scope, steps, registered, network: bool) -> tuple[list[str], str]:

@@ -65,9 +65,16 @@ def parse_columns(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys((DEFAULT_COLUMNS if extra else ()) + names))
 
 
-def rows(result: CheckResult, depth: int, memory: TrainingMemory | None = None) -> list[Row]:
+#: the columns that need receptive fields
+FIELD_COLUMNS = ("rf", "stride", "centre")
+
+
+def rows(result: CheckResult, depth: int, memory: TrainingMemory | None = None,
+         with_fields: bool = True) -> list[Row]:
+    """The summary's rows to ``depth``; ``with_fields=False`` leaves out the receptive fields
+    (``Row.field`` None), which only the RF, stride and centre columns show."""
     g = result.graph
-    fields = receptive.fields(g)
+    fields = receptive.fields(g) if with_fields else {}
     memory = memory or training_memory(g)
     sub_params = [0] * len(g.scopes)
     sub_macs: list[Count] = [0] * len(g.scopes)
@@ -90,7 +97,7 @@ def rows(result: CheckResult, depth: int, memory: TrainingMemory | None = None) 
                 ins = [g.nodes[j].shape for j in n.inputs]
                 label = op.label(n.attrs, ins) if n.shape is not None else n.op
                 out.append(Row(n.name, g.local(kind, i), label, level, n.shape, n.params, n.macs,
-                               n.training_only, field=fields[n.id],
+                               n.training_only, field=fields.get(n.id),
                                saved=memory.saved.get(n.name, 0)))
             else:
                 s = g.scopes[i]
@@ -100,7 +107,7 @@ def rows(result: CheckResult, depth: int, memory: TrainingMemory | None = None) 
                 ports = g.out_shapes(s) if len(s.outs) > 1 else None
                 out.append(Row(".".join(s.path), g.local(kind, i), kind_name, level, shape,
                                sub_params[i], sub_macs[i], s.training_only, folded,
-                               fields[s.output] if s.output is not None else None,
+                               fields.get(s.output) if s.output is not None else None,
                                sub_saved[i], ports))
                 if not folded:
                     walk(i, level + 1)
@@ -183,12 +190,12 @@ def render(result: CheckResult, depth: int = 2, format: str = "table", width: in
         return json.dumps(to_dict(result, depth, training), indent=2) + "\n"
     memory = training_memory(result.graph, training)
     if format == "csv":
-        extra = [c for c in columns or () if c in ("rf", "stride", "centre", "saved")]
+        extra = [c for c in columns or () if c in (*FIELD_COLUMNS, "saved")]
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(["name", "type", "depth", "shape", "params", "macs", "training_only",
                     *extra])
-        for r in rows(result, depth, memory):
+        for r in rows(result, depth, memory, any(c in FIELD_COLUMNS for c in extra)):
             w.writerow([r.name, r.kind, r.depth,
                         r.shape_text(";", lambda sh: "x".join(map(str, sh)))
                         if r.shape is not None or r.ports else "",
@@ -235,7 +242,7 @@ def _table(result: CheckResult, depth: int, width: int, columns: tuple[str, ...]
     table.add_column("Layer (type)", no_wrap=True)
     for c in columns:
         table.add_column(COLUMNS[c], justify="left" if c == "shape" else "right", no_wrap=True)
-    shown = rows(result, depth, memory)
+    shown = rows(result, depth, memory, any(c in FIELD_COLUMNS for c in columns))
     for r in shown:
         indent = "  " * (r.depth - 1)
         name = f"{indent}{r.label} ({r.kind})" + (" …" if r.folded else "")
