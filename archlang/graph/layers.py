@@ -568,7 +568,9 @@ class Branches(Walker):
 
     def statement(self, s, env, ns, out):
         if isinstance(s, A.ChainStmt):
-            return [*out, self.ex.exec_chain(s.chain, env, ns, self.x)]
+            branch = self.ex.exec_chain(s.chain, env, ns, self.x)
+            one_value(branch, s.span)  # a branch is one value, not a block's several
+            return [*out, branch]
         raise SpecError("E017", "a `concat { }` holds branches: chains, `for`, `if` and `let`",
                         s.span, "not a branch")
 
