@@ -50,7 +50,7 @@ LABELS = ["conv", "fc", "head", "stem", "body", "layer", "features", "classifier
           "N", "forward_", "training_", "add_module_", "x_", "Tensor_", "nn_", "F_", "torch_"]
 #: bound value names
 VALUES = ["a", "b", "h", "t", "u", "v", "out", "out_2", "x", "x_2", "y", "self_", "sum", "len",
-          "max", "abs", "int", "input_", "F_", "nn_", "Group", "N", "NOutputs", "NetOutputs",
+          "_", "max", "abs", "int", "input_", "F_", "nn_", "Group", "N", "NOutputs", "NetOutputs",
           "NEvalOutputs", "Tensor_", "relu_", "weight", "features", "conv", "mu", "logvar"]
 INPUTS = ["x", "image", "out", "y", "self_", "NOutputs", "NetOutputs", "F_", "z", "inp",
           "Group", "Net", "N", "out_2", "features", "weight", "x_2"]
@@ -1259,7 +1259,7 @@ def check_property(text: str, network: str | None = None, batch: int = 2) -> Out
         fast_gen = Generator(graph, True)
         source = fast_gen.generate()
         out.source = source
-        ref_gen = Generator(graph, False)
+        ref_gen = Generator(graph, False, spec_names=False)  # nothing in place, own names
         ref_source = ref_gen.generate()
         step = "validate"
         problem = unsafe_code(source)

@@ -78,3 +78,41 @@ def test_a_name_the_code_needs_is_not_taken(name):
     model = archlang.load(spec)
     a, b = model(torch.randn(2, 4, 8, 8))
     assert a.shape == b.shape == (2, 4, 8, 8)
+
+
+def test_the_builtins_table_covers_this_interpreter():
+    """names.BUILTINS is a fixed table (the generated code must not depend on what ``site``
+    or a shell adds, such as ``help``); it holds every builtin of the running Python."""
+    import builtins
+
+    from archlang.names import BUILTINS
+
+    added_by_site = {"help", "exit", "quit", "license", "credits", "copyright"}
+    assert {n for n in dir(builtins) if not n.startswith("_")} - added_by_site <= BUILTINS
+    assert not added_by_site & BUILTINS
+
+
+def test_a_value_named_underscore_is_never_the_unpack_placeholder():
+    """`_` is the name an unpack writes for an output it does not keep: a spec value named
+    `_` must not be overwritten by it (it was, and the sum read the wrong tensor)."""
+    spec = """block B {
+    input a, b
+    c = add(a, b)
+    output p = c -> conv2d(4, 1)
+    output q = b
+}
+network n {
+    input x: [4, 8, 8]
+    _ = x -> conv2d(4, 1)
+    w = x -> conv2d(4, 1)
+    p, q = B(w, w)
+    output z = add(p, _, q)
+}"""
+    model = archlang.load(spec).eval()
+    x = torch.randn(2, 4, 8, 8)
+    with torch.no_grad():
+        first, second, block = (getattr(model, k) for k in ("0", "1", "2"))
+        u, w = first(x), second(x)
+        want = next(iter(block.children()))(w + w) + u + w
+        torch.testing.assert_close(model(x), want, rtol=0, atol=0)
+    assert "    _ = " not in forward_of(archlang.compile_source(spec), "N")

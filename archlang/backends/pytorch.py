@@ -14,7 +14,6 @@ torch; loading does.
 
 from __future__ import annotations
 
-import builtins
 import keyword
 import re
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from archlang.graph.inplace import InPlace
 from archlang.graph.model import Graph, Node, Scope
 from archlang.graph.values import INITS, InitSpec
 from archlang.inference import FOLD_METHOD, Build, inference_graph
-from archlang.names import RESERVED
+from archlang.names import BUILTINS, RESERVED
 from archlang.ops.base import lit
 from archlang.ops.registry import OPS
 
@@ -194,10 +193,6 @@ def shape_comment(shape) -> str:
     return D.fmt_shape(shape, "N") if shape is not None else ""
 
 
-#: Python's builtins: a local named after one would hide it from the code after it
-BUILTINS = frozenset(dir(builtins))
-
-
 def _safe_identifier(name: str) -> bool:
     return name.isidentifier() and name.isascii() and not keyword.iskeyword(name) \
         and not name.startswith("__")
@@ -225,8 +220,12 @@ class ClassDef:
 
 
 class Generator:
-    def __init__(self, graph: Graph, inplace: bool = True, build: Build | None = None):
+    def __init__(self, graph: Graph, inplace: bool = True, build: Build | None = None,
+                 spec_names: bool = True):
         self.g = graph
+        #: locals named as the spec binds them; False: only the generator's own names (the
+        #: soundness property's reference, so that a naming mistake shows as a difference)
+        self.spec_names = spec_names
         #: what runs in place (graph/inplace.py); inplace=False: nothing (the reference build)
         self.flow = InPlace(graph, inplace)
         self.overwritable = self.flow.overwritable
@@ -840,14 +839,16 @@ class Forward:
     def bound_name(self, v: int) -> str | None:
         """The name a statement of this scope binds value ``v`` to (a block's output bound
         by its caller is named in the caller's code, not in the block's)."""
-        n = self.gen.node(v)
-        return n.value_name if n.bound_in == self.s.id else None
+        bindings = self.gen.node(v).bindings
+        return bindings.get(self.s.id) if bindings and self.gen.spec_names else None
 
     @staticmethod
     def usable_local(name: str) -> bool:
         """Whether a spec's name can be a local variable: an identifier that is no keyword,
-        builtin or name the generated code uses itself."""
-        return _safe_identifier(name) and name not in RESERVED and name not in BUILTINS
+        builtin or name the generated code uses itself, nor ``_`` (the placeholder an
+        unpack writes for an output it does not keep)."""
+        return _safe_identifier(name) and name != "_" and name not in RESERVED \
+            and name not in BUILTINS
 
     def free_local(self, name: str) -> bool:
         """A usable local that holds no live value here."""

@@ -13,7 +13,7 @@ from archlang.analysis.dims import Sym
 from archlang.diagnostics import Frame, SpecError, did_you_mean
 from archlang.graph.layers import POISONED, Abort, BlockCall, Layers, one_value, shape_of
 from archlang.graph.members import Member, member_input
-from archlang.graph.model import Graph, Output, Scope
+from archlang.graph.model import Graph, Node, Output, Scope
 from archlang.graph.naming import Namer, check_identifier
 from archlang.graph.size import WORK_PER_NODE, estimate
 from archlang.graph.state import InitRule, Run
@@ -40,6 +40,17 @@ from archlang.syntax import ast as A
 
 #: how many bindings of one list name the graph records for hover (Graph.value_lists)
 LISTS_KEPT = 8
+
+
+def bind(node: Node, name: str, scope: int, rename: bool = True) -> None:
+    """Record that a statement of ``scope`` binds ``node``'s value to ``name``: its name in
+    that scope's generated code, and its ``value_name`` (for messages and hover) unless it
+    has one and ``rename`` is False."""
+    if rename or node.value_name is None:
+        node.value_name = name
+    if node.bindings is None:
+        node.bindings = {}
+    node.bindings[scope] = name
 
 
 def expand(run: Run) -> None:
@@ -198,8 +209,7 @@ class Expander(Layers):
                 return cur
             env.vars[s.name] = out
             if out is not None and out.shape is not None:
-                node = self.graph.nodes[out.node]
-                node.value_name, node.bound_in = s.name, ns.scope.id
+                bind(self.graph.nodes[out.node], s.name, ns.scope.id)
             return out
         if isinstance(s, A.UnpackStmt):
             return self.exec_unpack(s, env, ns, cur)
@@ -399,9 +409,8 @@ class Expander(Layers):
                             help=[f"bind every output: `{', '.join(out.names)} = ...`"])
         for name, (_, t) in zip(s.names, out.items):
             env.vars[name] = t
-            if t.shape is not None:  # the caller's name for it, as `name = ...` binds
-                node = self.graph.nodes[t.node]
-                node.value_name, node.bound_in = name, ns.scope.id
+            if t.shape is not None:  # the block's own name stays its value_name
+                bind(self.graph.nodes[t.node], name, ns.scope.id, rename=False)
         return out.items[-1][1]
 
     def output_value(self, s: A.OutputStmt, env: Env, ns: Namer, cur, strict=False):

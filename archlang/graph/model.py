@@ -31,7 +31,9 @@ class Node:
     macs: Count = 0
     init: dict[str, Any] = field(default_factory=dict)  # param name -> InitSpec
     value_name: str | None = None  # the name it is bound to with `name = ...`, if any
-    bound_in: int | None = None  # the scope whose statement bound ``value_name``
+    #: the name each scope's statements bind it to, by scope id (a block's output: its own
+    #: name inside the block, the caller's outside); None when nothing binds it
+    bindings: dict[int, str] | None = None
     agree: tuple = ()  # size equalities its shape rule assumes (Agree), see graph/solve.py
 
     @property

@@ -440,10 +440,10 @@ class FPN(nn.Module):
         # yb: N x 256 x (H+7)//8 x (W+7)//8
         # yc: N x 256 x (H+15)//16 x (W+15)//16
         # yd: N x 256 x (H+31)//32 x (W+31)//32
-        ya, yb, yc, yd = self.layer_blocks(m2, m3, m4, l5)
+        p2, p3, p4, p5 = self.layer_blocks(m2, m3, m4, l5)
         del m2, m3, m4, l5
-        pool = F.max_pool2d(yd, 1, stride=2)  # N x 256 x (H+63)//64 x (W+63)//64
-        return FPNOutputs(p2=ya, p3=yb, p4=yc, p5=yd, pool=pool)
+        pool = F.max_pool2d(p5, 1, stride=2)  # N x 256 x (H+63)//64 x (W+63)//64
+        return FPNOutputs(p2=p2, p3=p3, p4=p4, p5=p5, pool=pool)
 
 
 class ResnetFpnBackbone(nn.Module):

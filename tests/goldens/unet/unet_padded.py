@@ -198,27 +198,27 @@ class UnetPadded(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: N x 1 x H x W
-        down1 = self.down1(x)  # N x 64 x H x W
+        d1 = self.down1(x)  # N x 64 x H x W
         del x
-        out = F.max_pool2d(down1, 2, stride=2)  # N x 64 x H//2 x W//2
-        down2 = self.down2(out)  # N x 128 x H//2 x W//2
+        out = F.max_pool2d(d1, 2, stride=2)  # N x 64 x H//2 x W//2
+        d2 = self.down2(out)  # N x 128 x H//2 x W//2
         del out
-        out = F.max_pool2d(down2, 2, stride=2)  # N x 128 x H//4 x W//4
-        down3 = self.down3(out)  # N x 256 x H//4 x W//4
+        out = F.max_pool2d(d2, 2, stride=2)  # N x 128 x H//4 x W//4
+        d3 = self.down3(out)  # N x 256 x H//4 x W//4
         del out
-        out = F.max_pool2d(down3, 2, stride=2)  # N x 256 x H//8 x W//8
-        down4 = self.down4(out)  # N x 512 x H//8 x W//8
+        out = F.max_pool2d(d3, 2, stride=2)  # N x 256 x H//8 x W//8
+        d4 = self.down4(out)  # N x 512 x H//8 x W//8
         del out
-        out = F.max_pool2d(down4, 2, stride=2)  # N x 512 x H//16 x W//16
+        out = F.max_pool2d(d4, 2, stride=2)  # N x 512 x H//16 x W//16
         bottom = self.bottom(out)  # N x 1024 x H//16 x W//16
         del out
-        u4 = self.up4(bottom, down4)  # N x 512 x H//8 x W//8
-        del bottom, down4
-        u3 = self.up3(u4, down3)  # N x 256 x H//4 x W//4
-        del u4, down3
-        u2 = self.up2(u3, down2)  # N x 128 x H//2 x W//2
-        del u3, down2
-        u1 = self.up1(u2, down1)  # N x 64 x H x W
-        del u2, down1
+        u4 = self.up4(bottom, d4)  # N x 512 x H//8 x W//8
+        del bottom, d4
+        u3 = self.up3(u4, d3)  # N x 256 x H//4 x W//4
+        del u4, d3
+        u2 = self.up2(u3, d2)  # N x 128 x H//2 x W//2
+        del u3, d2
+        u1 = self.up1(u2, d1)  # N x 64 x H x W
+        del u2, d1
         u1 = self.head(u1)  # N x 2 x H x W
         return u1
