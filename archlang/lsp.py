@@ -864,9 +864,11 @@ def _value_hover(a: Analysis, name: str) -> str | None:
         return None
     shown = []
     for ids in g.value_lists.get(name, []):
-        shapes = [g.nodes[i].shape for i in ids]
-        shown.append(f"list of {len(ids)}: [" + ", ".join(
-            D.fmt_shape(sh) if sh is not None else "(not known)" for sh in shapes) + "]")
+        items = [D.fmt_shape(g.nodes[i].shape) if g.nodes[i].shape is not None
+                 else "(not known)" for i in ids[:_MAX_ROWS]]
+        if len(ids) > _MAX_ROWS:
+            items.append("…")
+        shown.append(f"list of {len(ids)}: [" + ", ".join(items) + "]")
     shown += [D.fmt_shape(n.shape) for n in g.nodes if n.value_name == name
               and n.shape is not None]
     shown = _distinct(shown)
@@ -877,8 +879,9 @@ def _value_hover(a: Analysis, name: str) -> str | None:
 
 
 def _label_hover(a: Analysis, offset: int) -> str | None:
-    """The layers a label under ``offset`` names: a layer's (``conv1``, ``convs.{i}``) or a
-    residual's shortcut (``shortcut downsample``)."""
+    """What a label under ``offset`` names: a layer (``conv1``, every item of ``convs.{i}``),
+    a block instance, a group (``layer1: [...]``, ``features: { ... }``) or a residual's
+    shortcut (``shortcut downsample``)."""
     file = a.file
     d = enclosing_def(file, offset) if file is not None else None
     if d is None or a.graph is None:
@@ -887,20 +890,38 @@ def _label_hover(a: Analysis, offset: int) -> str | None:
         if (isinstance(n, A.Link) and n.label_span is not None
                 and n.label_span.start <= offset <= n.label_span.end):
             item = n.item.span
-            inside = [p for p in a.places if item.start <= p.start and p.end <= item.end]
-            return hover_place(a, min(inside, key=lambda p: (p.start, p.start - p.end))) \
-                if inside else None
+            exact = [p for p in a.places if (p.start, p.end) == (item.start, item.end)]
+            if exact:  # a layer or a block call
+                return hover_place(a, exact[0])
+            groups = [s for s in a.graph.scopes if s.span is not None and s.kind != "block"
+                      and s.span.source is a.source
+                      and (s.span.start, s.span.end) == (item.start, item.end)]
+            return _scopes_hover(a, f"**{n.label}** (group)", groups) if groups else None
         if (isinstance(n, A.Shortcut) and n.name_span is not None
                 and n.name_span.start <= offset <= n.name_span.end):
             body = n.body.span
-            nodes = [x for p in a.places if body.start <= p.start and p.end <= body.end
-                     for x in p.nodes]
+            inside = [p for p in a.places if body.start <= p.start and p.end <= body.end]
+            nodes = sorted((x for p in inside for x in p.nodes), key=lambda x: x.id)
+            # a block called in the projection: its instances, not the layers inside them
+            scopes = [s for p in inside for s in p.scopes]
+            nodes = [x for x in nodes if not any(s.id in a.graph.lineage(x.scope)
+                                                 for s in scopes)]
             rows = [(f"`{x.name}`", _shape_text(x.shape), f"{x.params:,}", D.fmt_count(x.macs))
-                    for x in sorted(nodes, key=lambda x: x.id)]
+                    for x in nodes]
+            rows += [(f"`{'.'.join(s.path)}`", _shape(a.graph, s) or "(not known)",
+                      f"{a.totals[s.id][0]:,}", D.fmt_count(a.totals[s.id][1]))
+                     for s in sorted(scopes, key=lambda s: s.id)]
             text = f"**{n.name}** (shortcut: the residual's other path)"
             return text + ("\n\n" + _table(rows, ("layer", "output", "params", "MACs"))
                            if rows else "\n\nnot taken in this network: the identity")
     return None
+
+
+def _scopes_hover(a: Analysis, head: str, scopes: list[Scope]) -> str:
+    """A heading and a row per instance of a group or block: output, params, MACs."""
+    rows = [(f"`{'.'.join(s.path)}`", _shape(a.graph, s) or "(not known)",
+             f"{a.totals[s.id][0]:,}", D.fmt_count(a.totals[s.id][1])) for s in scopes]
+    return head + "\n\n" + _table(rows, ("instance", "output", "params", "MACs"))
 
 
 def _names_something(a: Analysis, name: str) -> bool:

@@ -52,3 +52,57 @@ def test_a_value_inside_a_residual_is_the_value():
     assert text.count(" | ") == 6  # seven distinct shapes over the four stages
     groups = hovered("specs/res2net.arch", "groups = groups + [sp]")
     assert groups.startswith("`groups`: list of 0: [] | list of 1: [26 x 56 x 56] | ")
+
+
+def test_a_group_label_is_the_group_and_a_shortcut_block_is_listed(tmp_path):
+    spec = tmp_path / "groups.arch"
+    spec.write_text("""block ConvBN(out, stride=1) {
+    conv: conv2d(out, 1, stride=stride, bias=false)
+    bn: batchnorm
+}
+block Basic(planes, stride=1) {
+    residual {
+        conv1: conv2d(planes, 3, stride=stride, padding=1, bias=false)
+    } shortcut downsample if stride != 1 or in.channels != planes {
+        ConvBN(planes, stride=stride)
+    }
+    relu
+}
+network res {
+    input x: [64, 56, 56]
+    layer1: [Basic(64), Basic(128, stride=2)]
+    features: {
+        for width in [64, 128] {
+            conv2d(width, 3, padding=1)
+        }
+    }
+    output y
+}
+""")
+    text = spec.read_text()
+    a = analyse(text, spec)
+    group = hover(a, text.index("layer1:") + 1)
+    assert group.startswith("**layer1** (group)")
+    assert "| `layer1` | 128 x 28 x 28 | " in group
+    assert hover(a, text.index("features:") + 1).startswith("**features** (group)")
+    shortcut = hover(a, text.index("downsample") + 1)
+    assert "| `layer1.1.downsample.0` | 128 x 28 x 28 | 8,448 |" in shortcut
+
+
+def test_a_long_list_shows_its_first_items():
+    text = """network n {
+    input x: [4, 8, 8]
+    many = []
+    for i in range(40) {
+        y = x -> conv2d(4, 1)
+        many = many + [y]
+    }
+    output z = concat(many)
+}"""
+    a = analyse(text)
+    shown = hover(a, text.index("many = []") + 1)
+    # the first bindings and the last, its first items only
+    assert shown.startswith("`many`: list of 0: [] | list of 1: [4 x 8 x 8] | ")
+    last = shown.split(" | ")[-1]
+    assert last.startswith("list of 40: [4 x 8 x 8, ") and last.endswith(", …]")
+    assert last.count("4 x 8 x 8") == 12

@@ -38,7 +38,8 @@ from archlang.graph.values import (
 from archlang.ops.registry import input_op
 from archlang.syntax import ast as A
 
-#: how many bindings of one list name the graph records for hover (Graph.value_lists)
+#: how many bindings of one list name the graph records for hover (Graph.value_lists):
+#: the first ones and the latest
 LISTS_KEPT = 8
 
 
@@ -204,8 +205,11 @@ class Expander(Layers):
             if isinstance(out, list):  # a list of values; the current value stays
                 env.vars[s.name] = out
                 seen = self.graph.value_lists.setdefault(s.name, [])
+                ids = tuple(t.node for t in out if getattr(t, "node", None) is not None)
                 if len(seen) < LISTS_KEPT:
-                    seen.append(tuple(t.node for t in out if getattr(t, "node", None) is not None))
+                    seen.append(ids)
+                else:  # the first bindings and the latest (a list grown in a loop)
+                    seen[-1] = ids
                 return cur
             env.vars[s.name] = out
             if out is not None and out.shape is not None:

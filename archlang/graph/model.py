@@ -139,8 +139,8 @@ class Graph:
     params: dict[str, Any] = field(default_factory=dict)  # the network's arguments
     #: the files it was read from: (path, resolved path, sha256), see Program.deps
     deps: list[tuple[str, str, str]] = field(default_factory=list)
-    #: lists of values bound by name (``feats = [c2, c3]``), the nodes of each binding, the
-    #: first few bindings of a name only (for the language server's hover)
+    #: lists of values bound by name (``feats = [c2, c3]``), the nodes of each binding: the
+    #: first few bindings of a name and its latest (for the language server's hover)
     value_lists: dict[str, list[tuple[int, ...]]] = field(default_factory=dict)
 
     def node(self, i: int) -> Node:
