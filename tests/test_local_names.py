@@ -116,3 +116,58 @@ network n {
         want = next(iter(block.children()))(w + w) + u + w
         torch.testing.assert_close(model(x), want, rtol=0, atol=0)
     assert "    _ = " not in forward_of(archlang.compile_source(spec), "N")
+
+
+LONG = {
+    "sum": """network n {
+    input x: [4, 8, 8]
+    first_feature_map_of_the_stem = x -> conv2d(4, 1)
+    second_feature_map_of_the_stem = x -> conv2d(4, 1)
+    third_feature_map_of_the_stem_ = x -> conv2d(4, 1)
+    output y = add(first_feature_map_of_the_stem, second_feature_map_of_the_stem,
+                   third_feature_map_of_the_stem_)
+    output z = first_feature_map_of_the_stem
+}""",
+    "concat": """network n {
+    input x: [4, 8, 8]
+    branch_one_a = x -> conv2d(4, 1)
+    branch_two_b = x -> conv2d(4, 1)
+    branch_three = x -> conv2d(4, 1)
+    branch_four_ = x -> conv2d(4, 1)
+    branch_five_ = x -> conv2d(4, 1)
+    branch_six__ = x -> conv2d(4, 1)
+    output y = concat(branch_one_a, branch_two_b, branch_three, branch_four_, branch_five_,
+                      branch_six__, x)
+}""",
+    "sample": """network n {
+    input x: [8]
+    h = x -> linear(8)
+    mmmmmmmmmmmmmmmmmmmm = h -> narrow(0, 0, 4)
+    vvvvvvvvvvvvvvvvvvvv = h -> narrow(0, 4, 4)
+    z = sample(mmmmmmmmmmmmmmmmmmmm, vvvvvvvvvvvvvvvvvvvv)
+    output r = z -> linear(8)
+    output mmmmmmmmmmmmmmmmmmmm
+    output vvvvvvvvvvvvvvvvvvvv
+}""",
+}
+
+
+def test_long_names_stay_formatted(tmp_path):
+    """Long spec names make long lines: a sum, a concatenation's list and a conditional are
+    split as `ruff format` splits them (the generated code is already formatted)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    if not Path(exe).exists():
+        pytest.skip("ruff is not installed")
+    for name, spec in LONG.items():
+        (tmp_path / f"{name}.py").write_text(archlang.compile_source(spec))
+        archlang.load(spec)  # and it loads
+    env = {**os.environ, "RUFF_NO_CACHE": "true"}
+    fmt = subprocess.run([exe, "format", "--check", "--isolated", "."], cwd=tmp_path,
+                         capture_output=True, text=True, env=env, check=False)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr

@@ -14,6 +14,7 @@ torch; loading does.
 
 from __future__ import annotations
 
+import itertools
 import keyword
 import re
 from dataclasses import dataclass, field
@@ -147,18 +148,79 @@ def expr_lines(prefix: str, expr: str, indent: str, comment: str = "",
                 lines += sub
             lines.append(f"{indent})")
         return ([f"{indent}# {comment}"] if comment else []) + lines
-    if prefix.endswith(" = ") and _fits(f"{indent}{INDENT}{expr}"):
-        # not a call: ruff format wraps the right-hand side in parentheses
-        lines = [f"{indent}{prefix}(", f"{indent}{INDENT}{expr}", f"{indent})"]
-        return ([f"{indent}# {comment}"] if comment else []) + lines
+    head_lines = [f"{indent}# {comment}"] if comment else []
+    if _is_list(expr) and not prefix.endswith(" = "):
+        # an argument that is a list too long for its line: one item per line
+        items = split_top(expr[1:-1])
+        return [*head_lines, f"{indent}{prefix}[",
+                *(x for a in items for x in item_lines(a, indent + INDENT)), f"{indent}]"]
+    if prefix.endswith(" = ") and (_fits(f"{indent}{INDENT}{expr}") or _conditional(expr)
+                                   or _operands(expr)):
+        # not a call: ruff format wraps the right-hand side in parentheses, then splits a
+        # conditional or an operator chain that still does not fit
+        return [*head_lines, f"{indent}{prefix}(", *_block(expr, indent + INDENT),
+                f"{indent})"]
+    return [*head_lines, one]
+
+
+def _is_list(expr: str) -> bool:
+    return expr.startswith("[") and expr.endswith("]") and _closes_at_end(expr)
+
+
+#: binary operators of generated expressions, by precedence: the loosest first
+_OPERATORS = (("+", "-"), ("*", "/", "@"))
+
+
+def _operands(expr: str) -> list[tuple[str, str]]:
+    """``a + b * c`` split at its loosest top-level binary operators: ``[("", "a"),
+    ("+", "b * c")]``; empty when there are none (outside brackets and strings)."""
+    for ops in _OPERATORS:
+        cuts = [k for k, ch, depth in _scan(expr) if depth == 0 and ch in ops
+                and expr[k - 1:k] == " " and expr[k + 1:k + 2] == " "]
+        if cuts:
+            bounds = [-2, *cuts, len(expr) + 1]
+            return [(expr[a] if a >= 0 else "", expr[a + 2:b - 1])
+                    for a, b in itertools.pairwise(bounds)]
+    return []
+
+
+def _block(expr: str, indent: str) -> list[str]:
+    """``expr`` on lines of its own at ``indent``, split as ruff format splits an expression
+    that does not fit: a conditional at ``if`` and ``else``, an operator chain one operand
+    per line (an operand that still does not fit split at its own operators), a
+    parenthesised expression inside its parentheses."""
+    if _fits(f"{indent}{expr}"):
+        return [f"{indent}{expr}"]
     parts = _conditional(expr)
-    if prefix.endswith(" = ") and parts is not None:
-        # `a if c else b` too long even so: ruff format puts each part on its own line
+    if parts is not None:
         body, cond, other = parts
-        lines = [f"{indent}{prefix}(", f"{indent}{INDENT}{body}",
-                 f"{indent}{INDENT}if {cond}", f"{indent}{INDENT}else {other}", f"{indent})"]
-        return ([f"{indent}# {comment}"] if comment else []) + lines
-    return ([f"{indent}# {comment}"] if comment else []) + [one]
+        return [*_block(body, indent), *_prefixed("if ", _block(cond, indent)),
+                *_prefixed("else ", _block(other, indent))]
+    if expr.startswith("(") and _closes_at_end(expr):
+        return [f"{indent}(", *_block(expr[1:-1], indent + INDENT), f"{indent})"]
+    operands = _operands(expr)
+    if not operands:
+        return expr_lines("", expr, indent)
+    lines: list[str] = []
+    for op, operand in operands:
+        line = f"{indent}{op} {operand}" if op else f"{indent}{operand}"
+        if _fits(line) or not _operands(operand):
+            lines += _prefixed(f"{op} " if op else "", _block(operand, indent))
+        else:  # flattened, as ruff does: `+ b` then `* c` at the same indentation
+            inner = _operands(operand)
+            inner[0] = (op, inner[0][1])
+            for sub_op, sub in inner:
+                lines += _prefixed(f"{sub_op} " if sub_op else "", _block(sub, indent))
+    return lines
+
+
+def _prefixed(prefix: str, lines: list[str]) -> list[str]:
+    """``lines`` with ``prefix`` put after the first line's indentation."""
+    if not prefix:
+        return lines
+    first = lines[0]
+    body = first.lstrip(" ")
+    return [f"{first[:len(first) - len(body)]}{prefix}{body}", *lines[1:]]
 
 
 def _conditional(expr: str) -> tuple[str, str, str] | None:
