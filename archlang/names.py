@@ -36,31 +36,23 @@ RESERVED = frozenset({"self", "torch", "nn", "F", "x", "Outputs", "NamedTuple", 
 #: Python's builtins (3.10 to 3.13, without the names ``site`` or a shell adds, such as
 #: ``help`` and ``exit``): a generated local named after one would hide it from the code
 #: after it. A fixed list, so the code generated does not depend on the interpreter.
-BUILTINS = frozenset({"ArithmeticError", "AssertionError", "AttributeError", "BaseException",
-                      "BaseExceptionGroup", "BlockingIOError", "BrokenPipeError", "BufferError",
-                      "BytesWarning", "ChildProcessError", "ConnectionAbortedError",
-                      "ConnectionError", "ConnectionRefusedError", "ConnectionResetError",
-                      "DeprecationWarning", "EOFError", "Ellipsis", "EncodingWarning",
-                      "EnvironmentError", "Exception", "ExceptionGroup", "False", "FileExistsError",
-                      "FileNotFoundError", "FloatingPointError", "FutureWarning", "GeneratorExit",
-                      "IOError", "ImportError", "ImportWarning", "IndentationError", "IndexError",
-                      "InterruptedError", "IsADirectoryError", "KeyError", "KeyboardInterrupt",
-                      "LookupError", "MemoryError", "ModuleNotFoundError", "NameError", "None",
-                      "NotADirectoryError", "NotImplemented", "NotImplementedError", "OSError",
-                      "OverflowError", "PendingDeprecationWarning", "PermissionError",
-                      "ProcessLookupError", "PythonFinalizationError", "RecursionError",
-                      "ReferenceError", "ResourceWarning", "RuntimeError", "RuntimeWarning",
-                      "StopAsyncIteration", "StopIteration", "SyntaxError", "SyntaxWarning",
-                      "SystemError", "SystemExit", "TabError", "TimeoutError", "True", "TypeError",
-                      "UnboundLocalError", "UnicodeDecodeError", "UnicodeEncodeError",
-                      "UnicodeError", "UnicodeTranslateError", "UnicodeWarning", "UserWarning",
-                      "ValueError", "Warning", "ZeroDivisionError", "abs", "aiter", "all", "anext",
-                      "any", "ascii", "bin", "bool", "breakpoint", "bytearray", "bytes", "callable",
-                      "chr", "classmethod", "compile", "complex", "delattr", "dict", "dir",
-                      "divmod", "enumerate", "eval", "exec", "filter", "float", "format",
-                      "frozenset", "getattr", "globals", "hasattr", "hash", "hex", "id", "input",
-                      "int", "isinstance", "issubclass", "iter", "len", "list", "locals", "map",
-                      "max", "memoryview", "min", "next", "object", "oct", "open", "ord", "pow",
-                      "print", "property", "range", "repr", "reversed", "round", "set", "setattr",
-                      "slice", "sorted", "staticmethod", "str", "sum", "super", "tuple", "type",
-                      "vars", "zip"})
+BUILTINS = frozenset("""
+ArithmeticError AssertionError AttributeError BaseException BaseExceptionGroup
+BlockingIOError BrokenPipeError BufferError BytesWarning ChildProcessError
+ConnectionAbortedError ConnectionError ConnectionRefusedError ConnectionResetError
+DeprecationWarning EOFError Ellipsis EncodingWarning EnvironmentError Exception
+ExceptionGroup False FileExistsError FileNotFoundError FloatingPointError FutureWarning
+GeneratorExit IOError ImportError ImportWarning IndentationError IndexError InterruptedError
+IsADirectoryError KeyError KeyboardInterrupt LookupError MemoryError ModuleNotFoundError
+NameError None NotADirectoryError NotImplemented NotImplementedError OSError OverflowError
+PendingDeprecationWarning PermissionError ProcessLookupError PythonFinalizationError
+RecursionError ReferenceError ResourceWarning RuntimeError RuntimeWarning StopAsyncIteration
+StopIteration SyntaxError SyntaxWarning SystemError SystemExit TabError TimeoutError True
+TypeError UnboundLocalError UnicodeDecodeError UnicodeEncodeError UnicodeError
+UnicodeTranslateError UnicodeWarning UserWarning ValueError Warning ZeroDivisionError abs
+aiter all anext any ascii bin bool breakpoint bytearray bytes callable chr classmethod
+compile complex delattr dict dir divmod enumerate eval exec filter float format frozenset
+getattr globals hasattr hash hex id input int isinstance issubclass iter len list locals map
+max memoryview min next object oct open ord pow print property range repr reversed round set
+setattr slice sorted staticmethod str sum super tuple type vars zip
+""".split())  # noqa: SIM905 - one string: `input` here is no op's name
