@@ -844,7 +844,8 @@ def hover(a: Analysis, offset: int) -> str | None:
             doc = leading_comment(d, src)
             if doc:
                 out += f"\n\n{doc}"
-            if kind == "network" and a.graph is not None and a.graph.network == name:
+            if kind == "network" and a.graph is not None and a.graph.network == name \
+                    and not any(x.severity == "error" for x in a.diagnostics):  # a whole graph
                 from archlang.analysis.report import totals
                 from archlang.api import CheckResult
 

@@ -106,3 +106,13 @@ def test_a_long_list_shows_its_first_items():
     last = shown.split(" | ")[-1]
     assert last.startswith("list of 40: [4 x 8 x 8, ") and last.endswith(", …]")
     assert last.count("4 x 8 x 8") == 12
+
+
+def test_a_network_with_errors_hovers_without_its_totals():
+    """A partial graph (a symbolic network whose check failed part-way) has no totals to
+    show; the hover shows the signature (it raised KeyError)."""
+    text = (ROOT / "examples/fpn.arch").read_text().replace(" c2 = maps[0]\n    output", "", 1)
+    a = analyse(text, ROOT / "examples/fpn.arch")
+    assert any(d.severity == "error" for d in a.diagnostics)
+    shown = hover(a, text.index("network fpn") + 9)
+    assert shown.startswith("**fpn** (network)") and "params" not in shown
