@@ -5,10 +5,10 @@ What each op's backward keeps is a fact about the op (``Op.saved``: conv keeps i
 ReLU its output, batchnorm its input and per-channel statistics, max pooling its input and
 the argmax indices, dropout its mask, add and concat nothing). Tensors are counted once per
 storage, as PyTorch holds them: a view (``flatten``, ``narrow``, ``Op.view``) shares its
-input's storage, and so does an op that the generated module runs in place (the rule
-the generated code follows too: :mod:`archlang.graph.inplace`). So ``conv -> relu_ -> conv``
-keeps one tensor: the ReLU's result, which the next conv keeps as its input too. Every layer runs,
-training-only ones included, because the module is training.
+input's storage, and so does an op that the generated module runs in place (the rule the
+generated code follows too: :mod:`archlang.graph.inplace`). So ``conv -> relu_ -> conv``
+keeps one tensor: the ReLU's result, which the next conv keeps as its input too. Every
+layer runs, training-only ones included, because the module is training.
 
 The figure is the bytes of the tensors themselves: no allocator rounding, no CUDA context or
 convolution workspace, no gradient buffers of activations during the backward pass.

@@ -290,8 +290,6 @@ class Generator:
         self.spec_names = spec_names
         #: what runs in place (graph/inplace.py); inplace=False: nothing (the reference build)
         self.flow = InPlace(graph, inplace)
-        self.overwritable = self.flow.overwritable
-        self.relu_inplace = self.flow.relu_inplace
         self.build = build  # the inference build's load-time work (archlang/inference.py)
         self.classes: list[ClassDef] = []
         self.by_body: dict[str, str] = {}  # class body text -> class name
@@ -380,7 +378,7 @@ class Generator:
         out = []
         for k, i in self.steps(s):
             name = self.g.local(k, i)
-            ok = k == "node" and self.relu_inplace(self.node(i), s)
+            ok = k == "node" and self.flow.relu_inplace(self.node(i), s)
             out.append((name, self.module_expr(k, i, ok)))
         return out
 
@@ -480,7 +478,7 @@ class Generator:
             cls.body += self.build_attributes()
         cls.body.append(f"{INDENT}def __init__(self) -> None:")
         if indexed:
-            exprs = [self.module_expr(k, i, k == "node" and self.relu_inplace(self.node(i), s))
+            exprs = [self.module_expr(k, i, k == "node" and self.flow.relu_inplace(self.node(i), s))
                      for k, i in registered]
             cls.body += list_call_lines("super().__init__", exprs, INDENT * 2)
         else:
@@ -533,7 +531,7 @@ class Generator:
                 if items is not None:
                     init += self.list_lines(name.partition(".")[0], items, s)
                 continue
-            expr = self.module_expr(k, i, k == "node" and self.relu_inplace(self.node(i), s))
+            expr = self.module_expr(k, i, k == "node" and self.flow.relu_inplace(self.node(i), s))
             if _safe_identifier(name):
                 init += expr_lines(f"self.{name} = ", expr, INDENT * 2)
             elif k == "node" and self.node(i).impl.held:
@@ -562,7 +560,7 @@ class Generator:
     def list_lines(self, name: str, items: list[tuple[str, str, int]], s: Scope) -> list[str]:
         """``self.convs = nn.ModuleList([...])``: a list of the scope, registered where its
         first item is applied, as torch registers it where ``__init__`` assigns it."""
-        exprs = [self.module_expr(k, i, k == "node" and self.relu_inplace(self.node(i), s))
+        exprs = [self.module_expr(k, i, k == "node" and self.flow.relu_inplace(self.node(i), s))
                  for _, k, i in items]
         if (s.id, name) in self.keyed:
             pairs = ", ".join(f"{lit(index)}: {e}" for (index, _, _), e in zip(items, exprs))
@@ -879,11 +877,11 @@ class Forward:
             first = inputs[0]
             inplace = (self.last.get(first) == idx and first not in self.arg_vars
                        and gen.node(first).shape == n.shape  # not broadcast into
-                       and gen.overwritable(first, n.id, self.s)
+                       and gen.flow.overwritable(first, n.id, self.s)
                        and inputs.count(first) == 1
                        and first not in self.keep and not training)
         else:
-            inplace = gen.relu_inplace(n, self.s) and self.last.get(inputs[0]) == idx
+            inplace = gen.flow.relu_inplace(n, self.s) and self.last.get(inputs[0]) == idx
         return op.torch_call(n.attrs, args_src, gen.ins(n), inplace), inplace, n.shape
 
     def module(self, k: str, i: int) -> str:

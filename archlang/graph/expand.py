@@ -54,6 +54,17 @@ def bind(node: Node, name: str, scope: int, rename: bool = True) -> None:
     node.bindings[scope] = name
 
 
+def bind_list(graph: Graph, name: str, values: list) -> None:
+    """Record a binding of the list of values ``name`` for hover (``Graph.value_lists``): the
+    first :data:`LISTS_KEPT` - 1 bindings of a name and its latest (a list grown in a loop)."""
+    seen = graph.value_lists.setdefault(name, [])
+    ids = tuple(t.node for t in values if getattr(t, "node", None) is not None)
+    if len(seen) < LISTS_KEPT:
+        seen.append(ids)
+    else:
+        seen[-1] = ids
+
+
 def expand(run: Run) -> None:
     """The expand pass: the chosen network of ``run.prog`` as ``run.graph``."""
     prog, rep, opts = run.prog, run.rep, run.options
@@ -204,12 +215,7 @@ class Expander(Layers):
                 out = Values(t for _, t in out.items)
             if isinstance(out, list):  # a list of values; the current value stays
                 env.vars[s.name] = out
-                seen = self.graph.value_lists.setdefault(s.name, [])
-                ids = tuple(t.node for t in out if getattr(t, "node", None) is not None)
-                if len(seen) < LISTS_KEPT:
-                    seen.append(ids)
-                else:  # the first bindings and the latest (a list grown in a loop)
-                    seen[-1] = ids
+                bind_list(self.graph, s.name, out)
                 return cur
             env.vars[s.name] = out
             if out is not None and out.shape is not None:
