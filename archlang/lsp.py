@@ -791,7 +791,6 @@ def hover_place(a: Analysis, p: Place) -> str:
     g = a.graph
     assert g is not None
     if p.scopes:
-        totals = a.totals
         first = p.scopes[0]
         block = a.prog.blocks.get(first.name) if a.prog else None
         text = f"**{first.name}** (block)"
@@ -803,8 +802,7 @@ def hover_place(a: Analysis, p: Place) -> str:
                 text += f"\n\n{doc}"
         args = ", ".join(f"{k}={_lit(v)}" for k, v in first.args.items())
         text += f"\n\n`{'.'.join(first.path) or a.network}`: {args}" if args else ""
-        rows = [(f"`{'.'.join(s.path)}`", _shape(g, s) or "(not known)", f"{totals[s.id][0]:,}",
-                 D.fmt_count(totals[s.id][1])) for s in p.scopes]
+        rows = [_scope_row(a, s) for s in p.scopes]
         return text + "\n\n" + _table(rows, ("instance", "output", "params", "MACs"))
     first = p.nodes[0]
     op = OPS[first.op]
@@ -812,9 +810,19 @@ def hover_place(a: Analysis, p: Place) -> str:
     attrs = _attrs(first.attrs)
     if attrs:
         text += f"\n\n`{first.name}`: {attrs}"
-    rows = [(f"`{n.name}`", _shape_text(n.shape), f"{n.params:,}", D.fmt_count(n.macs))
-            for n in p.nodes]
+    rows = [_node_row(n) for n in p.nodes]
     return text + "\n\n" + _table(rows, ("layer", "output", "params", "MACs"))
+
+
+def _node_row(n: Node) -> tuple[str, ...]:
+    return f"`{n.name}`", _shape_text(n.shape), f"{n.params:,}", D.fmt_count(n.macs)
+
+
+def _scope_row(a: Analysis, s: Scope) -> tuple[str, ...]:
+    """An instance of a block or group: its path, output, params and MACs (its layers')."""
+    params, macs = a.totals[s.id]
+    return f"`{'.'.join(s.path)}`", _shape(a.graph, s) or "(not known)", f"{params:,}", \
+        D.fmt_count(macs)
 
 
 def hover(a: Analysis, offset: int) -> str | None:
@@ -902,16 +910,11 @@ def _label_hover(a: Analysis, offset: int) -> str | None:
                 and n.name_span.start <= offset <= n.name_span.end):
             body = n.body.span
             inside = [p for p in a.places if body.start <= p.start and p.end <= body.end]
-            nodes = sorted((x for p in inside for x in p.nodes), key=lambda x: x.id)
-            # a block called in the projection: its instances, not the layers inside them
-            scopes = [s for p in inside for s in p.scopes]
-            nodes = [x for x in nodes if not any(s.id in a.graph.lineage(x.scope)
-                                                 for s in scopes)]
-            rows = [(f"`{x.name}`", _shape_text(x.shape), f"{x.params:,}", D.fmt_count(x.macs))
-                    for x in nodes]
-            rows += [(f"`{'.'.join(s.path)}`", _shape(a.graph, s) or "(not known)",
-                      f"{a.totals[s.id][0]:,}", D.fmt_count(a.totals[s.id][1]))
-                     for s in sorted(scopes, key=lambda s: s.id)]
+            # its layers, and the instances of the blocks it calls
+            rows = [_node_row(x) for x in sorted((x for p in inside for x in p.nodes),
+                                                 key=lambda x: x.id)]
+            rows += [_scope_row(a, s) for s in sorted((s for p in inside for s in p.scopes),
+                                                      key=lambda s: s.id)]
             text = f"**{n.name}** (shortcut: the residual's other path)"
             return text + ("\n\n" + _table(rows, ("layer", "output", "params", "MACs"))
                            if rows else "\n\nnot taken in this network: the identity")
@@ -920,8 +923,7 @@ def _label_hover(a: Analysis, offset: int) -> str | None:
 
 def _scopes_hover(a: Analysis, head: str, scopes: list[Scope]) -> str:
     """A heading and a row per instance of a group or block: output, params, MACs."""
-    rows = [(f"`{'.'.join(s.path)}`", _shape(a.graph, s) or "(not known)",
-             f"{a.totals[s.id][0]:,}", D.fmt_count(a.totals[s.id][1])) for s in scopes]
+    rows = [_scope_row(a, s) for s in scopes]
     return head + "\n\n" + _table(rows, ("instance", "output", "params", "MACs"))
 
 
